@@ -1,0 +1,3 @@
+from tenantctl.cli.app import main
+
+main()

@@ -1,0 +1,276 @@
+"""`tenantctl pricelist ...` and `tenantctl product ...`: the catalogue."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tenantctl.cli import output
+from tenantctl.cli.state import state
+from tenantctl.domain import catalogue, pricing
+from tenantctl.errors import BadInput
+
+pricelist_app = typer.Typer(help="Import, list, show and compare price lists.",
+                            no_args_is_help=True)
+product_app = typer.Typer(help="List, show and change the products of the catalogue.",
+                          no_args_is_help=True)
+
+Shown = Annotated[int, typer.Option("--show", metavar="N",
+                                    help="Rows of each kind of change to print (table only).")]
+
+
+@pricelist_app.command("import")
+def import_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Price list name (created when new).")],
+    file: Annotated[Path, typer.Argument(help="CSV: sku,name,platform,unit,price"
+                                               "[,add_on_of,type]; the whole new version.")],
+    currency: Annotated[str | None, typer.Option(
+        help="ISO 4217 currency; required when the price list is new.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="Show the diff, change nothing.")] = False,
+    effective: Annotated[str | None, typer.Option(
+        metavar="YYYY-MM-DD", help="The day the new revision takes effect (default: now); "
+                                   "tenant updates apply it from then on.")] = None,
+    show: Shown = 20,
+):
+    """Import FILE as the new version of price list NAME and print the diff."""
+    st = state(ctx)
+    st.distributor_only("pricelist import")
+    try:
+        effective_day = date.fromisoformat(effective) if effective else None
+    except ValueError:
+        raise BadInput(f"--effective: {effective!r} is not a date (YYYY-MM-DD)") from None
+    rows = catalogue.read_price_csv(file)
+    with st.session(write=True) as session:
+        result = catalogue.import_price_list(
+            session, st.org_of(session), name, rows, currency=currency,
+            source=file.name, dry_run=dry_run, effective=effective_day)
+    if st.json:
+        output.print_json(result)
+        return
+    _print_diff(result.diff, show)
+    if result.dry_run:
+        verb = "would make" if result.revision else "would leave"
+        output.message(f"Dry run: {verb} {name} "
+                       + (f"revision {result.revision}" if result.revision else "unchanged")
+                       + "; nothing was written.")
+    elif result.revision is None:
+        output.message(f"{name} is up to date: the file matches revision "
+                       f"{result.previous_revision}; no new revision.")
+    else:
+        output.message(
+            f"{name} ({result.currency}) is now at revision {result.revision}: "
+            f"{result.item_count} items; {result.products_created} products and "
+            f"{result.units_created} units created, {result.products_renamed} renamed.")
+
+
+@pricelist_app.command("list")
+def list_(ctx: typer.Context):
+    """List the price lists with their latest revision and item count."""
+    st = state(ctx)
+    with st.session() as session:
+        lists = catalogue.list_price_lists(session, st.org_of(session))
+    if st.json:
+        output.print_json([{k: v for k, v in output.jsonable(pl).items() if k != "revisions"}
+                           for pl in lists])
+        return
+    output.table("Price lists", ["Name", "Currency", "Revision", "Items", "Created"],
+                 [[pl.name, pl.currency, pl.revision, pl.item_count, pl.created_at]
+                  for pl in lists])
+
+
+@pricelist_app.command("show")
+def show_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Price list name.")],
+    revision: Annotated[int | None, typer.Option(help="Revision to show (default: latest).")
+                        ] = None,
+):
+    """Show a price list's items at a revision, and its revisions."""
+    st = state(ctx)
+    with st.session() as session:
+        summary, items = catalogue.price_list_items(session, st.org_of(session), name, revision)
+    shown = revision or summary.revision
+    if st.json:
+        output.print_json({"name": summary.name, "currency": summary.currency,
+                           "revision": shown, "latest_revision": summary.revision,
+                           "revisions": summary.revisions,
+                           "items": [{"sku": i.sku, "name": i.name, "platform": i.platform,
+                                      "unit": i.unit, "price": i.price} for i in items]})
+        return
+    output.table(f"{summary.name} ({summary.currency}), revision {shown}",
+                 ["SKU", "Name", "Platform", "Unit", "Price"],
+                 [[i.sku, i.name, i.platform, i.unit, i.price] for i in items])
+    today = date.today()
+    output.table("Revisions", ["Revision", "Items", "Source", "Effective", "Created"],
+                 [[r["revision"], r["items"], r["source"],
+                   (f"{r['effective_date']} (scheduled)" if r["effective_date"]
+                    and r["effective_date"] > today else r["effective_date"]), r["created_at"]]
+                  for r in summary.revisions])
+
+
+@pricelist_app.command("set-price")
+def set_price(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Price list name (inside a tenant: its retail "
+                                             "list, e.g. \"Retail EUR\").")],
+    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    price: Annotated[str, typer.Argument(help="The new price, an exact amount (e.g. 20.60).")],
+    unit: Annotated[str, typer.Option(help="The billing unit the price is for.")],
+):
+    """Set the organisation's own price of one product and unit, as a new revision."""
+    st = state(ctx)
+    with st.session(write=True) as session:
+        change = pricing.set_price(session, st.org_of(session), name, sku, unit, price)
+    if st.json:
+        output.print_json(change)
+        return
+    if change.revision is None:
+        output.message(f"{name}: {sku} {unit} is already {output.cell(change.price)} "
+                       f"{change.currency}; no new revision.")
+    else:
+        was = (f"was {output.cell(change.old_price)}" if change.old_price is not None
+               else "newly listed")
+        output.message(f"{name} is now at revision {change.revision}: {sku} {unit} costs "
+                       f"{output.cell(change.price)} {change.currency} ({was}).")
+
+
+@pricelist_app.command("diff")
+def diff_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Price list name.")],
+    from_: Annotated[int, typer.Option("--from", help="The older revision.")],
+    to: Annotated[int, typer.Option("--to", help="The newer revision.")],
+    show: Shown = 20,
+):
+    """Show what changed in a price list between two revisions."""
+    st = state(ctx)
+    with st.session() as session:
+        diff = catalogue.revision_diff(session, st.org_of(session), name, from_, to)
+    if st.json:
+        output.print_json({"name": name, "from": from_, "to": to, **output.jsonable(diff),
+                           "counts": diff.counts()})
+        return
+    _print_diff(diff, show)
+
+
+def _print_diff(diff: catalogue.PriceListDiff, show: int) -> None:
+    rows = []
+    more = []
+    for kind, changes in (("added", diff.added), ("price changed", diff.changed),
+                          ("discontinued", diff.discontinued)):
+        rows += [[kind, c.sku, c.unit, c.name, c.old_price, c.new_price]
+                 for c in changes[:show]]
+        if len(changes) > show:
+            more.append(f"{len(changes) - show} more {kind}")
+    counts = diff.counts()
+    caption = (f"{counts['added']} added, {counts['changed']} price changed, "
+               f"{counts['discontinued']} discontinued"
+               + (f" ({'; '.join(more)}: use --json or --show)" if more else ""))
+    output.table("Price list changes", ["Change", "SKU", "Unit", "Name", "Old price",
+                                        "New price"], rows, caption=caption)
+
+
+@product_app.command("list")
+def product_list(
+    ctx: typer.Context,
+    platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
+):
+    """List the products of the catalogue with their units."""
+    st = state(ctx)
+    with st.session() as session:
+        products = catalogue.list_products(session, st.org_of(session), platform=platform)
+    if st.json:
+        output.print_json(products)
+        return
+    output.table("Products", ["SKU", "Name", "Platform", "Type", "Units", "Add-on of", "Status"],
+                 [[p.sku, p.name, p.platform, p.type, ", ".join(p.units), p.add_on_of,
+                   p.status] for p in products])
+
+
+@product_app.command("show")
+def product_show(
+    ctx: typer.Context,
+    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+):
+    """Show one product: units, add-ons and the price lists that list it."""
+    st = state(ctx)
+    with st.session() as session:
+        detail = catalogue.product_detail(session, st.org_of(session), sku)
+    if st.json:
+        output.print_json(detail)
+        return
+    output.record(f"Product {detail.sku}", {
+        "name": detail.name, "platform": detail.platform, "type": detail.type,
+        "status": detail.status, "add-on of": detail.add_on_of,
+        "add-ons": ", ".join(detail.add_ons), "category": detail.category,
+        "visible": detail.visible})
+    output.table("Units", ["Unit", "Status", "Cost price"],
+                 [[u.unit, u.status, u.cost_price] for u in detail.units])
+    output.table("Listed in", ["Price list", "Unit", "Price", "Currency"],
+                 [[p["price_list"], p["unit"], p["price"], p["currency"]]
+                  for p in detail.price_lists])
+
+
+@product_app.command("set")
+def product_set(
+    ctx: typer.Context,
+    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    description: Annotated[str | None, typer.Option(help="A description.")] = None,
+    category: Annotated[str | None, typer.Option(help="A category.")] = None,
+    visible: Annotated[bool | None, typer.Option(
+        "--visible/--hidden", help="Show or hide it on the storefront.")] = None,
+    new_sku: Annotated[str | None, typer.Option("--new-sku", help="A new SKU code.")] = None,
+    platform: Annotated[str | None, typer.Option(help="Another platform.")] = None,
+    add_on_of: Annotated[str | None, typer.Option(
+        "--add-on-of", metavar="SKU", help="Make it an add-on of SKU.")] = None,
+    add_unit: Annotated[str | None, typer.Option("--add-unit", help="Sell it in UNIT too.")
+                        ] = None,
+    remove_unit: Annotated[str | None, typer.Option(
+        "--remove-unit", help="Stop selling it in UNIT.")] = None,
+    purchase_price: Annotated[str | None, typer.Option(
+        "--purchase-price", metavar="UNIT=PRICE", help="The purchase price of one unit.")
+                              ] = None,
+):
+    """Change a product; on an inherited product only what the product policy allows."""
+    from tenantctl.domain.policy import ProductChange, set_product
+    from tenantctl.money import parse_amount
+
+    st = state(ctx)
+    cost = None
+    if purchase_price is not None:
+        unit, _, text = purchase_price.partition("=")
+        try:
+            cost = (unit, parse_amount(text))
+        except ValueError as exc:
+            raise BadInput(f"--purchase-price: {exc}") from None
+    change = ProductChange(name, description, category, visible, new_sku, platform,
+                           add_on_of, add_unit, remove_unit, cost)
+    with st.session(write=True) as session:
+        detail = set_product(session, st.org_of(session), sku, change)
+    if st.json:
+        output.print_json(detail)
+    else:
+        output.message(f"Product {detail.sku} changed.")
+
+
+@product_app.command("delete")
+def product_delete(
+    ctx: typer.Context,
+    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+):
+    """Delete one of the organisation's own products (never an inherited one)."""
+    from tenantctl.domain.policy import delete_product
+
+    st = state(ctx)
+    with st.session(write=True) as session:
+        delete_product(session, st.org_of(session), sku)
+    if st.json:
+        output.print_json({"sku": sku, "deleted": True})
+    else:
+        output.message(f"Product {sku} deleted.")

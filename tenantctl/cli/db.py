@@ -1,0 +1,41 @@
+"""`tenantctl db`: the store's schema."""
+
+from __future__ import annotations
+
+import typer
+
+from tenantctl.cli import output
+from tenantctl.cli.state import state
+from tenantctl.store import migrate
+
+app = typer.Typer(help="Create and upgrade the store's schema.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(ctx: typer.Context):
+    """Upgrade the store to this tenantctl's schema (creates an empty store)."""
+    st = state(ctx)
+    st.distributor_only("db upgrade")
+    before, after = migrate.upgrade(st.engine(check_schema=False))
+    result = {"before": before, "after": after, "head": migrate.head()}
+    if st.json:
+        output.print_json(result)
+    elif before == after:
+        output.message(f"The store is already at revision {after}.")
+    else:
+        output.message(f"Upgraded the store from {before or 'empty'} to {after}.")
+
+
+@app.command("current")
+def current(ctx: typer.Context):
+    """Show the store's schema revision and this tenantctl's newest."""
+    st = state(ctx)
+    st.distributor_only("db current")
+    rev = migrate.current(st.engine(check_schema=False))
+    head = migrate.head()
+    result = {"current": rev, "head": head, "up_to_date": rev == head}
+    if st.json:
+        output.print_json(result)
+    else:
+        output.record("Store schema", {"current": rev or "(empty)", "head": head,
+                                       "up to date": rev == head})

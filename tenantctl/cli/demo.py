@@ -1,0 +1,113 @@
+"""`tenantctl demo`: the whole lifecycle on the bundled fixtures, narrated."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tenantctl.cli import output
+from tenantctl.cli.state import state
+from tenantctl.config import data_dir
+from tenantctl.errors import TenantctlError
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    args: list[str]
+    expect: int = 0
+
+
+def lifecycle(fixtures: Path) -> list[Step]:
+    """The demo's steps, in order; each later capability adds its own."""
+    return [
+        Step("Load the distributor's data set (root org, catalogue, price lists, accounts)",
+             ["load", str(fixtures / "distributor.yaml")]),
+        Step("Load it again: loading is idempotent, nothing changes",
+             ["load", str(fixtures / "distributor.yaml")]),
+        Step("The price lists", ["pricelist", "list"]),
+        Step("Run the preparation checklist for a reseller that is ready",
+             ["checklist", "ACME", "--price-list", "Resellers EUR"]),
+        Step("...and for one that is not synced with its platforms (exit code 3)",
+             ["checklist", "GAMMA", "--price-list", "Resellers EUR"], expect=3),
+        Step("Create ACME as a premium tenant reseller: a queued process with a progress "
+             "bar per task", ["tenant", "create", "ACME", "--price-list", "Resellers EUR",
+                              "--edition", "premium", "--admin-username", "admin",
+                              "--admin-email", "admin@acme.example"]),
+        Step("The process that created it, task by task", ["process", "show", "1"]),
+        Step("The tenant: client id, phase, back-ordering state",
+             ["tenant", "show", "ACME"]),
+        Step("Import the next version of 'Resellers EUR': only the differences are stored",
+             ["pricelist", "import", "Resellers EUR", str(fixtures / "resellers-eur-v2.csv")]),
+        Step("Compare its two revisions",
+             ["pricelist", "diff", "Resellers EUR", "--from", "1", "--to", "2"]),
+        Step("What updating ACME would change (dry run)",
+             ["tenant", "update", "ACME", "--dry-run"]),
+        Step("Update ACME: only the differences reach its catalogue",
+             ["tenant", "update", "ACME"]),
+        Step("...and again, as the nightly cron would: up to date",
+             ["tenant", "update", "--all"]),
+        Step("The update tenant log", ["tenant", "log", "ACME"]),
+        Step("Upgrade the lite reseller LITECLOUD: first its tenant (basic edition)",
+             ["tenant", "create", "LITECLOUD", "--price-list", "Resellers EUR",
+              "--admin-username", "admin", "--admin-email", "admin@litecloud.example"]),
+        Step("...its subscriptions cannot move before its customers (refused)",
+             ["upgrade", "subscriptions", "LITECLOUD"], expect=1),
+        Step("...copy its customers: in the root they become back-ordering records",
+             ["upgrade", "customers", "LITECLOUD"]),
+        Step("...the distributor can no longer sell to them directly (refused)",
+             ["subscription", "create", "LC-AEGEAN-TRAVEL", "MS-M365-BS", "--unit", "monthly",
+              "--quantity", "1"], expect=1),
+        Step("...copy their subscriptions and assets: back-ordering switches on",
+             ["upgrade", "subscriptions", "LITECLOUD"]),
+        Step("...and run it again: nothing is copied twice",
+             ["upgrade", "subscriptions", "LITECLOUD"]),
+        Step("All tenant resellers", ["tenant", "list"]),
+    ]
+
+
+def demo(
+    ctx: typer.Context,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary store and "
+                                                      "print where it is.")] = False,
+):
+    """Run the tenant-reseller lifecycle on the bundled fixtures, narrating each step.
+
+    Uses a fresh SQLite store in a temporary directory unless --db names one.
+    """
+    from tenantctl.cli.app import app  # the demo drives the same commands a person types
+
+    st = state(ctx)
+    st.distributor_only("demo")
+    tmp = Path(tempfile.mkdtemp(prefix="tenantctl-demo-"))
+    db_url = st.db_url or f"sqlite:///{tmp / 'demo.db'}"
+    command = typer.main.get_command(app)
+    steps = lifecycle(data_dir("fixtures"))
+    # The demo's tenant administrators get a random password that is never shown.
+    os.environ.setdefault("TENANTCTL_ADMIN_PASSWORD", secrets.token_urlsafe(18))
+    try:
+        for number, step in enumerate(steps, 1):
+            output.note(f"\n[bold cyan]Step {number}/{len(steps)}: {step.title}[/bold cyan]")
+            output.note(f"[dim]$ tenantctl {' '.join(_quote(a) for a in step.args)}[/dim]")
+            code = command.main(["--db", db_url, *step.args], standalone_mode=False,
+                                prog_name="tenantctl")
+            code = code or 0
+            if code != step.expect:
+                raise TenantctlError(f"demo step {number} exited {code}, expected {step.expect}")
+        output.note("\n[bold green]The demo ran every step.[/bold green]")
+        if keep:
+            output.message(f"The demo store is kept at {db_url}")
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _quote(arg: str) -> str:
+    return f"'{arg}'" if " " in arg else arg

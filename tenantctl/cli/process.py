@@ -1,0 +1,169 @@
+"""`tenantctl process ...` and `tenantctl worker`: the queue of long operations."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from tenantctl import jobs
+from tenantctl.cli import output
+from tenantctl.cli.state import State, state
+from tenantctl.domain.kinds import register_all
+from tenantctl.errors import TenantctlError
+
+process_app = typer.Typer(help="Watch and steer queued processes (tenant creation, ...).",
+                          no_args_is_help=True)
+
+
+def follow_in_foreground(st: State, process_id: int) -> jobs.ProcessInfo:
+    """Run (or follow) a process here with a progress bar per task; error if it fails."""
+    register_all()
+    with output.progress(enabled=not st.json) as add_task:
+        bars: dict[str, object] = {}
+
+        def on_progress(name: str, done: int, total: int | None) -> None:
+            if name not in bars:
+                bars[name] = add_task(name, total)
+            bars[name](completed=done, total=total)
+
+        info = jobs.run_in_foreground(st.engine(), process_id, on_progress)
+    if info.status != jobs.SUCCEEDED:
+        error = TenantctlError(f"process {process_id} {info.status}: "
+                               f"{info.error or 'see its log'} "
+                               f"(tenantctl process logs {process_id})")
+        error.exit_code = info.exit_code or 1
+        raise error
+    return info
+
+
+def _progress(info: jobs.ProcessInfo) -> str:
+    return f"{info.tasks_done}/{len(info.tasks)}"
+
+
+@process_app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="Only processes in this status.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+):
+    """List processes: name, status, progress and when they were created."""
+    st = state(ctx)
+    st.distributor_only("process list")
+    rows = jobs.list_processes(st.engine(), status, limit=limit)
+    if st.json:
+        output.print_json([_process_json(p) for p in rows])
+        return
+    output.table("Processes", ["ID", "Name", "Status", "Progress", "Attempt", "Created"],
+                 [[p.id, p.title, p.status, _progress(p), f"{p.attempt}/{p.max_attempts}",
+                   p.created_at] for p in rows])
+
+
+@process_app.command("show")
+def show(
+    ctx: typer.Context,
+    process_id: Annotated[int, typer.Argument(help="The process id.")],
+):
+    """Show a process and each of its tasks with status and done/total."""
+    st = state(ctx)
+    st.distributor_only("process show")
+    p = jobs.get_process(st.engine(), process_id)
+    if st.json:
+        output.print_json(_process_json(p))
+        return
+    output.record(f"Process {p.id}: {p.title}", {
+        "kind": p.kind, "status": p.status, "attempt": f"{p.attempt}/{p.max_attempts}",
+        "worker": p.lease_owner, "created": p.created_at, "started": p.started_at,
+        "finished": p.finished_at, "error": p.error,
+        **{k: v for k, v in (p.result or {}).items()}})
+    output.table("Tasks", ["#", "Task", "Status", "Done", "Total"],
+                 [[t.position + 1, t.name, t.status, t.done, t.total] for t in p.tasks])
+
+
+@process_app.command("logs")
+def logs(
+    ctx: typer.Context,
+    process_id: Annotated[int, typer.Argument(help="The process id.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f",
+                                         help="Keep printing until the process ends.")] = False,
+):
+    """Print a process's log: each task's start, end, counts and errors."""
+    st = state(ctx)
+    st.distributor_only("process logs")
+    engine = st.engine()
+    if st.json and not follow:
+        output.print_json(jobs.logs(engine, process_id))
+        return
+    last = None
+    while True:
+        finished = jobs.get_process(engine, process_id).finished
+        entries = jobs.logs(engine, process_id, after_id=last)
+        for e in entries:
+            if st.json:
+                output.print_json_line(e)
+            else:
+                output.log_line(e.at, e.level, e.task_name, e.message)
+            last = e.id
+        if not follow or (finished and not entries):
+            break
+        time.sleep(0.5)
+
+
+@process_app.command("retry")
+def retry(
+    ctx: typer.Context,
+    process_id: Annotated[int, typer.Argument(help="The process id.")],
+):
+    """Queue a failed or cancelled process again; it resumes where it stopped."""
+    st = state(ctx)
+    st.distributor_only("process retry")
+    p = jobs.retry(st.engine(), process_id)
+    if st.json:
+        output.print_json(_process_json(p))
+    else:
+        output.message(f"Process {p.id} is queued again; it resumes at "
+                       f"{p.current_task.name if p.current_task else 'its end'}.")
+
+
+@process_app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    process_id: Annotated[int, typer.Argument(help="The process id.")],
+):
+    """Cancel a queued or running process (a running one stops at its next commit)."""
+    st = state(ctx)
+    st.distributor_only("process cancel")
+    p = jobs.cancel(st.engine(), process_id)
+    if st.json:
+        output.print_json(_process_json(p))
+    else:
+        output.message(f"Process {p.id} is {p.status}.")
+
+
+def worker(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Run at most one process.")] = False,
+    until_empty: Annotated[bool, typer.Option(
+        "--until-empty", help="Stop when nothing is left to claim.")] = False,
+):
+    """Run queued processes; any number of workers may share one store."""
+    st = state(ctx)
+    st.distributor_only("worker")
+    register_all()
+
+    def done(info: jobs.ProcessInfo) -> None:
+        if not st.json:
+            output.message(f"process {info.id} ({info.title}): {info.status}")
+
+    report = jobs.worker(st.engine(), once=once, until_empty=until_empty, on_process=done)
+    if st.json:
+        output.print_json({"worker_id": report.worker_id, "stopped": report.stopped,
+                           "processes": [_process_json(p) for p in report.processes]})
+
+
+def _process_json(p: jobs.ProcessInfo) -> dict:
+    data = output.jsonable(p)
+    data.pop("params", None)
+    data["progress"] = _progress(p)
+    return data

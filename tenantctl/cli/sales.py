@@ -1,0 +1,223 @@
+"""`tenantctl subscription ...`, `tenantctl asset ...` and `tenantctl order ...`: sales, the
+same in the root and inside a tenant (`--org`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from tenantctl.cli import output
+from tenantctl.cli.state import state
+from tenantctl.domain import sales
+
+subscription_app = typer.Typer(help="Sell, change, cancel, list and show subscriptions.",
+                               no_args_is_help=True)
+asset_app = typer.Typer(help="Record and list assets (software subscriptions, Azure "
+                             "reservations).", no_args_is_help=True)
+order_app = typer.Typer(help="List the orders that sales made.", no_args_is_help=True)
+
+DATE_FORMATS = ["%Y-%m-%d"]
+AccountFilter = Annotated[str | None, typer.Option(
+    "--account", metavar="CODE", help="Only this account's.")]
+AddOns = Annotated[list[str] | None, typer.Option(
+    "--add-on", metavar="SKU=N", help="An add-on of the product and its quantity "
+                                      "(repeat the option for more).")]
+Storefront = Annotated[bool, typer.Option(
+    "--storefront", help="An order the reseller places through this org's storefront "
+                         "(accepted for a lite reseller's managed customers).")]
+
+
+# --- subscriptions ------------------------------------------------------------------------
+
+@subscription_app.command("create")
+def create(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="The account's code.")],
+    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    unit: Annotated[str, typer.Option(help="The billing unit (monthly, annual, ...).")],
+    quantity: Annotated[int, typer.Option(help="How many (1 or more).")],
+    trial: Annotated[bool, typer.Option("--trial", help="A trial: no order until it is "
+                                                        "turned paid.")] = False,
+    start: Annotated[datetime | None, typer.Option(
+        formats=DATE_FORMATS, metavar="YYYY-MM-DD",
+        help="Start date (default: today in the org's time zone).")] = None,
+    add_on: AddOns = None,
+    storefront: Storefront = False,
+):
+    """Sell a subscription to an account, priced from the account's price list."""
+    st = state(ctx)
+    add_ons = sales.parse_add_ons(add_on or [])
+    with st.session(write=True) as session:
+        result = sales.create_subscription(
+            session, st.org_of(session), account, sku, unit=unit, quantity=quantity,
+            trial=trial, start=start.date() if start else None, add_ons=add_ons,
+            storefront=storefront)
+    _print_result(st, result, f"Created subscription {result.subscription.code}")
+
+
+@subscription_app.command("update")
+def update(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    quantity: Annotated[int | None, typer.Option(help="The new quantity.")] = None,
+    add_on: Annotated[list[str] | None, typer.Option(
+        "--add-on", metavar="SKU=N", help="Add an add-on or set its quantity (SKU=0 removes "
+                                          "it); repeat the option for more.")] = None,
+    paid: Annotated[bool, typer.Option("--paid", help="Turn a trial into a paid "
+                                                      "subscription.")] = False,
+    storefront: Storefront = False,
+):
+    """Change a subscription's quantity or add-ons, or turn a trial paid (each an order)."""
+    st = state(ctx)
+    add_ons = sales.parse_add_ons(add_on or [], allow_zero=True)
+    with st.session(write=True) as session:
+        result = sales.update_subscription(session, st.org_of(session), ref,
+                                           quantity=quantity, add_ons=add_ons, paid=paid,
+                                           storefront=storefront)
+    _print_result(st, result, f"Updated subscription {result.subscription.code}")
+
+
+@subscription_app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    storefront: Storefront = False,
+):
+    """Cancel a subscription (a paid one makes a cancel order)."""
+    st = state(ctx)
+    with st.session(write=True) as session:
+        result = sales.cancel_subscription(session, st.org_of(session), ref,
+                                           storefront=storefront)
+    _print_result(st, result, f"Cancelled subscription {result.subscription.code}")
+
+
+@subscription_app.command("list")
+def list_(ctx: typer.Context, account: AccountFilter = None):
+    """List the subscriptions of the organisation (or of one account)."""
+    st = state(ctx)
+    with st.session() as session:
+        rows = sales.list_subscriptions(session, st.org_of(session), account)
+    if st.json:
+        output.print_json(rows)
+        return
+    output.table("Subscriptions", ["Code", "Account", "SKU", "Unit", "Quantity", "Price",
+                                   "Currency", "Status", "Start", "Paid", "Add-ons"],
+                 [[s.code, s.account, s.sku, s.unit, s.quantity, s.price, s.currency,
+                   s.status, s.start_date, s.paid, _add_ons(s)] for s in rows])
+
+
+@subscription_app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+):
+    """Show one subscription with its add-ons."""
+    st = state(ctx)
+    with st.session() as session:
+        sub = sales.subscription_detail(session, st.org_of(session), ref)
+    if st.json:
+        output.print_json(sub)
+        return
+    _print_subscription(sub)
+
+
+def _add_ons(sub: sales.SubscriptionView) -> str:
+    return ", ".join(f"{a.sku} x {a.quantity}" for a in sub.add_ons)
+
+
+def _print_subscription(sub: sales.SubscriptionView) -> None:
+    output.record(f"Subscription {sub.code}", {
+        "id": sub.id, "account": sub.account, "bill to": sub.bill_to,
+        "product": f"{sub.sku} ({sub.product})", "unit": sub.unit, "quantity": sub.quantity,
+        "price": f"{output.cell(sub.price)} {sub.currency}", "status": sub.status,
+        "start date": sub.start_date, "paid": sub.paid, "auto-renew": sub.auto_renew,
+        "billing day": sub.billing_day})
+    if sub.add_ons:
+        output.table("Add-ons", ["SKU", "Product", "Quantity"],
+                     [[a.sku, a.product, a.quantity] for a in sub.add_ons])
+
+
+def _print_result(st, result: sales.SubscriptionResult, done: str) -> None:
+    if st.json:
+        output.print_json({**output.jsonable(result.subscription), "changed": result.changed,
+                           "orders": result.orders})
+        return
+    _print_subscription(result.subscription)
+    if not result.changed:
+        output.message(f"Subscription {result.subscription.code} is already so: "
+                       "nothing changed.")
+        return
+    orders = "; ".join(f"order {o.number} ({o.order_type})" for o in result.orders)
+    output.message(f"{done}" + (f": {orders}." if orders else " (a trial: no order)."))
+
+
+# --- assets -------------------------------------------------------------------------------
+
+@asset_app.command("create")
+def asset_create(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="The account's code.")],
+    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    kind: Annotated[str, typer.Option(help="software-subscription or azure-reservation.")],
+    quantity: Annotated[int, typer.Option(help="How many (1 or more).")],
+    purchase_date: Annotated[datetime | None, typer.Option(
+        "--purchase-date", formats=DATE_FORMATS, metavar="YYYY-MM-DD",
+        help="Purchase date (default: today in the org's time zone).")] = None,
+    unit: Annotated[str | None, typer.Option(
+        help="The billing unit (default: the product's only one).")] = None,
+    storefront: Storefront = False,
+):
+    """Record an asset sold to an account, with its order priced from the account's price list."""
+    st = state(ctx)
+    with st.session(write=True) as session:
+        result = sales.create_asset(
+            session, st.org_of(session), account, sku, kind=kind, quantity=quantity,
+            purchase_date=purchase_date.date() if purchase_date else None, unit=unit,
+            storefront=storefront)
+    if st.json:
+        output.print_json({**output.jsonable(result.asset), "orders": result.orders})
+        return
+    _print_assets([result.asset])
+    output.message(f"Created asset {result.asset.code}: "
+                   + "; ".join(f"order {o.number} ({o.order_type})" for o in result.orders)
+                   + ".")
+
+
+@asset_app.command("list")
+def asset_list(ctx: typer.Context, account: AccountFilter = None):
+    """List the assets of the organisation (or of one account)."""
+    st = state(ctx)
+    with st.session() as session:
+        rows = sales.list_assets(session, st.org_of(session), account)
+    if st.json:
+        output.print_json(rows)
+        return
+    _print_assets(rows)
+
+
+def _print_assets(rows: list[sales.AssetView]) -> None:
+    output.table("Assets", ["Code", "Account", "SKU", "Kind", "Quantity", "Purchased",
+                            "Status"],
+                 [[a.code, a.account, a.sku, a.kind, a.quantity, a.purchase_date, a.status]
+                  for a in rows])
+
+
+# --- orders -------------------------------------------------------------------------------
+
+@order_app.command("list")
+def order_list(ctx: typer.Context, account: AccountFilter = None):
+    """List the orders of the organisation (or of one account) with their lines."""
+    st = state(ctx)
+    with st.session() as session:
+        rows = sales.list_orders(session, st.org_of(session), account)
+    if st.json:
+        output.print_json(rows)
+        return
+    output.table("Orders", ["Number", "Date", "Type", "Account", "Bill to", "Lines", "Total",
+                            "Currency"],
+                 [[o.number, o.order_date, o.order_type, o.account, o.bill_to,
+                   ", ".join(f"{line.sku} x {line.quantity}" for line in o.lines),
+                   o.total, o.currency] for o in rows],
+                 caption="Lines: SKU x quantity (prices per line: --json)" if rows else None)

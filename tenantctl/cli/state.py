@@ -1,0 +1,91 @@
+"""What every command shares: the global options, the store they name, and the org the
+command acts in (the distributor's root, or a tenant logged in to with `--org`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import typer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from tenantctl.domain.orgs import current_org
+from tenantctl.domain.users import Principal, login
+from tenantctl.errors import BadInput, Refused
+from tenantctl.store.engine import open_engine, read_session, write_session
+from tenantctl.store.migrate import ensure_current
+
+
+@dataclass
+class State:
+    db_url: str | None = None
+    json: bool = False
+    verbose: bool = False
+    org: str | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+    _principal: Principal | None = field(default=None, repr=False)
+
+    def engine(self, *, check_schema: bool = True) -> Engine:
+        """The store's engine; an empty store is created at the newest schema."""
+        if self._engine is None:
+            self._engine = open_engine(self.db_url)
+            if check_schema:
+                ensure_current(self._engine)
+        return self._engine
+
+    def principal(self) -> Principal | None:
+        """The tenant user this run acts as (None for the distributor), logged in once."""
+        if self.org is None:
+            return None
+        if self._principal is None:
+            username = _credential("TENANTCTL_USER", "User name", hide=False)
+            password = _credential("TENANTCTL_PASSWORD", "Password", hide=True)
+            with read_session(self.engine()) as session:
+                self._principal = login(session, self.org, username, password)
+        return self._principal
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session in the org this run acts in; inside a tenant it is org-scoped."""
+        principal = self.principal()
+        org_id = principal.org_id if principal else None
+        opener = write_session if write else read_session
+        with opener(self.engine(), org_id=org_id) as session:
+            yield session
+
+    def org_of(self, session: Session):
+        """The organisation this run acts in."""
+        principal = self.principal()
+        return current_org(session, principal.org_id if principal else None)
+
+    def distributor_only(self, command: str) -> None:
+        """Refuse a distributor command inside a tenant context."""
+        if self.org is not None:
+            raise Refused(f"`tenantctl {command}` is a distributor command: it cannot run "
+                          "inside a tenant (--org / TENANTCTL_ORG)")
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _credential(env: str, prompt: str, *, hide: bool) -> str:
+    value = os.environ.get(env)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise BadInput(f"--org: set {env} (there is no terminal to ask on)")
+    return typer.prompt(prompt, hide_input=hide)
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, State):
+        obj = State()
+        ctx.find_root().obj = obj
+    return obj

@@ -1,0 +1,227 @@
+"""`tenantctl tenant ...`: create, list and show tenant resellers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from tenantctl.cli import output
+from tenantctl.cli.process import follow_in_foreground
+from tenantctl.cli.state import state
+from tenantctl.domain import tenants, updates
+from tenantctl.errors import BadInput, BatchFailed, TenantctlError
+from tenantctl.store.engine import read_session
+
+tenant_app = typer.Typer(help="Create, list and show tenant resellers.", no_args_is_help=True)
+
+PASSWORD_ENV = "TENANTCTL_ADMIN_PASSWORD"
+
+
+def _admin_password() -> str:
+    """From TENANTCTL_ADMIN_PASSWORD, or a hidden prompt on a terminal; never an argument."""
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise BadInput(f"the administrator's password: set {PASSWORD_ENV} "
+                       "(there is no terminal to ask on)")
+    return typer.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
+
+
+@tenant_app.command("create")
+def create(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="The reseller account's code in the root org.")],
+    price_list: Annotated[str, typer.Option("--price-list", metavar="NAME",
+                                            help="The price list the tenant resells.")],
+    admin_username: Annotated[str, typer.Option("--admin-username",
+                                                help="The tenant administrator's login.")],
+    admin_email: Annotated[str, typer.Option("--admin-email",
+                                             help="The tenant administrator's e-mail.")],
+    edition: Annotated[str, typer.Option(help="basic or premium (premium has a storefront).")
+                       ] = "basic",
+    language: Annotated[str | None, typer.Option(help="ISO 639-1 code (default: the parent's).")
+                        ] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="IANA time zone, e.g. Europe/Athens (default: the parent's).")] = None,
+    date_format: Annotated[str | None, typer.Option(
+        "--date-format", help="e.g. DD/MM/YYYY (default: the parent's).")] = None,
+    separate_invoices: Annotated[bool, typer.Option(
+        "--separate-invoices/--no-separate-invoices",
+        help="Bill each of the reseller's customers on its own invoice.")] = False,
+    detach: Annotated[bool, typer.Option(
+        "--detach", help="Only queue it; a `tenantctl worker` runs it.")] = False,
+):
+    """Create a tenant reseller: its own BSS organisation, administrator and catalogue.
+
+    The administrator's password comes from TENANTCTL_ADMIN_PASSWORD or a hidden prompt.
+    """
+    st = state(ctx)
+    st.distributor_only("tenant create")
+    request = tenants.TenantRequest(account, price_list, edition, language, timezone,
+                                    date_format, separate_invoices, admin_username, admin_email)
+    engine = st.engine()
+    process_id = tenants.request_tenant_creation(engine, request, _admin_password())
+    if detach:
+        if st.json:
+            output.print_json({"process_id": process_id, "status": "queued"})
+        else:
+            output.message(f"Queued process {process_id}; a `tenantctl worker` will run it "
+                           f"(follow it with `tenantctl process logs {process_id} --follow`).")
+        return
+    info = follow_in_foreground(st, process_id)
+    with read_session(engine) as session:
+        detail = tenants.tenant_detail(session, account)
+    if st.json:
+        output.print_json({"process_id": process_id, "status": info.status,
+                           "client_id": detail.client_id, "tenant": detail})
+    else:
+        output.message(f"Tenant reseller {account} is ready. Client id: {detail.client_id}")
+
+
+@tenant_app.command("list")
+def list_(ctx: typer.Context):
+    """List tenant resellers with their phase, back-ordering state and client id."""
+    st = state(ctx)
+    st.distributor_only("tenant list")
+    with read_session(st.engine()) as session:
+        rows = tenants.list_tenants(session)
+    if st.json:
+        output.print_json(rows)
+        return
+    output.table("Tenant resellers", ["Account", "Name", "Client id", "Edition", "Status",
+                                      "Phase", "Back-ordering", "Price list", "Revision"],
+                 [[t.account, t.name, t.client_id, t.edition, t.status, t.phase,
+                   t.backorder_state, t.price_list, t.price_list_revision] for t in rows],
+                 whole={"Client id"})
+
+
+@tenant_app.command("show")
+def show(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
+):
+    """Show one tenant reseller and what its BSS holds."""
+    st = state(ctx)
+    st.distributor_only("tenant show")
+    with read_session(st.engine()) as session:
+        t = tenants.tenant_detail(session, tenant)
+    if st.json:
+        output.print_json(t)
+        return
+    output.record(f"Tenant reseller {t.account}", {
+        "name": t.name, "client id": t.client_id, "status": t.status, "edition": t.edition,
+        "phase": t.phase, "back-ordering": t.backorder_state,
+        "price list": t.price_list + (f" (revision {t.price_list_revision})"
+                                      if t.price_list_revision is not None else ""),
+        "separate invoices": t.separate_invoices, "currency": t.currency,
+        "language": t.language, "time zone": t.timezone, "date format": t.date_format,
+        "products": t.products, "units": t.units, "users": t.users,
+        "storefront": t.storefront, "provisioning": ", ".join(t.provisioning)})
+
+
+
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadInput(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@tenant_app.command("update")
+def update_(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Argument(
+        help="Client id or reseller account code (or --all).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Update every tenant reseller.")] = False,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Transfer purchase-price changes only.")] = False,
+    sell_prices: Annotated[bool, typer.Option(
+        "--sell-prices", help="Also set the tenant's sell prices to the new cost.")] = False,
+    names: Annotated[bool, typer.Option("--names", help="Also rename products.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="YYYY-MM-DD",
+        help="Apply the revision in effect on this date (default today).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Only queue the updates.")] = False,
+):
+    """Apply the distributor's price-list changes to tenants: only the differences.
+
+    A second run with nothing new says "up to date". A tenant whose update is already
+    queued or running is busy (exit 4). With --all, exit 5 if any tenant failed.
+    """
+    st = state(ctx)
+    st.distributor_only("tenant update")
+    if (tenant is None) == (not all_):
+        raise BadInput("name one TENANT or give --all")
+    day = _date(as_of, "--as-of") or date.today()
+    options = updates.Options(partial, sell_prices, names)
+    engine = st.engine()
+    with read_session(engine) as session:
+        targets, skipped = updates.tenants_to_update(session, tenant)
+        targets = [(t.id, tenants.find_tenant_code(session, t)) for t in targets]
+    outcomes = []
+    for tenant_id, code in targets:
+        try:
+            outcome = updates.request_update(engine, tenant_id, day, options, dry_run=dry_run)
+            if outcome.process_id is not None and not detach:
+                info = follow_in_foreground(st, outcome.process_id)
+                outcome = updates.UpdateOutcome(outcome.tenant, info.status,
+                                                outcome.from_revision, outcome.to_revision,
+                                                outcome.counts, outcome.process_id)
+        except TenantctlError as exc:
+            if not all_:
+                raise
+            outcome = updates.UpdateOutcome(code, "failed", None, None, {}, error=str(exc))
+        outcomes.append(outcome)
+    if st.json:
+        # The change list is the dry run's report; a real run gives counts (see tenant log).
+        output.print_json({"tenants": [{k: v for k, v in output.jsonable(o).items()
+                                        if k != "changes" or dry_run}
+                                       for o in outcomes],
+                           "skipped": [{"tenant": c, "status": s} for c, s in skipped]})
+    else:
+        if dry_run and len(outcomes) == 1:
+            output.table("Changes (dry run)", ["Change", "SKU", "Unit", "Old", "New"],
+                         [[c.change, c.sku, c.unit, c.old, c.new]
+                          for c in outcomes[0].changes[:50]])
+        output.table("Tenant updates", ["Tenant", "Result", "From", "To", "Changes", "Process"],
+                     [[o.tenant, o.error or ("up to date" if o.status == "up-to-date"
+                                             else o.status),
+                       o.from_revision, o.to_revision,
+                       ", ".join(f"{n} {k}" for k, n in o.counts.items()) or "none",
+                       o.process_id] for o in outcomes])
+        for code, status in skipped:
+            output.message(f"Skipped {code}: it is {status}.")
+    if any(o.status == "failed" for o in outcomes):
+        raise BatchFailed(f"{sum(o.status == 'failed' for o in outcomes)} tenant update(s) "
+                          "failed")
+
+
+@tenant_app.command("log")
+def log_(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
+    since: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD",
+                                              help="Only entries from this day on.")] = None,
+):
+    """Show the update tenant log: one entry per catalogue change applied."""
+    st = state(ctx)
+    st.distributor_only("tenant log")
+    with read_session(st.engine()) as session:
+        entries = updates.update_log(session, tenant, _date(since, "--since"))
+    if st.json:
+        output.print_json(entries)
+        return
+    output.table(f"Update log of {tenant}", ["When", "Change", "SKU", "Unit", "Old", "New",
+                                             "Revision", "Process"],
+                 [[e.at, e.change, e.sku, e.unit, e.old, e.new,
+                   f"{e.from_revision} -> {e.to_revision}", e.process_id] for e in entries])

@@ -1,0 +1,80 @@
+"""`tenantctl upgrade ...`: move a lite reseller's customers, subscriptions and assets into
+its tenant (run after `tenant create`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tenantctl.cli import output
+from tenantctl.cli.process import follow_in_foreground
+from tenantctl.cli.state import State, state
+from tenantctl.domain import transfer
+
+upgrade_app = typer.Typer(help="Upgrade a lite reseller: copy its customers, then their "
+                               "subscriptions and assets, into its tenant.",
+                          no_args_is_help=True)
+
+Tenant = Annotated[str, typer.Argument(help="Client id or reseller account code.")]
+Detach = Annotated[bool, typer.Option("--detach", help="Only queue it; a `tenantctl worker` "
+                                                       "runs it.")]
+
+
+def _run(st: State, process_id: int, detach: bool, tenant: str) -> None:
+    if detach:
+        if st.json:
+            output.print_json({"process_id": process_id, "status": "queued"})
+        else:
+            output.message(f"Queued process {process_id}.")
+        return
+    follow_in_foreground(st, process_id)
+    _print_status(st, tenant, process_id)
+
+
+def _print_status(st: State, tenant: str, process_id: int | None = None) -> None:
+    with st.session() as session:
+        status = transfer.transfer_status(session, tenant)
+    if st.json:
+        data = output.jsonable(status)
+        if process_id is not None:
+            data["process_id"] = process_id
+        output.print_json(data)
+        return
+    output.record(f"Upgrade of {status.tenant}", {
+        "phase": status.phase, "back-ordering": status.backorder_state,
+        "customers": f"{status.customers_copied} copied, {status.customers_left} left",
+        "subscriptions": f"{status.subscriptions_copied} copied, "
+                         f"{status.subscriptions_left} left",
+        "assets": f"{status.assets_copied} copied, {status.assets_left} left"})
+
+
+@upgrade_app.command("customers")
+def customers(ctx: typer.Context, tenant: Tenant, detach: Detach = False):
+    """Copy the reseller's customers (with contacts and sync records) into its tenant.
+
+    In the parent they become back-ordering records: the distributor can no longer sell
+    to them directly.
+    """
+    st = state(ctx)
+    st.distributor_only("upgrade customers")
+    _run(st, transfer.request_customer_transfer(st.engine(), tenant), detach, tenant)
+
+
+@upgrade_app.command("subscriptions")
+def subscriptions(ctx: typer.Context, tenant: Tenant, detach: Detach = False):
+    """Copy the customers' active subscriptions and assets; then back-ordering goes on.
+
+    Pre-checks first: every offender is listed and nothing is copied when any fails (exit 3).
+    """
+    st = state(ctx)
+    st.distributor_only("upgrade subscriptions")
+    _run(st, transfer.request_subscription_transfer(st.engine(), tenant), detach, tenant)
+
+
+@upgrade_app.command("status")
+def status(ctx: typer.Context, tenant: Tenant):
+    """Show the upgrade's phase and the counts copied and left."""
+    st = state(ctx)
+    st.distributor_only("upgrade status")
+    _print_status(st, tenant)

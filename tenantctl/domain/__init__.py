@@ -1,0 +1,1 @@
+"""The rules of SPEC.md, one module per capability. No typer, no rich here."""

@@ -1,0 +1,609 @@
+"""The distributor's catalogue: products, price lists and their revisions.
+
+A price-list import is the whole new version of the list: what is missing from it is
+discontinued (its item ends at the new revision), never deleted. Only the differences are
+written, so every revision stays readable and a diff between two revisions is cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from tenantctl import config
+from tenantctl.domain.orgs import get_price_list
+from tenantctl.errors import BadInput, NotFound
+from tenantctl.money import check_currency, parse_amount
+from tenantctl.store.engine import advisory_lock
+from tenantctl.store.models import (
+    Organisation,
+    PriceList,
+    PriceListItem,
+    PriceListRevision,
+    Product,
+    ProductUnit,
+    utcnow,
+)
+
+REQUIRED_COLUMNS = ("sku", "name", "platform", "unit", "price")
+OPTIONAL_COLUMNS = ("add_on_of", "type")
+_BATCH = 1000
+CATALOGUE_LOCK = 1  # advisory-lock scope of an org's catalogue imports
+
+Key = tuple[str, str]  # (sku, unit)
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One line of a price list: a product sold in one unit at one price."""
+
+    sku: str
+    name: str
+    platform: str
+    unit: str
+    price: Decimal
+    add_on_of: str | None = None
+    product_type: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    sku: str
+    unit: str
+    name: str
+    old_price: Decimal | None
+    new_price: Decimal | None
+
+
+@dataclass
+class PriceListDiff:
+    """What changed between two versions of a price list."""
+
+    added: list[ItemChange] = field(default_factory=list)
+    changed: list[ItemChange] = field(default_factory=list)
+    discontinued: list[ItemChange] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.discontinued)
+
+    def counts(self) -> dict[str, int]:
+        return {"added": len(self.added), "changed": len(self.changed),
+                "discontinued": len(self.discontinued)}
+
+
+@dataclass(frozen=True)
+class ListedItem:
+    sku: str
+    name: str
+    platform: str
+    unit: str
+    price: Decimal
+    product_id: int
+
+
+@dataclass
+class ImportResult:
+    price_list: str
+    currency: str
+    created: bool
+    dry_run: bool
+    previous_revision: int | None
+    revision: int | None
+    item_count: int
+    products_created: int
+    units_created: int
+    products_renamed: int
+    diff: PriceListDiff
+
+
+@dataclass(frozen=True)
+class PriceListSummary:
+    name: str
+    currency: str
+    revision: int | None
+    item_count: int
+    created_at: object
+    revisions: list[dict] = field(default_factory=list)
+
+
+def diff_items(old: Mapping[Key, ListedItem], new: Mapping[Key, ListedItem | PriceRow]
+               ) -> PriceListDiff:
+    """Added, price-changed and discontinued items between two versions (by SKU and unit)."""
+    diff = PriceListDiff()
+    for key in sorted(new.keys() - old.keys()):
+        item = new[key]
+        diff.added.append(ItemChange(key[0], key[1], item.name, None, item.price))
+    for key in sorted(new.keys() & old.keys()):
+        before, after = old[key], new[key]
+        if before.price != after.price:
+            diff.changed.append(ItemChange(key[0], key[1], after.name, before.price, after.price))
+    for key in sorted(old.keys() - new.keys()):
+        item = old[key]
+        diff.discontinued.append(ItemChange(key[0], key[1], item.name, item.price, None))
+    return diff
+
+
+# --- reading a price-list CSV ------------------------------------------------------------
+
+def read_price_csv(path: Path) -> list[PriceRow]:
+    """Read and check a price-list CSV; every problem names the file, line and field."""
+    label = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{label}: cannot read the file ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise BadInput(f"{label}:{line}: encoding: byte 0x{data[exc.start]:02x} is not valid "
+                       "utf-8 (save the file as UTF-8)") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise BadInput(f"{label}:1: not a CSV file ({exc})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise BadInput(f"{label}:1: header: missing column(s) {', '.join(missing)} "
+                       f"(needs {', '.join(REQUIRED_COLUMNS)}; optional "
+                       f"{', '.join(OPTIONAL_COLUMNS)})")
+    reader.fieldnames = header
+    raw: list[tuple[int, dict]] = []
+    try:
+        first_line = reader.line_num + 1
+        for record in reader:
+            # A quoted value may span lines: name the line the record starts on.
+            raw.append((first_line, record))
+            first_line = reader.line_num + 1
+    except csv.Error as exc:
+        raise BadInput(f"{label}:{reader.line_num}: not valid CSV ({exc})") from None
+    return check_price_rows(raw, label)
+
+
+def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
+                     ) -> list[PriceRow]:
+    """Turn raw records (line, fields) into PriceRows, or raise BadInput listing every problem."""
+    platforms = config.platforms()
+    units = config.units()
+    problems: list[str] = []
+    rows: list[PriceRow] = []
+    seen: dict[Key, int] = {}
+    product_lines: dict[str, tuple[int, tuple]] = {}
+
+    def bad(line: int, fld: str, msg: str) -> None:
+        problems.append(f"{label}:{line}: {fld}: {msg}")
+
+    for line, record in raw:
+        if None in record:
+            bad(line, "columns", "more values than the header has columns")
+            continue
+        values = {k: (v.strip() if isinstance(v, str) else v) for k, v in record.items()}
+        sku, name = values.get("sku") or "", values.get("name") or ""
+        platform, unit = values.get("platform") or "", values.get("unit") or ""
+        ok = True
+        if not sku:
+            bad(line, "sku", "is empty")
+            ok = False
+        elif len(sku) > 120:
+            bad(line, "sku", "is longer than 120 characters")
+            ok = False
+        if not name:
+            bad(line, "name", "is empty")
+            ok = False
+        elif len(name) > 300:
+            bad(line, "name", "is longer than 300 characters")
+            ok = False
+        if len(values.get("type") or "") > 40:
+            bad(line, "type", "is longer than 40 characters")
+            ok = False
+        if len(values.get("add_on_of") or "") > 120:
+            bad(line, "add_on_of", "is longer than 120 characters")
+            ok = False
+        if platform not in platforms:
+            bad(line, "platform", f"{platform!r} is not one of {', '.join(platforms)}")
+            ok = False
+        if unit not in units:
+            bad(line, "unit", f"{unit!r} is not one of {', '.join(units)}")
+            ok = False
+        try:
+            price = parse_amount(values.get("price") if values.get("price") is not None else "")
+        except ValueError as exc:
+            bad(line, "price", str(exc))
+            ok = False
+        if not ok:
+            continue
+        add_on_of = values.get("add_on_of") or None
+        product_type = values.get("type") or None
+        key = (sku, unit)
+        if key in seen:
+            bad(line, "sku", f"{sku} / {unit} is listed twice (first on line {seen[key]})")
+            continue
+        seen[key] = line
+        shape = (name, platform, add_on_of, product_type)
+        first = product_lines.setdefault(sku, (line, shape))
+        if first[1] != shape:
+            bad(line, "name", f"{sku} is described differently than on line {first[0]} "
+                              "(name, platform, add_on_of and type must agree)")
+            continue
+        rows.append(PriceRow(sku, name, platform, unit, price, add_on_of, product_type, line))
+    if add_on_problems := _check_add_on_refs(rows, label):
+        problems.extend(add_on_problems)
+    if problems:
+        raise BadInput(f"{label}: {len(problems)} problem(s); nothing was imported", problems)
+    return rows
+
+
+def _check_add_on_refs(rows: list[PriceRow], label: str) -> list[str]:
+    skus = {r.sku for r in rows}
+    return [f"{label}:{r.line}: add_on_of: {r.add_on_of!r} is not a SKU of this file"
+            for r in rows if r.add_on_of and (r.add_on_of not in skus or r.add_on_of == r.sku)]
+
+
+# --- the store --------------------------------------------------------------------------
+
+def listed_items(session: Session, price_list_id: int, revision: int | None = None
+                 ) -> dict[Key, ListedItem]:
+    """The items of a price list at REVISION (default: the items still listed)."""
+    stmt = (
+        select(Product.sku, Product.name, Product.platform, PriceListItem.unit,
+               PriceListItem.price, PriceListItem.product_id)
+        .join(Product, Product.id == PriceListItem.product_id)
+        .where(PriceListItem.price_list_id == price_list_id)
+    )
+    if revision is None:
+        stmt = stmt.where(PriceListItem.to_revision.is_(None))
+    else:
+        stmt = stmt.where(PriceListItem.from_revision <= revision,
+                          or_(PriceListItem.to_revision.is_(None),
+                              PriceListItem.to_revision > revision))
+    return {(r.sku, r.unit): ListedItem(*r) for r in session.execute(stmt)}
+
+
+def latest_revision(session: Session, price_list_id: int) -> int | None:
+    return session.execute(select(func.max(PriceListRevision.number))
+                           .where(PriceListRevision.price_list_id == price_list_id)).scalar()
+
+
+def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow],
+                    label: str = "price list") -> tuple[dict[str, int], int, int, int]:
+    """Create the products and units of ROWS missing in ORG; keep names and add-ons in step.
+
+    Returns (sku -> product id, products created, units created, products renamed). A SKU
+    that exists on another platform is bad input: a SKU's platform never changes.
+    """
+    rows = list(rows)
+    product = Product.__table__
+    unit_t = ProductUnit.__table__
+    by_sku: dict[str, PriceRow] = {}
+    for row in rows:
+        by_sku.setdefault(row.sku, row)
+    existing = {
+        r.sku: r for r in session.execute(
+            select(product.c.id, product.c.sku, product.c.name, product.c.platform,
+                   product.c.add_on_of_id).where(product.c.org_id == org.id))
+    }
+    problems = [
+        f"{label}:{r.line}: platform: {r.sku} is a {existing[r.sku].platform} product, "
+        f"not {r.platform}"
+        for r in by_sku.values() if r.sku in existing and existing[r.sku].platform != r.platform
+    ]
+    if problems:
+        raise BadInput(f"{label}: a SKU's platform cannot change; nothing was imported",
+                       problems)
+
+    now = utcnow()
+    new_products = [
+        {"org_id": org.id, "sku": r.sku, "name": r.name, "platform": r.platform,
+         "product_type": r.product_type or "service", "status": "active", "visible": True,
+         "created_at": now}
+        for sku, r in by_sku.items() if sku not in existing
+    ]
+    _insert_batched(session, product, new_products)
+    renamed = [
+        {"pid": existing[sku].id, "new_name": r.name}
+        for sku, r in by_sku.items() if sku in existing and existing[sku].name != r.name
+    ]
+    if renamed:
+        session.execute(
+            update(product).where(product.c.id == bindparam("pid"))
+            .values(name=bindparam("new_name")).execution_options(synchronize_session=False),
+            renamed,
+        )
+    ids = dict(session.execute(
+        select(product.c.sku, product.c.id).where(product.c.org_id == org.id)).all())
+
+    add_ons = [
+        {"pid": ids[sku], "parent": ids[r.add_on_of] if r.add_on_of else None}
+        for sku, r in by_sku.items()
+        if (existing[sku].add_on_of_id if sku in existing else None)
+        != (ids[r.add_on_of] if r.add_on_of else None)
+    ]
+    if add_ons:
+        session.execute(
+            update(product).where(product.c.id == bindparam("pid"))
+            .values(add_on_of_id=bindparam("parent")).execution_options(synchronize_session=False),
+            add_ons,
+        )
+
+    product_ids = [ids[sku] for sku in by_sku]
+    have = set()
+    for chunk in _chunks(product_ids, _BATCH):
+        have.update(tuple(row) for row in session.execute(
+            select(unit_t.c.product_id, unit_t.c.unit).where(unit_t.c.product_id.in_(chunk))))
+    new_units = []
+    for r in rows:
+        key = (ids[r.sku], r.unit)
+        if key not in have:
+            have.add(key)
+            new_units.append({"org_id": org.id, "product_id": key[0], "unit": r.unit,
+                              "status": "active"})
+    _insert_batched(session, unit_t, new_units)
+    return ids, len(new_products), len(new_units), len(renamed)
+
+
+def record_revision(session: Session, price_list: PriceList, items: Mapping[Key, PriceRow],
+                    product_ids: Mapping[str, int], *, source: str | None = None,
+                    effective: date | None = None
+                    ) -> tuple[int | None, int | None, PriceListDiff]:
+    """Write ITEMS as the next revision of PRICE_LIST, storing only the differences.
+
+    Returns (previous revision, new revision or None when nothing changed, diff).
+    """
+    previous = latest_revision(session, price_list.id)
+    current = listed_items(session, price_list.id)
+    diff = diff_items(current, items)
+    if previous is not None and diff.empty:
+        return previous, None, diff
+    number = (previous or 0) + 1
+    session.add(PriceListRevision(price_list_id=price_list.id, number=number,
+                                  source=source, item_count=len(items),
+                                  effective_date=effective))
+    session.flush()
+    item_t = PriceListItem.__table__
+    ending = [{"iid": current[(c.sku, c.unit)].product_id, "u": c.unit}
+              for c in (*diff.changed, *diff.discontinued)]
+    if ending:
+        session.execute(
+            update(item_t)
+            .where(and_(item_t.c.price_list_id == price_list.id,
+                        item_t.c.product_id == bindparam("iid"),
+                        item_t.c.unit == bindparam("u"),
+                        item_t.c.to_revision.is_(None)))
+            .values(to_revision=number).execution_options(synchronize_session=False),
+            ending,
+        )
+    starting = [
+        {"price_list_id": price_list.id, "product_id": product_ids[c.sku], "unit": c.unit,
+         "price": items[(c.sku, c.unit)].price, "from_revision": number}
+        for c in (*diff.added, *diff.changed)
+    ]
+    _insert_batched(session, item_t, starting)
+    return previous, number, diff
+
+
+def import_price_list(session: Session, org: Organisation, name: str, rows: list[PriceRow], *,
+                      currency: str | None = None, source: str | None = None,
+                      dry_run: bool = False, effective: date | None = None) -> ImportResult:
+    """Make ROWS the new version of price list NAME (created when new; then CURRENCY is needed).
+
+    Products missing in the org are created; items missing from ROWS are discontinued.
+    With DRY_RUN nothing is written and the diff is the one an import would make.
+    """
+    label = source or "price list"
+    # Two imports at once (cron) would race on new products and lists: one at a time per org.
+    advisory_lock(session, CATALOGUE_LOCK, org.id)
+    if not name.strip() or len(name) > 120:
+        raise BadInput(f"NAME: a price list name is 1 to 120 characters, not {len(name)}")
+    if currency is not None:
+        try:
+            currency = check_currency(currency)
+        except ValueError as exc:
+            raise BadInput(f"--currency: {exc}") from None
+    try:
+        price_list = get_price_list(session, org, name, for_update=True)
+        created = False
+    except NotFound:
+        if currency is None:
+            raise BadInput(f"--currency: price list {name!r} is new, so its currency "
+                           "is required") from None
+        price_list = PriceList(org_id=org.id, name=name, currency=currency)
+        created = True
+    if currency is not None and currency != price_list.currency:
+        raise BadInput(f"--currency: price list {name!r} is in {price_list.currency}, "
+                       f"not {currency}")
+    if not rows:
+        raise BadInput(f"{label}: the file lists no items; a price list cannot be emptied "
+                       "by an import")
+    if not created:
+        scheduled = session.execute(
+            select(func.max(PriceListRevision.effective_date))
+            .where(PriceListRevision.price_list_id == price_list.id)).scalar()
+        if scheduled is not None and (effective or date.today()) < scheduled:
+            when = effective or "today (no --effective)"
+            raise BadInput(f"--effective: {when} is before {scheduled}, when an earlier "
+                           "revision takes effect; revisions take effect in order")
+    items = {(r.sku, r.unit): r for r in rows}
+    # A dry run does the whole import inside a savepoint and rolls it back, so it reports
+    # (and refuses) exactly what the real import would.
+    savepoint = session.begin_nested()
+    try:
+        ids, products_created, units_created, renamed = ensure_products(session, org, rows,
+                                                                        label)
+        if created:
+            session.add(price_list)
+            session.flush()
+        previous, revision, diff = record_revision(session, price_list, items, ids,
+                                                   source=source, effective=effective)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if dry_run:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    return ImportResult(name, price_list.currency, created, dry_run, previous, revision,
+                        len(items), products_created, units_created, renamed, diff)
+
+
+def revision_diff(session: Session, org: Organisation, name: str, old: int, new: int
+                  ) -> PriceListDiff:
+    """The differences between two revisions of price list NAME."""
+    price_list = get_price_list(session, org, name)
+    last = latest_revision(session, price_list.id) or 0
+    for number in (old, new):
+        if not 1 <= number <= last:
+            raise NotFound(f"price list {name!r} has no revision {number} (it has 1 to {last})")
+    return diff_items(listed_items(session, price_list.id, old),
+                      listed_items(session, price_list.id, new))
+
+
+def price_list_items(session: Session, org: Organisation, name: str,
+                     revision: int | None = None) -> tuple[PriceListSummary, list[ListedItem]]:
+    """A price list and its items at REVISION (default: the latest)."""
+    price_list = get_price_list(session, org, name)
+    last = latest_revision(session, price_list.id)
+    if revision is not None and not (last and 1 <= revision <= last):
+        raise NotFound(f"price list {name!r} has no revision {revision} "
+                       f"(it has 1 to {last or 0})")
+    items = listed_items(session, price_list.id, revision or last or 0)
+    summary = _summary(session, price_list, last, with_revisions=True)
+    ordered = [items[k] for k in sorted(items)]
+    return summary, ordered
+
+
+def list_price_lists(session: Session, org: Organisation) -> list[PriceListSummary]:
+    """Every price list of ORG with its latest revision and item count."""
+    lists = session.execute(
+        select(PriceList).where(PriceList.org_id == org.id).order_by(PriceList.name)
+    ).scalars().all()
+    return [_summary(session, pl, latest_revision(session, pl.id)) for pl in lists]
+
+
+def _summary(session: Session, price_list: PriceList, last: int | None, *,
+             with_revisions: bool = False) -> PriceListSummary:
+    rev = PriceListRevision
+    revisions = []
+    count = 0
+    rows = session.execute(
+        select(rev.number, rev.item_count, rev.source, rev.effective_date, rev.created_at)
+        .where(rev.price_list_id == price_list.id).order_by(rev.number)
+    ).all()
+    for r in rows:
+        if r.number == last:
+            count = r.item_count
+        if with_revisions:
+            revisions.append({"revision": r.number, "items": r.item_count, "source": r.source,
+                              "effective_date": r.effective_date, "created_at": r.created_at})
+    return PriceListSummary(price_list.name, price_list.currency, last, count,
+                            price_list.created_at, revisions)
+
+
+def _chunks(seq: list, size: int):
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
+
+
+def _insert_batched(session: Session, table, rows: list[dict]) -> None:
+    for chunk in _chunks(rows, _BATCH):
+        session.execute(insert(table), chunk)
+
+
+# --- products ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProductView:
+    sku: str
+    name: str
+    platform: str
+    type: str
+    status: str
+    add_on_of: str | None
+    units: list[str]
+    source_sku: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitView:
+    unit: str
+    status: str
+    cost_price: Decimal | None
+
+
+@dataclass(frozen=True)
+class ProductDetail:
+    sku: str
+    name: str
+    platform: str
+    type: str
+    status: str
+    add_on_of: str | None
+    description: str | None
+    category: str | None
+    visible: bool
+    units: list[UnitView]
+    add_ons: list[str]
+    price_lists: list[dict]
+
+
+def list_products(session: Session, org: Organisation, *, platform: str | None = None
+                  ) -> list[ProductView]:
+    """The products of ORG with their units, ordered by SKU."""
+    parent = aliased(Product)
+    stmt = (select(Product.id, Product.sku, Product.name, Product.platform,
+                   Product.product_type, Product.status, parent.sku.label("add_on_of"))
+            .outerjoin(parent, parent.id == Product.add_on_of_id)
+            .where(Product.org_id == org.id).order_by(Product.sku))
+    if platform:
+        stmt = stmt.where(Product.platform == platform)
+    units: dict[int, list[str]] = {}
+    for pid, unit in session.execute(
+            select(ProductUnit.product_id, ProductUnit.unit)
+            .where(ProductUnit.org_id == org.id)
+            .order_by(ProductUnit.product_id, ProductUnit.unit)):
+        units.setdefault(pid, []).append(unit)
+    return [ProductView(r.sku, r.name, r.platform, r.product_type, r.status, r.add_on_of,
+                        units.get(r.id, [])) for r in session.execute(stmt)]
+
+
+def product_detail(session: Session, org: Organisation, sku: str) -> ProductDetail:
+    """One product of ORG: units, add-ons and the price lists (latest revision) listing it."""
+    from tenantctl.domain.orgs import get_product
+
+    p = get_product(session, org, sku)
+    units = [UnitView(r.unit, r.status, r.cost_price) for r in session.execute(
+        select(ProductUnit.unit, ProductUnit.status, ProductUnit.cost_price)
+        .where(ProductUnit.product_id == p.id).order_by(ProductUnit.unit))]
+    add_ons = list(session.execute(select(Product.sku).where(Product.add_on_of_id == p.id)
+                                   .order_by(Product.sku)).scalars())
+    parent = session.get(Product, p.add_on_of_id).sku if p.add_on_of_id else None
+    listed = [{"price_list": r.name, "unit": r.unit, "price": r.price, "currency": r.currency}
+              for r in session.execute(
+                  select(PriceList.name, PriceList.currency, PriceListItem.unit,
+                         PriceListItem.price)
+                  .join(PriceList, PriceList.id == PriceListItem.price_list_id)
+                  .where(PriceListItem.product_id == p.id,
+                         PriceListItem.to_revision.is_(None))
+                  .order_by(PriceList.name, PriceListItem.unit))]
+    return ProductDetail(p.sku, p.name, p.platform, p.product_type, p.status, parent,
+                         p.description, p.category, p.visible, units, add_ons, listed)
+
+
+def revision_in_effect(session: Session, price_list_id: int, as_of) -> int | None:
+    """The newest revision of a price list in effect on AS_OF (scheduled ones are not)."""
+    rev = PriceListRevision
+    return session.execute(
+        select(func.max(rev.number)).where(
+            rev.price_list_id == price_list_id,
+            or_(rev.effective_date.is_(None), rev.effective_date <= as_of))).scalar()

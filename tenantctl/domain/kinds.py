@@ -1,0 +1,10 @@
+"""The process kinds of every capability, registered with the queue on import."""
+
+from __future__ import annotations
+
+
+def register_all() -> None:
+    """Import the capability modules that register process kinds (workers need them all)."""
+    import tenantctl.domain.tenants  # noqa: F401
+    import tenantctl.domain.transfer  # noqa: F401
+    import tenantctl.domain.updates  # noqa: F401

@@ -1,0 +1,125 @@
+"""The reseller's product policy: what a tenant may change on inherited products.
+
+The rules are configuration (`config/policy.yaml`); this module is the one place that
+enforces them, for every change a tenant user makes to a product of its catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select
+from sqlmodel import Session
+
+from tenantctl import config
+from tenantctl.domain.catalogue import ProductDetail, product_detail
+from tenantctl.domain.orgs import get_product
+from tenantctl.errors import BadInput, Refused
+from tenantctl.store.models import (
+    Organisation,
+    Product,
+    ProductUnit,
+    Subscription,
+    SubscriptionAddon,
+)
+
+EDITABLE = ("name", "description", "category", "visible")
+
+
+@dataclass(frozen=True)
+class Rule:
+    field: str
+    allowed: bool
+    reason: str
+
+
+def rules() -> dict[str, Rule]:
+    """The policy for inherited products, by field or action."""
+    raw = config.policy()["inherited_products"]
+    return {name: Rule(name, bool(spec["allowed"]), spec["reason"]) for name, spec in raw.items()}
+
+
+def check_change(product: Product, field: str) -> None:
+    """Refuse a change to an inherited product that the policy forbids, naming the rule."""
+    if product.source_product_id is None:
+        return  # the org's own product: every change is its own business
+    rule = rules().get(field)
+    if rule is None or not rule.allowed:
+        reason = rule.reason if rule else "the policy has no rule allowing it"
+        action = "deleting it" if field == "delete" else f"changing its {field}"
+        raise Refused(f"product {product.sku}: {action} is refused by the product policy "
+                      f"(rule '{field}' in config/policy.yaml: {reason})")
+
+
+@dataclass(frozen=True)
+class ProductChange:
+    """What `product set` asks to change (None: leave as it is)."""
+
+    name: str | None = None
+    description: str | None = None
+    category: str | None = None
+    visible: bool | None = None
+    sku: str | None = None
+    platform: str | None = None
+    add_on_of: str | None = None
+    add_unit: str | None = None
+    remove_unit: str | None = None
+    purchase_price: tuple[str, Decimal] | None = None
+
+
+def set_product(session: Session, org: Organisation, sku: str, change: ProductChange
+                ) -> ProductDetail:
+    """Change a product of ORG; every field is checked against the policy first."""
+    product = get_product(session, org, sku)
+    asked = {f: v for f, v in change.__dict__.items() if v is not None}
+    if not asked:
+        raise BadInput("product set: name at least one thing to change")
+    field_of = {"add_unit": "units", "remove_unit": "units"}
+    for name in asked:
+        check_change(product, field_of.get(name, name))
+    for name in EDITABLE:
+        if name in asked:
+            setattr(product, name, asked[name])
+    if "sku" in asked:
+        product.sku = asked["sku"]
+    if "platform" in asked:
+        if asked["platform"] not in config.platforms():
+            raise BadInput(f"--platform: {asked['platform']!r} is not a platform")
+        product.platform = asked["platform"]
+    if "add_on_of" in asked:
+        product.add_on_of_id = get_product(session, org, asked["add_on_of"]).id
+    if "add_unit" in asked:
+        session.add(ProductUnit(org_id=org.id, product_id=product.id, unit=asked["add_unit"]))
+    if "remove_unit" in asked:
+        unit = _unit(session, product, asked["remove_unit"])
+        unit.status = "discontinued"
+    if "purchase_price" in asked:
+        unit_name, price = asked["purchase_price"]
+        _unit(session, product, unit_name).cost_price = price
+    session.flush()
+    return product_detail(session, org, product.sku)
+
+
+def delete_product(session: Session, org: Organisation, sku: str) -> None:
+    """Delete one of the org's own products (never an inherited one, nor one in use)."""
+    product = get_product(session, org, sku)
+    check_change(product, "delete")
+    in_use = session.execute(select(func.count(SubscriptionAddon.id)).where(
+        SubscriptionAddon.product_id == product.id)).scalar_one()
+    in_use += session.execute(select(func.count(Subscription.id)).where(
+        Subscription.product_id == product.id)).scalar_one()
+    if in_use:
+        raise Refused(f"product {sku} is in use by {in_use} subscription(s): discontinue it "
+                      "instead")
+    session.execute(delete(ProductUnit).where(ProductUnit.product_id == product.id)
+                    .execution_options(synchronize_session=False))
+    session.delete(product)
+
+
+def _unit(session: Session, product: Product, unit: str) -> ProductUnit:
+    row = session.execute(select(ProductUnit).where(
+        ProductUnit.product_id == product.id, ProductUnit.unit == unit)).scalars().first()
+    if row is None:
+        raise BadInput(f"product {product.sku} is not sold per {unit!r}")
+    return row

@@ -1,0 +1,495 @@
+"""Tenant resellers: created through the process queue (SPEC section 3), listed and shown.
+
+The creation is a queued process of seven idempotent tasks. Each task can be cut off at
+any moment (kill -9) and run again by another worker: it either finds its work done, or
+continues from the last batch it committed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import zoneinfo
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+import pycountry
+from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from tenantctl import config, jobs
+from tenantctl.domain.catalogue import revision_in_effect
+from tenantctl.domain.checklist import require_checklist, run_checklist
+from tenantctl.domain.orgs import get_account, get_price_list, root_org
+from tenantctl.domain.users import check_password_strength, hash_password
+from tenantctl.errors import BadInput, NotFound, Refused
+from tenantctl.store.engine import read_session, write_session
+from tenantctl.store.models import (
+    Account,
+    Organisation,
+    PriceList,
+    PriceListItem,
+    PriceListRevision,
+    Product,
+    ProductUnit,
+    ProvisioningSetting,
+    Storefront,
+    TenantReseller,
+    User,
+    UserGroup,
+    utcnow,
+)
+
+CREATE_KIND = "tenant.create"
+# psycopg reports the row count of an INSERT ... SELECT only when asked to keep it.
+_COUNT_ROWS = {"preserve_rowcount": True}
+COPY_BATCH = 5000
+EDITIONS = ("basic", "premium")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,99}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class TenantRequest:
+    """What `tenant create` asks for (everything but the password)."""
+
+    account: str
+    price_list: str
+    edition: str
+    language: str | None
+    timezone: str | None
+    date_format: str | None
+    separate_invoices: bool
+    admin_username: str
+    admin_email: str
+
+
+def complete_request(req: TenantRequest, parent: Organisation) -> TenantRequest:
+    """Fill the regional options left out (None) from the parent organisation."""
+    return replace(req, language=req.language or parent.language,
+                   timezone=req.timezone or parent.timezone,
+                   date_format=req.date_format or parent.date_format)
+
+
+def validate_request(req: TenantRequest) -> None:
+    """Refuse bad options before anything is queued, naming each bad option."""
+    problems = []
+    if req.edition not in EDITIONS:
+        problems.append(f"--edition: {req.edition!r} is not one of {', '.join(EDITIONS)}")
+    if pycountry.languages.get(alpha_2=req.language.split("-")[0].lower()) is None:
+        problems.append(f"--language: {req.language!r} is not an ISO 639-1 language code")
+    if req.timezone not in zoneinfo.available_timezones():
+        problems.append(f"--timezone: {req.timezone!r} is not an IANA time zone "
+                        "(for example Europe/Athens)")
+    formats = config.tenants()["date_formats"]
+    if req.date_format not in formats:
+        problems.append(f"--date-format: {req.date_format!r} is not one of {', '.join(formats)}")
+    if not _USERNAME.match(req.admin_username):
+        problems.append(f"--admin-username: {req.admin_username!r} must be 2-100 letters, "
+                        "digits, dots, dashes or underscores")
+    if not _EMAIL.match(req.admin_email) or len(req.admin_email) > 200:
+        problems.append(f"--admin-email: {req.admin_email!r} is not an e-mail address")
+    if problems:
+        raise BadInput("bad tenant options; nothing was queued", problems)
+
+
+def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
+    """Check, then queue the creation of a tenant reseller; returns the process id.
+
+    The checklist runs first (exit 3 when it fails). The tenant row and its process are
+    written in one transaction, and the tenant row is unique per account, so of two
+    concurrent requests for one account exactly one is queued.
+    """
+    with read_session(engine) as session:
+        req = complete_request(req, root_org(session))
+    validate_request(req)
+    check_password_strength(password)
+    password_hash = hash_password(password)
+    try:
+        with write_session(engine) as session:
+            root = root_org(session)
+            require_checklist(run_checklist(session, root, req.account, req.price_list))
+            account = get_account(session, root, req.account)
+            price_list = get_price_list(session, root, req.price_list)
+            tenant = TenantReseller(
+                account_id=account.id, parent_org_id=root.id, price_list_id=price_list.id,
+                edition=req.edition, separate_invoices=req.separate_invoices,
+                admin_username=req.admin_username, admin_email=req.admin_email,
+                admin_password_hash=password_hash)
+            session.add(tenant)
+            session.flush()
+            return jobs.enqueue(
+                session, CREATE_KIND,
+                {"tenant_id": tenant.id, "account": account.code,
+                 "price_list": price_list.name,
+                 "revision": revision_in_effect(session, price_list.id, date.today()),
+                 "language": req.language, "timezone": req.timezone,
+                 "date_format": req.date_format},
+                title=f"Create tenant reseller {account.code}",
+                lock_key=f"tenant-create:{account.id}")
+    except IntegrityError:
+        raise Refused(f"{req.account} is already a tenant reseller (another creation "
+                      "was queued at the same moment)") from None
+
+
+# --- the creation tasks ------------------------------------------------------------------
+
+def _tenant(session: Session, ctx) -> TenantReseller:
+    return session.get(TenantReseller, ctx.params["tenant_id"])
+
+
+def task_checklist(ctx) -> None:
+    """Re-check the preparation checklist inside the process."""
+    with ctx.transaction() as session:
+        tenant = _tenant(session, ctx)
+        result = run_checklist(session, root_org(session), ctx.params["account"],
+                               ctx.params["price_list"], creating=tenant.id)
+        require_checklist(result)
+        ctx.log(f"checklist passed for {ctx.params['account']}")
+        ctx.save(session, done=1, total=1)
+
+
+def new_client_id() -> str:
+    """An unguessable client id (128 random bits) to log in to the tenant's BSS."""
+    return secrets.token_hex(16)
+
+
+def task_create_org(ctx) -> None:
+    """Create the tenant organisation under the parent."""
+    with ctx.transaction() as session:
+        tenant = _tenant(session, ctx)
+        if tenant.org_id is None:
+            account = session.get(Account, tenant.account_id)
+            price_list = session.get(PriceList, tenant.price_list_id)
+            org = Organisation(
+                name=account.name, kind="tenant", parent_id=tenant.parent_org_id,
+                edition=tenant.edition, language=ctx.params["language"],
+                timezone=ctx.params["timezone"], date_format=ctx.params["date_format"],
+                currency=price_list.currency, country=account.country,
+                client_id=new_client_id(), status="active")
+            session.add(org)
+            session.flush()
+            tenant.org_id = org.id
+            ctx.log(f"created organisation {org.name!r} ({org.currency}, {org.edition})")
+        ctx.save(session, done=1, total=1)
+
+
+def task_create_admin(ctx) -> None:
+    """Create the administrator user and its default group with full access."""
+    settings = config.tenants()["admin_group"]
+    with ctx.transaction() as session:
+        tenant = _tenant(session, ctx)
+        group = session.execute(select(UserGroup).where(
+            UserGroup.org_id == tenant.org_id, UserGroup.name == settings["name"])
+        ).scalars().first()
+        if group is None:
+            group = UserGroup(org_id=tenant.org_id, name=settings["name"],
+                              modules=list(settings["modules"]))
+            session.add(group)
+            session.flush()
+        if tenant.admin_password_hash is not None:
+            session.add(User(org_id=tenant.org_id, group_id=group.id,
+                             username=tenant.admin_username, email=tenant.admin_email,
+                             password_hash=tenant.admin_password_hash))
+            tenant.admin_password_hash = None
+            ctx.log(f"created administrator {tenant.admin_username} in group {group.name}")
+        ctx.save(session, done=1, total=1)
+
+
+def task_copy_catalogue(ctx) -> None:
+    """Copy every product of the price list with its units at cost, and the retail list."""
+    revision = ctx.params["revision"]
+    with ctx.transaction() as session:
+        tenant = _tenant(session, ctx)
+        org_id, price_list_id = tenant.org_id, tenant.price_list_id
+        retail_id = ensure_retail_price_list(session, org_id)
+        total = count_listed_products(session, price_list_id, revision)
+        ctx.save(session, total=total)
+    while True:
+        with ctx.transaction() as session:
+            copied = copy_catalogue_batch(session, org_id, price_list_id, revision, retail_id,
+                                          config.copy_batch(COPY_BATCH))
+            done = _count(session, Product, org_id)
+            ctx.save(session, done=done, total=total)
+        if copied == 0:
+            break
+        ctx.log(f"copied {done} of {total} products")
+    with ctx.transaction() as session:
+        link_add_ons(session, org_id)
+        _finish_retail_revision(session, retail_id)
+        ctx.log(f"catalogue copied: {done} products, "
+                f"{_count(session, ProductUnit, org_id)} units")
+        ctx.save(session, done=done, total=total)
+
+
+def task_copy_provisioning(ctx) -> None:
+    """Copy the provisioning settings of each platform present in the tenant's catalogue."""
+    templates = config.tenants()["provisioning"]
+    with ctx.transaction() as session:
+        org_id = _tenant(session, ctx).org_id
+        present = set(session.execute(
+            select(Product.platform).where(Product.org_id == org_id).distinct()).scalars())
+        have = set(session.execute(select(ProvisioningSetting.platform).where(
+            ProvisioningSetting.org_id == org_id)).scalars())
+        for platform in sorted(present - have):
+            template = templates.get(platform, {"editable": {}, "read_only": {}})
+            session.add(ProvisioningSetting(org_id=org_id, platform=platform,
+                                            editable=dict(template["editable"]),
+                                            read_only=dict(template["read_only"])))
+        ctx.log(f"provisioning settings for {', '.join(sorted(present)) or 'no platform'}")
+        ctx.save(session, done=len(present), total=len(present))
+
+
+def task_create_storefront(ctx) -> None:
+    """Premium edition only: create the tenant's white-label storefront."""
+    branding = config.tenants()["storefront"]
+    with ctx.transaction() as session:
+        tenant = _tenant(session, ctx)
+        if tenant.edition != "premium":
+            ctx.log("basic edition: no storefront")
+        elif session.execute(select(Storefront.id).where(
+                Storefront.org_id == tenant.org_id)).first() is None:
+            org = session.get(Organisation, tenant.org_id)
+            session.add(Storefront(org_id=org.id, name=f"{org.name} Store",
+                                   branding=dict(branding)))
+            ctx.log(f"created storefront {org.name} Store")
+        ctx.save(session, done=1, total=1)
+
+
+def task_record_revision(ctx) -> None:
+    """Record the price-list revision the tenant now has; the tenant is ready."""
+    with ctx.transaction() as session:
+        tenant = _tenant(session, ctx)
+        tenant.price_list_revision = ctx.params["revision"]
+        tenant.status = "active"
+        org = session.get(Organisation, tenant.org_id)
+        ctx.result["client_id"] = org.client_id
+        ctx.log(f"tenant ready at price-list revision {tenant.price_list_revision}; "
+                f"phase {tenant.phase}, back-ordering {tenant.backorder_state}")
+        ctx.save(session, done=1, total=1)
+
+
+jobs.register(jobs.ProcessKind(CREATE_KIND, [
+    ("check the checklist", task_checklist),
+    ("create the organisation", task_create_org),
+    ("create the administrator", task_create_admin),
+    ("copy the catalogue", task_copy_catalogue),
+    ("copy provisioning settings", task_copy_provisioning),
+    ("create the storefront", task_create_storefront),
+    ("record the price-list revision", task_record_revision),
+]))
+
+
+# --- set-based catalogue copy ------------------------------------------------------------
+
+def _in_revision(item, price_list_id: int, revision: int):
+    return and_(item.c.price_list_id == price_list_id, item.c.from_revision <= revision,
+                (item.c.to_revision.is_(None)) | (item.c.to_revision > revision))
+
+
+def count_listed_products(session: Session, price_list_id: int, revision: int) -> int:
+    item = PriceListItem.__table__
+    return session.execute(select(func.count(func.distinct(item.c.product_id)))
+                           .where(_in_revision(item, price_list_id, revision))).scalar_one()
+
+
+def ensure_retail_price_list(session: Session, org_id: int) -> int:
+    """The tenant's retail price list (sell prices), created empty at revision 1."""
+    org = session.get(Organisation, org_id)
+    name = f"Retail {org.currency}"
+    existing = session.execute(select(PriceList.id).where(
+        PriceList.org_id == org_id, PriceList.name == name)).scalar()
+    if existing is not None:
+        return existing
+    price_list = PriceList(org_id=org_id, name=name, currency=org.currency)
+    session.add(price_list)
+    session.flush()
+    session.add(PriceListRevision(price_list_id=price_list.id, number=1,
+                                  source="created with the tenant at cost"))
+    session.flush()
+    return price_list.id
+
+
+def copy_catalogue_batch(session: Session, org_id: int, price_list_id: int, revision: int,
+                         retail_id: int, limit: int, retail_revision: int = 1) -> int:
+    """Copy up to LIMIT products of the price list not yet in the tenant, with their units.
+
+    Three INSERT ... SELECT statements: products, units at cost (the price-list price), and
+    retail items at sell price = cost. Each skips what is already copied, and the unique
+    keys on (org, source) are the backstop, so a batch run twice copies nothing twice.
+    Returns how many products this batch copied.
+    """
+    item, product = PriceListItem.__table__, Product.__table__
+    target = product.alias("target")
+    listed = select(item.c.product_id).where(_in_revision(item, price_list_id, revision))
+    not_copied = ~exists().where(target.c.org_id == org_id,
+                                 target.c.source_product_id == product.c.id)
+    batch = (select(product.c.id).where(product.c.id.in_(listed), not_copied)
+             .order_by(product.c.id).limit(limit)).subquery()
+    now = utcnow()
+    result = session.execute(insert(product).from_select(
+        ["org_id", "sku", "name", "platform", "product_type", "status", "description",
+         "category", "visible", "source_product_id", "created_at"],
+        select(literal(org_id), product.c.sku, product.c.name, product.c.platform,
+               product.c.product_type, literal("active"), product.c.description,
+               product.c.category, literal(True), product.c.id,
+               literal(now, product.c.created_at.type))
+        .where(product.c.id.in_(select(batch.c.id))).order_by(product.c.id)),
+        execution_options=_COUNT_ROWS)
+    copied = result.rowcount
+    if not copied:
+        return 0
+    copy_units(session, org_id, price_list_id, revision, retail_id, retail_revision)
+    return copied
+
+
+def copy_units(session: Session, org_id: int, price_list_id: int, revision: int,
+               retail_id: int | None, retail_revision: int = 1) -> int:
+    """Copy the listed units missing in the tenant at cost; add them to the retail list
+    (from RETAIL_REVISION on: 1 at creation, the update's new revision later)."""
+    item, product, unit = PriceListItem.__table__, Product.__table__, ProductUnit.__table__
+    target, target_unit = product.alias("target"), unit.alias("target_unit")
+    units = session.execute(insert(unit).from_select(
+        ["org_id", "product_id", "unit", "status", "cost_price", "source_unit_id"],
+        select(literal(org_id), target.c.id, item.c.unit, literal("active"), item.c.price,
+               unit.c.id)
+        .join(target, and_(target.c.source_product_id == item.c.product_id,
+                           target.c.org_id == org_id))
+        .join(unit, and_(unit.c.product_id == item.c.product_id, unit.c.unit == item.c.unit))
+        .where(_in_revision(item, price_list_id, revision),
+               ~exists().where(target_unit.c.org_id == org_id,
+                               target_unit.c.source_unit_id == unit.c.id))),
+        execution_options=_COUNT_ROWS).rowcount
+    if retail_id is not None:
+        retail = item.alias("retail")
+        session.execute(insert(item).from_select(
+            ["price_list_id", "product_id", "unit", "price", "from_revision"],
+            select(literal(retail_id), unit.c.product_id, unit.c.unit, unit.c.cost_price,
+                   literal(retail_revision))
+            .where(unit.c.org_id == org_id,
+                   ~exists().where(retail.c.price_list_id == retail_id,
+                                   retail.c.product_id == unit.c.product_id,
+                                   retail.c.unit == unit.c.unit))))
+    return units
+
+
+def link_add_ons(session: Session, org_id: int, only_skus: list[str] | None = None) -> None:
+    """Mirror the add-on relations of the source products among the tenant's copies
+    (of ONLY_SKUS when given)."""
+    product = Product.__table__
+    source, parent_copy = product.alias("source"), product.alias("parent_copy")
+    parent = (select(parent_copy.c.id)
+              .join(source, source.c.add_on_of_id == parent_copy.c.source_product_id)
+              .where(source.c.id == product.c.source_product_id,
+                     parent_copy.c.org_id == org_id)
+              .scalar_subquery())
+    stmt = update(product).where(product.c.org_id == org_id,
+                                 product.c.source_product_id.is_not(None))
+    if only_skus is not None:
+        stmt = stmt.where(product.c.sku.in_(only_skus))
+    session.execute(stmt.values(add_on_of_id=parent))
+
+
+def _finish_retail_revision(session: Session, retail_id: int) -> None:
+    item, rev = PriceListItem.__table__, PriceListRevision.__table__
+    count = session.execute(select(func.count()).where(item.c.price_list_id == retail_id,
+                                                       item.c.to_revision.is_(None))).scalar()
+    session.execute(update(rev).where(rev.c.price_list_id == retail_id, rev.c.number == 1)
+                    .values(item_count=count))
+
+
+def _count(session: Session, model, org_id: int) -> int:
+    return session.execute(select(func.count()).select_from(model)
+                           .where(model.org_id == org_id)).scalar_one()
+
+
+# --- showing tenants ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TenantView:
+    account: str
+    name: str
+    client_id: str | None
+    edition: str
+    status: str
+    phase: str
+    backorder_state: str
+    price_list: str
+    price_list_revision: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TenantDetail(TenantView):
+    separate_invoices: bool
+    currency: str | None
+    language: str | None
+    timezone: str | None
+    date_format: str | None
+    products: int
+    units: int
+    users: int
+    storefront: str | None
+    provisioning: list[str]
+
+
+def _views(session: Session, where=None) -> list[tuple[TenantReseller, TenantView]]:
+    tr, acc, org, pl = (TenantReseller.__table__, Account.__table__, Organisation.__table__,
+                        PriceList.__table__)
+    stmt = (select(tr, acc.c.code, acc.c.name.label("account_name"), org.c.client_id,
+                   pl.c.name.label("price_list_name"))
+            .join(acc, acc.c.id == tr.c.account_id)
+            .join(pl, pl.c.id == tr.c.price_list_id)
+            .outerjoin(org, org.c.id == tr.c.org_id).order_by(acc.c.code))
+    if where is not None:
+        stmt = stmt.where(where)
+    rows = session.execute(stmt).all()
+    return [(r, TenantView(r.code, r.account_name, r.client_id, r.edition, r.status, r.phase,
+                           r.backorder_state, r.price_list_name, r.price_list_revision,
+                           r.created_at)) for r in rows]
+
+
+def list_tenants(session: Session) -> list[TenantView]:
+    """Every tenant reseller of the store with its phase, back-ordering state and client id."""
+    root = root_org(session)
+    return [view for _, view in _views(session, TenantReseller.parent_org_id == root.id)]
+
+
+def find_tenant(session: Session, ref: str) -> TenantReseller:
+    """A tenant reseller by its client id or its reseller account code."""
+    root = root_org(session)
+    tenant = session.execute(
+        select(TenantReseller)
+        .join(Account, Account.id == TenantReseller.account_id)
+        .outerjoin(Organisation, Organisation.id == TenantReseller.org_id)
+        .where(TenantReseller.parent_org_id == root.id,
+               (Account.code == ref) | (Organisation.client_id == ref))
+    ).scalars().first()
+    if tenant is None:
+        raise NotFound(f"no tenant reseller {ref!r} (give a client id or an account code)")
+    return tenant
+
+
+def find_tenant_code(session: Session, tenant: TenantReseller) -> str:
+    """The reseller account code of a tenant (how operators name it)."""
+    return session.get(Account, tenant.account_id).code
+
+
+def tenant_detail(session: Session, ref: str) -> TenantDetail:
+    """One tenant reseller with what its BSS holds."""
+    tenant = find_tenant(session, ref)
+    (row, view), = _views(session, TenantReseller.id == tenant.id)
+    org = session.get(Organisation, tenant.org_id) if tenant.org_id else None
+    counts = {m: (_count(session, m, org.id) if org else 0) for m in (Product, ProductUnit, User)}
+    storefront = (session.execute(select(Storefront.name).where(Storefront.org_id == org.id))
+                  .scalar() if org else None)
+    provisioning = (sorted(session.execute(select(ProvisioningSetting.platform).where(
+        ProvisioningSetting.org_id == org.id)).scalars()) if org else [])
+    return TenantDetail(
+        **{f: getattr(view, f) for f in TenantView.__dataclass_fields__},
+        separate_invoices=tenant.separate_invoices,
+        currency=org.currency if org else None, language=org.language if org else None,
+        timezone=org.timezone if org else None, date_format=org.date_format if org else None,
+        products=counts[Product], units=counts[ProductUnit], users=counts[User],
+        storefront=storefront, provisioning=provisioning)

@@ -1,0 +1,254 @@
+"""What an operator does with processes: list, show, read the log, retry, cancel.
+
+Plain functions over an engine returning plain dataclasses; `tenantctl process ...`
+renders them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from tenantctl.errors import BadInput, Conflict, NotFound
+from tenantctl.jobs.models import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINAL_STATUSES,
+    PENDING,
+    PROCESS_STATUSES,
+    QUEUED,
+    RUNNING,
+    SKIPPED,
+    TASK_FAILED,
+    TASK_RUNNING,
+)
+from tenantctl.jobs.queue import L, P, T, add_log, db_now, raise_if_lock_held
+from tenantctl.store.engine import read_session, write_session
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One task of a process as `process show` lists it."""
+
+    id: int
+    position: int
+    name: str
+    status: str
+    done: int
+    total: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A process with its tasks, as `process list` and `process show` present it."""
+
+    id: int
+    kind: str
+    title: str
+    status: str
+    attempt: int
+    max_attempts: int
+    params: dict
+    result: dict | None
+    error: str | None
+    exit_code: int | None
+    lock_key: str | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    fence: int
+    not_before: datetime
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    tasks: list[TaskInfo] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the process has reached a final status (succeeded, failed, cancelled)."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def tasks_done(self) -> int:
+        """How many tasks are behind it (done or skipped)."""
+        return sum(1 for t in self.tasks if t.status in (DONE, SKIPPED))
+
+    @property
+    def current_task(self) -> TaskInfo | None:
+        """The first task not yet done or skipped (None when all are)."""
+        return next((t for t in self.tasks if t.status not in (DONE, SKIPPED)), None)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of a process's log."""
+
+    id: int
+    process_id: int
+    task_id: int | None
+    task_name: str | None
+    at: datetime
+    level: str
+    message: str
+
+
+_PROCESS_COLUMNS = (
+    P.c.id, P.c.kind, P.c.title, P.c.status, P.c.attempt, P.c.max_attempts, P.c.params,
+    P.c.result, P.c.error, P.c.exit_code, P.c.lock_key, P.c.lease_owner,
+    P.c.lease_expires_at, P.c.fence, P.c.not_before, P.c.created_at, P.c.started_at,
+    P.c.finished_at,
+)
+_TASK_COLUMNS = (
+    T.c.id, T.c.position, T.c.name, T.c.status, T.c.done, T.c.total, T.c.started_at,
+    T.c.finished_at,
+)
+
+
+def _tasks_of(session: Session, process_ids: list[int]) -> dict[int, list[TaskInfo]]:
+    by_process: dict[int, list[TaskInfo]] = defaultdict(list)
+    if not process_ids:
+        return by_process
+    rows = session.execute(
+        select(T.c.process_id, *_TASK_COLUMNS)
+        .where(T.c.process_id.in_(process_ids))
+        .order_by(T.c.process_id, T.c.position)
+    )
+    for row in rows:
+        process_id, *values = row
+        by_process[process_id].append(TaskInfo(*values))
+    return by_process
+
+
+def _info(row, tasks: list[TaskInfo]) -> ProcessInfo:
+    values = row._asdict()
+    values["params"] = dict(values["params"] or {})
+    return ProcessInfo(**values, tasks=tasks)
+
+
+def list_processes(engine: Engine, status: str | None = None, *, kind: str | None = None,
+                   limit: int = 50) -> list[ProcessInfo]:
+    """The newest processes first (with their tasks), optionally of one STATUS or KIND."""
+    if status is not None and status not in PROCESS_STATUSES:
+        raise BadInput(f"--status: {status!r} is not one of {', '.join(PROCESS_STATUSES)}")
+    query = select(*_PROCESS_COLUMNS).order_by(P.c.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(P.c.status == status)
+    if kind is not None:
+        query = query.where(P.c.kind == kind)
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+        tasks = _tasks_of(session, [r.id for r in rows])
+    return [_info(r, tasks[r.id]) for r in rows]
+
+
+def _get(session: Session, process_id: int) -> ProcessInfo:
+    row = session.execute(select(*_PROCESS_COLUMNS).where(P.c.id == process_id)).first()
+    if row is None:
+        raise NotFound(f"no process {process_id}")
+    return _info(row, _tasks_of(session, [process_id])[process_id])
+
+
+def get_process(engine: Engine, process_id: int) -> ProcessInfo:
+    """The process PROCESS_ID with its tasks (name, status, done/total); NotFound if none."""
+    with read_session(engine) as session:
+        return _get(session, process_id)
+
+
+def logs(engine: Engine, process_id: int, after_id: int | None = None,
+         limit: int | None = None) -> list[LogEntry]:
+    """The log of PROCESS_ID, oldest first; only entries after AFTER_ID (for --follow)."""
+    query = (
+        select(L.c.id, L.c.process_id, L.c.task_id, T.c.name, L.c.at, L.c.level, L.c.message)
+        .select_from(L.outerjoin(T, T.c.id == L.c.task_id))
+        .where(L.c.process_id == process_id)
+        .order_by(L.c.id)
+    )
+    if after_id is not None:
+        query = query.where(L.c.id > after_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with read_session(engine) as session:
+        if session.execute(select(P.c.id).where(P.c.id == process_id)).first() is None:
+            raise NotFound(f"no process {process_id}")
+        return [LogEntry(*row) for row in session.execute(query)]
+
+
+def _lock_row(session: Session, process_id: int):
+    # Lock the process row first, as a worker's fenced transaction does, so an operator's
+    # change waits for the worker's batch to commit instead of interleaving with it.
+    query = select(P.c.id, P.c.title, P.c.status, P.c.lock_key, P.c.lease_owner).where(
+        P.c.id == process_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFound(f"no process {process_id}")
+    return row
+
+
+def retry(engine: Engine, process_id: int) -> ProcessInfo:
+    """Queue a failed or cancelled process again; it resumes where it stopped.
+
+    Tasks already done stay done and the interrupted task keeps its checkpoint; the
+    attempt count starts again, so it gets its full number of attempts.
+    """
+    with write_session(engine) as session:
+        row = _lock_row(session, process_id)
+        if row.status not in (FAILED, CANCELLED):
+            raise Conflict(f"process {process_id} is {row.status}: "
+                           "only a failed or cancelled process can be retried")
+        if row.lock_key is not None:
+            raise_if_lock_held(session, row.lock_key, other_than=process_id)
+        now = db_now(session)
+        try:
+            with session.begin_nested():
+                session.execute(update(P).where(P.c.id == process_id).values(
+                    status=QUEUED, attempt=0, not_before=now, error=None, exit_code=None,
+                    finished_at=None, lease_owner=None, lease_expires_at=None,
+                ))
+        except IntegrityError:
+            # Another process took the lock key between the check and the update.
+            raise_if_lock_held(session, row.lock_key, other_than=process_id)
+            raise
+        session.execute(
+            update(T)
+            .where(T.c.process_id == process_id, T.c.status.in_((TASK_FAILED, TASK_RUNNING)))
+            .values(status=PENDING)
+        )
+        info = _get(session, process_id)
+        task = info.current_task
+        add_log(session, process_id, "retried by an operator; resumes at "
+                + (f"task {task.position + 1} ({task.name})" if task else "its end"))
+    return get_process(engine, process_id)
+
+
+def cancel(engine: Engine, process_id: int) -> ProcessInfo:
+    """Cancel a queued or running process.
+
+    A running one stops at its worker's next transaction (which finds it cancelled and
+    rolls back); what it committed before stays, and `retry` resumes from there.
+    """
+    with write_session(engine) as session:
+        row = _lock_row(session, process_id)
+        if row.status not in (QUEUED, RUNNING):
+            raise Conflict(f"process {process_id} is {row.status} already: "
+                           "only a queued or running process can be cancelled")
+        now = db_now(session)
+        session.execute(update(P).where(P.c.id == process_id).values(
+            status=CANCELLED, finished_at=now, lease_expires_at=None))
+        session.execute(
+            update(T)
+            .where(T.c.process_id == process_id, T.c.status == TASK_RUNNING)
+            .values(status=PENDING)
+        )
+        was = f" (it was running on worker {row.lease_owner})" if row.status == RUNNING else ""
+        add_log(session, process_id, f"cancelled by an operator{was}", level="warning")
+    return get_process(engine, process_id)

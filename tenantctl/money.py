@@ -1,0 +1,79 @@
+"""Money and currency: Decimal from text, never float; ISO 4217 codes."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import pycountry
+
+
+def parse_amount(text: object, *, allow_negative: bool = False) -> Decimal:
+    """Parse an amount from its text exactly; raise ValueError with a reason.
+
+    A float is refused on purpose: it would already have lost the exact value.
+    """
+    if isinstance(text, bool | float):
+        raise ValueError(f"{text!r} is not an exact amount (write it as text)")
+    if isinstance(text, Decimal):
+        value = text
+    elif isinstance(text, int):
+        value = Decimal(text)
+    elif isinstance(text, str):
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            raise ValueError(f"{text!r} is not a number") from None
+    else:
+        raise ValueError(f"{text!r} is not a number")
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a finite number")
+    if value < 0 and not allow_negative:
+        raise ValueError(f"{text!r} is negative")
+    if value.copy_abs() >= MAX_AMOUNT:
+        raise ValueError(f"{text!r} is too large (amounts stay below {MAX_AMOUNT:,})")
+    if -value.as_tuple().exponent > MAX_DECIMALS:
+        raise ValueError(f"{text!r} has more than {MAX_DECIMALS} decimal places")
+    return canonical(value)
+
+
+# No price, limit or total of this business comes near it; far larger is a typo.
+MAX_AMOUNT = 10**15
+# Real catalogues (cloud unit prices) carry up to 12 decimal places.
+MAX_DECIMALS = 12
+
+
+def canonical(value: Decimal) -> Decimal:
+    """The same amount without exponent notation (`1E+2` becomes `100`) or a negative zero;
+    the scale is kept (`20.60` stays `20.60`)."""
+    if value.is_zero():
+        return value.copy_abs()
+    if value.as_tuple().exponent > 0:
+        return Decimal(int(value))
+    return value
+
+
+def format_amount(value: Decimal | None) -> str:
+    """Amount as plain text for people and JSON (never scientific notation)."""
+    if value is None:
+        return ""
+    return format(canonical(value), "f")
+
+
+def check_currency(code: object) -> str:
+    """Return the ISO 4217 code, upper-cased, or raise ValueError."""
+    if not isinstance(code, str) or len(code.strip()) != 3:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+    code = code.strip().upper()
+    if pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+    return code
+
+
+def check_country(code: object) -> str:
+    """Return the ISO 3166 alpha-2 country code, upper-cased, or raise ValueError."""
+    if not isinstance(code, str) or len(code.strip()) != 2:
+        raise ValueError(f"{code!r} is not an ISO 3166 country code")
+    code = code.strip().upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{code!r} is not an ISO 3166 country code")
+    return code

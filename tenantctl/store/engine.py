@@ -1,0 +1,125 @@
+"""Engines and sessions for SQLite and PostgreSQL.
+
+SQLite: WAL, foreign keys, a busy timeout, and writes under BEGIN IMMEDIATE so two
+writers queue on the database lock instead of failing half-way; the file is created
+owner-only. PostgreSQL: `postgresql+psycopg://...`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from tenantctl.errors import BadInput
+
+BUSY_TIMEOUT_MS = 60_000
+WRITE = "tenantctl_write"
+
+
+def default_url() -> str:
+    """An SQLite file in the user's data directory."""
+    path = Path(platformdirs.user_data_dir("tenantctl")) / "tenantctl.db"
+    return f"sqlite:///{path}"
+
+
+def _create_owner_only(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+    # SQLite gives the -wal and -shm files the main file's mode.
+    os.chmod(path, 0o600)
+
+
+def open_engine(url: str | None = None) -> Engine:
+    """An engine for URL (default: the user's SQLite file), set up for this tool.
+
+    Statement parameters are never shown in errors: they may hold a password hash.
+    """
+    url = url or default_url()
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise BadInput(f"--db: {url!r} is not a database URL ({exc})") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            _create_owner_only(Path(parsed.database).expanduser())
+        engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                               hide_parameters=True)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    raise BadInput(f"--db: unsupported database {backend!r} (use sqlite:/// or postgresql+psycopg://)")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's own is broken).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+
+def _info(org_id: int | None) -> dict:
+    if org_id is None:
+        return {}
+    from tenantctl.store import scoping  # registers the scoping listeners
+
+    return {scoping.ORG_KEY: org_id}
+
+
+@contextmanager
+def write_session(engine: Engine, *, org_id: int | None = None) -> Iterator[Session]:
+    """A session whose work commits as one transaction, or not at all.
+
+    On SQLite the transaction takes the write lock at its start (BEGIN IMMEDIATE), so a
+    read-then-write can never be overtaken by another writer. With ORG_ID every statement
+    is scoped to that organisation (see `tenantctl.store.scoping`).
+    """
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE: True})
+        with Session(bind=conn, expire_on_commit=False, info=_info(org_id)) as session, \
+                session.begin():
+            yield session
+
+
+@contextmanager
+def read_session(engine: Engine, *, org_id: int | None = None) -> Iterator[Session]:
+    """A session for reading; nothing it does is committed. ORG_ID scopes it."""
+    with Session(bind=engine, expire_on_commit=False, info=_info(org_id)) as session:
+        yield session
+
+
+def advisory_lock(session: Session, scope: int, key: int) -> None:
+    """Serialise writers of one (SCOPE, KEY) for the rest of the transaction.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: nothing to do, every write
+    transaction already holds the database's write lock (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:scope, :key)"),
+                        {"scope": scope, "key": key})

@@ -1,0 +1,389 @@
+"""The tables of SPEC section 1.
+
+Every row that belongs to an organisation carries `org_id` (directly, or through its
+parent row) so the org scoping of a tenant context has one column to filter on.
+Copies remember their source row (`source_*_id`); a unique key on (org, source) is the
+backstop that makes every copy exactly-once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from tenantctl.store.types import Money
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC (timestamps are stored in UTC on every database)."""
+    return datetime.now(UTC)
+
+
+def _fk(target: str, *, nullable: bool = True, index: bool = True, ondelete: str | None = None):
+    return Field(
+        default=None,
+        sa_column_args=[ForeignKey(target, ondelete=ondelete)],
+        nullable=nullable,
+        index=index,
+    )
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def _money(nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=Money, nullable=nullable)
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=10)  # root | tenant
+    parent_id: int | None = _fk("organisation.id")
+    edition: str = Field(default="premium", max_length=10)  # basic | premium
+    language: str = Field(default="en", max_length=10)
+    timezone: str = Field(default="UTC", max_length=64)
+    date_format: str = Field(default="YYYY-MM-DD", max_length=20)
+    currency: str = Field(max_length=3)
+    country: str = Field(max_length=2)
+    client_id: str | None = Field(default=None, max_length=64, unique=True)
+    status: str = Field(default="active", max_length=12)  # active | suspended | deleted
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+    __table_args__ = (
+        UniqueConstraint("org_id", "code", name="uq_account_org_code"),
+        UniqueConstraint("org_id", "source_account_id", name="uq_account_org_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    kind: str = Field(default="customer", max_length=10)  # customer | reseller
+    bill_to_id: int | None = _fk("account.id")
+    ordering_enabled: bool = Field(default=True)
+    currency: str = Field(max_length=3)
+    country: str = Field(max_length=2)
+    accounting_number: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=200)
+    billing_address: str | None = Field(default=None, max_length=500)
+    # pricing options
+    price_list_id: int | None = _fk("price_list.id")
+    billing_day: int = Field(default=1)
+    payment_method: str = Field(default="invoice", max_length=30)
+    credit_limit: Decimal | None = _money()
+    invoicing_options: str | None = Field(default=None, max_length=200)
+    separate_invoices: bool = Field(default=False)
+    # the tenant org that manages this account once it became a back-ordering record
+    managed_by_org_id: int | None = _fk("organisation.id")
+    source_account_id: int | None = _fk("account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = _fk("account.id", nullable=False, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=50)
+    role: str | None = Field(default=None, max_length=50)
+
+
+class SyncRecord(SQLModel, table=True):
+    """Provisioning sync of an account with a platform (OSS, Acronis, ...)."""
+
+    __tablename__ = "sync_record"
+    __table_args__ = (UniqueConstraint("account_id", "platform", name="uq_sync_account_platform"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = _fk("account.id", nullable=False, ondelete="CASCADE")
+    platform: str = Field(max_length=20)
+    status: str = Field(default="synced", max_length=20)  # synced | pending | failed
+    external_id: str | None = Field(default=None, max_length=100)
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "product"
+    __table_args__ = (
+        UniqueConstraint("org_id", "sku", name="uq_product_org_sku"),
+        UniqueConstraint("org_id", "source_product_id", name="uq_product_org_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    sku: str = Field(max_length=120)
+    name: str = Field(max_length=300)
+    platform: str = Field(max_length=20)
+    product_type: str = Field(default="service", max_length=40)
+    add_on_of_id: int | None = _fk("product.id")
+    status: str = Field(default="active", max_length=12)  # active | discontinued
+    description: str | None = Field(default=None)
+    category: str | None = Field(default=None, max_length=100)
+    visible: bool = Field(default=True)
+    source_product_id: int | None = _fk("product.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProductUnit(SQLModel, table=True):
+    """A billing unit a product is sold in; in a tenant it carries the purchase (cost) price."""
+
+    __tablename__ = "product_unit"
+    __table_args__ = (
+        UniqueConstraint("product_id", "unit", name="uq_unit_product_unit"),
+        UniqueConstraint("org_id", "source_unit_id", name="uq_unit_org_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    product_id: int = _fk("product.id", nullable=False, ondelete="CASCADE")
+    unit: str = Field(max_length=20)
+    status: str = Field(default="active", max_length=12)
+    cost_price: Decimal | None = _money()
+    source_unit_id: int | None = _fk("product_unit.id")
+
+
+class PriceList(SQLModel, table=True):
+    __tablename__ = "price_list"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_price_list_org_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    name: str = Field(max_length=120)
+    currency: str = Field(max_length=3)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PriceListRevision(SQLModel, table=True):
+    """One version of a price list; revision numbers count up from 1 per price list."""
+
+    __tablename__ = "price_list_revision"
+    __table_args__ = (UniqueConstraint("price_list_id", "number", name="uq_revision_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    price_list_id: int = _fk("price_list.id", nullable=False, ondelete="CASCADE")
+    number: int
+    effective_date: date | None = Field(default=None)
+    source: str | None = Field(default=None, max_length=300)
+    item_count: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PriceListItem(SQLModel, table=True):
+    """A (product, unit, price) that is in a price list from one revision until another.
+
+    Revision N holds the items with `from_revision <= N < to_revision` (an open
+    `to_revision` means still listed), so an import writes only what changed and every
+    older revision stays readable.
+    """
+
+    __tablename__ = "price_list_item"
+    __table_args__ = (
+        UniqueConstraint(
+            "price_list_id", "product_id", "unit", "from_revision", name="uq_item_version"
+        ),
+        Index("ix_item_list_open", "price_list_id", "to_revision"),
+    )
+
+    # A big catalogue makes many item versions; SQLite needs INTEGER to autoincrement.
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=BigInteger().with_variant(Integer, "sqlite"))
+    price_list_id: int = _fk("price_list.id", nullable=False, index=False, ondelete="CASCADE")
+    product_id: int = _fk("product.id", nullable=False)
+    unit: str = Field(max_length=20)
+    price: Decimal = _money(nullable=False)
+    from_revision: int
+    to_revision: int | None = Field(default=None)
+
+
+class Subscription(SQLModel, table=True):
+    __tablename__ = "subscription"
+    __table_args__ = (
+        UniqueConstraint("org_id", "code", name="uq_subscription_org_code"),
+        UniqueConstraint("org_id", "source_subscription_id", name="uq_subscription_org_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    code: str = Field(max_length=64)
+    account_id: int = _fk("account.id", nullable=False)
+    product_id: int = _fk("product.id", nullable=False)
+    unit: str = Field(max_length=20)
+    quantity: int
+    unit_price: Decimal = _money(nullable=False)
+    currency: str = Field(max_length=3)
+    status: str = Field(default="active", max_length=12)
+    start_date: date
+    auto_renew: bool = Field(default=True)
+    paid: bool = Field(default=True)
+    billing_day: int = Field(default=1)
+    characteristics: dict = _json()
+    source_subscription_id: int | None = _fk("subscription.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SubscriptionAddon(SQLModel, table=True):
+    __tablename__ = "subscription_addon"
+    __table_args__ = (UniqueConstraint("subscription_id", "product_id", name="uq_addon"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = _fk("subscription.id", nullable=False, ondelete="CASCADE")
+    product_id: int = _fk("product.id", nullable=False)
+    quantity: int
+
+
+class Asset(SQLModel, table=True):
+    """A software subscription or an Azure reservation."""
+
+    __tablename__ = "asset"
+    __table_args__ = (
+        UniqueConstraint("org_id", "code", name="uq_asset_org_code"),
+        UniqueConstraint("org_id", "source_asset_id", name="uq_asset_org_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    code: str = Field(max_length=64)
+    account_id: int = _fk("account.id", nullable=False)
+    product_id: int = _fk("product.id", nullable=False)
+    kind: str = Field(max_length=30)  # software-subscription | azure-reservation
+    quantity: int
+    purchase_date: date
+    status: str = Field(default="active", max_length=12)  # active | expired | cancelled
+    characteristics: dict = _json()
+    source_asset_id: int | None = _fk("asset.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SalesOrder(SQLModel, table=True):
+    __tablename__ = "sales_order"
+    __table_args__ = (UniqueConstraint("org_id", "number", name="uq_order_org_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    number: str = Field(max_length=64)
+    account_id: int = _fk("account.id", nullable=False)
+    bill_to_id: int | None = _fk("account.id")
+    order_date: date
+    order_type: str = Field(max_length=20)  # new | change | cancel | add-on | trial-to-paid
+    origin: str | None = Field(default=None, max_length=300)
+    status: str = Field(default="completed", max_length=12)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_line"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = _fk("sales_order.id", nullable=False, ondelete="CASCADE")
+    product_id: int = _fk("product.id", nullable=False)
+    unit: str | None = Field(default=None, max_length=20)
+    quantity: int
+    unit_price: Decimal = _money(nullable=False)
+    currency: str = Field(max_length=3)
+
+
+class TenantReseller(SQLModel, table=True):
+    """The link from a reseller account in the parent org to its tenant org."""
+
+    __tablename__ = "tenant_reseller"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(sa_column_args=[ForeignKey("account.id")], unique=True)
+    parent_org_id: int = _fk("organisation.id", nullable=False)
+    org_id: int | None = Field(default=None, sa_column_args=[ForeignKey("organisation.id")],
+                               unique=True)
+    price_list_id: int = _fk("price_list.id", nullable=False)
+    price_list_revision: int | None = Field(default=None)
+    edition: str = Field(max_length=10)
+    separate_invoices: bool = Field(default=False)
+    phase: str = Field(default="setup", max_length=20)  # setup | customers-copied | live
+    backorder_state: str = Field(default="off", max_length=10)  # off | on | paused
+    status: str = Field(default="in-progress", max_length=12)  # in-progress | active | ...
+    # The administrator to create, held only until the creation process has made the user.
+    admin_username: str | None = Field(default=None, max_length=100)
+    admin_email: str | None = Field(default=None, max_length=200)
+    admin_password_hash: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UserGroup(SQLModel, table=True):
+    __tablename__ = "user_group"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_group_org_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    name: str = Field(max_length=100)
+    modules: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    __table_args__ = (UniqueConstraint("org_id", "username", name="uq_user_org_username"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    group_id: int | None = _fk("user_group.id")
+    username: str = Field(max_length=100)
+    email: str = Field(max_length=200)
+    password_hash: str = Field(max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProvisioningSetting(SQLModel, table=True):
+    """A platform's provisioning settings in an org: what the reseller may edit, what it sees."""
+
+    __tablename__ = "provisioning_setting"
+    __table_args__ = (UniqueConstraint("org_id", "platform", name="uq_provisioning_org_platform"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False)
+    platform: str = Field(max_length=20)
+    editable: dict = _json()
+    read_only: dict = _json()
+
+
+class Storefront(SQLModel, table=True):
+    """A premium tenant's white-label storefront."""
+
+    __tablename__ = "storefront"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(sa_column_args=[ForeignKey("organisation.id")], unique=True)
+    name: str = Field(max_length=200)
+    branding: dict = _json()
+
+
+class TenantUpdateLog(SQLModel, table=True):
+    """The update tenant log: one entry per catalogue change applied to a tenant."""
+
+    __tablename__ = "tenant_update_log"
+    __table_args__ = (
+        # One entry per change of one update: the backstop that makes applying exactly-once.
+        UniqueConstraint("tenant_id", "process_id", "change", "sku", "unit",
+                         name="uq_update_log_change"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = _fk("tenant_reseller.id", nullable=False)
+    org_id: int = _fk("organisation.id", nullable=False)
+    process_id: int
+    from_revision: int | None = Field(default=None)
+    to_revision: int
+    change: str = Field(max_length=30)
+    sku: str = Field(max_length=120)
+    unit: str = Field(default="", max_length=20)
+    old_value: str | None = Field(default=None, max_length=300)
+    new_value: str | None = Field(default=None, max_length=300)
+    at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,124 @@
+"""Org scoping: the one mechanism that keeps a tenant context inside its own organisation.
+
+A session opened for an organisation (`write_session(engine, org_id=...)` or
+`read_session(..., org_id=...)`) gets, on every ORM statement it runs, a WHERE criterion
+per table saying "rows of this org only" (for child tables: rows whose parent is of this
+org). So no query written in a tenant context can see or change another org's rows, even
+by id. Statements the criteria cannot reach (Core statements on bare tables) are refused
+in such a session, and the flush refuses to write a row of another org.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from tenantctl.errors import Refused
+from tenantctl.store.models import (
+    Account,
+    Asset,
+    Contact,
+    OrderLine,
+    Organisation,
+    PriceList,
+    PriceListItem,
+    PriceListRevision,
+    Product,
+    ProductUnit,
+    ProvisioningSetting,
+    SalesOrder,
+    Storefront,
+    Subscription,
+    SubscriptionAddon,
+    SyncRecord,
+    TenantReseller,
+    TenantUpdateLog,
+    User,
+    UserGroup,
+)
+
+ORG_KEY = "tenantctl_org_id"
+
+# Tables with their own org_id column.
+OWNED = (Account, Asset, PriceList, Product, ProductUnit, ProvisioningSetting, SalesOrder,
+         Storefront, Subscription, TenantUpdateLog, User, UserGroup)
+
+# Tables without org_id: the parent row (class, foreign key) that says whose a row is.
+PARENT_OF = {Contact: (Account, "account_id"), SyncRecord: (Account, "account_id"),
+             SubscriptionAddon: (Subscription, "subscription_id"),
+             OrderLine: (SalesOrder, "order_id"),
+             PriceListItem: (PriceList, "price_list_id"),
+             PriceListRevision: (PriceList, "price_list_id")}
+
+
+def _criteria(org_id: int) -> list:
+    options = [
+        with_loader_criteria(model, lambda cls: cls.org_id == org_id, include_aliases=True)
+        for model in OWNED
+    ]
+    options += [
+        with_loader_criteria(Organisation, lambda cls: cls.id == org_id, include_aliases=True),
+        # Its own tenants, and (read-only, see the flush guard) its own tenant row.
+        with_loader_criteria(TenantReseller, lambda cls: (cls.parent_org_id == org_id)
+                             | (cls.org_id == org_id), include_aliases=True),
+        with_loader_criteria(Contact, lambda cls: cls.account_id.in_(
+            select(Account.id).where(Account.org_id == org_id)), include_aliases=True),
+        with_loader_criteria(SyncRecord, lambda cls: cls.account_id.in_(
+            select(Account.id).where(Account.org_id == org_id)), include_aliases=True),
+        with_loader_criteria(SubscriptionAddon, lambda cls: cls.subscription_id.in_(
+            select(Subscription.id).where(Subscription.org_id == org_id)),
+            include_aliases=True),
+        with_loader_criteria(OrderLine, lambda cls: cls.order_id.in_(
+            select(SalesOrder.id).where(SalesOrder.org_id == org_id)), include_aliases=True),
+        with_loader_criteria(PriceListItem, lambda cls: cls.price_list_id.in_(
+            select(PriceList.id).where(PriceList.org_id == org_id)), include_aliases=True),
+        with_loader_criteria(PriceListRevision, lambda cls: cls.price_list_id.in_(
+            select(PriceList.id).where(PriceList.org_id == org_id)), include_aliases=True),
+    ]
+    return options
+
+
+SCOPED_MODELS = frozenset(
+    [*OWNED, Organisation, TenantReseller, Contact, SyncRecord, SubscriptionAddon, OrderLine,
+     PriceListItem, PriceListRevision])
+
+
+def scoped_org(session: Session) -> int | None:
+    """The org a session is scoped to (None for the distributor's unscoped sessions)."""
+    return session.info.get(ORG_KEY)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_statement(state: ORMExecuteState) -> None:
+    org_id = scoped_org(state.session)
+    if org_id is None:
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return
+    if not state.all_mappers and (state.is_select or state.is_update or state.is_delete
+                                  or state.is_insert):
+        raise Refused("internal: a statement on bare tables cannot be scoped to an "
+                      "organisation; use the ORM entities in a tenant context")
+    if state.is_select or state.is_update or state.is_delete:
+        state.statement = state.statement.options(*_criteria(org_id))
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_foreign_rows(session: Session, _context, _instances) -> None:
+    org_id = scoped_org(session)
+    if org_id is None:
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, TenantReseller):
+            raise Refused("a tenant reseller's settings are the distributor's to change")
+        if type(obj) in PARENT_OF:
+            parent_model, key = PARENT_OF[type(obj)]
+            # The parent is loaded through this scoped session: another org's is not found.
+            parent_id = getattr(obj, key)
+            owned = parent_id is not None and session.get(parent_model, parent_id) is not None
+        else:
+            owner = obj.id if isinstance(obj, Organisation) else getattr(obj, "org_id", org_id)
+            owned = owner == org_id
+        if not owned:
+            raise Refused(f"a {type(obj).__name__} of another organisation cannot be "
+                          "changed from this one")

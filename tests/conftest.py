@@ -1,0 +1,153 @@
+"""Every test gets a private store: a temporary SQLite file, or a fresh PostgreSQL database
+when TENANTCTL_TEST_DATABASE_URL names a server (the database is made and dropped here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from tenantctl.cli.app import app
+from tenantctl.store.engine import open_engine
+from tenantctl.store.migrate import upgrade
+
+PG_SERVER = os.environ.get("TENANTCTL_TEST_DATABASE_URL")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PG_SKIP_REASON = "PostgreSQL not configured: set TENANTCTL_TEST_DATABASE_URL to run it"
+
+
+def backend() -> str:
+    return "postgresql" if PG_SERVER else "sqlite"
+
+
+def _pg_admin():
+    url = make_url(PG_SERVER).set(drivername="postgresql+psycopg")
+    return url, create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def create_pg_database(template: str | None = None) -> str:
+    """A new empty (or template-copied) database on the test server; returns its URL."""
+    url, admin = _pg_admin()
+    name = f"tenantctl_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        clause = f" TEMPLATE {template}" if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(db_url: str) -> None:
+    _, admin = _pg_admin()
+    name = make_url(db_url).database
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory):
+    """A migrated store that each test's store is copied from (migrating once is faster)."""
+    if PG_SERVER:
+        db_url = create_pg_database()
+        engine = open_engine(db_url)
+        upgrade(engine)
+        engine.dispose()
+        yield make_url(db_url).database
+        drop_pg_database(db_url)
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        engine = open_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        yield path
+
+
+@pytest.fixture
+def empty_db_url(tmp_path):
+    """A store with no schema at all (for migration tests)."""
+    if PG_SERVER:
+        url = create_pg_database()
+        yield url
+        drop_pg_database(url)
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture
+def db_url(_template, tmp_path):
+    """A private store at the newest schema."""
+    if PG_SERVER:
+        url = create_pg_database(template=_template)
+        yield url
+        drop_pg_database(url)
+    else:
+        path = tmp_path / "store.db"
+        shutil.copyfile(_template, path)
+        os.chmod(path, 0o600)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def engine(db_url):
+    eng = open_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_server():
+    if not PG_SERVER:
+        pytest.skip(PG_SKIP_REASON)
+    return PG_SERVER
+
+
+class Cli:
+    """Runs tenantctl in-process against one store."""
+
+    def __init__(self, db_url: str):
+        self.db_url = db_url
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None, env: dict | None = None,
+                 expect: int | None = 0):
+        result = self.runner.invoke(app, ["--db", self.db_url, *map(str, args)],
+                                    input=input, env=env)
+        if expect is not None and result.exit_code != expect:
+            raise AssertionError(
+                f"tenantctl {' '.join(map(str, args))} exited {result.exit_code}, "
+                f"expected {expect}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}\n"
+                f"exception: {result.exception!r}"
+            )
+        return result
+
+    def json(self, *args: str, expect: int | None = 0, **kw):
+        result = self(*args, "--json", expect=expect, **kw)
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli(db_url):
+    return Cli(db_url)
+
+
+def pytest_report_header(config):
+    if PG_SERVER:
+        return f"store backend: PostgreSQL ({make_url(PG_SERVER).render_as_string()})"
+    return f"store backend: SQLite ({PG_SKIP_REASON})"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not PG_SERVER:
+        terminalreporter.write_line(
+            f"Ran on SQLite only. {PG_SKIP_REASON}; the tests that need it were skipped."
+        )

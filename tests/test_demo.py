@@ -1,0 +1,18 @@
+"""The demo runs the whole lifecycle on the bundled fixtures (the README's first command)."""
+
+from __future__ import annotations
+
+from tenantctl.cli.demo import lifecycle
+from tenantctl.config import data_dir
+
+
+def test_the_demo_runs_every_step(cli):
+    result = cli("demo")
+    steps = lifecycle(data_dir("fixtures"))
+    for number, step in enumerate(steps, 1):
+        assert f"Step {number}/{len(steps)}: {step.title}" in result.stderr
+    assert "The demo ran every step." in result.stderr
+    tenants = cli.json("tenant", "list")
+    assert {(t["account"], t["phase"], t["backorder_state"]) for t in tenants} == {
+        ("ACME", "setup", "off"), ("LITECLOUD", "live", "on")}
+    assert [t["price_list_revision"] for t in tenants] == [2, 2]

@@ -1,0 +1,199 @@
+"""The store's schema (SPEC section 10): migrations from empty to head on the test backend,
+no drift between the models and the migrations, older stores upgraded only by
+`tenantctl db upgrade`, newer stores refused, and the default SQLite file owner-only."""
+
+from __future__ import annotations
+
+import os
+import stat
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from sqlalchemy import insert, inspect, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from tenantctl.cli.app import app
+from tenantctl.store import migrate
+from tenantctl.store.engine import open_engine
+from tenantctl.store.models import Organisation
+from tests.conftest import PG_SERVER, Cli
+
+sqlite_only = pytest.mark.skipif(bool(PG_SERVER), reason="SQLite only: the suite runs on "
+                                 "PostgreSQL (TENANTCTL_TEST_DATABASE_URL is set)")
+postgres_only = pytest.mark.skipif(not PG_SERVER, reason="PostgreSQL only: set "
+                                   "TENANTCTL_TEST_DATABASE_URL to run it")
+
+
+@contextmanager
+def engine_for(url: str):
+    engine = open_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def assert_no_drift(url: str) -> None:
+    """`alembic check`: the migrations make exactly the tables the models describe."""
+    with engine_for(url) as engine, engine.connect() as conn:
+        command.check(migrate.alembic_config(conn))
+
+
+def add_root(url: str) -> None:
+    """A root organisation, written with the columns revision 0001 has (Core, not the ORM,
+    so that columns a later revision adds are not named)."""
+    with engine_for(url) as engine, engine.begin() as conn:
+        conn.execute(insert(Organisation.__table__).values(
+            name="Distributor", kind="root", edition="premium", language="en",
+            timezone="UTC", date_format="YYYY-MM-DD", currency="EUR", country="GR",
+            status="active", created_at=datetime.now(UTC)))
+
+
+def test_empty_store_to_head_without_drift(empty_db_url):
+    cli = Cli(empty_db_url)
+    head = migrate.head()
+    assert cli.json("db", "current") == {"current": None, "head": head, "up_to_date": False}
+
+    assert cli.json("db", "upgrade") == {"before": None, "after": head, "head": head}
+    assert_no_drift(empty_db_url)
+    assert cli.json("db", "current") == {"current": head, "head": head, "up_to_date": True}
+    # Running it again changes nothing.
+    assert cli.json("db", "upgrade") == {"before": head, "after": head, "head": head}
+
+
+def test_db_commands_say_what_they_did(empty_db_url):
+    cli = Cli(empty_db_url)
+    head = migrate.head()
+    assert f"from empty to {head}" in cli("db", "upgrade").stderr
+    assert f"already at revision {head}" in cli("db", "upgrade").stderr
+    shown = cli("db", "current").stdout
+    assert "current" in shown and head in shown
+
+
+def test_a_normal_command_creates_an_empty_store_at_head(empty_db_url):
+    cli = Cli(empty_db_url)
+    result = cli("pricelist", "list", expect=1)  # the new store has no root org yet
+    assert "root organisation" in result.stderr
+    with engine_for(empty_db_url) as engine:
+        assert migrate.current(engine) == migrate.head()
+    assert_no_drift(empty_db_url)
+
+
+def test_older_store_is_refused_then_upgraded_by_db_upgrade(empty_db_url):
+    head = migrate.head()
+    if head == "0001":
+        pytest.skip("only one schema revision exists: no older store to upgrade")
+    with engine_for(empty_db_url) as engine:
+        assert migrate.upgrade(engine, "0001") == (None, "0001")
+    add_root(empty_db_url)
+    cli = Cli(empty_db_url)
+
+    refused = cli("pricelist", "list", "--json", expect=1)
+    assert refused.stdout == ""
+    assert "0001" in refused.stderr and head in refused.stderr
+    assert "tenantctl db upgrade" in refused.stderr
+    with engine_for(empty_db_url) as engine:
+        assert migrate.current(engine) == "0001"  # refusing changed nothing
+    assert cli.json("db", "current") == {"current": "0001", "head": head, "up_to_date": False}
+
+    assert cli.json("db", "upgrade") == {"before": "0001", "after": head, "head": head}
+    assert_no_drift(empty_db_url)
+    assert cli.json("pricelist", "list") == []  # the data written at 0001 is still there
+
+
+FUTURE = "9999_future"
+
+
+def test_newer_store_is_refused_by_every_command(empty_db_url):
+    cli = Cli(empty_db_url)
+    cli("db", "upgrade")
+    add_root(empty_db_url)
+    with engine_for(empty_db_url) as engine, engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": FUTURE})
+
+    for args in (["pricelist", "list"], ["db", "upgrade"]):
+        result = cli(*args, "--json", expect=1)
+        assert result.stdout == ""
+        assert FUTURE in result.stderr
+        assert "newer than this tenantctl knows" in result.stderr
+        assert "upgrade tenantctl" in result.stderr
+    assert cli.json("db", "current") == {"current": FUTURE, "head": migrate.head(),
+                                         "up_to_date": False}
+    with engine_for(empty_db_url) as engine:
+        assert migrate.current(engine) == FUTURE
+
+
+@pytest.mark.parametrize("url", ["mysql://user@localhost/tenantctl", "not a url at all"])
+def test_an_unusable_store_url_is_bad_usage(url):
+    result = CliRunner().invoke(app, ["--db", url, "pricelist", "list"])
+    assert result.exit_code == 2
+    assert "--db" in result.stderr
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@sqlite_only
+def test_default_sqlite_store_is_owner_only(tmp_path):
+    data_home = tmp_path / "xdg-data"
+    env = {"TENANTCTL_DB": None, "XDG_DATA_HOME": str(data_home)}
+    old_umask = os.umask(0)  # the most permissive umask: the tool alone must restrict
+    try:
+        result = CliRunner().invoke(app, ["db", "upgrade", "--json"], env=env)
+        listed = CliRunner().invoke(app, ["pricelist", "list"], env=env)
+    finally:
+        os.umask(old_umask)
+    assert result.exit_code == 0, result.stderr
+    assert listed.exit_code == 1  # the store works; it only has no root org yet
+    data_dir = data_home / "tenantctl"
+    store = data_dir / "tenantctl.db"
+    assert store.is_file()
+    assert mode(data_dir) == 0o700
+    assert mode(store) == 0o600
+    for side in ("tenantctl.db-wal", "tenantctl.db-shm"):
+        if (data_dir / side).exists():
+            assert mode(data_dir / side) == 0o600, side
+
+
+@sqlite_only
+def test_a_new_sqlite_store_named_by_db_is_owner_only(tmp_path):
+    path = tmp_path / "new" / "store.db"
+    old_umask = os.umask(0)
+    try:
+        result = CliRunner().invoke(app, ["--db", f"sqlite:///{path}", "db", "upgrade"])
+    finally:
+        os.umask(old_umask)
+    assert result.exit_code == 0, result.stderr
+    assert mode(path) == 0o600
+
+
+@sqlite_only
+def test_sqlite_money_columns_hold_text(db_url):
+    """SQLite's NUMERIC affinity would turn 0.1 into a binary float: money is TEXT there."""
+    with engine_for(db_url) as engine:
+        columns = {c["name"]: c["type"] for c in inspect(engine).get_columns("price_list_item")}
+    assert type(columns["price"]).__name__ in ("VARCHAR", "TEXT")
+
+
+@postgres_only
+def test_postgres_money_columns_are_unconstrained_numeric(db_url):
+    with engine_for(db_url) as engine:
+        for table, column in (("price_list_item", "price"), ("product_unit", "cost_price"),
+                              ("subscription", "unit_price"), ("order_line", "unit_price"),
+                              ("account", "credit_limit")):
+            [found] = [c for c in inspect(engine).get_columns(table) if c["name"] == column]
+            assert type(found["type"]).__name__ == "NUMERIC", (table, column)
+            assert (found["type"].precision, found["type"].scale) == (None, None), (table, column)
+
+
+@postgres_only
+def test_postgres_url_without_a_driver_uses_psycopg(empty_db_url):
+    url = make_url(empty_db_url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
+    cli = Cli(url)
+    assert cli.json("db", "upgrade")["after"] == migrate.head()
+    assert cli.json("db", "current")["up_to_date"] is True
