@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
 from tenantctl import config
+from tenantctl.domain.accounts import PAYMENT_METHODS
 from tenantctl.domain.catalogue import (
     PriceListDiff,
     PriceRow,
@@ -466,7 +467,7 @@ def schemas() -> dict[str, dict[str, _Field]]:
     pricing = {
         "price_list": _opt(_text(length(PriceList, "name"))),
         "billing_day": _opt(_between(1, 28), 1),
-        "payment_method": _opt(_text(length(Account, "payment_method")), "invoice"),
+        "payment_method": _opt(_choice(PAYMENT_METHODS), "invoice"),
         "credit_limit": _opt(_amount),
         "invoicing_options": _opt(_text(length(Account, "invoicing_options"))),
         "separate_invoices": _opt(_boolean, False),
