@@ -40,6 +40,9 @@ ROWS = Table(
 # batches it SIGSTOPs itself, i.e. it freezes right after a commit, outside any
 # transaction (a frozen transaction would hold SQLite's write lock and block the test).
 SELF_STOP_ENV = "JOBS_TEST_SELF_STOP_AFTER_BATCHES"
+# Likewise: after this many committed batches it SIGKILLs itself, like a worker the
+# machine kills (out of memory) at the same point of the same process every time.
+SELF_KILL_ENV = "JOBS_TEST_SELF_KILL_AFTER_BATCHES"
 
 
 def create_test_tables(engine) -> None:
@@ -73,6 +76,7 @@ def count_rows(ctx: TaskContext) -> None:
     n, batch = ctx.params["n"], ctx.params.get("batch", 10)
     delay = ctx.params.get("delay", 0)
     stop_after = int(os.environ.get(SELF_STOP_ENV, "0"))
+    kill_after = int(os.environ.get(SELF_KILL_ENV, "0"))
     nxt = ctx.checkpoint.get("next", 0)
     ctx.log(f"counting from {nxt}")
     if ctx.total is None:
@@ -93,6 +97,8 @@ def count_rows(ctx: TaskContext) -> None:
         batches += 1
         if stop_after and batches == stop_after:
             os.kill(os.getpid(), signal.SIGSTOP)
+        if kill_after and batches == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
         if delay:
             time.sleep(delay)
 
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--backoff", type=float, default=0.0)
     parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument("--max-takeovers", type=int, default=QueueSettings.max_takeovers)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     report = worker(
         engine, args.worker_id, once=args.once, until_empty=args.until_empty,
         settings=QueueSettings(lease_seconds=args.lease, backoff_seconds=args.backoff,
-                               poll_seconds=args.poll),
+                               poll_seconds=args.poll, max_takeovers=args.max_takeovers),
     )
     engine.dispose()
     print(json.dumps({

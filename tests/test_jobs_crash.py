@@ -13,10 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from tenantctl.jobs import claim_process, enqueue, get_process, logs, run_process
+from tenantctl.jobs import claim_process, enqueue, get_process, logs, retry, run_process
+from tenantctl.jobs.models import Process
+from tenantctl.jobs.queue import db_now
+from tenantctl.store.engine import read_session
 from tests.jobs_worker_main import (
     FAST,
+    SELF_KILL_ENV,
     SELF_STOP_ENV,
     create_test_tables,
     register_test_kinds,
@@ -167,3 +172,46 @@ def test_sigterm_stops_a_worker_between_transactions_and_queues_the_process(jobs
     assert claimed is not None and claimed.attempt == 1
     assert run_process(jobs, claimed, settings=FAST).status == "succeeded"
     assert rows_of(jobs, pid) == list(range(200))
+
+
+def test_a_process_that_kills_every_worker_fails_after_the_allowed_take_overs(jobs, spawn):
+    """Each worker dies (kill -9) after its first batch: two take-overs are allowed, so the
+    fourth worker to come fails the process instead of dying with it; a retry, on a
+    healthy worker, resumes from the last checkpoint and counts each row once."""
+    pid = _queue(jobs, 100, batch=10)
+    poison = {SELF_KILL_ENV: "1"}
+    for n in range(3):
+        victim = spawn("--once", "--lease", "1", "--max-takeovers", "2",
+                       "--worker-id", f"victim-{n}", env=poison)
+        victim.communicate(timeout=120)
+        assert victim.returncode == -signal.SIGKILL, f"victim-{n} exited {victim.returncode}"
+        assert get_process(jobs, pid).fence == n + 1
+    assert rows_of(jobs, pid) == list(range(30))
+
+    wait_until(lambda: lease_ran_out(jobs, pid), "the last victim's lease to run out")
+    report, _ = _report(spawn("--until-empty", "--lease", "1", "--max-takeovers", "2",
+                              "--worker-id", "fourth"))
+    assert report["processes"] == []  # it ran nothing: it failed the process
+    info = get_process(jobs, pid)
+    assert (info.status, info.attempt, info.fence, info.exit_code) == ("failed", 1, 3, 1)
+    assert "its worker died (lease ran out) 3 times in one attempt" in info.error
+    assert f"process retry {pid}" in info.error
+    assert [t.status for t in info.tasks] == ["done", "failed", "pending"]
+    messages = [e.message for e in logs(jobs, pid)]
+    takeovers = [m for m in messages if "taken over by worker" in m]
+    assert len(takeovers) == 2 and "take-over 2 of 2" in takeovers[-1]
+    assert "noticed by worker fourth, which did not take it over" in messages[-1]
+
+    retry(jobs, pid)
+    report, _ = _report(spawn("--until-empty", "--lease", "1", "--max-takeovers", "2",
+                              "--worker-id", "healthy"))
+    assert report["processes"] == [{"id": pid, "status": "succeeded"}]
+    assert rows_of(jobs, pid) == list(range(100))
+    assert get_process(jobs, pid).fence == 4
+
+
+def lease_ran_out(engine, pid: int) -> bool:
+    with read_session(engine) as session:
+        expires = session.execute(select(Process.lease_expires_at).where(
+            Process.id == pid)).scalar_one()
+        return expires is not None and expires <= db_now(session)

@@ -240,6 +240,32 @@ def test_an_expired_lease_is_taken_over_with_a_new_fence_in_the_same_attempt(job
     assert claim(jobs, "worker-c", settings=LONG) is None
 
 
+def test_a_process_whose_workers_keep_dying_is_failed_not_taken_over_forever(jobs):
+    dying = QueueSettings(lease_seconds=0.0, backoff_seconds=0.0, max_takeovers=2)
+    pid = _queue(jobs)
+    behind = _queue(jobs)
+    claims = [claim(jobs, f"worker-{n}", settings=dying) for n in range(3)]
+    assert [(c.id, c.fence, c.attempt) for c in claims] == [(pid, 1, 1), (pid, 2, 1),
+                                                             (pid, 3, 1)]
+    # The fourth claimer fails PID (its workers died three times) and takes the next one.
+    fourth = claim(jobs, "worker-3", settings=dying)
+    assert (fourth.id, fourth.attempt) == (behind, 1)
+    info = get_process(jobs, pid)
+    assert (info.status, info.exit_code, info.fence) == ("failed", 1, 3)
+    assert info.error.startswith("its worker died (lease ran out) 3 times in one attempt")
+    assert info.lease_expires_at is None and info.finished_at is not None
+    assert "noticed by worker worker-3" in logs(jobs, pid)[-1].message
+    assert logs(jobs, pid)[-1].level == "error"
+    # The last worker, were it only stalled, commits nothing more.
+    with pytest.raises(LeaseLost, match="failed"), fenced_session(jobs, claims[-1], dying):
+        pass
+    # A retry starts the count of take-overs again.
+    retry(jobs, pid)
+    again = [claim(jobs, f"worker-{n}", settings=dying) for n in (4, 5, 6)]
+    assert [(c.id, c.attempt) for c in again] == [(pid, 1)] * 3
+    assert get_process(jobs, pid).status == "running"
+
+
 def test_a_fenced_transaction_renews_the_lease_and_refuses_a_replaced_worker(jobs):
     pid = _queue(jobs)
     first = claim(jobs, "worker-a", settings=EXPIRED)
@@ -375,6 +401,14 @@ def test_settings_come_from_the_environment(monkeypatch):
     assert settings.lease_seconds == 5
     assert [settings.backoff(a) for a in (1, 2, 3, 4)] == [3, 6, 12, 20]
     assert QueueSettings(backoff_seconds=0).backoff(5) == 0
+    assert settings.max_takeovers == 10
+    monkeypatch.setenv("TENANTCTL_MAX_TAKEOVERS", "0")
+    assert QueueSettings.from_env().max_takeovers == 0
+    for bad in ("many", "-1", "2.5"):
+        monkeypatch.setenv("TENANTCTL_MAX_TAKEOVERS", bad)
+        with pytest.raises(BadInput, match="TENANTCTL_MAX_TAKEOVERS"):
+            QueueSettings.from_env()
+    monkeypatch.delenv("TENANTCTL_MAX_TAKEOVERS")
     monkeypatch.setenv("TENANTCTL_LEASE_SECONDS", "soon")
     with pytest.raises(BadInput, match="TENANTCTL_LEASE_SECONDS"):
         QueueSettings.from_env()

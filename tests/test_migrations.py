@@ -104,6 +104,20 @@ def test_older_store_is_refused_then_upgraded_by_db_upgrade(empty_db_url):
     assert cli.json("pricelist", "list") == []  # the data written at 0001 is still there
 
 
+def test_processes_queued_before_0004_upgrade_with_no_take_overs(empty_db_url):
+    """0004 adds `process.takeovers` to a store that already holds processes."""
+    with engine_for(empty_db_url) as engine:
+        migrate.upgrade(engine, "0003")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO process (kind, title, params, status, attempt, max_attempts, "
+                "fence, not_before, created_at) VALUES ('tenant.create', 'queued at 0003', "
+                "'{}', 'running', 1, 3, 4, :now, :now)"), {"now": datetime.now(UTC)})
+        assert migrate.upgrade(engine, "0004") == ("0003", "0004")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT fence, takeovers FROM process")).one() == (4, 0)
+
+
 FUTURE = "9999_future"
 
 

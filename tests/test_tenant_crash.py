@@ -69,6 +69,8 @@ WORKER_ENV = {
     "TENANTCTL_RETRY_BACKOFF_SECONDS": "0",
     "TENANTCTL_WORKER_POLL_SECONDS": "0.05",
     "TENANTCTL_COPY_BATCH": str(COPY_BATCH),
+    # The kill test takes the copy over twenty times, twice the default allowance.
+    "TENANTCTL_MAX_TAKEOVERS": "25",
 }
 # Each test needs a fraction of this; the guard only turns a hang into a failure.
 HANG_SECONDS = {"test_copy_time_in_process": 120}

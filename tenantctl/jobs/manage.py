@@ -198,7 +198,7 @@ def retry(engine: Engine, process_id: int) -> ProcessInfo:
     """Queue a failed or cancelled process again; it resumes where it stopped.
 
     Tasks already done stay done and the interrupted task keeps its checkpoint; the
-    attempt count starts again, so it gets its full number of attempts.
+    attempt and take-over counts start again, so it gets its full number of each.
     """
     with write_session(engine) as session:
         row = _lock_row(session, process_id)
@@ -211,8 +211,8 @@ def retry(engine: Engine, process_id: int) -> ProcessInfo:
         try:
             with session.begin_nested():
                 session.execute(update(P).where(P.c.id == process_id).values(
-                    status=QUEUED, attempt=0, not_before=now, error=None, exit_code=None,
-                    finished_at=None, lease_owner=None, lease_expires_at=None,
+                    status=QUEUED, attempt=0, takeovers=0, not_before=now, error=None,
+                    exit_code=None, finished_at=None, lease_owner=None, lease_expires_at=None,
                 ))
         except IntegrityError:
             # Another process took the lock key between the check and the update.

@@ -71,6 +71,9 @@ class Process(SQLModel, table=True):
     lease_expires_at: datetime | None = Field(default=None)
     # Incremented by every claim; a worker's writes are valid only while it still matches.
     fence: int = Field(default=0)
+    # Claims in this attempt that took the process over from a worker whose lease ran out
+    # (it died, or stalled); past QueueSettings.max_takeovers the process is failed instead.
+    takeovers: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # Not claimable before this time (retry backoff).
     not_before: datetime = Field(default_factory=utcnow)
     error: str | None = Field(default=None, sa_type=Text)

@@ -34,13 +34,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from tenantctl.errors import BadInput, Busy, Conflict
+from tenantctl.errors import BadInput, Busy, Conflict, TenantctlError
 from tenantctl.jobs.models import (
     ACTIVE_STATUSES,
     CANCELLED,
+    FAILED,
     PENDING,
     QUEUED,
     RUNNING,
+    TASK_FAILED,
+    TASK_RUNNING,
     Process,
     ProcessLog,
     ProcessTask,
@@ -58,25 +61,32 @@ DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_BACKOFF_SECONDS = 2.0
 DEFAULT_BACKOFF_CAP_SECONDS = 600.0
 DEFAULT_POLL_SECONDS = 1.0
+DEFAULT_MAX_TAKEOVERS = 10
 
 
 @dataclass(frozen=True)
 class QueueSettings:
-    """How long leases last, how retries back off, and how often idle workers look again.
+    """How long leases last, how retries back off, how often idle workers look again, and
+    how many dead workers one attempt may outlive.
 
     A failed attempt N (1-based) waits `backoff_seconds * 2**(N-1)`, at most
-    `backoff_cap_seconds`, before the process may be claimed again.
+    `backoff_cap_seconds`, before the process may be claimed again. A process whose
+    worker died (its lease ran out) is taken over in the same attempt, at most
+    `max_takeovers` times: a process that kills every worker that runs it (out of memory,
+    say) is failed then, rather than taken over forever.
     """
 
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     backoff_seconds: float = DEFAULT_BACKOFF_SECONDS
     backoff_cap_seconds: float = DEFAULT_BACKOFF_CAP_SECONDS
     poll_seconds: float = DEFAULT_POLL_SECONDS
+    max_takeovers: int = DEFAULT_MAX_TAKEOVERS
 
     @classmethod
     def from_env(cls) -> QueueSettings:
         """The defaults, overridden by TENANTCTL_LEASE_SECONDS, TENANTCTL_RETRY_BACKOFF_SECONDS,
-        TENANTCTL_RETRY_BACKOFF_CAP_SECONDS and TENANTCTL_WORKER_POLL_SECONDS."""
+        TENANTCTL_RETRY_BACKOFF_CAP_SECONDS, TENANTCTL_WORKER_POLL_SECONDS and
+        TENANTCTL_MAX_TAKEOVERS."""
         return cls(
             lease_seconds=_env_seconds("TENANTCTL_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             backoff_seconds=_env_seconds(
@@ -84,6 +94,7 @@ class QueueSettings:
             backoff_cap_seconds=_env_seconds(
                 "TENANTCTL_RETRY_BACKOFF_CAP_SECONDS", DEFAULT_BACKOFF_CAP_SECONDS),
             poll_seconds=_env_seconds("TENANTCTL_WORKER_POLL_SECONDS", DEFAULT_POLL_SECONDS),
+            max_takeovers=_env_count("TENANTCTL_MAX_TAKEOVERS", DEFAULT_MAX_TAKEOVERS),
         )
 
     def backoff(self, attempt: int) -> float:
@@ -101,6 +112,19 @@ def _env_seconds(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise BadInput(f"{name}: {raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise BadInput(f"{name}: {raw!r} must not be negative")
+    return value
+
+
+def _env_count(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadInput(f"{name}: {raw!r} is not a whole number") from None
     if value < 0:
         raise BadInput(f"{name}: {raw!r} must not be negative")
     return value
@@ -280,14 +304,26 @@ def claim_process(engine: Engine, process_id: int, worker_id: str, *,
 
 def _claim(session: Session, condition, worker_id: str, now: datetime,
            settings: QueueSettings) -> ClaimedProcess | None:
-    pick = select(P.c.id, P.c.status, P.c.lease_owner).where(condition).order_by(P.c.id).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
-        # Rows another worker is claiming or writing to are passed by, not waited for.
-        pick = pick.with_for_update(skip_locked=True)
-    candidate = session.execute(pick).first()
-    if candidate is None:
-        return None
+    while True:
+        pick = (select(P.c.id, P.c.status, P.c.lease_owner, P.c.takeovers)
+                .where(condition).order_by(P.c.id).limit(1))
+        if session.get_bind().dialect.name == "postgresql":
+            # Rows another worker is claiming or writing to are passed by, not waited for.
+            pick = pick.with_for_update(skip_locked=True)
+        candidate = session.execute(pick).first()
+        if candidate is None:
+            return None
+        if candidate.status == RUNNING and candidate.takeovers >= settings.max_takeovers:
+            if not _give_up(session, candidate, condition, worker_id, now):
+                return None
+            continue
+        return _take(session, candidate, condition, worker_id, now, settings)
+
+
+def _take(session: Session, candidate, condition, worker_id: str, now: datetime,
+          settings: QueueSettings) -> ClaimedProcess | None:
     lease_expires_at = now + timedelta(seconds=settings.lease_seconds)
+    queued = P.c.status == QUEUED
     # The guard repeats the claimable test: under SQLite's BEGIN IMMEDIATE and
     # PostgreSQL's row lock it cannot fail, and if a caller ever claims outside those it
     # turns a double claim into a missed one.
@@ -299,18 +335,20 @@ def _claim(session: Session, condition, worker_id: str, now: datetime,
             lease_owner=worker_id,
             lease_expires_at=lease_expires_at,
             fence=P.c.fence + 1,
-            attempt=case((P.c.status == QUEUED, P.c.attempt + 1), else_=P.c.attempt),
+            attempt=case((queued, P.c.attempt + 1), else_=P.c.attempt),
+            takeovers=case((queued, 0), else_=P.c.takeovers + 1),
             started_at=func.coalesce(P.c.started_at, now),
         )
         .returning(P.c.id, P.c.kind, P.c.title, P.c.params, P.c.attempt, P.c.max_attempts,
-                   P.c.fence)
+                   P.c.fence, P.c.takeovers)
     ).first()
     if row is None:
         return None
     taken_over_from = candidate.lease_owner if candidate.status == RUNNING else None
     if taken_over_from:
         add_log(session, row.id, f"taken over by worker {worker_id} from {taken_over_from}, "
-                f"whose lease ran out (attempt {row.attempt} of {row.max_attempts})")
+                f"whose lease ran out (attempt {row.attempt} of {row.max_attempts}, "
+                f"take-over {row.takeovers} of {settings.max_takeovers})")
     else:
         add_log(session, row.id, f"claimed by worker {worker_id} "
                 f"(attempt {row.attempt} of {row.max_attempts})")
@@ -319,6 +357,28 @@ def _claim(session: Session, condition, worker_id: str, now: datetime,
         attempt=row.attempt, max_attempts=row.max_attempts, fence=row.fence,
         worker_id=worker_id, taken_over_from=taken_over_from,
     )
+
+
+def _give_up(session: Session, candidate, condition, worker_id: str, now: datetime) -> bool:
+    """Fail a process whose workers keep dying: its lease ran out again after as many
+    take-overs as the settings allow. A worker of it that is only stalled, not dead,
+    loses its lease at its next write (the process is no longer running)."""
+    error = (f"its worker died (lease ran out) {candidate.takeovers + 1} times in one "
+             "attempt: killed, or out of memory? See the worker's host; "
+             f"`tenantctl process retry {candidate.id}` resumes it from its last checkpoint")
+    failed = session.execute(
+        update(P).where(P.c.id == candidate.id, condition).values(
+            status=FAILED, error=error, exit_code=TenantctlError.exit_code, finished_at=now,
+            lease_expires_at=None)
+        .returning(P.c.id)
+    ).first()
+    if failed is None:
+        return False
+    session.execute(update(T).where(T.c.process_id == candidate.id,
+                                    T.c.status == TASK_RUNNING).values(status=TASK_FAILED))
+    add_log(session, candidate.id, f"{error}; the process failed (noticed by worker "
+            f"{worker_id}, which did not take it over)", level="error")
+    return True
 
 
 # -- fenced work ----------------------------------------------------------------------
