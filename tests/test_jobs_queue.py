@@ -409,9 +409,10 @@ def test_settings_come_from_the_environment(monkeypatch):
         with pytest.raises(BadInput, match="TENANTCTL_MAX_TAKEOVERS"):
             QueueSettings.from_env()
     monkeypatch.delenv("TENANTCTL_MAX_TAKEOVERS")
-    monkeypatch.setenv("TENANTCTL_LEASE_SECONDS", "soon")
-    with pytest.raises(BadInput, match="TENANTCTL_LEASE_SECONDS"):
-        QueueSettings.from_env()
+    for bad in ("soon", "nan", "inf", "-1"):
+        monkeypatch.setenv("TENANTCTL_LEASE_SECONDS", bad)
+        with pytest.raises(BadInput, match="TENANTCTL_LEASE_SECONDS"):
+            QueueSettings.from_env()
 
 
 def test_process_rows_read_back_with_utc_times(jobs):

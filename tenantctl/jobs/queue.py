@@ -20,6 +20,7 @@ workers on several hosts agree; an SQLite store lives on one host, whose clock i
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import uuid
@@ -105,26 +106,25 @@ class QueueSettings:
 
 
 def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadInput(f"{name}: {raw!r} is not a number of seconds") from None
-    if value < 0:
-        raise BadInput(f"{name}: {raw!r} must not be negative")
-    return value
+    return _env_number(name, default, float, "a number of seconds")
 
 
 def _env_count(name: str, default: int) -> int:
+    return _env_number(name, default, int, "a whole number")
+
+
+def _env_number(name: str, default, convert, what: str):
+    """The environment variable NAME read by CONVERT, DEFAULT when unset or blank; not
+    negative."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw)
+        value = convert(raw)
     except ValueError:
-        raise BadInput(f"{name}: {raw!r} is not a whole number") from None
+        raise BadInput(f"{name}: {raw!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise BadInput(f"{name}: {raw!r} is not {what}")
     if value < 0:
         raise BadInput(f"{name}: {raw!r} must not be negative")
     return value
