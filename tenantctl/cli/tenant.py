@@ -1,4 +1,4 @@
-"""`tenantctl tenant ...`: create, list and show tenant resellers."""
+"""`tenantctl tenant ...`: create, list, show, update and discard tenant resellers."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from tenantctl.cli import output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
 from tenantctl.domain import tenants, updates
+from tenantctl.domain.discard import discard_tenant
 from tenantctl.errors import BadInput, BatchFailed, TenantctlError
 from tenantctl.store.engine import read_session
 
-tenant_app = typer.Typer(help="Create, list and show tenant resellers.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
+                         no_args_is_help=True)
 
 PASSWORD_ENV = "TENANTCTL_ADMIN_PASSWORD"
 
@@ -125,6 +127,38 @@ def show(
 
 
 
+
+
+@tenant_app.command("discard")
+def discard(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+):
+    """Drop a tenant creation that failed or was cancelled, and what it had built.
+
+    Deletes the in-progress tenant reseller and its half-built organisation (catalogue,
+    administrator, settings) in one transaction, so that the account can be made a tenant
+    again with new options. `tenantctl process retry` resumes it instead. A finished
+    tenant, a creation still queued or running, and a tenant that already holds customers
+    or sales are refused.
+    """
+    st = state(ctx)
+    st.distributor_only("tenant discard")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BadInput("--yes: confirm the discard (there is no terminal to ask on)")
+        typer.confirm(f"Discard tenant reseller {tenant} and delete everything its creation "
+                      "built?", abort=True)
+    done = discard_tenant(st.engine(), tenant)
+    if st.json:
+        output.print_json(done)
+        return
+    output.table(f"Discarded tenant reseller {done.tenant}", ["Table", "Rows deleted"],
+                 sorted(done.deleted.items()))
+    process = (f"; its creation, process {done.process_id} ({done.process_status}), stays "
+               "in the history and cannot be retried" if done.process_id else "")
+    output.message(f"{done.tenant} can be made a tenant reseller again{process}.")
 
 
 def _date(value: str | None, option: str) -> date | None:

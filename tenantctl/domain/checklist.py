@@ -131,8 +131,10 @@ def _check_not_tenant(session: Session, code: str, account: Account | None,
     if tenant is not None and tenant.id != creating:
         fix = ("nothing to do: see tenantctl tenant show " + code
                if tenant.status != "in-progress" else
-               "its creation is queued, running or stopped: see `tenantctl process list`; "
-               "`tenantctl process retry ID` resumes a stopped one")
+               f"its creation is process {tenant.creation_process_id}: "
+               f"`tenantctl process show {tenant.creation_process_id}`; a stopped one is "
+               f"resumed by `tenantctl process retry {tenant.creation_process_id}` or "
+               f"dropped by `tenantctl tenant discard {code}`")
         return Check(check, False, f"{code} is already a tenant reseller ({tenant.status})",
                      fix)
     return Check(check, True, f"{code} is not a tenant reseller")

@@ -119,7 +119,7 @@ def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
                 admin_password_hash=password_hash)
             session.add(tenant)
             session.flush()
-            return jobs.enqueue(
+            tenant.creation_process_id = jobs.enqueue(
                 session, CREATE_KIND,
                 {"tenant_id": tenant.id, "account": account.code,
                  "price_list": price_list.name,
@@ -127,7 +127,8 @@ def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
                  "language": req.language, "timezone": req.timezone,
                  "date_format": req.date_format},
                 title=f"Create tenant reseller {account.code}",
-                lock_key=f"tenant-create:{account.id}")
+                lock_key=creation_lock_key(account.id))
+            return tenant.creation_process_id
     except IntegrityError:
         raise Refused(f"{req.account} is already a tenant reseller (another creation "
                       "was queued at the same moment)") from None
@@ -135,8 +136,20 @@ def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
 
 # --- the creation tasks ------------------------------------------------------------------
 
+def creation_lock_key(account_id: int) -> str:
+    """The lock key of a tenant creation: one at a time per reseller account."""
+    return f"tenant-create:{account_id}"
+
+
 def _tenant(session: Session, ctx) -> TenantReseller:
-    return session.get(TenantReseller, ctx.params["tenant_id"])
+    """The tenant this creation process builds; refused (the process fails at once) when
+    it was discarded since, even if its account asked for a tenant again."""
+    tenant = session.get(TenantReseller, ctx.params["tenant_id"])
+    if tenant is None or tenant.creation_process_id not in (None, ctx.process_id):
+        raise Refused(f"the creation of tenant reseller {ctx.params['account']} by this "
+                      "process was discarded (`tenantctl tenant discard`); there is nothing "
+                      "left for it to build")
+    return tenant
 
 
 def task_checklist(ctx) -> None:

@@ -315,6 +315,9 @@ class TenantReseller(SQLModel, table=True):
     admin_username: str | None = Field(default=None, max_length=100)
     admin_email: str | None = Field(default=None, max_length=200)
     admin_password_hash: str | None = Field(default=None, max_length=300)
+    # The process that creates it: only that process may build it (a tenant discarded and
+    # asked for again is built by the new process; a retry of the old one is refused).
+    creation_process_id: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -1,4 +1,7 @@
-"""process takeovers: how many times a process was taken over in its current attempt
+"""process take-overs; the process that creates each tenant reseller
+
+process.takeovers counts the take-overs of a process in its current attempt;
+tenant_reseller.creation_process_id names the process that builds the tenant.
 
 Revision ID: 0004
 Revises: 0003
@@ -17,8 +20,12 @@ def upgrade() -> None:
     with op.batch_alter_table('process') as batch_op:
         batch_op.add_column(sa.Column('takeovers', sa.Integer(), nullable=False,
                                       server_default='0'))
+    with op.batch_alter_table('tenant_reseller') as batch_op:
+        batch_op.add_column(sa.Column('creation_process_id', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('tenant_reseller') as batch_op:
+        batch_op.drop_column('creation_process_id')
     with op.batch_alter_table('process') as batch_op:
         batch_op.drop_column('takeovers')

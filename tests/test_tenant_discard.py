@@ -1,0 +1,181 @@
+"""`tenantctl tenant discard`: a tenant creation that failed or was cancelled is dropped
+with everything it had built, so that the account can be made a tenant again; a finished
+tenant, a creation still running and a tenant in use are refused."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import MetaData, func, select
+
+from tenantctl import jobs
+from tenantctl.domain.kinds import register_all
+from tenantctl.store.engine import read_session, write_session
+from tenantctl.store.models import Account, Organisation, Product, User
+from tests.tenant_worker_main import hang_guard
+from tests.test_tenant_create import (
+    CREATE,
+    DATASET,
+    ENV,
+    HANG_SECONDS,
+    all_rows,
+    count,
+    expected_catalogue,
+    run_worker,
+    tenant_org,
+    tenant_row,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_hang():
+    with hang_guard(HANG_SECONDS):
+        yield
+
+
+@pytest.fixture
+def store(cli):
+    """The distributor's data set loaded; returns the CLI runner on it."""
+    cli("load", DATASET)
+    return cli
+
+def rows_of_org(engine, org_id: int) -> dict[str, int]:
+    """How many rows of each table belong to ORG_ID (directly, or through a price list)."""
+    meta = MetaData()
+    meta.reflect(engine)
+    found = {}
+    with engine.connect() as conn:
+        for table in meta.sorted_tables:
+            if "org_id" in table.c:
+                n = conn.execute(select(func.count()).select_from(table)
+                                 .where(table.c.org_id == org_id)).scalar_one()
+            elif table.name in ("price_list_item", "price_list_revision"):
+                lists = meta.tables["price_list"]
+                n = conn.execute(select(func.count()).select_from(table).where(
+                    table.c.price_list_id.in_(
+                        select(lists.c.id).where(lists.c.org_id == org_id)))).scalar_one()
+            else:
+                continue
+            if n:
+                found[table.name] = n
+    return found
+
+
+def half_built(store, engine, monkeypatch) -> tuple[int, Organisation]:
+    """A creation cancelled after its first batch of 10 products: the organisation, its
+    administrator and part of its catalogue exist."""
+    monkeypatch.setenv("TENANTCTL_COPY_BATCH", "10")
+    pid = store.json(*CREATE, "--detach", env=ENV)["process_id"]
+    register_all()
+
+    def cancel_after_a_batch(task: str, done: int, total: int | None) -> None:
+        if task == "copy the catalogue" and done == 10:
+            jobs.cancel(engine, pid)
+
+    claimed = jobs.claim_process(engine, pid, "worker-1")
+    assert jobs.run_process(engine, claimed, on_progress=cancel_after_a_batch
+                            ).status == "cancelled"
+    return pid, tenant_org(engine)
+
+
+def test_a_cancelled_half_built_creation_is_discarded_whole(store, engine, db_url,
+                                                            monkeypatch):
+    pid, org = half_built(store, engine, monkeypatch)
+    held = rows_of_org(engine, org.id)
+    assert held["product"] == 10 and held["app_user"] == 1 and held["tenant_reseller"] == 1
+    before = all_rows(db_url)
+
+    done = store.json("tenant", "discard", "ACME", "--yes")
+    assert (done["tenant"], done["client_id"]) == ("ACME", org.client_id)
+    assert (done["process_id"], done["process_status"]) == (pid, "cancelled")
+    assert done["deleted"] == {**held, "organisation": 1}
+
+    # Nothing of the tenant is left, and nothing else changed.
+    assert rows_of_org(engine, org.id) == {}
+    assert tenant_row(engine) is None and tenant_org(engine) is None
+    after = all_rows(db_url)
+    for table, rows in before.items():
+        if table in ("process", "process_task", "process_log"):
+            continue
+        rows, kept = set(map(repr, rows)), set(map(repr, after[table]))
+        assert len(rows - kept) == held.get(table, 0) + (table == "organisation"), table
+        assert kept <= rows, table
+    assert store.json("tenant", "list") == []
+    assert "discarded with `tenantctl tenant discard`" in jobs.logs(engine, pid)[-1].message
+
+    # The account passes the checklist again and is made a tenant with new options.
+    assert store("checklist", "ACME", "--price-list", "Resellers EUR").exit_code == 0
+    created = store.json(*[a if a != "premium" else "basic" for a in CREATE], env=ENV)
+    assert created["status"] == "succeeded"
+    t = store.json("tenant", "show", "ACME")
+    assert (t["edition"], t["status"], t["products"]) == (
+        "basic", "active", len(expected_catalogue()["skus"]))
+    assert t["client_id"] != org.client_id
+
+
+def test_retrying_a_discarded_creation_is_refused_even_after_a_new_one(store, engine,
+                                                                      monkeypatch):
+    pid, org = half_built(store, engine, monkeypatch)
+    store("tenant", "discard", "ACME", "--yes")
+    new_pid = store.json(*CREATE, env=ENV)["process_id"]
+    tenant = tenant_row(engine)
+    assert tenant.creation_process_id == new_pid != pid
+
+    # The old process would build the new tenant row (SQLite may even reuse its id): it is
+    # refused at its first task and fails at once, changing nothing.
+    assert store.json("process", "retry", pid)["status"] == "queued"
+    assert [p.status for p in run_worker(engine)] == ["failed"]
+    info = store.json("process", "show", pid)
+    assert "was discarded (`tenantctl tenant discard`)" in info["error"]
+    assert info["exit_code"] == 1
+    assert tenant_row(engine).price_list_revision == tenant.price_list_revision
+    assert store.json("tenant", "show", "ACME")["status"] == "active"
+
+
+def test_a_creation_that_never_ran_is_discarded(store, engine):
+    pid = store.json(*CREATE, "--detach", env=ENV)["process_id"]
+    store("process", "cancel", pid)
+    done = store.json("tenant", "discard", "ACME", "--yes")
+    assert done["deleted"] == {"tenant_reseller": 1}
+    assert done["client_id"] is None
+    assert tenant_row(engine) is None
+
+
+def test_what_is_not_a_stopped_creation_is_refused(store, engine):
+    pid = store.json(*CREATE, "--detach", env=ENV)["process_id"]
+    queued = store("tenant", "discard", "ACME", "--yes", expect=4)
+    assert f"is queued: cancel it first with `tenantctl process cancel {pid}`" in queued.stderr
+
+    register_all()
+    assert [p.status for p in run_worker(engine)] == ["succeeded"]
+    before = count(engine, Product)
+    active = store("tenant", "discard", "ACME", "--yes", expect=1)
+    assert "ACME is an active tenant reseller: only a creation that failed" in active.stderr
+    assert count(engine, Product) == before
+
+    assert "no tenant reseller 'NOPE'" in store("tenant", "discard", "NOPE", "--yes",
+                                                expect=1).stderr
+    # Without --yes and without a terminal to ask on, nothing happens.
+    unconfirmed = store("tenant", "discard", "ACME", expect=2)
+    assert "--yes" in unconfirmed.stderr
+
+
+def test_a_tenant_holding_customers_is_not_discarded(store, engine, monkeypatch):
+    pid, org = half_built(store, engine, monkeypatch)
+    with write_session(engine) as session:
+        session.add(Account(org_id=org.id, code="OWN", name="Own customer", country="GR",
+                            currency="EUR"))
+    before = rows_of_org(engine, org.id)
+    refused = store("tenant", "discard", "ACME", "--yes", expect=1)
+    assert "already holds 1 account(s): it is in use" in refused.stderr
+    assert rows_of_org(engine, org.id) == before
+    with read_session(engine) as session:
+        assert session.execute(select(func.count()).select_from(User)
+                               .where(User.org_id == org.id)).scalar_one() == 1
+
+
+def test_the_checklist_names_the_stopped_creation_and_both_ways_out(store, engine):
+    pid = store.json(*CREATE, "--detach", env=ENV)["process_id"]
+    store("process", "cancel", pid)
+    result = store("checklist", "ACME", "--price-list", "Resellers EUR", expect=3)
+    assert f"tenantctl process retry {pid}" in result.stdout
+    assert "tenantctl tenant discard ACME" in result.stdout
