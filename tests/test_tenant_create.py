@@ -551,10 +551,10 @@ def test_a_queued_process_can_be_cancelled_and_runs_nowhere(store, engine):
     assert store.json("tenant", "show", "ACME")["status"] == "active"
 
 
-def test_a_creation_cancelled_mid_copy_resumes_its_copy_on_retry(store, engine,
-                                                                  monkeypatch):
+def cancel_mid_copy(store, engine, monkeypatch) -> jobs.ProcessInfo:
+    """Create ACME, cancelled by an operator after the first batch of 10 products of its
+    catalogue copy (the organisation and its administrator exist); the process's state."""
     monkeypatch.setenv("TENANTCTL_COPY_BATCH", "10")
-    products = len(expected_catalogue()["skus"])
     pid = store.json(*CREATE, "--detach", env=ENV)["process_id"]
     register_all()
 
@@ -564,7 +564,14 @@ def test_a_creation_cancelled_mid_copy_resumes_its_copy_on_retry(store, engine,
             jobs.cancel(engine, pid)
 
     claimed = jobs.claim_process(engine, pid, "worker-1")
-    info = jobs.run_process(engine, claimed, on_progress=cancel_after_a_batch)
+    return jobs.run_process(engine, claimed, on_progress=cancel_after_a_batch)
+
+
+def test_a_creation_cancelled_mid_copy_resumes_its_copy_on_retry(store, engine,
+                                                                  monkeypatch):
+    products = len(expected_catalogue()["skus"])
+    info = cancel_mid_copy(store, engine, monkeypatch)
+    pid = info.id
     assert info.status == "cancelled"
     assert (info.tasks[3].status, info.tasks[3].done) == ("pending", 10)
     org = tenant_org(engine)

@@ -18,6 +18,7 @@ from tests.test_tenant_create import (
     ENV,
     HANG_SECONDS,
     all_rows,
+    cancel_mid_copy,
     count,
     expected_catalogue,
     run_worker,
@@ -63,18 +64,9 @@ def rows_of_org(engine, org_id: int) -> dict[str, int]:
 def half_built(store, engine, monkeypatch) -> tuple[int, Organisation]:
     """A creation cancelled after its first batch of 10 products: the organisation, its
     administrator and part of its catalogue exist."""
-    monkeypatch.setenv("TENANTCTL_COPY_BATCH", "10")
-    pid = store.json(*CREATE, "--detach", env=ENV)["process_id"]
-    register_all()
-
-    def cancel_after_a_batch(task: str, done: int, total: int | None) -> None:
-        if task == "copy the catalogue" and done == 10:
-            jobs.cancel(engine, pid)
-
-    claimed = jobs.claim_process(engine, pid, "worker-1")
-    assert jobs.run_process(engine, claimed, on_progress=cancel_after_a_batch
-                            ).status == "cancelled"
-    return pid, tenant_org(engine)
+    info = cancel_mid_copy(store, engine, monkeypatch)
+    assert info.status == "cancelled"
+    return info.id, tenant_org(engine)
 
 
 def test_a_cancelled_half_built_creation_is_discarded_whole(store, engine, db_url,
