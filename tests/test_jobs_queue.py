@@ -251,7 +251,7 @@ def test_a_process_whose_workers_keep_dying_is_failed_not_taken_over_forever(job
     fourth = claim(jobs, "worker-3", settings=dying)
     assert (fourth.id, fourth.attempt) == (behind, 1)
     info = get_process(jobs, pid)
-    assert (info.status, info.exit_code, info.fence) == ("failed", 1, 3)
+    assert (info.status, info.exit_code, info.fence, info.takeovers) == ("failed", 1, 3, 2)
     assert info.error.startswith("its worker died (lease ran out) 3 times in one attempt")
     assert info.lease_expires_at is None and info.finished_at is not None
     assert "noticed by worker worker-3" in logs(jobs, pid)[-1].message
@@ -263,7 +263,7 @@ def test_a_process_whose_workers_keep_dying_is_failed_not_taken_over_forever(job
     retry(jobs, pid)
     again = [claim(jobs, f"worker-{n}", settings=dying) for n in (4, 5, 6)]
     assert [(c.id, c.attempt) for c in again] == [(pid, 1)] * 3
-    assert get_process(jobs, pid).status == "running"
+    assert (get_process(jobs, pid).status, get_process(jobs, pid).takeovers) == ("running", 2)
 
 
 def test_a_fenced_transaction_renews_the_lease_and_refuses_a_replaced_worker(jobs):

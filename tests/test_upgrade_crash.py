@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -228,7 +229,8 @@ def test_killed_workers_leave_exactly_one_copy_of_everything(cli, engine, big, s
                           rnd, seed)
     info = finish(engine, spawn, pid)
     assert (info.status, info.attempt, info.fence) == ("succeeded", 1, 6), f"seed {seed}"
-    assert taken_over(engine, pid) == 5
+    assert taken_over(engine, pid) == info.takeovers == 5
+    assert re.search(r"taken over +5 time\(s\) in this attempt", cli("process", "show", pid).stdout)
 
     # Exactly one copy of each active subscription: as many rows as distinct sources.
     with read_session(engine) as session:

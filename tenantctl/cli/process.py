@@ -74,6 +74,7 @@ def show(
         return
     output.record(f"Process {p.id}: {p.title}", {
         "kind": p.kind, "status": p.status, "attempt": f"{p.attempt}/{p.max_attempts}",
+        **({"taken over": f"{p.takeovers} time(s) in this attempt"} if p.takeovers else {}),
         "worker": p.lease_owner, "created": p.created_at, "started": p.started_at,
         "finished": p.finished_at, "error": p.error,
         **{k: v for k, v in (p.result or {}).items()}})

@@ -65,6 +65,7 @@ class ProcessInfo:
     lease_owner: str | None
     lease_expires_at: datetime | None
     fence: int
+    takeovers: int  # in this attempt, from workers that died (their lease ran out)
     not_before: datetime
     created_at: datetime
     started_at: datetime | None
@@ -103,8 +104,8 @@ class LogEntry:
 _PROCESS_COLUMNS = (
     P.c.id, P.c.kind, P.c.title, P.c.status, P.c.attempt, P.c.max_attempts, P.c.params,
     P.c.result, P.c.error, P.c.exit_code, P.c.lock_key, P.c.lease_owner,
-    P.c.lease_expires_at, P.c.fence, P.c.not_before, P.c.created_at, P.c.started_at,
-    P.c.finished_at,
+    P.c.lease_expires_at, P.c.fence, P.c.takeovers, P.c.not_before, P.c.created_at,
+    P.c.started_at, P.c.finished_at,
 )
 _TASK_COLUMNS = (
     T.c.id, T.c.position, T.c.name, T.c.status, T.c.done, T.c.total, T.c.started_at,
