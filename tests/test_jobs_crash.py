@@ -189,9 +189,10 @@ def test_a_process_that_kills_every_worker_fails_after_the_allowed_take_overs(jo
     assert rows_of(jobs, pid) == list(range(30))
 
     wait_until(lambda: lease_ran_out(jobs, pid), "the last victim's lease to run out")
-    report, _ = _report(spawn("--until-empty", "--lease", "1", "--max-takeovers", "2",
-                              "--worker-id", "fourth"))
-    assert report["processes"] == []  # it ran nothing: it failed the process
+    report, err = _report(spawn("--until-empty", "--lease", "1", "--max-takeovers", "2",
+                                "--worker-id", "fourth"))
+    assert report["processes"] == []  # it ran nothing: it failed the process, and said so
+    assert f"process {pid} failed: its worker died (lease ran out) 3 times" in err
     info = get_process(jobs, pid)
     assert (info.status, info.attempt, info.fence, info.exit_code) == ("failed", 1, 3, 1)
     assert "its worker died (lease ran out) 3 times in one attempt" in info.error

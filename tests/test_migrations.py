@@ -104,18 +104,43 @@ def test_older_store_is_refused_then_upgraded_by_db_upgrade(empty_db_url):
     assert cli.json("pricelist", "list") == []  # the data written at 0001 is still there
 
 
-def test_processes_queued_before_0004_upgrade_with_no_take_overs(empty_db_url):
-    """0004 adds `process.takeovers` to a store that already holds processes."""
+def test_0004_adds_take_overs_and_finds_each_tenants_creation_process(empty_db_url):
+    """Processes and tenants of a store at 0003: no take-overs yet, and each tenant is
+    given the newest creation process of its account (none when there is none)."""
     with engine_for(empty_db_url) as engine:
         migrate.upgrade(engine, "0003")
+    add_root(empty_db_url)
+    now = {"now": datetime.now(UTC)}
+    with engine_for(empty_db_url) as engine:
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO process (kind, title, params, status, attempt, max_attempts, "
-                "fence, not_before, created_at) VALUES ('tenant.create', 'queued at 0003', "
-                "'{}', 'running', 1, 3, 4, :now, :now)"), {"now": datetime.now(UTC)})
+            run = conn.execute
+            run(text("INSERT INTO price_list (org_id, name, currency, created_at) "
+                     "VALUES (1, 'Resellers EUR', 'EUR', :now)"), now)
+            for n, code in enumerate(["ACME", "BETA", "GAMMA"], start=1):
+                run(text("INSERT INTO account (org_id, code, name, kind, ordering_enabled, "
+                         "currency, country, billing_day, payment_method, separate_invoices, "
+                         "created_at) VALUES (1, :code, :code, 'reseller', true, 'EUR', 'GR', "
+                         "1, 'invoice', false, :now)"), {"code": code, **now})
+                run(text("INSERT INTO tenant_reseller (account_id, parent_org_id, "
+                         "price_list_id, edition, separate_invoices, phase, backorder_state, "
+                         "status, created_at) VALUES (:n, 1, 1, 'basic', false, 'setup', "
+                         "'off', 'in-progress', :now)"), {"n": n, **now})
+            # ACME: a cancelled creation, then the one that is queued now; BETA: an update
+            # of another kind under a look-alike key; GAMMA: no process at all.
+            for kind, key, status in [("tenant.create", "tenant-create:1", "cancelled"),
+                                      ("tenant.create", "tenant-create:1", "queued"),
+                                      ("tenant.update", "tenant-create:2", "queued")]:
+                run(text("INSERT INTO process (kind, title, params, status, attempt, "
+                         "max_attempts, fence, lock_key, not_before, created_at) VALUES "
+                         "(:kind, 'at 0003', '{}', :status, 1, 3, 4, :key, :now, :now)"),
+                    {"kind": kind, "key": key, "status": status, **now})
         assert migrate.upgrade(engine, "0004") == ("0003", "0004")
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT fence, takeovers FROM process")).one() == (4, 0)
+            assert conn.execute(text("SELECT DISTINCT fence, takeovers FROM process")
+                                ).all() == [(4, 0)]
+            assert conn.execute(text(
+                "SELECT account_id, creation_process_id FROM tenant_reseller ORDER BY 1")
+            ).all() == [(1, 2), (2, None), (3, None)]
 
 
 FUTURE = "9999_future"

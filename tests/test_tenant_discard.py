@@ -5,12 +5,19 @@ tenant, a creation still running and a tenant in use are refused."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import MetaData, func, select, update
 
 from tenantctl import jobs
 from tenantctl.domain.kinds import register_all
-from tenantctl.store.engine import read_session, write_session
-from tenantctl.store.models import Account, Organisation, Product, User
+from tenantctl.store.engine import write_session
+from tenantctl.store.models import (
+    Account,
+    Organisation,
+    PriceList,
+    Product,
+    TenantReseller,
+    User,
+)
 from tests.tenant_worker_main import hang_guard
 from tests.test_tenant_create import (
     CREATE,
@@ -141,7 +148,7 @@ def test_what_is_not_a_stopped_creation_is_refused(store, engine):
     assert [p.status for p in run_worker(engine)] == ["succeeded"]
     before = count(engine, Product)
     active = store("tenant", "discard", "ACME", "--yes", expect=1)
-    assert "ACME is an active tenant reseller: only a creation that failed" in active.stderr
+    assert "tenant reseller ACME is active: only a creation that failed" in active.stderr
     assert count(engine, Product) == before
 
     assert "no tenant reseller 'NOPE'" in store("tenant", "discard", "NOPE", "--yes",
@@ -151,18 +158,56 @@ def test_what_is_not_a_stopped_creation_is_refused(store, engine):
     assert "--yes" in unconfirmed.stderr
 
 
-def test_a_tenant_holding_customers_is_not_discarded(store, engine, monkeypatch):
+def _own_customer(org: Organisation):
+    return Account(org_id=org.id, code="OWN", name="Own customer", country="GR",
+                   currency="EUR")
+
+
+def _own_product(org: Organisation):
+    return Product(org_id=org.id, sku="OWN-SVC", name="Own service", platform="other")
+
+
+def _own_price_list(org: Organisation):
+    return PriceList(org_id=org.id, name="Partners EUR", currency="EUR")
+
+
+def _second_user(org: Organisation):
+    return User(org_id=org.id, group_id=None, username="sales", email="s@acme.example",
+                password_hash="x")
+
+
+@pytest.mark.parametrize("entered, message", [
+    (_own_customer, "1 account(s)"),
+    (_own_product, "1 product(s) of its own"),
+    (_own_price_list, "1 price list(s) of its own"),
+    (_second_user, "1 user(s) besides its administrator"),
+], ids=["customer", "product", "price-list", "user"])
+def test_a_tenant_its_reseller_works_in_is_not_discarded(store, engine, monkeypatch,
+                                                         entered, message):
     pid, org = half_built(store, engine, monkeypatch)
     with write_session(engine) as session:
-        session.add(Account(org_id=org.id, code="OWN", name="Own customer", country="GR",
-                            currency="EUR"))
+        session.add(entered(org))
     before = rows_of_org(engine, org.id)
     refused = store("tenant", "discard", "ACME", "--yes", expect=1)
-    assert "already holds 1 account(s): it is in use" in refused.stderr
+    assert f"already holds {message}: it is in use" in refused.stderr
+    assert "nothing was deleted" in refused.stderr
     assert rows_of_org(engine, org.id) == before
-    with read_session(engine) as session:
-        assert session.execute(select(func.count()).select_from(User)
-                               .where(User.org_id == org.id)).scalar_one() == 1
+    assert tenant_row(engine) is not None
+
+
+def test_a_tenant_asked_for_before_its_process_was_recorded_is_guarded_too(store, engine):
+    """A tenant row without creation_process_id (queued before schema 0004): the newest
+    creation process of its account stands in for it."""
+    pid = store.json(*CREATE, "--detach", env=ENV)["process_id"]
+    with write_session(engine) as session:
+        session.execute(update(TenantReseller).values(creation_process_id=None))
+    assert f"process cancel {pid}" in store("tenant", "discard", "ACME", "--yes",
+                                            expect=4).stderr
+    result = store("checklist", "ACME", "--price-list", "Resellers EUR", expect=3)
+    assert "its creation is its process (`tenantctl process list`)" in result.stdout
+    store("process", "cancel", pid)
+    done = store.json("tenant", "discard", "ACME", "--yes")
+    assert (done["process_id"], done["process_status"]) == (pid, "cancelled")
 
 
 def test_the_checklist_names_the_stopped_creation_and_both_ways_out(store, engine):

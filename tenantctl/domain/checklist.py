@@ -131,10 +131,15 @@ def _check_not_tenant(session: Session, code: str, account: Account | None,
     if tenant is not None and tenant.id != creating:
         fix = ("nothing to do: see tenantctl tenant show " + code
                if tenant.status != "in-progress" else
-               f"its creation is process {tenant.creation_process_id}: "
-               f"`tenantctl process show {tenant.creation_process_id}`; a stopped one is "
-               f"resumed by `tenantctl process retry {tenant.creation_process_id}` or "
-               f"dropped by `tenantctl tenant discard {code}`")
+               _creation_fix(code, tenant.creation_process_id))
         return Check(check, False, f"{code} is already a tenant reseller ({tenant.status})",
                      fix)
     return Check(check, True, f"{code} is not a tenant reseller")
+
+
+def _creation_fix(code: str, process_id: int | None) -> str:
+    process = f"process {process_id}" if process_id is not None else "its process"
+    ref = process_id if process_id is not None else "ID"
+    return (f"its creation is {process} (`tenantctl process list`): a stopped one is "
+            f"resumed by `tenantctl process retry {ref}` or dropped by "
+            f"`tenantctl tenant discard {code}`")

@@ -8,8 +8,9 @@ creation as it was asked for, and discarding drops it so that it can be asked fo
 Everything the half-built organisation holds is deleted in one transaction, set-based,
 table by table (children first). A tenant whose creation finished, whose creation is
 still queued or running, or whose organisation already holds customers or sales is never
-discarded. The creation process stays in the queue's history; the tenant row it named is
-gone, so a later retry of it is refused at its first task.
+discarded; nor is one whose reseller has started to work in it (its own products, price
+lists or users). The creation process stays in the queue's history; the tenant row it
+named is gone, so a later retry of it is refused at its first task.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select
 from sqlmodel import Session, SQLModel
 
-from tenantctl.domain.tenants import find_tenant, find_tenant_code
-from tenantctl.errors import Busy, Refused
+from tenantctl.domain.tenants import (
+    _COUNT_ROWS,
+    CREATE_KIND,
+    creation_lock_key,
+    find_tenant,
+    find_tenant_code,
+    retail_price_list_name,
+)
+from tenantctl.errors import Busy, NotFound, Refused
 from tenantctl.jobs.models import ACTIVE_STATUSES, Process
 from tenantctl.jobs.queue import add_log
 from tenantctl.store.engine import write_session
@@ -28,13 +36,16 @@ from tenantctl.store.models import (
     Account,
     Asset,
     Organisation,
+    PriceList,
+    Product,
     SalesOrder,
     Subscription,
     TenantReseller,
+    User,
 )
 from tenantctl.store.scoping import PARENT_OF
 
-# What a reseller may have entered in its own organisation: never deleted by a discard.
+# What a reseller may have sold in its own organisation: never deleted by a discard.
 _SALES = ((Account, "account"), (Subscription, "subscription"), (Asset, "asset"),
           (SalesOrder, "order"))
 
@@ -53,60 +64,90 @@ class Discarded:
 def discard_tenant(engine, ref: str) -> Discarded:
     """Drop the in-progress tenant reseller REF and everything its creation built."""
     with write_session(engine) as session:
-        tenant = find_tenant(session, ref)
+        tenant = _locked(session, find_tenant(session, ref).id)
         code = find_tenant_code(session, tenant)
         if tenant.status != "in-progress":
-            raise Refused(f"{code} is an {tenant.status} tenant reseller: only a creation "
-                          "that failed or was cancelled can be discarded")
+            raise Refused(f"tenant reseller {code} is {tenant.status}: only a creation that "
+                          "failed or was cancelled can be discarded")
         process = _creation_process(session, tenant)
         if process is not None and process.status in ACTIVE_STATUSES:
             raise Busy(f"the creation of {code} (process {process.id}) is "
-                           f"{process.status}: cancel it first with "
-                           f"`tenantctl process cancel {process.id}`")
+                       f"{process.status}: cancel it first with "
+                       f"`tenantctl process cancel {process.id}`")
         org = session.get(Organisation, tenant.org_id) if tenant.org_id else None
         deleted: dict[str, int] = {}
         if org is not None:
-            _refuse_if_in_use(session, code, org.id)
+            _refuse_if_in_use(session, code, org)
             deleted = _delete_rows_of(session, org.id)
-        session.execute(delete(TenantReseller).where(TenantReseller.id == tenant.id))
-        deleted["tenant_reseller"] = 1
+        deleted["tenant_reseller"] = _delete(session, TenantReseller, tenant.id)
         if org is not None:
-            session.execute(delete(Organisation).where(Organisation.id == org.id))
-            deleted["organisation"] = 1
+            deleted["organisation"] = _delete(session, Organisation, org.id)
         if process is not None:
             add_log(session, process.id, f"tenant reseller {code} discarded with "
                     f"`tenantctl tenant discard`: {sum(deleted.values())} row(s) deleted; "
-                    "retrying this process is refused", level="warning")
+                    "a retry of this process fails at its first task", level="warning")
         return Discarded(code, org.client_id if org else None,
                          process.id if process else None,
                          process.status if process else None, deleted)
 
 
+def _locked(session: Session, tenant_id: int) -> TenantReseller:
+    """The tenant row read again under a row lock on PostgreSQL (SQLite's BEGIN IMMEDIATE
+    already excludes every other writer): of two discards at once, the second finds it
+    gone."""
+    stmt = (select(TenantReseller).where(TenantReseller.id == tenant_id)
+            .execution_options(populate_existing=True))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    tenant = session.execute(stmt).scalars().first()
+    if tenant is None:
+        raise NotFound("the tenant reseller was discarded meanwhile")
+    return tenant
+
+
 def _creation_process(session: Session, tenant: TenantReseller):
     """The process that creates TENANT, its row locked until the discard commits (a
-    concurrent `process retry` or cancel waits for it)."""
-    if tenant.creation_process_id is None:
-        return None
-    stmt = select(Process.id, Process.status).where(Process.id == tenant.creation_process_id)
+    concurrent `process retry` or cancel waits for it). For a tenant asked for before its
+    creation process was recorded: the newest creation process of its account."""
+    stmt = select(Process.id, Process.status)
+    if tenant.creation_process_id is not None:
+        stmt = stmt.where(Process.id == tenant.creation_process_id)
+    else:
+        stmt = (stmt.where(Process.kind == CREATE_KIND,
+                           Process.lock_key == creation_lock_key(tenant.account_id))
+                .order_by(Process.id.desc()).limit(1))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return session.execute(stmt).first()
 
 
-def _refuse_if_in_use(session: Session, code: str, org_id: int) -> None:
-    held = []
-    for model, noun in _SALES:
-        n = session.execute(select(func.count()).select_from(model)
-                            .where(model.org_id == org_id)).scalar_one()
-        if n:
-            held.append(f"{n} {noun}(s)")
-    managed = session.execute(select(func.count()).select_from(Account)
-                              .where(Account.managed_by_org_id == org_id)).scalar_one()
-    if managed:
-        held.append(f"{managed} root account(s) managed by it")
+def _refuse_if_in_use(session: Session, code: str, org: Organisation) -> None:
+    """Refuse when the tenant holds what its reseller entered, not only what its creation
+    built: customers, sales, its own products or price lists, other users."""
+    def count(model, *where) -> int:
+        return session.execute(select(func.count()).select_from(model).where(*where)
+                               ).scalar_one()
+
+    held = [f"{n} {noun}(s)" for model, noun in _SALES
+            if (n := count(model, model.org_id == org.id))]
+    checks = (
+        (count(Product, Product.org_id == org.id, Product.source_product_id.is_(None)),
+         "product(s) of its own"),
+        (count(PriceList, PriceList.org_id == org.id,
+               PriceList.name != retail_price_list_name(org.currency)),
+         "price list(s) of its own"),
+        (count(User, User.org_id == org.id) - 1, "user(s) besides its administrator"),
+        (count(Account, Account.managed_by_org_id == org.id), "root account(s) managed by it"),
+    )
+    held += [f"{n} {what}" for n, what in checks if n > 0]
     if held:
         raise Refused(f"tenant reseller {code} already holds {', '.join(held)}: it is in use "
                       "and cannot be discarded; nothing was deleted")
+
+
+def _delete(session: Session, model, row_id: int) -> int:
+    return session.execute(delete(model).where(model.id == row_id),
+                           execution_options=_COUNT_ROWS).rowcount
 
 
 def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
@@ -127,7 +168,7 @@ def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
         else:
             continue  # not an organisation's row (the process queue, say)
         count = session.execute(delete(table).where(where),
-                                execution_options={"preserve_rowcount": True}).rowcount
+                                execution_options=_COUNT_ROWS).rowcount
         if count:
             deleted[table.name] = count
     return deleted

@@ -307,10 +307,15 @@ def count_listed_products(session: Session, price_list_id: int, revision: int) -
                            .where(_in_revision(item, price_list_id, revision))).scalar_one()
 
 
+def retail_price_list_name(currency: str) -> str:
+    """The name of a tenant's retail price list (its sell prices)."""
+    return f"Retail {currency}"
+
+
 def ensure_retail_price_list(session: Session, org_id: int) -> int:
     """The tenant's retail price list (sell prices), created empty at revision 1."""
     org = session.get(Organisation, org_id)
-    name = f"Retail {org.currency}"
+    name = retail_price_list_name(org.currency)
     existing = session.execute(select(PriceList.id).where(
         PriceList.org_id == org_id, PriceList.name == name)).scalar()
     if existing is not None:

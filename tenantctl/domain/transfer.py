@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from tenantctl import config, jobs
-from tenantctl.domain.tenants import find_tenant
+from tenantctl.domain.tenants import find_tenant, retail_price_list_name
 from tenantctl.errors import CheckFailed, Conflict, Refused
 from tenantctl.store.engine import write_session
 from tenantctl.store.models import (
@@ -117,7 +117,8 @@ def copy_customer_batch(session: Session, tenant: TenantReseller, limit: int) ->
     managed by the tenant in the parent. Returns how many were copied."""
     org = session.get(Organisation, tenant.org_id)
     retail = session.execute(select(PriceList.id).where(
-        PriceList.org_id == org.id, PriceList.name == f"Retail {org.currency}")).scalar()
+        PriceList.org_id == org.id,
+        PriceList.name == retail_price_list_name(org.currency))).scalar()
     batch = (select(Account.id).where(_customers(tenant), _not_copied(Account, org.id))
              .order_by(Account.id).limit(limit)).scalar_subquery()
     ids = list(session.execute(select(Account.id).where(Account.id.in_(batch))).scalars())

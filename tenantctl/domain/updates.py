@@ -32,11 +32,13 @@ from tenantctl.domain.tenants import (
     ensure_retail_price_list,
     find_tenant,
     link_add_ons,
+    retail_price_list_name,
 )
 from tenantctl.errors import Conflict
 from tenantctl.store.engine import write_session
 from tenantctl.store.models import (
     Account,
+    Organisation,
     PriceList,
     PriceListRevision,
     Product,
@@ -163,9 +165,10 @@ def _add_on_changes(session: Session, org_id: int, price_list_id: int, revision:
 
 def _sell_prices(session: Session, org_id: int) -> dict[tuple[str, str], Decimal]:
     """The tenant's current sell prices by (source SKU, unit)."""
+    currency = session.get(Organisation, org_id).currency
     retail_id = session.execute(select(PriceList.id).where(
-        PriceList.org_id == org_id, PriceList.name.like("Retail %"))
-        .order_by(PriceList.id)).scalars().first()
+        PriceList.org_id == org_id, PriceList.name == retail_price_list_name(currency))
+        ).scalar()
     if retail_id is None:
         return {}
     return {key: item.price for key, item in listed_items(session, retail_id).items()}

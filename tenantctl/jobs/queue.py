@@ -20,6 +20,7 @@ workers on several hosts agree; an SQLite store lives on one host, whose clock i
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -53,6 +54,8 @@ from tenantctl.jobs.redaction import redact, refuse_secrets
 from tenantctl.jobs.registry import get_kind, registered_kinds
 from tenantctl.store.engine import write_session
 from tenantctl.store.models import utcnow
+
+logger = logging.getLogger("tenantctl.jobs")
 
 P = Process.__table__
 T = ProcessTask.__table__
@@ -364,7 +367,8 @@ def _give_up(session: Session, candidate, condition, worker_id: str, now: dateti
     take-overs as the settings allow. A worker of it that is only stalled, not dead,
     loses its lease at its next write (the process is no longer running)."""
     error = (f"its worker died (lease ran out) {candidate.takeovers + 1} times in one "
-             "attempt: killed, or out of memory? See the worker's host; "
+             "attempt: killed, out of memory, or stalled past its lease? See the workers' "
+             "hosts; "
              f"`tenantctl process retry {candidate.id}` resumes it from its last checkpoint")
     failed = session.execute(
         update(P).where(P.c.id == candidate.id, condition).values(
@@ -378,6 +382,7 @@ def _give_up(session: Session, candidate, condition, worker_id: str, now: dateti
                                     T.c.status == TASK_RUNNING).values(status=TASK_FAILED))
     add_log(session, candidate.id, f"{error}; the process failed (noticed by worker "
             f"{worker_id}, which did not take it over)", level="error")
+    logger.warning("process %s failed: %s", candidate.id, error)
     return True
 
 

@@ -22,6 +22,12 @@ def upgrade() -> None:
                                       server_default='0'))
     with op.batch_alter_table('tenant_reseller') as batch_op:
         batch_op.add_column(sa.Column('creation_process_id', sa.Integer(), nullable=True))
+    # A tenant asked for before this revision: the newest creation process of its account.
+    op.execute(
+        "UPDATE tenant_reseller SET creation_process_id = ("
+        "SELECT max(process.id) FROM process WHERE process.kind = 'tenant.create' "
+        "AND process.lock_key = 'tenant-create:' || CAST(tenant_reseller.account_id AS TEXT))"
+    )
 
 
 def downgrade() -> None:
