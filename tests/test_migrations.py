@@ -105,8 +105,9 @@ def test_older_store_is_refused_then_upgraded_by_db_upgrade(empty_db_url):
 
 
 def test_0004_adds_take_overs_and_finds_each_tenants_creation_process(empty_db_url):
-    """Processes and tenants of a store at 0003: no take-overs yet, and each tenant is
-    given the newest creation process of its account (none when there is none)."""
+    """Processes and tenants of a store at 0003: no take-overs yet, each tenant is given
+    the newest creation process of its account (none when there is none), and the
+    organisation of a tenant still being created is closed to login."""
     with engine_for(empty_db_url) as engine:
         migrate.upgrade(engine, "0003")
     add_root(empty_db_url)
@@ -125,6 +126,12 @@ def test_0004_adds_take_overs_and_finds_each_tenants_creation_process(empty_db_u
                          "price_list_id, edition, separate_invoices, phase, backorder_state, "
                          "status, created_at) VALUES (:n, 1, 1, 'basic', false, 'setup', "
                          "'off', 'in-progress', :now)"), {"n": n, **now})
+            # ACME's creation had made its organisation when it was cancelled.
+            run(text("INSERT INTO organisation (name, kind, parent_id, edition, language, "
+                     "timezone, date_format, currency, country, client_id, status, "
+                     "created_at) VALUES ('ACME', 'tenant', 1, 'basic', 'en', 'UTC', "
+                     "'YYYY-MM-DD', 'EUR', 'GR', 'c1', 'active', :now)"), now)
+            run(text("UPDATE tenant_reseller SET org_id = 2 WHERE account_id = 1"))
             # ACME: a cancelled creation, then the one that is queued now; BETA: an update
             # of another kind under a look-alike key; GAMMA: no process at all.
             for kind, key, status in [("tenant.create", "tenant-create:1", "cancelled"),
@@ -141,6 +148,8 @@ def test_0004_adds_take_overs_and_finds_each_tenants_creation_process(empty_db_u
             assert conn.execute(text(
                 "SELECT account_id, creation_process_id FROM tenant_reseller ORDER BY 1")
             ).all() == [(1, 2), (2, None), (3, None)]
+            assert conn.execute(text("SELECT id, status FROM organisation ORDER BY 1")
+                                ).all() == [(1, "active"), (2, "setup")]
 
 
 FUTURE = "9999_future"

@@ -24,6 +24,7 @@ from tests.test_tenant_create import (
     DATASET,
     ENV,
     HANG_SECONDS,
+    PASSWORD,
     all_rows,
     cancel_mid_copy,
     count,
@@ -79,6 +80,10 @@ def half_built(store, engine, monkeypatch) -> tuple[int, Organisation]:
 def test_a_cancelled_half_built_creation_is_discarded_whole(store, engine, db_url,
                                                             monkeypatch):
     pid, org = half_built(store, engine, monkeypatch)
+    # Its administrator exists, but nobody logs in before the creation has finished.
+    refused = store("--org", org.client_id, "account", "list", expect=1,
+                    env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD})
+    assert "is still being set up: nobody can log in" in refused.stderr
     held = rows_of_org(engine, org.id)
     assert held["product"] == 10 and held["app_user"] == 1 and held["tenant_reseller"] == 1
     before = all_rows(db_url)

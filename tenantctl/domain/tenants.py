@@ -180,7 +180,7 @@ def task_create_org(ctx) -> None:
                 edition=tenant.edition, language=ctx.params["language"],
                 timezone=ctx.params["timezone"], date_format=ctx.params["date_format"],
                 currency=price_list.currency, country=account.country,
-                client_id=new_client_id(), status="active")
+                client_id=new_client_id(), status="setup")
             session.add(org)
             session.flush()
             tenant.org_id = org.id
@@ -277,6 +277,7 @@ def task_record_revision(ctx) -> None:
         tenant.price_list_revision = ctx.params["revision"]
         tenant.status = "active"
         org = session.get(Organisation, tenant.org_id)
+        org.status = "active"  # its users may log in from now on
         ctx.result["client_id"] = org.client_id
         ctx.log(f"tenant ready at price-list revision {tenant.price_list_revision}; "
                 f"phase {tenant.phase}, back-ordering {tenant.backorder_state}")

@@ -75,6 +75,9 @@ def login(session: Session, client_id: str, username: str, password: str) -> Pri
     stored = user.password_hash if user is not None else _dummy_hash()
     if not verify_password(password, stored) or user is None or org is None:
         raise refused
+    if org.status == "setup":
+        raise Refused(f"organisation {org.name} is still being set up: nobody can log in "
+                      "to it before its creation has finished")
     if org.status != "active":
         raise Refused(f"organisation {org.name} is {org.status}: nobody can log in to it")
     group = session.get(UserGroup, user.group_id) if user.group_id else None

@@ -54,7 +54,8 @@ class Organisation(SQLModel, table=True):
     currency: str = Field(max_length=3)
     country: str = Field(max_length=2)
     client_id: str | None = Field(default=None, max_length=64, unique=True)
-    status: str = Field(default="active", max_length=12)  # active | suspended | deleted
+    # setup (a tenant whose creation has not finished) | active | suspended | deleted
+    status: str = Field(default="active", max_length=12)
     created_at: datetime = Field(default_factory=utcnow)
 
 

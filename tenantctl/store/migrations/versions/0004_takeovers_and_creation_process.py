@@ -1,7 +1,8 @@
-"""process take-overs; the process that creates each tenant reseller
+"""process take-overs; the process that creates each tenant reseller; orgs in setup
 
 process.takeovers counts the take-overs of a process in its current attempt;
-tenant_reseller.creation_process_id names the process that builds the tenant.
+tenant_reseller.creation_process_id names the process that builds the tenant; the
+organisation of a tenant still being created is in status 'setup' (closed to login).
 
 Revision ID: 0004
 Revises: 0003
@@ -27,6 +28,11 @@ def upgrade() -> None:
         "UPDATE tenant_reseller SET creation_process_id = ("
         "SELECT max(process.id) FROM process WHERE process.kind = 'tenant.create' "
         "AND process.lock_key = 'tenant-create:' || CAST(tenant_reseller.account_id AS TEXT))"
+    )
+    # The organisation of a tenant whose creation has not finished is closed to login.
+    op.execute(
+        "UPDATE organisation SET status = 'setup' WHERE id IN (SELECT org_id FROM "
+        "tenant_reseller WHERE status = 'in-progress' AND org_id IS NOT NULL)"
     )
 
 
