@@ -21,7 +21,6 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session, SQLModel
 
 from tenantctl.domain.tenants import (
-    _COUNT_ROWS,
     CREATE_KIND,
     creation_lock_key,
     find_tenant,
@@ -31,7 +30,7 @@ from tenantctl.domain.tenants import (
 from tenantctl.errors import Busy, NotFound, Refused
 from tenantctl.jobs.models import ACTIVE_STATUSES, Process
 from tenantctl.jobs.queue import add_log
-from tenantctl.store.engine import write_session
+from tenantctl.store.engine import COUNT_ROWS, write_session
 from tenantctl.store.models import (
     Account,
     Asset,
@@ -147,7 +146,7 @@ def _refuse_if_in_use(session: Session, code: str, org: Organisation) -> None:
 
 def _delete(session: Session, model, row_id: int) -> int:
     return session.execute(delete(model).where(model.id == row_id),
-                           execution_options=_COUNT_ROWS).rowcount
+                           execution_options=COUNT_ROWS).rowcount
 
 
 def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
@@ -168,7 +167,7 @@ def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
         else:
             continue  # not an organisation's row (the process queue, say)
         count = session.execute(delete(table).where(where),
-                                execution_options=_COUNT_ROWS).rowcount
+                                execution_options=COUNT_ROWS).rowcount
         if count:
             deleted[table.name] = count
     return deleted

@@ -24,7 +24,7 @@ from tenantctl.domain.checklist import require_checklist, run_checklist
 from tenantctl.domain.orgs import get_account, get_price_list, root_org
 from tenantctl.domain.users import check_password_strength, hash_password
 from tenantctl.errors import BadInput, NotFound, Refused
-from tenantctl.store.engine import read_session, write_session
+from tenantctl.store.engine import COUNT_ROWS, read_session, write_session
 from tenantctl.store.models import (
     Account,
     Organisation,
@@ -42,8 +42,6 @@ from tenantctl.store.models import (
 )
 
 CREATE_KIND = "tenant.create"
-# psycopg reports the row count of an INSERT ... SELECT only when asked to keep it.
-_COUNT_ROWS = {"preserve_rowcount": True}
 COPY_BATCH = 5000
 EDITIONS = ("basic", "premium")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,99}$")
@@ -355,7 +353,7 @@ def copy_catalogue_batch(session: Session, org_id: int, price_list_id: int, revi
                product.c.category, literal(True), product.c.id,
                literal(now, product.c.created_at.type))
         .where(product.c.id.in_(select(batch.c.id))).order_by(product.c.id)),
-        execution_options=_COUNT_ROWS)
+        execution_options=COUNT_ROWS)
     copied = result.rowcount
     if not copied:
         return 0
@@ -379,7 +377,7 @@ def copy_units(session: Session, org_id: int, price_list_id: int, revision: int,
         .where(_in_revision(item, price_list_id, revision),
                ~exists().where(target_unit.c.org_id == org_id,
                                target_unit.c.source_unit_id == unit.c.id))),
-        execution_options=_COUNT_ROWS).rowcount
+        execution_options=COUNT_ROWS).rowcount
     if retail_id is not None:
         retail = item.alias("retail")
         session.execute(insert(item).from_select(

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from tenantctl import config, jobs
 from tenantctl.domain.tenants import find_tenant, retail_price_list_name
 from tenantctl.errors import CheckFailed, Conflict, Refused
-from tenantctl.store.engine import write_session
+from tenantctl.store.engine import COUNT_ROWS, write_session
 from tenantctl.store.models import (
     Account,
     Asset,
@@ -167,7 +167,7 @@ def copy_missing_sync_records(session: Session, tenant: TenantReseller) -> int:
         .where(_customers(tenant), ~exists().where(
             copied_sync.account_id == copied.id,
             copied_sync.platform == SyncRecord.platform))),
-        execution_options={"preserve_rowcount": True}).rowcount
+        execution_options=COUNT_ROWS).rowcount
 
 
 jobs.register(jobs.ProcessKind(CUSTOMERS_KIND, [("copy the customers", task_copy_customers)]))

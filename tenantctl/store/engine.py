@@ -21,6 +21,9 @@ from tenantctl.errors import BadInput
 
 BUSY_TIMEOUT_MS = 60_000
 WRITE = "tenantctl_write"
+# Execution options for a bulk INSERT ... SELECT, UPDATE or DELETE whose row count is
+# read: psycopg reports it only when asked to keep it.
+COUNT_ROWS = {"preserve_rowcount": True}
 
 
 def default_url() -> str:
