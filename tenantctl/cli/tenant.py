@@ -140,8 +140,8 @@ def discard(
     Deletes the in-progress tenant reseller and its half-built organisation (catalogue,
     administrator, settings) in one transaction, so that the account can be made a tenant
     again with new options. `tenantctl process retry` resumes it instead. A finished
-    tenant, a creation still queued or running, and a tenant that already holds customers
-    or sales are refused.
+    tenant, a creation still queued or running, and a tenant its reseller has started to
+    work in (customers, sales, its own products, price lists or users) are refused.
     """
     st = state(ctx)
     st.distributor_only("tenant discard")

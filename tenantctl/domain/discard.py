@@ -91,14 +91,12 @@ def discard_tenant(engine, ref: str) -> Discarded:
 
 
 def _locked(session: Session, tenant_id: int) -> TenantReseller:
-    """The tenant row read again under a row lock on PostgreSQL (SQLite's BEGIN IMMEDIATE
-    already excludes every other writer): of two discards at once, the second finds it
-    gone."""
-    stmt = (select(TenantReseller).where(TenantReseller.id == tenant_id)
-            .execution_options(populate_existing=True))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    tenant = session.execute(stmt).scalars().first()
+    """The tenant row read again under a row lock (FOR UPDATE on PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already excludes every other writer): of two discards at once, the
+    second finds it gone."""
+    tenant = session.execute(
+        select(TenantReseller).where(TenantReseller.id == tenant_id).with_for_update()
+        .execution_options(populate_existing=True)).scalars().first()
     if tenant is None:
         raise NotFound("the tenant reseller was discarded meanwhile")
     return tenant
@@ -115,9 +113,7 @@ def _creation_process(session: Session, tenant: TenantReseller):
         stmt = (stmt.where(Process.kind == CREATE_KIND,
                            Process.lock_key == creation_lock_key(tenant.account_id))
                 .order_by(Process.id.desc()).limit(1))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return session.execute(stmt).first()
+    return session.execute(stmt.with_for_update()).first()
 
 
 def _refuse_if_in_use(session: Session, code: str, org: Organisation) -> None:
