@@ -4,12 +4,16 @@ tenant, a creation still running and a tenant in use are refused."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import MetaData, func, select, update
 
 from tenantctl import jobs
+from tenantctl.domain.discard import Discarded, discard_tenant
 from tenantctl.domain.kinds import register_all
-from tenantctl.store.engine import write_session
+from tenantctl.errors import NotFound, TenantctlError
+from tenantctl.store.engine import open_engine, write_session
 from tenantctl.store.models import (
     Account,
     Organisation,
@@ -221,3 +225,36 @@ def test_the_checklist_names_the_stopped_creation_and_both_ways_out(store, engin
     result = store("checklist", "ACME", "--price-list", "Resellers EUR", expect=3)
     assert f"tenantctl process retry {pid}" in result.stdout
     assert "tenantctl tenant discard ACME" in result.stdout
+
+
+def test_two_discards_at_once_drop_the_tenant_once(store, engine, db_url, monkeypatch):
+    """Both start together: one deletes everything, the other finds the tenant gone (on
+    PostgreSQL it waits on the row lock; on SQLite on the write lock)."""
+    pid, org = half_built(store, engine, monkeypatch)
+    held = rows_of_org(engine, org.id)
+    start = threading.Barrier(2)
+    outcomes: list = []
+
+    def discard() -> None:
+        own = open_engine(db_url)
+        try:
+            start.wait(timeout=30)
+            outcomes.append(discard_tenant(own, "ACME"))
+        except TenantctlError as exc:
+            outcomes.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=discard) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    done = [o for o in outcomes if isinstance(o, Discarded)]
+    lost = [o for o in outcomes if not isinstance(o, Discarded)]
+    assert len(done) == 1 and len(lost) == 1, outcomes
+    assert isinstance(lost[0], NotFound), lost
+    assert done[0].deleted == {**held, "organisation": 1}
+    assert rows_of_org(engine, org.id) == {} and tenant_row(engine) is None
+    logged = [e.message for e in jobs.logs(engine, pid) if "discarded with" in e.message]
+    assert len(logged) == 1
