@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from tenantctl.cli.app import app
+from tenantctl.errors import TenantctlError
 from tenantctl.store.engine import open_engine
 from tenantctl.store.migrate import upgrade
 
@@ -151,3 +153,28 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"Ran on SQLite only. {PG_SKIP_REASON}; the tests that need it were skipped."
         )
+
+
+def at_once(db_url: str, call, times: int = 2) -> list:
+    """Run CALL(engine) TIMES times at once, each in a thread with an engine of its own (as
+    separate commands would be), released together; returns each one's result, or the
+    TenantctlError it raised, in the order they ended."""
+    barrier, outcomes = threading.Barrier(times), []
+
+    def run() -> None:
+        own = open_engine(db_url)
+        try:
+            barrier.wait(timeout=60)
+            outcomes.append(call(own))
+        except TenantctlError as exc:
+            outcomes.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(outcomes) == times, f"a caller neither returned nor raised: {outcomes}"
+    return outcomes

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from tenantctl import config, jobs
 from tenantctl.domain.kinds import register_all
 from tenantctl.domain.tenants import TenantRequest, request_tenant_creation
 from tenantctl.domain.users import verify_password
-from tenantctl.errors import TenantctlError
 from tenantctl.store.engine import open_engine, read_session
 from tenantctl.store.models import (
     Account,
@@ -37,7 +35,7 @@ from tenantctl.store.models import (
     User,
     UserGroup,
 )
-from tests.conftest import FIXTURES, PG_SERVER
+from tests.conftest import FIXTURES, PG_SERVER, at_once
 from tests.realdata import TextFloatLoader
 from tests.tenant_worker_main import hang_guard
 
@@ -618,27 +616,13 @@ def test_two_creations_of_one_account_at_once_queue_exactly_one(store, engine, d
                                                                  tmp_path):
     store("load", racers_yaml(tmp_path))
 
-    def request(code: str, barrier: threading.Barrier, outcomes: list) -> None:
-        # Each request on its own engine, as two commands would be.
-        own = open_engine(db_url)
-        try:
-            req = TenantRequest(code, PL, "basic", None, None, None, False, "admin",
-                                "a@race.example")
-            barrier.wait()
-            outcomes.append(request_tenant_creation(own, req, PASSWORD))
-        except TenantctlError as exc:
-            outcomes.append(exc)
-        finally:
-            own.dispose()
+    def request(code: str):
+        req = TenantRequest(code, PL, "basic", None, None, None, False, "admin",
+                            "a@race.example")
+        return lambda own: request_tenant_creation(own, req, PASSWORD)
 
     for code in RACERS:
-        barrier, outcomes = threading.Barrier(2), []
-        threads = [threading.Thread(target=request, args=(code, barrier, outcomes))
-                   for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes = at_once(db_url, request(code))
         queued = [o for o in outcomes if isinstance(o, int)]
         refused = [o for o in outcomes if not isinstance(o, int)]
         assert len(queued) == 1 and len(refused) == 1, outcomes

@@ -4,16 +4,14 @@ tenant, a creation still running and a tenant in use are refused."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import MetaData, func, select, update
 
 from tenantctl import jobs
 from tenantctl.domain.discard import Discarded, discard_tenant
 from tenantctl.domain.kinds import register_all
-from tenantctl.errors import NotFound, TenantctlError
-from tenantctl.store.engine import open_engine, write_session
+from tenantctl.errors import NotFound
+from tenantctl.store.engine import write_session
 from tenantctl.store.models import (
     Account,
     Organisation,
@@ -22,6 +20,7 @@ from tenantctl.store.models import (
     TenantReseller,
     User,
 )
+from tests.conftest import at_once
 from tests.tenant_worker_main import hang_guard
 from tests.test_tenant_create import (
     CREATE,
@@ -232,24 +231,7 @@ def test_two_discards_at_once_drop_the_tenant_once(store, engine, db_url, monkey
     PostgreSQL it waits on the row lock; on SQLite on the write lock)."""
     pid, org = half_built(store, engine, monkeypatch)
     held = rows_of_org(engine, org.id)
-    start = threading.Barrier(2)
-    outcomes: list = []
-
-    def discard() -> None:
-        own = open_engine(db_url)
-        try:
-            start.wait(timeout=30)
-            outcomes.append(discard_tenant(own, "ACME"))
-        except TenantctlError as exc:
-            outcomes.append(exc)
-        finally:
-            own.dispose()
-
-    threads = [threading.Thread(target=discard) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once(db_url, lambda own: discard_tenant(own, "ACME"))
     done = [o for o in outcomes if isinstance(o, Discarded)]
     lost = [o for o in outcomes if not isinstance(o, Discarded)]
     assert len(done) == 1 and len(lost) == 1, outcomes

@@ -9,7 +9,6 @@ The store is then read directly to see what the tenant holds.
 from __future__ import annotations
 
 import csv
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -36,7 +35,7 @@ from tenantctl.store.models import (
     TenantReseller,
     TenantUpdateLog,
 )
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, at_once
 from tests.realdata import TextFloatLoader
 from tests.tenant_worker_main import hang_guard
 
@@ -793,23 +792,8 @@ def test_two_updates_requested_at_once_queue_exactly_one(store, engine, db_url):
     store("pricelist", "import", PL, V2)
     with read_session(engine) as session:
         tenant_id = session.execute(select(TenantReseller.id)).scalar_one()
-    barrier, outcomes = threading.Barrier(2), []
-
-    def request() -> None:
-        own = open_engine(db_url)  # each on its own engine, as two cron jobs would be
-        try:
-            barrier.wait()
-            outcomes.append(request_update(own, tenant_id, date.today(), Options()))
-        except TenantctlError as exc:
-            outcomes.append(exc)
-        finally:
-            own.dispose()
-
-    threads = [threading.Thread(target=request) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(db_url, lambda own: request_update(own, tenant_id, date.today(),
+                                                          Options()))
     queued = [o for o in outcomes if not isinstance(o, TenantctlError)]
     busy = [o for o in outcomes if isinstance(o, TenantctlError)]
     assert len(queued) == 1 and queued[0].status == "queued", outcomes
