@@ -285,21 +285,33 @@ class _Line:
     quantity: int
     price: Decimal
     currency: str
+    # The product's quantity on the subscription after the sale (None: the same as
+    # QUANTITY; 0 for a cancellation).
+    after: int | None = None
 
 
 def record_order(session: Session, org: Organisation, account: Account, order_type: str,
-                 order_date: date, lines: list[_Line], origin: str | None = None) -> OrderView:
-    """Write the order of one executed sale with its lines (billed to the account's bill-to
-    reseller, or to the account itself)."""
+                 order_date: date, lines: list[_Line], origin: str | None = None, *,
+                 subscription: Subscription | None = None, asset: Asset | None = None,
+                 event_id: int | None = None) -> OrderView:
+    """Write the order of one executed sale of SUBSCRIPTION or ASSET with its lines (billed
+    to the account's bill-to reseller, or to the account itself). Each line records the
+    quantity after the sale: the quantity history billing reads. EVENT_ID: the
+    back-ordering event a parent's order comes from (unique: delivered once)."""
     if order_type not in ORDER_TYPES:
         raise ValueError(f"unknown order type {order_type!r}")
     order = SalesOrder(org_id=org.id, number="", account_id=account.id,
                        bill_to_id=account.bill_to_id or account.id, order_date=order_date,
-                       order_type=order_type, origin=origin, status="completed")
+                       order_type=order_type, origin=origin, status="completed",
+                       subscription_id=subscription.id if subscription is not None else None,
+                       asset_id=asset.id if asset is not None else None,
+                       backorder_event_id=event_id)
     _add_with_code(session, order, SalesOrder.number, "ORD")
     session.add_all([OrderLine(order_id=order.id, product_id=line.product.id, unit=line.unit,
                                quantity=line.quantity, unit_price=line.price,
-                               currency=line.currency) for line in lines])
+                               currency=line.currency,
+                               quantity_after=line.quantity if line.after is None
+                               else line.after) for line in lines])
     session.flush()
     return _order_views(session, org, SalesOrder.id == order.id)[0]
 
@@ -371,7 +383,8 @@ def create_subscription(session: Session, org: Organisation, account_code: str, 
         lines += [_Line(p, unit, q, ep.amount, ep.currency)
                   for (p, q), ep in zip(extras, extra_prices, strict=True)]
         orders.append(record_order(session, org, account, "new", start, lines,
-                                   _origin(org, account, storefront, session)))
+                                   _origin(org, account, storefront, session),
+                                   subscription=subscription))
     return SubscriptionResult(subscription_view(session, org, subscription), orders)
 
 
@@ -473,15 +486,18 @@ def update_subscription(session: Session, org: Organisation, ref: str, *,
         lines = [line(product, sub.quantity, sub.unit_price)]
         lines += [line(session.get(Product, pid), q, prices[pid])
                   for pid, q in sorted(final.items())]
-        orders.append(record_order(session, org, account, "trial-to-paid", now, lines, origin))
+        orders.append(record_order(session, org, account, "trial-to-paid", now, lines, origin,
+                                   subscription=sub))
     elif not was_trial:
         lines = [line(product, sub.quantity, sub.unit_price)] if new_quantity is not None else []
         lines += [line(p, q, prices[p.id]) for p, q in changed]
         if lines:
-            orders.append(record_order(session, org, account, "change", now, lines, origin))
+            orders.append(record_order(session, org, account, "change", now, lines, origin,
+                                       subscription=sub))
         if added:
             orders.append(record_order(session, org, account, "add-on", now,
-                                       [line(p, q, prices[p.id]) for p, q in added], origin))
+                                       [line(p, q, prices[p.id]) for p, q in added], origin,
+                                       subscription=sub))
     return SubscriptionResult(subscription_view(session, org, sub), orders)
 
 
@@ -536,8 +552,8 @@ def cancel_subscription(session: Session, org: Organisation, ref: str, *,
         product = session.get(Product, sub.product_id)
         orders.append(record_order(
             session, org, account, "cancel", today(org),
-            [_Line(product, sub.unit, sub.quantity, sub.unit_price, sub.currency)],
-            _origin(org, account, storefront, session)))
+            [_Line(product, sub.unit, sub.quantity, sub.unit_price, sub.currency, after=0)],
+            _origin(org, account, storefront, session), subscription=sub))
     return SubscriptionResult(subscription_view(session, org, sub), orders)
 
 
@@ -621,7 +637,7 @@ def create_asset(session: Session, org: Organisation, account_code: str, sku: st
     _add_with_code(session, asset, Asset.code, "AST")
     order = record_order(session, org, account, "new", purchase_date,
                          [_Line(product, unit, quantity, price.amount, price.currency)],
-                         _origin(org, account, storefront, session))
+                         _origin(org, account, storefront, session), asset=asset)
     return AssetResult(_asset_views(session, org, Asset.id == asset.id)[0], [order])
 
 

@@ -36,6 +36,12 @@ def _json() -> Any:
     return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+def _event() -> Any:
+    """The back-ordering event that made a parent's row; each table keeps it unique (no
+    foreign key: the event belongs to the tenant, the row to its parent)."""
+    return Field(default=None, sa_type=BigInteger().with_variant(Integer, "sqlite"))
+
+
 def _money(nullable: bool = True) -> Any:
     return Field(default=None, sa_type=Money, nullable=nullable)
 
@@ -64,6 +70,7 @@ class Account(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("org_id", "code", name="uq_account_org_code"),
         UniqueConstraint("org_id", "source_account_id", name="uq_account_org_source"),
+        UniqueConstraint("backorder_event_id", name="uq_account_backorder_event"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -88,6 +95,8 @@ class Account(SQLModel, table=True):
     # the tenant org that manages this account once it became a back-ordering record
     managed_by_org_id: int | None = _fk("organisation.id")
     source_account_id: int | None = _fk("account.id")
+    # A customer copied up by back-ordering: the event that copied it (delivered once).
+    backorder_event_id: int | None = _event()
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -213,6 +222,7 @@ class Subscription(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("org_id", "code", name="uq_subscription_org_code"),
         UniqueConstraint("org_id", "source_subscription_id", name="uq_subscription_org_source"),
+        UniqueConstraint("backorder_event_id", name="uq_subscription_backorder_event"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -231,6 +241,8 @@ class Subscription(SQLModel, table=True):
     billing_day: int = Field(default=1)
     characteristics: dict = _json()
     source_subscription_id: int | None = _fk("subscription.id")
+    # A mirror made by back-ordering: the event that made it (delivered once).
+    backorder_event_id: int | None = _event()
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -251,6 +263,7 @@ class Asset(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("org_id", "code", name="uq_asset_org_code"),
         UniqueConstraint("org_id", "source_asset_id", name="uq_asset_org_source"),
+        UniqueConstraint("backorder_event_id", name="uq_asset_backorder_event"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -264,12 +277,17 @@ class Asset(SQLModel, table=True):
     status: str = Field(default="active", max_length=12)  # active | expired | cancelled
     characteristics: dict = _json()
     source_asset_id: int | None = _fk("asset.id")
+    # A mirror made by back-ordering: the event that made it (delivered once).
+    backorder_event_id: int | None = _event()
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class SalesOrder(SQLModel, table=True):
     __tablename__ = "sales_order"
-    __table_args__ = (UniqueConstraint("org_id", "number", name="uq_order_org_number"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "number", name="uq_order_org_number"),
+        UniqueConstraint("backorder_event_id", name="uq_order_backorder_event"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = _fk("organisation.id", nullable=False)
@@ -280,6 +298,11 @@ class SalesOrder(SQLModel, table=True):
     order_type: str = Field(max_length=20)  # new | change | cancel | add-on | trial-to-paid
     origin: str | None = Field(default=None, max_length=300)
     status: str = Field(default="completed", max_length=12)
+    # The subscription or asset the sale was of (the quantity history billing reads).
+    subscription_id: int | None = _fk("subscription.id")
+    asset_id: int | None = _fk("asset.id")
+    # An order made in a parent by back-ordering: the event it came from (delivered once).
+    backorder_event_id: int | None = _event()
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -293,6 +316,9 @@ class OrderLine(SQLModel, table=True):
     quantity: int
     unit_price: Decimal = _money(nullable=False)
     currency: str = Field(max_length=3)
+    # The quantity of this product on the subscription after the sale (0: removed or
+    # cancelled), in force from the order's date.
+    quantity_after: int | None = Field(default=None)
 
 
 class TenantReseller(SQLModel, table=True):
@@ -391,3 +417,32 @@ class TenantUpdateLog(SQLModel, table=True):
     old_value: str | None = Field(default=None, max_length=300)
     new_value: str | None = Field(default=None, max_length=300)
     at: datetime = Field(default_factory=utcnow)
+
+
+class BackorderEvent(SQLModel, table=True):
+    """The outbox of back-ordering: one change in a tenant that its parent must mirror.
+
+    Written in the same transaction as the change (SPEC section 7); delivered in id order,
+    each in one transaction with its `delivered_at` mark. The parent's rows the delivery
+    makes carry the event's id under a unique key, so no event is applied twice.
+    """
+
+    __tablename__ = "backorder_event"
+    __table_args__ = (
+        Index("ix_backorder_event_pending", "tenant_id", "delivered_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=BigInteger().with_variant(Integer, "sqlite"))
+    tenant_id: int = _fk("tenant_reseller.id", nullable=False, index=False)
+    org_id: int = _fk("organisation.id", nullable=False)  # the tenant org it happened in
+    subject: str = Field(max_length=20)  # customer | subscription | asset
+    action: str = Field(max_length=20)  # new | change | add-on | trial-to-paid | cancel | edit
+    subject_id: int  # the tenant's row
+    order_id: int | None = Field(default=None)  # the tenant's order of the sale
+    effective_date: date | None = Field(default=None)
+    payload: dict = _json()
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = Field(default=None)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)

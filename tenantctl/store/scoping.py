@@ -17,6 +17,7 @@ from tenantctl.errors import Refused
 from tenantctl.store.models import (
     Account,
     Asset,
+    BackorderEvent,
     Contact,
     OrderLine,
     Organisation,
@@ -40,8 +41,8 @@ from tenantctl.store.models import (
 ORG_KEY = "tenantctl_org_id"
 
 # Tables with their own org_id column.
-OWNED = (Account, Asset, PriceList, Product, ProductUnit, ProvisioningSetting, SalesOrder,
-         Storefront, Subscription, TenantUpdateLog, User, UserGroup)
+OWNED = (Account, Asset, BackorderEvent, PriceList, Product, ProductUnit, ProvisioningSetting,
+         SalesOrder, Storefront, Subscription, TenantUpdateLog, User, UserGroup)
 
 # Tables without org_id: the parent row (class, foreign key) that says whose a row is.
 PARENT_OF = {Contact: (Account, "account_id"), SyncRecord: (Account, "account_id"),
