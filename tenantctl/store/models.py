@@ -241,6 +241,8 @@ class Subscription(SQLModel, table=True):
     billing_day: int = Field(default=1)
     characteristics: dict = _json()
     source_subscription_id: int | None = _fk("subscription.id")
+    # A mirror's name in the parent: "End customer - Product".
+    name: str | None = Field(default=None, max_length=300)
     # A mirror made by back-ordering: the event that made it (delivered once).
     backorder_event_id: int | None = _event()
     created_at: datetime = Field(default_factory=utcnow)
@@ -277,6 +279,8 @@ class Asset(SQLModel, table=True):
     status: str = Field(default="active", max_length=12)  # active | expired | cancelled
     characteristics: dict = _json()
     source_asset_id: int | None = _fk("asset.id")
+    # A mirror's name in the parent: "End customer - Product".
+    name: str | None = Field(default=None, max_length=300)
     # A mirror made by back-ordering: the event that made it (delivered once).
     backorder_event_id: int | None = _event()
     created_at: datetime = Field(default_factory=utcnow)

@@ -2,7 +2,8 @@
 
 backorder_event is the outbox of SPEC section 7: one row per change in a tenant that its
 parent mirrors. The rows a delivery makes in the parent (the copied customer, the mirror,
-the order) carry the event id under a unique key, so an event is applied once. A sales
+the order) carry the event id under a unique key, so an event is applied once; a mirror
+has a name ("End customer - Product"). A sales
 order names the subscription or asset it sold, and each order line the quantity after the
 sale (the quantity history of SPEC section 8).
 
@@ -57,6 +58,11 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column('backorder_event_id', _EVENT_ID, nullable=True))
             batch_op.create_unique_constraint(_UNIQUE[table], ['backorder_event_id'])
 
+    for table in ('subscription', 'asset'):
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.add_column(sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=300),
+                                          nullable=True))
+
     with op.batch_alter_table('sales_order') as batch_op:
         batch_op.add_column(sa.Column('subscription_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('asset_id', sa.Integer(), nullable=True))
@@ -81,6 +87,9 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sales_order_subscription_id')
         batch_op.drop_column('asset_id')
         batch_op.drop_column('subscription_id')
+    for table in ('asset', 'subscription'):
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.drop_column('name')
     for table in reversed(_KEYED):
         with op.batch_alter_table(table) as batch_op:
             batch_op.drop_constraint(_UNIQUE[table], type_='unique')
