@@ -113,6 +113,7 @@ def main_options(
 def _register() -> None:
     from tenantctl.cli import (
         account,
+        backorder,
         catalogue,
         checklist,
         db,
@@ -138,6 +139,8 @@ def _register() -> None:
     app.add_typer(process.process_app, name="process")
     app.command("worker")(process.worker)
     app.add_typer(upgrade.upgrade_app, name="upgrade")
+    app.add_typer(backorder.backorder_app, name="backorder")
+    app.command("reconcile")(backorder.reconcile)
     app.command("demo")(demo.demo)
 
 

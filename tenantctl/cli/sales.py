@@ -93,6 +93,26 @@ def cancel(
     _print_result(st, result, f"Cancelled subscription {result.subscription.code}")
 
 
+@subscription_app.command("set")
+def set_(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    price: Annotated[str | None, typer.Option(
+        metavar="PRICE", help="The unit price the customer pays (not on a mirror of a "
+                              "tenant reseller's sale).")] = None,
+    billing_day: Annotated[int | None, typer.Option(
+        "--billing-day", metavar="D", help="The day of the month it is billed on (1-28).")
+    ] = None,
+):
+    """Amend a subscription's billing: its price or billing day (not a sale: no order)."""
+    st = state(ctx)
+    with st.session(write=True) as session:
+        result = sales.set_subscription_billing(session, st.org_of(session), ref,
+                                                price=price, billing_day=billing_day)
+    _print_result(st, result, f"Changed the billing of subscription "
+                              f"{result.subscription.code}", no_order=" (no order).")
+
+
 @subscription_app.command("list")
 def list_(ctx: typer.Context, account: AccountFilter = None):
     """List the subscriptions of the organisation (or of one account)."""
@@ -139,7 +159,8 @@ def _print_subscription(sub: sales.SubscriptionView) -> None:
                      [[a.sku, a.product, a.quantity] for a in sub.add_ons])
 
 
-def _print_result(st, result: sales.SubscriptionResult, done: str) -> None:
+def _print_result(st, result: sales.SubscriptionResult, done: str,
+                  no_order: str = " (a trial: no order).") -> None:
     if st.json:
         output.print_json({**output.jsonable(result.subscription), "changed": result.changed,
                            "orders": result.orders})
@@ -150,7 +171,7 @@ def _print_result(st, result: sales.SubscriptionResult, done: str) -> None:
                        "nothing changed.")
         return
     orders = "; ".join(f"order {o.number} ({o.order_type})" for o in result.orders)
-    output.message(f"{done}" + (f": {orders}." if orders else " (a trial: no order)."))
+    output.message(f"{done}" + (f": {orders}." if orders else no_order))
 
 
 # --- assets -------------------------------------------------------------------------------

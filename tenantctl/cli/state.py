@@ -28,6 +28,8 @@ class State:
     org: str | None = None
     _engine: Engine | None = field(default=None, repr=False)
     _principal: Principal | None = field(default=None, repr=False)
+    # What back-ordering delivered after this run's write sessions committed.
+    delivered: list = field(default_factory=list, repr=False)
 
     def engine(self, *, check_schema: bool = True) -> Engine:
         """The store's engine; an empty store is created at the newest schema."""
@@ -56,6 +58,22 @@ class State:
         opener = write_session if write else read_session
         with opener(self.engine(), org_id=org_id) as session:
             yield session
+        if write:
+            self._deliver(session)
+
+    def _deliver(self, session: Session) -> None:
+        """After a write committed: deliver the back-ordering events it wrote (a failure
+        is reported, never undoes the committed change: the worker delivers it later)."""
+        from tenantctl.cli import output
+        from tenantctl.domain import backorder
+
+        reports = backorder.deliver_written(self.engine(), session)
+        self.delivered.extend(reports)
+        for report in reports:
+            if report.error:
+                output.message(f"Warning: the change is saved, but its back-order waits: "
+                               f"{report.error} (tenantctl backorder status; a worker "
+                               "delivers it once the cause is fixed)")
 
     def org_of(self, session: Session):
         """The organisation this run acts in."""

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from tenantctl.domain import outbox
 from tenantctl.domain.orgs import get_account, get_price_list
 from tenantctl.errors import BadInput, Conflict, NotFound, Refused
 from tenantctl.money import check_country, check_currency, parse_amount
@@ -306,6 +307,7 @@ def update_account(session: Session, org: Organisation, code: str, changes: Acco
         setattr(account, fld, wanted[fld])
     changed += _change_contacts(session, account, contacts, removed)
     session.flush()
+    outbox.record_customer_change(session, org, account, changed)
     return AccountChange(account_detail(session, org, code),
                          ["price_list" if fld == "price_list_id" else fld for fld in changed])
 

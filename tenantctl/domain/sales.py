@@ -28,11 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from tenantctl.domain import outbox
 from tenantctl.domain.accounts import managing_tenant
 from tenantctl.domain.catalogue import revision_in_effect
 from tenantctl.domain.orgs import get_account, get_product
 from tenantctl.domain.pricing import account_price, listed_price, today
 from tenantctl.errors import BadInput, Conflict, NotFound, Refused
+from tenantctl.money import parse_amount
 from tenantctl.store.models import (
     Account,
     Asset,
@@ -385,6 +387,7 @@ def create_subscription(session: Session, org: Organisation, account_code: str, 
         orders.append(record_order(session, org, account, "new", start, lines,
                                    _origin(org, account, storefront, session),
                                    subscription=subscription))
+    _record_sales(session, org, subscription, orders)
     return SubscriptionResult(subscription_view(session, org, subscription), orders)
 
 
@@ -498,7 +501,16 @@ def update_subscription(session: Session, org: Organisation, ref: str, *,
             orders.append(record_order(session, org, account, "add-on", now,
                                        [line(p, q, prices[p.id]) for p, q in added], origin,
                                        subscription=sub))
+    _record_sales(session, org, sub, orders)
     return SubscriptionResult(subscription_view(session, org, sub), orders)
+
+
+def _record_sales(session: Session, org: Organisation, sub: Subscription,
+                  orders: list[OrderView]) -> None:
+    """Each executed sale of SUB, for back-ordering to mirror in the parent."""
+    for order in orders:
+        outbox.record_subscription_sale(session, org, sub, order.order_type, order.id,
+                                        order.order_date)
 
 
 def _add_on_price(session: Session, account: Account, add_on: Product, unit: str,
@@ -554,7 +566,43 @@ def cancel_subscription(session: Session, org: Organisation, ref: str, *,
             session, org, account, "cancel", today(org),
             [_Line(product, sub.unit, sub.quantity, sub.unit_price, sub.currency, after=0)],
             _origin(org, account, storefront, session), subscription=sub))
+    _record_sales(session, org, sub, orders)
     return SubscriptionResult(subscription_view(session, org, sub), orders)
+
+
+def set_subscription_billing(session: Session, org: Organisation, ref: str, *,
+                             price: str | None = None, billing_day: int | None = None
+                             ) -> SubscriptionResult:
+    """Amend a subscription's billing: its unit price (what the customer pays) or its
+    billing day. Not a sale: no order. On a mirror of a tenant reseller's sale (a
+    back-ordering record in the parent) only the billing day may change: its price is the
+    reseller's cost, and its quantity, add-ons and status follow the tenant."""
+    if price is None and billing_day is None:
+        raise BadInput("subscription set: nothing to change (give --price or --billing-day)")
+    problems = []
+    amount = None
+    if price is not None:
+        try:
+            amount = parse_amount(price)
+        except ValueError as exc:
+            problems.append(f"--price: {exc}")
+    if billing_day is not None and not 1 <= billing_day <= 28:
+        problems.append(f"--billing-day: {billing_day} is not a day from 1 to 28")
+    if problems:
+        raise BadInput("bad options; nothing was changed", problems)
+    sub = get_subscription(session, org, ref, for_update=True)
+    tenant = managing_tenant(session, session.get(Account, sub.account_id))
+    if amount is not None and tenant is not None:
+        raise Refused(f"subscription {sub.code} is a back-ordering record of tenant reseller "
+                      f"{tenant.reseller}: its price is the reseller's cost from its price "
+                      "list; here only its billing day may change")
+    changed = False
+    if amount is not None and amount != sub.unit_price:
+        sub.unit_price, changed = amount, True
+    if billing_day is not None and billing_day != sub.billing_day:
+        sub.billing_day, changed = billing_day, True
+    session.flush()
+    return SubscriptionResult(subscription_view(session, org, sub), [], changed=changed)
 
 
 def list_subscriptions(session: Session, org: Organisation, account: str | None = None
@@ -638,6 +686,7 @@ def create_asset(session: Session, org: Organisation, account_code: str, sku: st
     order = record_order(session, org, account, "new", purchase_date,
                          [_Line(product, unit, quantity, price.amount, price.currency)],
                          _origin(org, account, storefront, session), asset=asset)
+    outbox.record_asset_sale(session, org, asset, order.id)
     return AssetResult(_asset_views(session, org, Asset.id == asset.id)[0], [order])
 
 

@@ -36,7 +36,14 @@ from tenantctl.jobs.queue import (
     enqueue,
 )
 from tenantctl.jobs.redaction import redact
-from tenantctl.jobs.registry import ProcessKind, get_kind, register, registered_kinds
+from tenantctl.jobs.registry import (
+    ProcessKind,
+    get_kind,
+    register,
+    register_sweeper,
+    registered_kinds,
+    sweepers,
+)
 from tenantctl.jobs.worker import (
     ProgressFn,
     TaskContext,
@@ -82,10 +89,12 @@ __all__ = [
     "logs",
     "redact",
     "register",
+    "register_sweeper",
     "registered_kinds",
     "release",
     "retry",
     "run_in_foreground",
     "run_process",
+    "sweepers",
     "worker",
 ]

@@ -82,3 +82,19 @@ def get_kind(name: str) -> ProcessKind:
 def registered_kinds() -> list[str]:
     """The names of every registered kind, sorted."""
     return sorted(_REGISTRY)
+
+
+# Sweepers: work a worker does besides processes, on every round (back-ordering delivers
+# pending events this way). Each takes the engine and returns how much it did.
+SweepFn = Callable[[Any], int]
+_SWEEPERS: dict[str, SweepFn] = {}
+
+
+def register_sweeper(name: str, fn: SweepFn) -> None:
+    """Have every worker call FN(engine) on each round, before it claims a process."""
+    _SWEEPERS[name] = fn
+
+
+def sweepers() -> dict[str, SweepFn]:
+    """The registered sweepers by name."""
+    return dict(_SWEEPERS)

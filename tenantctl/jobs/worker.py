@@ -59,7 +59,7 @@ from tenantctl.jobs.queue import (
     to_json_value,
 )
 from tenantctl.jobs.redaction import redact
-from tenantctl.jobs.registry import ProcessKind, get_kind, registered_kinds
+from tenantctl.jobs.registry import ProcessKind, get_kind, registered_kinds, sweepers
 
 logger = logging.getLogger("tenantctl.jobs")
 
@@ -506,6 +506,19 @@ class WorkerReport:
     processes: list[ProcessInfo] = field(default_factory=list)
     # Asked to stop (signal or stop event) rather than running out of work.
     stopped: bool = False
+    # What the registered sweepers did (back-ordering: events delivered).
+    swept: int = 0
+
+
+def _sweep(engine: Engine) -> int:
+    """Run every registered sweeper once; one that fails is logged and tried next round."""
+    done = 0
+    for name, fn in sweepers().items():
+        try:
+            done += fn(engine)
+        except Exception:
+            logger.exception("sweeper %s failed; it runs again on the next round", name)
+    return done
 
 
 @contextmanager
@@ -536,6 +549,7 @@ def worker(engine: Engine, worker_id: str | None = None, *, once: bool = False,
            stop: threading.Event | None = None, handle_signals: bool = True) -> WorkerReport:
     """Claim and run processes until stopped; any number may run against one store.
 
+    Each round first runs the registered sweepers (see `register_sweeper`).
     ONCE: run at most one process. UNTIL_EMPTY: stop as soon as nothing is claimable
     (a process another live worker runs, or one waiting for its retry, is not); without
     it an idle worker looks again every POLL_INTERVAL seconds. SIGTERM/SIGINT stop it at
@@ -551,6 +565,7 @@ def worker(engine: Engine, worker_id: str | None = None, *, once: bool = False,
     report = WorkerReport(worker_id)
     with _stop_on_signals(stop, handle_signals):
         while not stop.is_set():
+            report.swept += _sweep(engine)
             claimed = claim(engine, worker_id, kinds, settings=settings)
             if claimed is None:
                 if until_empty:

@@ -1,0 +1,159 @@
+"""`tenantctl backorder ...` and `tenantctl reconcile`: mirroring a tenant's sales up to its
+parent (SPEC section 7)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from tenantctl.cli import output
+from tenantctl.cli.state import State, state
+from tenantctl.domain import backorder
+from tenantctl.domain import reconcile as reconciling
+from tenantctl.errors import BadInput, Differences
+
+backorder_app = typer.Typer(help="Switch back-ordering on, pause and resume it, and show "
+                                 "what is pending.", no_args_is_help=True)
+
+Tenant = Annotated[str, typer.Argument(help="Client id or reseller account code.")]
+
+
+def _switched(st: State, result: backorder.SwitchResult, done: str, already: str,
+              reports: list[backorder.DeliveryReport] | None = None) -> None:
+    delivered = sum(r.delivered for r in reports or [])
+    if st.json:
+        data = output.jsonable(result)
+        data["delivered"] = delivered
+        output.print_json(data)
+        return
+    if not result.changed:
+        output.message(f"Back-ordering of {result.tenant} is {already}; nothing changed.")
+        return
+    output.message(done)
+    if delivered:
+        output.message(f"{delivered} held event(s) delivered to the parent.")
+    for report in reports or []:
+        if report.error:
+            output.message(f"Delivery stopped at {report.error}; "
+                           f"{report.pending} event(s) wait (see tenantctl backorder status).")
+
+
+@backorder_app.command("enable")
+def enable(
+    ctx: typer.Context,
+    tenant: Tenant,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+):
+    """Switch back-ordering on for a tenant that was never lite (it cannot be undone).
+
+    Refused (exit 3) while a live subscription of the reseller's customers in the parent
+    is not copied into the tenant; customers still missing are copied down. From then on
+    every paid sale of the parent's products in the tenant is mirrored in the parent.
+    """
+    st = state(ctx)
+    st.distributor_only("backorder enable")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BadInput("--yes: confirm switching back-ordering on (there is no terminal "
+                           "to ask on)")
+        typer.confirm(f"Switch back-ordering on for {tenant}? It cannot be undone", abort=True)
+    with st.session(write=True) as session:
+        result = backorder.enable(session, tenant)
+    _switched(st, result, f"Back-ordering of {result.tenant} is on ({result.customers_copied} "
+              f"customer(s) copied down, {result.adopted} earlier sale(s) to mirror); the "
+              "reseller is live.", "on already", st.delivered)
+
+
+@backorder_app.command("pause")
+def pause(ctx: typer.Context, tenant: Tenant):
+    """Hold delivery to the parent; every change is still recorded and nothing is lost."""
+    st = state(ctx)
+    st.distributor_only("backorder pause")
+    with st.session(write=True) as session:
+        result = backorder.pause(session, tenant)
+    _switched(st, result, f"Back-ordering of {result.tenant} is paused: changes are kept "
+              "and delivered in order on `tenantctl backorder resume`.", "paused already")
+
+
+@backorder_app.command("resume")
+def resume(ctx: typer.Context, tenant: Tenant):
+    """Deliver again: everything held reaches the parent, in the order it happened."""
+    st = state(ctx)
+    st.distributor_only("backorder resume")
+    with st.session(write=True) as session:
+        result = backorder.resume(session, tenant)
+        tenant_id = backorder.find_tenant(session, tenant).id
+    reports = backorder.deliver_tenants(st.engine(), [tenant_id]) if result.changed else []
+    _switched(st, result, f"Back-ordering of {result.tenant} is on again.", "on already",
+              reports)
+
+
+@backorder_app.command("status")
+def status(ctx: typer.Context, tenant: Tenant):
+    """Show the state, the events pending, the oldest pending and the last delivered."""
+    st = state(ctx)
+    st.distributor_only("backorder status")
+    with st.session() as session:
+        result = backorder.status(session, tenant)
+    if st.json:
+        output.print_json(result)
+        return
+
+    def event(e: backorder.EventView | None, when) -> str:
+        if e is None:
+            return "none"
+        text = f"#{e.id} {e.subject} {e.action}, {when(e):%Y-%m-%d %H:%M:%S} UTC"
+        if e.last_error:
+            text += f"; held by: {e.last_error} ({e.attempts} attempt(s))"
+        return text
+
+    output.record(f"Back-ordering of {result.tenant}", {
+        "state": result.state, "phase": result.phase, "pending": result.pending,
+        "delivered": result.delivered,
+        "oldest pending": event(result.oldest_pending, lambda e: e.created_at),
+        "last delivered": event(result.last_delivered, lambda e: e.delivered_at)})
+
+
+def reconcile(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Argument(
+        help="Client id or reseller account code (or --all).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every tenant whose back-ordering is "
+                                                     "on or paused.")] = False,
+):
+    """Compare tenants with their parent's mirrors; exit 6 when anything differs.
+
+    Every paid subscription and asset of a parent product has one mirror with the same
+    product, unit, quantity, add-ons, status and dates; every mirror has its original;
+    customers' kept fields are equal; every delivered sale has its order in the parent.
+    Events not delivered yet are reported as pending, not as differences.
+    """
+    st = state(ctx)
+    st.distributor_only("reconcile")
+    if (tenant is None) == (not all_):
+        raise BadInput("reconcile: give a TENANT or --all (not both)")
+    with st.session() as session:
+        if all_:
+            results = reconciling.reconcile_all(session, st.org_of(session).id)
+        else:
+            results = [reconciling.reconcile(session, tenant)]
+    differences = [d for r in results for d in r.differences]
+    if st.json:
+        output.print_json({"tenants": [{"tenant": r.tenant, "state": r.state,
+                                        "pending": r.pending,
+                                        "differences": len(r.differences)} for r in results],
+                           "differences": differences})
+    else:
+        if differences:
+            output.table("Differences", ["tenant", "kind", "code", "problem", "tenant value",
+                                         "parent value"],
+                         [(d.tenant, d.kind, d.code, d.problem, d.tenant_value,
+                           d.parent_value) for d in differences])
+        for r in results:
+            output.message(f"{r.tenant}: back-ordering {r.state}, {len(r.differences)} "
+                           f"difference(s), {r.pending} event(s) pending.")
+    if differences:
+        raise Differences(f"{len(differences)} difference(s) between the tenant and its "
+                          "parent (see above; fix the cause, then run reconcile again)")
