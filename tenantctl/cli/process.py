@@ -158,8 +158,11 @@ def worker(
             output.message(f"process {info.id} ({info.title}): {info.status}")
 
     report = jobs.worker(st.engine(), once=once, until_empty=until_empty, on_process=done)
+    if report.swept and not st.json:
+        output.message(f"{report.swept} back-ordering event(s) delivered")
     if st.json:
         output.print_json({"worker_id": report.worker_id, "stopped": report.stopped,
+                           "delivered": report.swept,
                            "processes": [_process_json(p) for p in report.processes]})
 
 
