@@ -10,6 +10,8 @@ in such a session, and the flush refuses to write a row of another org.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
@@ -52,7 +54,10 @@ PARENT_OF = {Contact: (Account, "account_id"), SyncRecord: (Account, "account_id
              PriceListRevision: (PriceList, "price_list_id")}
 
 
-def _criteria(org_id: int) -> list:
+@functools.lru_cache(maxsize=256)
+def _criteria(org_id: int) -> tuple:
+    """The loader criteria of one org (built once per org: building them is costly, and
+    the options are immutable, so every statement of that org can share them)."""
     options = [
         with_loader_criteria(model, lambda cls: cls.org_id == org_id, include_aliases=True)
         for model in OWNED
@@ -76,7 +81,7 @@ def _criteria(org_id: int) -> list:
         with_loader_criteria(PriceListRevision, lambda cls: cls.price_list_id.in_(
             select(PriceList.id).where(PriceList.org_id == org_id)), include_aliases=True),
     ]
-    return options
+    return tuple(options)
 
 
 SCOPED_MODELS = frozenset(
