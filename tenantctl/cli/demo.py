@@ -23,6 +23,8 @@ class Step:
     title: str
     args: list[str]
     expect: int = 0
+    # Run inside this reseller's tenant (--org its client id, as its administrator).
+    inside: str | None = None
 
 
 def lifecycle(fixtures: Path) -> list[Step]:
@@ -69,6 +71,24 @@ def lifecycle(fixtures: Path) -> list[Step]:
              ["upgrade", "subscriptions", "LITECLOUD"]),
         Step("...and run it again: nothing is copied twice",
              ["upgrade", "subscriptions", "LITECLOUD"]),
+        Step("LITECLOUD is live. In its own BSS, its reseller creates a customer...",
+             ["account", "create", "DEMO-BAKERY", "--name", "Thessaloniki Bakery",
+              "--email", "accounts@bakery.example"], inside="LITECLOUD"),
+        Step("...prices it from its retail price list...",
+             ["account", "set", "DEMO-BAKERY", "--price-list", "Retail EUR"],
+             inside="LITECLOUD"),
+        Step("...and sells it ten Microsoft 365 Business Standard licences",
+             ["subscription", "create", "DEMO-BAKERY", "MS-M365-BS", "--unit", "monthly",
+              "--quantity", "10"], inside="LITECLOUD"),
+        Step("The sale reached the distributor: the customer copied up, billed to "
+             "LITECLOUD, with an order at LITECLOUD's cost",
+             ["order", "list", "--account", "DEMO-BAKERY"]),
+        Step("Back-ordering of LITECLOUD: nothing pending",
+             ["backorder", "status", "LITECLOUD"]),
+        Step("Reconcile LITECLOUD with the distributor: no difference (exit 0)",
+             ["reconcile", "LITECLOUD"]),
+        Step("ACME was never lite: switch its back-ordering on (it cannot be undone)",
+             ["backorder", "enable", "ACME", "--yes"]),
         Step("All tenant resellers", ["tenant", "list"]),
     ]
 
@@ -95,8 +115,13 @@ def demo(
     try:
         for number, step in enumerate(steps, 1):
             output.note(f"\n[bold cyan]Step {number}/{len(steps)}: {step.title}[/bold cyan]")
-            output.note(f"[dim]$ tenantctl {' '.join(_quote(a) for a in step.args)}[/dim]")
-            code = command.main(["--db", db_url, *step.args], standalone_mode=False,
+            args = list(step.args)
+            if step.inside is not None:
+                args = ["--org", _client_id(db_url, step.inside), *args]
+                os.environ["TENANTCTL_USER"] = "admin"
+                os.environ["TENANTCTL_PASSWORD"] = os.environ["TENANTCTL_ADMIN_PASSWORD"]
+            output.note(f"[dim]$ tenantctl {' '.join(_quote(a) for a in args)}[/dim]")
+            code = command.main(["--db", db_url, *args], standalone_mode=False,
                                 prog_name="tenantctl")
             code = code or 0
             if code != step.expect:
@@ -107,6 +132,19 @@ def demo(
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _client_id(db_url: str, reseller: str) -> str:
+    """The client id of RESELLER's tenant (made by an earlier step: it is random)."""
+    from tenantctl.domain.tenants import tenant_detail
+    from tenantctl.store.engine import open_engine, read_session
+
+    engine = open_engine(db_url)
+    try:
+        with read_session(engine) as session:
+            return tenant_detail(session, reseller).client_id
+    finally:
+        engine.dispose()
 
 
 def _quote(arg: str) -> str:
