@@ -27,7 +27,7 @@ from sqlmodel import Session
 from tenantctl import jobs
 from tenantctl.domain import outbox
 from tenantctl.domain.pricing import listed_price
-from tenantctl.domain.sales import _add_with_code, _Line, record_order
+from tenantctl.domain.sales import _add_with_code, _Line, write_order
 from tenantctl.domain.tenants import find_tenant
 from tenantctl.domain.transfer import copy_customer_batch
 from tenantctl.errors import CheckFailed, Conflict, Refused, TenantctlError
@@ -236,23 +236,25 @@ def deliver(engine, tenant_id: int, *, limit: int | None = None,
     `backorder status`; the worker tries it again. LIMIT: at most that many events.
     BEFORE_EACH is called before each transaction (tests aim their kills with it)."""
     report = DeliveryReport(tenant_id)
-    while limit is None or report.delivered < limit:
+    more = True
+    while more and (limit is None or report.delivered < limit):
         if before_each is not None:
             before_each()
         tried = None
         try:
             with write_session(engine) as session:
                 tenant = _locked_tenant(session, tenant_id)
-                if tenant.backorder_state != "on":
-                    break
-                event = _next_event(session, tenant.id)
-                if event is None:
+                report.pending = _pending_count(session, tenant_id)
+                event = _next_event(session, tenant.id) if report.pending else None
+                if tenant.backorder_state != "on" or event is None:
                     break
                 tried = event.id
                 apply_event(session, tenant, event)
                 event.delivered_at = utcnow()
                 session.flush()
                 report.onward |= session.info.get(outbox.PENDING_KEY, set())
+                report.pending -= 1
+                more = report.pending > 0
         except IntegrityError:
             # The unique event key: another deliverer applied this event first (the next
             # round finds it delivered); anything else is kept as the event's error.
@@ -265,8 +267,6 @@ def deliver(engine, tenant_id: int, *, limit: int | None = None,
             report.error = _keep_error(engine, tenant_id, str(exc))
             break
         report.delivered += 1
-    with write_session(engine) as session:
-        report.pending = _pending_count(session, tenant_id)
     return report
 
 
@@ -437,7 +437,19 @@ def reseller_cost(session: Session, tenant: TenantReseller, reseller: Account,
                   as_of: date) -> tuple[Decimal, str]:
     """What the parent charges the reseller for one UNIT of a product on AS_OF: the price in
     the reseller account's price list in the parent (its cost). Should that list not have
-    it then (the item left the list since), the tenant's recorded cost of the unit."""
+    it then (the item left the list since), the tenant's recorded cost of the unit.
+    Asked again in the same transaction, the answer is remembered."""
+    memo = session.info.setdefault("tenantctl_reseller_cost", {})
+    key = (reseller.id, parent_product.id, unit, as_of)
+    if key not in memo:
+        memo[key] = _reseller_cost(session, tenant, reseller, tenant_product,
+                                   parent_product, unit, as_of)
+    return memo[key]
+
+
+def _reseller_cost(session: Session, tenant: TenantReseller, reseller: Account,
+                   tenant_product: Product, parent_product: Product, unit: str,
+                   as_of: date) -> tuple[Decimal, str]:
     price_list = session.get(PriceList, reseller.price_list_id or tenant.price_list_id)
     amount = listed_price(session, price_list, parent_product, unit, as_of)
     if amount is None:
@@ -550,6 +562,6 @@ def _order_in_parent(session: Session, parent: Organisation, tenant: TenantResel
                                         line.unit, order.order_date)
         lines.append(_Line(product, line.unit, line.quantity, price, currency,
                            after=line.quantity_after))
-    return record_order(session, parent, customer, order.order_type, order.order_date, lines,
-                        origin_of(reseller), subscription=subscription, asset=asset,
-                        event_id=event.id)
+    return write_order(session, parent, customer, order.order_type, order.order_date, lines,
+                       origin_of(reseller), subscription=subscription, asset=asset,
+                       event_id=event.id)

@@ -294,12 +294,22 @@ class _Line:
 
 def record_order(session: Session, org: Organisation, account: Account, order_type: str,
                  order_date: date, lines: list[_Line], origin: str | None = None, *,
-                 subscription: Subscription | None = None, asset: Asset | None = None,
-                 event_id: int | None = None) -> OrderView:
+                 subscription: Subscription | None = None, asset: Asset | None = None
+                 ) -> OrderView:
     """Write the order of one executed sale of SUBSCRIPTION or ASSET with its lines (billed
     to the account's bill-to reseller, or to the account itself). Each line records the
-    quantity after the sale: the quantity history billing reads. EVENT_ID: the
-    back-ordering event a parent's order comes from (unique: delivered once)."""
+    quantity after the sale: the quantity history billing reads."""
+    order = write_order(session, org, account, order_type, order_date, lines, origin,
+                        subscription=subscription, asset=asset)
+    return _order_views(session, org, SalesOrder.id == order.id)[0]
+
+
+def write_order(session: Session, org: Organisation, account: Account, order_type: str,
+                order_date: date, lines: list[_Line], origin: str | None = None, *,
+                subscription: Subscription | None = None, asset: Asset | None = None,
+                event_id: int | None = None) -> SalesOrder:
+    """`record_order` without the view it returns. EVENT_ID: the back-ordering event a
+    parent's order comes from (a unique key: delivered once)."""
     if order_type not in ORDER_TYPES:
         raise ValueError(f"unknown order type {order_type!r}")
     order = SalesOrder(org_id=org.id, number="", account_id=account.id,
@@ -315,7 +325,7 @@ def record_order(session: Session, org: Organisation, account: Account, order_ty
                                quantity_after=line.quantity if line.after is None
                                else line.after) for line in lines])
     session.flush()
-    return _order_views(session, org, SalesOrder.id == order.id)[0]
+    return order
 
 
 def _origin(org: Organisation, account: Account, storefront: bool, session: Session
