@@ -19,11 +19,18 @@ from tenantctl.cli.app import app
 from tenantctl.errors import TenantctlError
 from tenantctl.store.engine import open_engine
 from tenantctl.store.migrate import upgrade
+from tests import skipcheck
+from tests.skipcheck import DATABASE_VARIABLE, POSTGRES_ONLY, SQLITE_ONLY
 
-PG_SERVER = os.environ.get("TENANTCTL_TEST_DATABASE_URL")
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytest_plugins = ["pytester"]
+
+PG_SERVER = os.environ.get(DATABASE_VARIABLE)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PG_SKIP_REASON = "PostgreSQL not configured: set TENANTCTL_TEST_DATABASE_URL to run it"
+PG_SKIP_REASON = f"{POSTGRES_ONLY}: set {DATABASE_VARIABLE} to run it"
+SQLITE_ONLY_REASON = f"{SQLITE_ONLY}: the suite runs on PostgreSQL ({DATABASE_VARIABLE} is set)"
+# Marks for tests of one backend; the skip reasons are the ones tests/skipcheck.py accepts.
+postgres_only = pytest.mark.skipif(not PG_SERVER, reason=PG_SKIP_REASON)
+sqlite_only = pytest.mark.skipif(bool(PG_SERVER), reason=SQLITE_ONLY_REASON)
 
 
 def backend() -> str:
@@ -142,16 +149,22 @@ def cli(db_url):
     return Cli(db_url)
 
 
+def pytest_configure(config):
+    # A run fails when a test skips for any reason but the backend (tests/skipcheck.py).
+    skipcheck.pytest_configure(config)
+
+
 def pytest_report_header(config):
     if PG_SERVER:
         return f"store backend: PostgreSQL ({make_url(PG_SERVER).render_as_string()})"
-    return f"store backend: SQLite ({PG_SKIP_REASON})"
+    return f"store backend: SQLite (the PostgreSQL-only tests skip: {PG_SKIP_REASON})"
 
 
 def pytest_terminal_summary(terminalreporter):
     if not PG_SERVER:
         terminalreporter.write_line(
-            f"Ran on SQLite only. {PG_SKIP_REASON}; the tests that need it were skipped."
+            f"Ran on SQLite only; the PostgreSQL-only tests were skipped (set "
+            f"{DATABASE_VARIABLE} to run them)."
         )
 
 

@@ -46,13 +46,11 @@ from tenantctl.store.models import (
 )
 from tests.conftest import PG_SERVER, Cli, create_pg_database, drop_pg_database
 from tests.jobs_worker_main import wait_until
-from tests.realdata import PRICE_COLUMNS, gcp_prices, missing_reason, write_gcp_csv
+from tests.realdata import PRICE_COLUMNS, gcp_prices, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(missing_reason() is not None,
-                       reason=missing_reason() or "real data present"),
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
