@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import typer.main
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -120,6 +123,45 @@ def pg_server():
     return PG_SERVER
 
 
+# tenantctl's click command, built once: typer's CliRunner.invoke builds it again on every
+# call (0.3 s each), which would be most of the suite's run time.
+COMMAND = typer.main.get_command(app)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one in-process run of tenantctl printed and how it ended."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None
+
+
+def invoke(runner: CliRunner, args: list[str], input: str | None = None,
+           env: dict | None = None) -> CliResult:
+    """Run COMMAND with ARGS in the runner's isolation (what CliRunner.invoke does, with
+    the command built once; public API only)."""
+    exit_code, exception = 0, None
+    with runner.isolation(input=input, env=env) as streams:
+        try:
+            COMMAND.main(args=args, prog_name=runner.get_default_prog_name(COMMAND))
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+            if not isinstance(code, int):
+                sys.stdout.write(f"{code}\n")
+                code = 1
+            exit_code, exception = code, (exc if code else None)
+        except Exception as exc:
+            exit_code, exception = 1, exc
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            stdout, stderr = (stream.getvalue().decode(runner.charset, "replace")
+                              .replace("\r\n", "\n") for stream in streams[:2])
+    return CliResult(exit_code, stdout, stderr, exception)
+
+
 class Cli:
     """Runs tenantctl in-process against one store."""
 
@@ -128,9 +170,8 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None, env: dict | None = None,
-                 expect: int | None = 0):
-        result = self.runner.invoke(app, ["--db", self.db_url, *map(str, args)],
-                                    input=input, env=env)
+                 expect: int | None = 0) -> CliResult:
+        result = invoke(self.runner, ["--db", self.db_url, *map(str, args)], input, env)
         if expect is not None and result.exit_code != expect:
             raise AssertionError(
                 f"tenantctl {' '.join(map(str, args))} exited {result.exit_code}, "
@@ -191,3 +232,19 @@ def at_once(db_url: str, call, times: int = 2) -> list:
         thread.join(timeout=120)
     assert len(outcomes) == times, f"a caller neither returned nor raised: {outcomes}"
     return outcomes
+
+
+@pytest.fixture(scope="session")
+def world_template(_template, tmp_path_factory):
+    """The data set with tenants for ACME and LITECLOUD, built once (tests/world.py)."""
+    from tests.world import build_world_template  # it imports this module
+
+    yield from build_world_template(_template, tmp_path_factory)
+
+
+@pytest.fixture
+def world(world_template, tmp_path):
+    """A private copy of the world store for one test (a tests.world.World)."""
+    from tests.world import private_world
+
+    yield from private_world(world_template, tmp_path)

@@ -6,31 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_sales import (
-    PL,
-    RETAIL,
-    build_world_template,
-    manage,
-    private_world,
-    reuse_the_built_command,
-)
+from tests.world import PL, RETAIL, manage
 
-
-# The store (the data set and two tenants) of tests/test_sales.py.
-@pytest.fixture(autouse=True)
-def _reuse_the_built_command(monkeypatch):
-    reuse_the_built_command(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def world_template(_template, tmp_path_factory):
-    yield from build_world_template(_template, tmp_path_factory)
-
-
-@pytest.fixture
-def world(world_template, tmp_path):
-    yield from private_world(world_template, tmp_path)
-
+# `world` (conftest.py): the data set and two tenants, ACME and LITECLOUD (tests/world.py).
 
 DETAIL_KEYS = {"code", "name", "kind", "bill_to", "ordering_enabled", "currency", "country",
                "accounting_number", "email", "billing_address", "price_list", "billing_day",
