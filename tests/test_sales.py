@@ -9,13 +9,14 @@ code and by a store left as it was.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 
 from tenantctl.domain import catalogue, sales
 from tenantctl.domain.orgs import get_account, get_price_list, root_org
@@ -26,6 +27,8 @@ from tenantctl.store.models import (
     Product,
     ProductUnit,
 )
+from tests.conftest import PG_SERVER
+from tests.jobs_worker_main import wait_until
 from tests.world import PL, RETAIL, World, manage, tenant_customer
 
 WIDE = {"COLUMNS": "160"}
@@ -579,13 +582,29 @@ def test_subscription_list_snapshot(world, snapshot):
 
 # --- codes under concurrent sales ---------------------------------------------------------
 
-def test_two_sales_at_once_get_distinct_codes(world):
-    """A sale whose transaction is still open holds its code; a second sale that picked the
-    same code takes the next one (PostgreSQL: it collides on the unique key and retries;
-    SQLite: it waits for the write lock)."""
-    import threading
+def waiting_on_a_lock(engine, statement: str) -> bool:
+    """PostgreSQL: another session of this test's database waits on a lock in STATEMENT."""
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE :q"),
+            {"q": f"{statement}%"}).scalar_one())
 
+
+def test_two_sales_at_once_get_distinct_codes(world):
+    """A sale whose transaction is still open holds its code; a second sale made meanwhile
+    takes the next one. The second is seen waiting on the first before the first commits:
+    on PostgreSQL its INSERT waits on the code's unique key (the store shows the lock wait;
+    then it collides and retries); on SQLite it has issued BEGIN IMMEDIATE, which cannot
+    return while the first transaction holds the write lock."""
     first_engine, second_engine = open_engine(world.db_url), open_engine(world.db_url)
+    begun = threading.Event()
+
+    @event.listens_for(second_engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, *args):
+        if statement.startswith("BEGIN IMMEDIATE"):
+            begun.set()
+
     results: dict[str, object] = {}
 
     def second_sale():
@@ -597,15 +616,19 @@ def test_two_sales_at_once_get_distinct_codes(world):
         except BaseException as exc:  # surfaced by the assertion below
             results["error"] = exc
 
+    thread = threading.Thread(target=second_sale)
     try:
         with write_session(first_engine) as session:
             first = sales.create_subscription(session, root_org(session), "LC-OLIVE-TRADE",
                                               "MS-EXO-P1", unit="monthly", quantity=1)
-            thread = threading.Thread(target=second_sale)
             thread.start()
-            thread.join(timeout=1.5)  # it waits on the first one's code (or write lock)
-            assert thread.is_alive()
-        thread.join(timeout=30)
+            if PG_SERVER:
+                wait_until(lambda: waiting_on_a_lock(first_engine, "INSERT INTO subscription"),
+                           "the second sale to wait on the first one's code")
+            else:
+                wait_until(begun.is_set, "the second sale to ask for the write lock")
+            assert "second" not in results and "error" not in results
+        thread.join(timeout=60)  # only a guard: it can go on as soon as the first commits
         assert not thread.is_alive() and "error" not in results, results.get("error")
     finally:
         first_engine.dispose()
