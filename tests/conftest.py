@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import typer.main
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -19,11 +22,18 @@ from tenantctl.cli.app import app
 from tenantctl.errors import TenantctlError
 from tenantctl.store.engine import open_engine
 from tenantctl.store.migrate import upgrade
+from tests import skipcheck
+from tests.skipcheck import DATABASE_VARIABLE, POSTGRES_ONLY, SQLITE_ONLY
 
-PG_SERVER = os.environ.get("TENANTCTL_TEST_DATABASE_URL")
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytest_plugins = ["pytester"]
+
+PG_SERVER = os.environ.get(DATABASE_VARIABLE)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PG_SKIP_REASON = "PostgreSQL not configured: set TENANTCTL_TEST_DATABASE_URL to run it"
+PG_SKIP_REASON = f"{POSTGRES_ONLY}: set {DATABASE_VARIABLE} to run it"
+SQLITE_ONLY_REASON = f"{SQLITE_ONLY}: the suite runs on PostgreSQL ({DATABASE_VARIABLE} is set)"
+# Marks for tests of one backend; the skip reasons are the ones tests/skipcheck.py accepts.
+postgres_only = pytest.mark.skipif(not PG_SERVER, reason=PG_SKIP_REASON)
+sqlite_only = pytest.mark.skipif(bool(PG_SERVER), reason=SQLITE_ONLY_REASON)
 
 
 def backend() -> str:
@@ -113,6 +123,45 @@ def pg_server():
     return PG_SERVER
 
 
+# tenantctl's click command, built once: typer's CliRunner.invoke builds it again on every
+# call (0.3 s each), which would be most of the suite's run time.
+COMMAND = typer.main.get_command(app)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one in-process run of tenantctl printed and how it ended."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None
+
+
+def invoke(runner: CliRunner, args: list[str], input: str | None = None,
+           env: dict | None = None) -> CliResult:
+    """Run COMMAND with ARGS in the runner's isolation (what CliRunner.invoke does, with
+    the command built once; public API only)."""
+    exit_code, exception = 0, None
+    with runner.isolation(input=input, env=env) as streams:
+        try:
+            COMMAND.main(args=args, prog_name=runner.get_default_prog_name(COMMAND))
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+            if not isinstance(code, int):
+                sys.stdout.write(f"{code}\n")
+                code = 1
+            exit_code, exception = code, (exc if code else None)
+        except Exception as exc:
+            exit_code, exception = 1, exc
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            stdout, stderr = (stream.getvalue().decode(runner.charset, "replace")
+                              .replace("\r\n", "\n") for stream in streams[:2])
+    return CliResult(exit_code, stdout, stderr, exception)
+
+
 class Cli:
     """Runs tenantctl in-process against one store."""
 
@@ -121,9 +170,8 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None, env: dict | None = None,
-                 expect: int | None = 0):
-        result = self.runner.invoke(app, ["--db", self.db_url, *map(str, args)],
-                                    input=input, env=env)
+                 expect: int | None = 0) -> CliResult:
+        result = invoke(self.runner, ["--db", self.db_url, *map(str, args)], input, env)
         if expect is not None and result.exit_code != expect:
             raise AssertionError(
                 f"tenantctl {' '.join(map(str, args))} exited {result.exit_code}, "
@@ -142,16 +190,22 @@ def cli(db_url):
     return Cli(db_url)
 
 
+def pytest_configure(config):
+    # A run fails when a test skips for any reason but the backend (tests/skipcheck.py).
+    skipcheck.pytest_configure(config)
+
+
 def pytest_report_header(config):
     if PG_SERVER:
         return f"store backend: PostgreSQL ({make_url(PG_SERVER).render_as_string()})"
-    return f"store backend: SQLite ({PG_SKIP_REASON})"
+    return f"store backend: SQLite (the PostgreSQL-only tests skip: {PG_SKIP_REASON})"
 
 
 def pytest_terminal_summary(terminalreporter):
     if not PG_SERVER:
         terminalreporter.write_line(
-            f"Ran on SQLite only. {PG_SKIP_REASON}; the tests that need it were skipped."
+            f"Ran on SQLite only; the PostgreSQL-only tests were skipped (set "
+            f"{DATABASE_VARIABLE} to run them)."
         )
 
 
@@ -178,3 +232,19 @@ def at_once(db_url: str, call, times: int = 2) -> list:
         thread.join(timeout=120)
     assert len(outcomes) == times, f"a caller neither returned nor raised: {outcomes}"
     return outcomes
+
+
+@pytest.fixture(scope="session")
+def world_template(_template, tmp_path_factory):
+    """The data set with tenants for ACME and LITECLOUD, built once (tests/world.py)."""
+    from tests.world import build_world_template  # it imports this module
+
+    yield from build_world_template(_template, tmp_path_factory)
+
+
+@pytest.fixture
+def world(world_template, tmp_path):
+    """A private copy of the world store for one test (a tests.world.World)."""
+    from tests.world import private_world
+
+    yield from private_world(world_template, tmp_path)

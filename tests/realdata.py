@@ -1,44 +1,58 @@
-"""Turn the real data in /work/shared/data into price-list CSVs (see its README.md).
+"""Turn real published data into price-list CSVs.
 
 Nothing here goes through tenantctl: the tests compute what an import must report from
 these plain dictionaries and compare it with what tenantctl says and stores.
 
-- Google Cloud Compute Engine prices (`pricing-*.yml.gz`): one SKU per instance type and
-  region (`n2-standard-4@europe-west1`), unit `monthly`, price = the `month` price. YAML
+- Google Cloud Compute Engine prices (`pricing-*.yml.gz`, vendored in `tests/data/gcp/`,
+  Apache-2.0, source in its README.md): one SKU per instance type and region
+  (`n2-standard-4@europe-west1`), unit `monthly`, price = the `month` price. YAML
   publishes the prices as floats; they are read as their TEXT (a loader whose float
   constructor returns the scalar as written) so no binary float ever touches them.
-- Microsoft's licensing product table (`products-*.csv`): one row per product and service
-  plan, so rows are grouped into products. The table has no prices: each product gets a
-  made-up price derived from its GUID. Real quirks handled here: the files are Windows-1252
-  (not UTF-8), the 2022 header spells `String_ Id`, one GUID carries two String_Ids in
-  2022, some String_Ids and names end in a space, names contain commas and non-ASCII.
+- Microsoft's licensing product table (`products-*.csv`): NOT vendored, because nothing we
+  know of licenses its redistribution; the tests that use it run when
+  TENANTCTL_TEST_MS_DATA names a folder holding it, and otherwise skip saying why. One
+  row per product and service plan, so rows are grouped into products. The table has no
+  prices: each product gets a made-up price derived from its GUID. Real quirks handled
+  here: the files are Windows-1252 (not UTF-8), the 2022 header spells `String_ Id`, one
+  GUID carries two String_Ids in 2022, some String_Ids and names end in a space, names
+  contain commas and non-ASCII.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import yaml
 
-from tests.conftest import SHARED_DATA
-
-GCP_DIR = SHARED_DATA / "gcp-compute-pricing"
-MS_DIR = SHARED_DATA / "ms-licensing-products"
+GCP_DIR = Path(__file__).resolve().parent / "data" / "gcp"
+MS_DATA_VARIABLE = "TENANTCTL_TEST_MS_DATA"
 GCP_VERSIONS = ("2025-04-27", "2025-10-09", "2026-03-25")
 MS_VERSIONS = ("2022-01-25", "2023-08-08")
 PRICE_COLUMNS = ("sku", "name", "platform", "unit", "price")
 
+MS_SKIP_REASON = (f"optional data: Microsoft's licensing table is not vendored (its licence "
+                  f"is not known to allow it); set {MS_DATA_VARIABLE} to a folder holding "
+                  f"products-{MS_VERSIONS[0]}.csv and products-{MS_VERSIONS[1]}.csv to run it")
 
-def missing_reason() -> str | None:
-    """Why the real-data tests cannot run here, or None when the data is present."""
-    for folder in (GCP_DIR, MS_DIR):
-        if not folder.is_dir():
-            return f"real data not found at {folder} (expected beside the repository)"
+
+def ms_missing_reason() -> str | None:
+    """Why the Microsoft tests cannot run here, or None when the table is present."""
+    if not os.environ.get(MS_DATA_VARIABLE):
+        return MS_SKIP_REASON
+    missing = [f"products-{v}.csv" for v in MS_VERSIONS
+               if not (ms_dir() / f"products-{v}.csv").is_file()]
+    if missing:  # asked for and not there: a mistake to report, not a reason to skip
+        raise FileNotFoundError(f"{MS_DATA_VARIABLE}={ms_dir()}: no {', '.join(missing)}")
     return None
+
+
+def ms_dir() -> Path:
+    return Path(os.environ[MS_DATA_VARIABLE])
 
 
 # --- Google Cloud -----------------------------------------------------------------------
@@ -106,7 +120,7 @@ def ms_products(version: str) -> tuple[MsProduct, ...]:
 
     Grouping by GUID alone would lose a product: in 2022 one GUID carries two String_Ids.
     """
-    path = MS_DIR / f"products-{version}.csv"
+    path = ms_dir() / f"products-{version}.csv"
     # The published files are Windows-1252 (an en dash is byte 0x96), not UTF-8.
     with path.open(newline="", encoding="cp1252") as handle:
         reader = csv.reader(handle)

@@ -4,33 +4,13 @@ left as it was."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.test_sales import (
-    PL,
-    RETAIL,
-    build_world_template,
-    manage,
-    private_world,
-    reuse_the_built_command,
-)
+from tests.world import PL, RETAIL
 
-
-# The store (the data set and two tenants) of tests/test_sales.py.
-@pytest.fixture(autouse=True)
-def _reuse_the_built_command(monkeypatch):
-    reuse_the_built_command(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def world_template(_template, tmp_path_factory):
-    yield from build_world_template(_template, tmp_path_factory)
-
-
-@pytest.fixture
-def world(world_template, tmp_path):
-    yield from private_world(world_template, tmp_path)
-
+# `world` (conftest.py): the data set and two tenants, ACME and LITECLOUD (tests/world.py).
 
 DETAIL_KEYS = {"code", "name", "kind", "bill_to", "ordering_enabled", "currency", "country",
                "accounting_number", "email", "billing_address", "price_list", "billing_day",
@@ -266,19 +246,64 @@ def test_set_validation_errors(world, args, code, words):
     assert {c: show(world, c) for c in ("BETA-CUST", "UKSERVE")} == before
 
 
-def test_a_managed_account_keeps_its_details_in_step_with_the_tenant(world):
-    manage(world, ["LC-OLIVE-TRADE"], world.lite)
+def one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+KEPT_FIELD_CHANGES = [  # (account set arguments, the kept fields they change)
+    (["--name", "Renamed"], "name"),
+    (["--email", "x@y.example"], "email"),
+    (["--billing-address", "Elsewhere"], "billing_address"),
+    (["--accounting-number", "EL1"], "accounting_number"),
+    (["--add-contact", "New <new@olive.example>"], "contacts"),
+    (["--remove-contact", "g.vlachos@olivetrade.gr"], "contacts"),
+    (["--name", "Renamed", "--email", "x@y.example", "--add-contact", "N <n@o.example>"],
+     "name, email, contacts"),
+]
+
+
+def test_a_managed_accounts_kept_fields_are_changed_in_the_tenant_not_the_parent(world):
+    """Once `upgrade customers` made LC-OLIVE-TRADE a back-ordering record of LITECLOUD,
+    the parent may no longer change the fields the tenant keeps (name, e-mail, billing
+    address, accounting number, contacts): each is refused naming the command to run in the
+    tenant, and that command works there. The parent keeps its pricing options.
+
+    Today's behaviour, precisely. That a change made in the tenant then reaches the parent
+    (SPEC section 7, "kept in step") is back-ordering's, which is not built yet: its tests
+    add that; this one asserts nothing about the parent after the tenant's change."""
+    world.cli.json("upgrade", "customers", "LITECLOUD")
     before = show(world, "LC-OLIVE-TRADE")
-    for args in (["--name", "Renamed"], ["--email", "x@y.example"],
-                 ["--billing-address", "Elsewhere"], ["--accounting-number", "EL1"],
-                 ["--add-contact", "New <new@olive.example>"],
-                 ["--remove-contact", "g.vlachos@olivetrade.gr"]):
+    in_tenant = f"tenantctl --org {world.lite} account set LC-OLIVE-TRADE ..."
+    for args, fields in KEPT_FIELD_CHANGES:
         result = world.cli("account", "set", "LC-OLIVE-TRADE", *args, expect=1)
-        assert "managed by tenant reseller LITECLOUD" in result.stderr, args
-        assert f"tenantctl --org {world.lite} account set LC-OLIVE-TRADE" in result.stderr
+        assert result.stdout == ""
+        assert one_line(result.stderr) == (
+            "Error: account LC-OLIVE-TRADE is managed by tenant reseller LITECLOUD (a "
+            f"back-ordering record): its {fields} are changed in the tenant's BSS "
+            f"({in_tenant}); here only its pricing options and ordering"), args
     assert show(world, "LC-OLIVE-TRADE") == before
-    # its pricing options (the parent's billing options) stay the parent's to set
-    done = world.cli.json("account", "set", "LC-OLIVE-TRADE", "--billing-day", "12",
-                          "--credit-limit", "7000", "--name", before["name"])
-    assert (done["billing_day"], done["credit_limit"], done["changed"]) == (
+    # Its pricing options stay the parent's; a kept field set to the value it has is no
+    # change, so not refused.
+    same = world.cli.json("account", "set", "LC-OLIVE-TRADE", "--name", before["name"],
+                          "--billing-day", "12", "--credit-limit", "7000")
+    assert (same["billing_day"], same["credit_limit"], same["changed"]) == (
         12, "7000", ["billing_day", "credit_limit"])
+    assert show(world, "LC-OLIVE-TRADE") == {**before, "billing_day": 12,
+                                             "credit_limit": "7000"}
+
+    # In the tenant, the reseller changes the same fields with the command named above.
+    copy = show(world, "LC-OLIVE-TRADE", world.lite)
+    changed = world.at_json(world.lite, "account", "set", "LC-OLIVE-TRADE", "--name",
+                            "Renamed", "--email", "x@y.example", "--billing-address",
+                            "Elsewhere", "--accounting-number", "EL1", "--add-contact",
+                            "New <new@olive.example>", "--remove-contact",
+                            "g.vlachos@olivetrade.gr")
+    assert changed["changed"] == ["name", "email", "billing_address", "accounting_number",
+                                  "contacts"]
+    after = show(world, "LC-OLIVE-TRADE", world.lite)
+    assert {k: after[k] for k in ("name", "email", "billing_address", "accounting_number")} \
+        == {"name": "Renamed", "email": "x@y.example", "billing_address": "Elsewhere",
+            "accounting_number": "EL1"}
+    emails = {c["email"] for c in after["contacts"]}
+    assert emails == ({c["email"] for c in copy["contacts"]} - {"g.vlachos@olivetrade.gr"}
+                      | {"new@olive.example"})

@@ -9,44 +9,28 @@ code and by a store left as it was.
 from __future__ import annotations
 
 import re
-import shutil
-from dataclasses import dataclass, replace
+import threading
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-import typer.main
-import typer.testing
-from sqlalchemy import select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, select, text, update
 
-from tenantctl.cli.app import app
 from tenantctl.domain import catalogue, sales
 from tenantctl.domain.orgs import get_account, get_price_list, root_org
 from tenantctl.errors import Refused
 from tenantctl.store.engine import open_engine, read_session, write_session
 from tenantctl.store.models import (
-    Account,
     Organisation,
     Product,
     ProductUnit,
-    TenantReseller,
 )
-from tests.conftest import (
-    FIXTURES,
-    PG_SERVER,
-    Cli,
-    create_pg_database,
-    drop_pg_database,
-)
+from tests.conftest import PG_SERVER
+from tests.jobs_worker_main import wait_until
+from tests.world import PL, RETAIL, World, manage, tenant_customer
 
-PL = "Resellers EUR"
-RETAIL = "Retail EUR"
-# Unusual enough that finding it anywhere can only mean it leaked.
-PASSWORD = "Tenant-Secret-Zq7-4410"
-ADMIN = ["--admin-username", "admin", "--admin-email", "admin@tenant.example"]
-USER_ENV = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD}
 WIDE = {"COLUMNS": "160"}
 ATHENS = ZoneInfo("Europe/Athens")  # the data set's (and so every tenant's) time zone
 
@@ -60,127 +44,8 @@ ASSET_KEYS = {"id", "code", "account", "bill_to", "sku", "product", "kind", "qua
               "purchase_date", "status", "characteristics"}
 
 
-_COMMAND = typer.main.get_command(app)
-
-
-def reuse_the_built_command(monkeypatch) -> None:
-    """Build tenantctl's click command once: typer's CliRunner rebuilds it on every call
-    (0.3 s each), which is most of these tests' run time."""
-    monkeypatch.setattr(typer.testing, "_get_command",
-                        lambda typer_app: _COMMAND if typer_app is app
-                        else typer.main.get_command(typer_app))
-
-
-@pytest.fixture(autouse=True)
-def _reuse_the_built_command(monkeypatch):
-    reuse_the_built_command(monkeypatch)
-
-
 def today() -> date:
     return datetime.now(ATHENS).date()
-
-
-# --- the store: the data set and two tenants, built once per module ------------------------
-
-@dataclass
-class World:
-    """A private store with the data set loaded and tenants for ACME and LITECLOUD."""
-
-    cli: Cli
-    db_url: str
-    acme: str  # client ids
-    lite: str
-
-    def at(self, client_id: str, *args, expect: int | None = 0, env: dict | None = None):
-        """Run tenantctl inside the tenant CLIENT_ID, logged in as its administrator."""
-        return self.cli("--org", client_id, *args, expect=expect,
-                        env={**USER_ENV, **(env or {})})
-
-    def at_json(self, client_id: str, *args, expect: int | None = 0):
-        return self.cli.json("--org", client_id, *args, expect=expect, env=USER_ENV)
-
-    def write(self):
-        return _Writer(self.db_url)
-
-
-class _Writer:
-    """`with world.write() as session:` an unscoped write session on the store."""
-
-    def __init__(self, db_url: str):
-        self.engine = open_engine(db_url)
-
-    def __enter__(self):
-        self._cm = write_session(self.engine)
-        return self._cm.__enter__()
-
-    def __exit__(self, *exc):
-        try:
-            return self._cm.__exit__(*exc)
-        finally:
-            self.engine.dispose()
-
-
-def build_world(db_url: str) -> tuple[str, str]:
-    cli = Cli(db_url)
-    cli("load", FIXTURES / "distributor.yaml")
-    env = {"TENANTCTL_ADMIN_PASSWORD": PASSWORD}
-    acme = cli.json("tenant", "create", "ACME", "--price-list", PL, *ADMIN, env=env)
-    lite = cli.json("tenant", "create", "LITECLOUD", "--price-list", PL, *ADMIN, env=env)
-    return acme["client_id"], lite["client_id"]
-
-
-def build_world_template(_template, tmp_path_factory):
-    """(template store, (ACME's client id, LITECLOUD's)): the data set and both tenants."""
-    if PG_SERVER:
-        url = create_pg_database(template=_template)
-        ids = build_world(url)
-        yield make_url(url).database, ids
-        drop_pg_database(url)
-    else:
-        path = tmp_path_factory.mktemp("world") / "world.db"
-        shutil.copyfile(_template, path)
-        ids = build_world(f"sqlite:///{path}")
-        engine = open_engine(f"sqlite:///{path}")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        engine.dispose()
-        yield path, ids
-
-
-def private_world(world_template, tmp_path):
-    """A private copy of the template store for one test."""
-    template, (acme, lite) = world_template
-    if PG_SERVER:
-        url = create_pg_database(template=template)
-        yield World(Cli(url), url, acme, lite)
-        drop_pg_database(url)
-    else:
-        path = tmp_path / "store.db"
-        shutil.copyfile(template, path)
-        url = f"sqlite:///{path}"
-        yield World(Cli(url), url, acme, lite)
-
-
-@pytest.fixture(scope="module")
-def world_template(_template, tmp_path_factory):
-    yield from build_world_template(_template, tmp_path_factory)
-
-
-@pytest.fixture
-def world(world_template, tmp_path) -> World:
-    yield from private_world(world_template, tmp_path)
-
-
-def manage(world: World, codes: list[str], client_id: str, backorder: str = "off") -> None:
-    """Make root accounts back-ordering records of a tenant (what `upgrade customers` does)."""
-    with world.write() as session:
-        tenant_org = session.execute(select(Organisation).where(
-            Organisation.client_id == client_id)).scalar_one()
-        session.execute(update(Account).where(Account.code.in_(codes),
-                                              Account.org_id == root_org(session).id)
-                        .values(managed_by_org_id=tenant_org.id))
-        session.execute(update(TenantReseller).where(TenantReseller.org_id == tenant_org.id)
-                        .values(backorder_state=backorder))
 
 
 def discontinue(world: World, sku: str, unit: str | None = None, org_client_id=None) -> None:
@@ -222,13 +87,6 @@ def state(world: World, client_id: str | None = None) -> tuple:
 def lines(order: dict) -> list[tuple]:
     return [(line["sku"], line["unit"], line["quantity"], line["price"])
             for line in order["lines"]]
-
-
-def tenant_customer(world: World, client_id: str, code: str = "CUST",
-                    price_list: str | None = RETAIL) -> None:
-    world.at(client_id, "account", "create", code, "--name", f"{code} Ltd")
-    if price_list:
-        world.at(client_id, "account", "set", code, "--price-list", price_list)
 
 
 # --- subscription create ------------------------------------------------------------------
@@ -724,13 +582,29 @@ def test_subscription_list_snapshot(world, snapshot):
 
 # --- codes under concurrent sales ---------------------------------------------------------
 
-def test_two_sales_at_once_get_distinct_codes(world):
-    """A sale whose transaction is still open holds its code; a second sale that picked the
-    same code takes the next one (PostgreSQL: it collides on the unique key and retries;
-    SQLite: it waits for the write lock)."""
-    import threading
+def waiting_on_a_lock(engine, statement: str) -> bool:
+    """PostgreSQL: another session of this test's database waits on a lock in STATEMENT."""
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE :q"),
+            {"q": f"{statement}%"}).scalar_one())
 
+
+def test_two_sales_at_once_get_distinct_codes(world):
+    """A sale whose transaction is still open holds its code; a second sale made meanwhile
+    takes the next one. The second is seen waiting on the first before the first commits:
+    on PostgreSQL its INSERT waits on the code's unique key (the store shows the lock wait;
+    then it collides and retries); on SQLite it has issued BEGIN IMMEDIATE, which cannot
+    return while the first transaction holds the write lock."""
     first_engine, second_engine = open_engine(world.db_url), open_engine(world.db_url)
+    begun = threading.Event()
+
+    @event.listens_for(second_engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, *args):
+        if statement.startswith("BEGIN IMMEDIATE"):
+            begun.set()
+
     results: dict[str, object] = {}
 
     def second_sale():
@@ -742,15 +616,19 @@ def test_two_sales_at_once_get_distinct_codes(world):
         except BaseException as exc:  # surfaced by the assertion below
             results["error"] = exc
 
+    thread = threading.Thread(target=second_sale)
     try:
         with write_session(first_engine) as session:
             first = sales.create_subscription(session, root_org(session), "LC-OLIVE-TRADE",
                                               "MS-EXO-P1", unit="monthly", quantity=1)
-            thread = threading.Thread(target=second_sale)
             thread.start()
-            thread.join(timeout=1.5)  # it waits on the first one's code (or write lock)
-            assert thread.is_alive()
-        thread.join(timeout=30)
+            if PG_SERVER:
+                wait_until(lambda: waiting_on_a_lock(first_engine, "INSERT INTO subscription"),
+                           "the second sale to wait on the first one's code")
+            else:
+                wait_until(begun.is_set, "the second sale to ask for the write lock")
+            assert "second" not in results and "error" not in results
+        thread.join(timeout=60)  # only a guard: it can go on as soon as the first commits
         assert not thread.is_alive() and "error" not in results, results.get("error")
     finally:
         first_engine.dispose()

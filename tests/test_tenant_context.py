@@ -23,33 +23,9 @@ from tenantctl.store.models import (
     SubscriptionAddon,
 )
 from tests.conftest import FIXTURES
-from tests.test_sales import (
-    PASSWORD,
-    PL,
-    RETAIL,
-    USER_ENV,
-    build_world_template,
-    private_world,
-    reuse_the_built_command,
-    tenant_customer,
-)
+from tests.world import PASSWORD, PL, RETAIL, USER_ENV, tenant_customer
 
-
-# The store (the data set and two tenants) of tests/test_sales.py.
-@pytest.fixture(autouse=True)
-def _reuse_the_built_command(monkeypatch):
-    reuse_the_built_command(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def world_template(_template, tmp_path_factory):
-    yield from build_world_template(_template, tmp_path_factory)
-
-
-@pytest.fixture
-def world(world_template, tmp_path):
-    yield from private_world(world_template, tmp_path)
-
+# `world` (conftest.py): the data set and two tenants, ACME and LITECLOUD (tests/world.py).
 
 REFUSED = "Error: login refused: wrong client id, user name or password"
 

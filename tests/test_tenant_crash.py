@@ -6,7 +6,8 @@ written twice.
 The catalogue is Google Cloud's real Compute Engine price list of 2025-04-27 (see
 tests/realdata.py). Workers are `python -m tenantctl worker` subprocesses with short
 leases from the environment, and the copy batch made smaller with TENANTCTL_COPY_BATCH
-so that a kill lands in a batch more often than between two.
+so that there are more batches than kills: each kill is aimed after its victim committed
+a batch (seen through the store), so each proves resumption from a committed checkpoint.
 """
 
 from __future__ import annotations
@@ -46,13 +47,11 @@ from tenantctl.store.models import (
 )
 from tests.conftest import PG_SERVER, Cli, create_pg_database, drop_pg_database
 from tests.jobs_worker_main import wait_until
-from tests.realdata import PRICE_COLUMNS, gcp_prices, missing_reason, write_gcp_csv
+from tests.realdata import PRICE_COLUMNS, gcp_prices, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(missing_reason() is not None,
-                       reason=missing_reason() or "real data present"),
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +61,7 @@ PASSWORD = "Crash-Test-Secret-42x"
 ORGANISATION = {"name": "Cloud Distribution", "currency": "EUR", "country": "GR",
                 "language": "en", "timezone": "Europe/Athens", "date_format": "DD/MM/YYYY"}
 RESELLER = "CLOUDR"
-COPY_BATCH = 1000
+COPY_BATCH = 250  # 12,100 products: 49 batches, more than the kills can use up
 LEASE = 2.0
 WORKER_ENV = {
     "TENANTCTL_LEASE_SECONDS": str(LEASE),
@@ -277,12 +276,24 @@ def test_copy_time_in_process(gcp_url, gcp_engine, capsys):
 # --- kill -9 ---------------------------------------------------------------------------------
 
 KILLS = 20
+# Kills that come right after a claim, before or just as the copy resumes; every other kill
+# comes after its victim committed a batch of its own.
+EARLY_KILLS = 3
 # The log line of a claim; a worker id is host:pid:random.
 CLAIM = re.compile(r"(claimed|taken over) by worker \S*:(?P<pid>\d+):[0-9a-f]+ ")
+# The log line of the copy's (re)start, with the checkpoint it resumed from.
+COPY_START = re.compile(r"task 4/7 \(copy the catalogue\) (?:started|resumed from its "
+                        r"checkpoint \((?P<done>\d+) of \d+ done\))$")
 
 
 def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engine, spawn,
                                                              capsys):
+    """Twenty workers in turn claim the creation and are killed (kill -9). All but a few
+    are killed only after the store shows they committed a batch of their own, at a random
+    moment of the next one; and each of them is seen (in the log) to have resumed from
+    exactly the checkpoint the previous victim left, with as many products in the tenant as
+    that checkpoint says. So the copy goes on from committed checkpoints, never from zero
+    and never past rows it lost, and the last worker leaves a complete tenant."""
     seed = random.randrange(1 << 32)
     rnd = random.Random(seed)
     engine = gcp_engine
@@ -290,9 +301,11 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
     pid = cli.json(*create_args(RESELLER, GCP), env={
         "TENANTCTL_ADMIN_PASSWORD": PASSWORD})["process_id"]
     products = len(gcp_prices(GCP_VERSION))
-    assert products // COPY_BATCH > 3  # a copy of many batches
+    # More batches than kills can use up: the copy must outlive every kill.
+    assert products // COPY_BATCH > 2 * KILLS
 
     def copied() -> int:
+        """The copy's committed checkpoint: products done."""
         return jobs.get_process(engine, pid).tasks[3].done
 
     def claim_by(workers: list[subprocess.Popen]) -> tuple[subprocess.Popen, int] | None:
@@ -304,17 +317,19 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
                 return by_pid[int(claimer["pid"])], entry.id
         return None
 
-    def copying_since(claim_id: int) -> bool:
-        """Whether the worker that claimed at CLAIM_ID has started (resumed) the copy."""
-        return any(e.message.startswith("task 4/7 (copy the catalogue) ")
-                   and ("started" in e.message or "resumed" in e.message)
-                   for e in jobs.logs(engine, pid, after_id=claim_id))
+    def copy_start(claim_id: int) -> tuple[int] | None:
+        """(the checkpoint it resumed from,) once the worker that claimed at CLAIM_ID has
+        (re)started the copy; a fresh start resumes from 0."""
+        for e in jobs.logs(engine, pid, after_id=claim_id):
+            started = COPY_START.match(e.message)
+            if started:
+                return (int(started["done"] or 0),)
+        return None
 
-    timing = None  # seconds from the copy's (re)start to its first commit; per batch
+    batch_seconds = None  # from one commit to the next, measured on the first victim
     moments = []
-    # Four kills come soon after the claim (before or just after the copy resumed); the
-    # others wait until the copy resumed, then a random while longer.
-    early = set(rnd.sample(range(1, KILLS), 4))
+    left = 0  # the checkpoint the last victim left
+    early = set(rnd.sample(range(1, KILLS), EARLY_KILLS))
     # Two workers wait at any time: starting Python takes longer than a lease here, and
     # the one that claims first after a kill is the next victim.
     standby = [tenantctl_worker(spawn, gcp_url, "--once") for _ in range(2)]
@@ -328,59 +343,63 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
         if started < KILLS:
             standby.append(tenantctl_worker(spawn, gcp_url, "--once"))
             started += 1
-        if timing is None:
-            # The first victim copies two batches: how long the copy takes from its
-            # (re)start to its first commit, and from one batch to the next, sets the
-            # sleeps of the others.
-            wait_until(lambda c=claim_id: copying_since(c), "the copy to start", timeout=120)
-            start = time.monotonic()
-            wait_until(lambda: copied() >= COPY_BATCH, "a first batch", timeout=120)
-            first = time.monotonic()
-            wait_until(lambda: copied() >= 2 * COPY_BATCH, "a second batch", timeout=120)
-            timing = (first - start, time.monotonic() - first)
-            where, sleep = "two batches in", rnd.uniform(0, timing[1])
-            limit = 4 * COPY_BATCH
-        elif kill in early:
-            # Soon after the claim: maybe before the copy resumed, maybe just after.
-            where, sleep = "after the claim", rnd.uniform(0, 0.1)
-            limit = copied() + COPY_BATCH
+        if kill in early:
+            where, sleep, resumed = "after the claim", rnd.uniform(0, 0.1), None
+            time.sleep(sleep)
         else:
-            before = copied()
-            # Mostly within the first batch after the copy resumed, sometimes a batch or
-            # two later (never more: the copy must outlive all the kills). Near the end
-            # at once, long before the next commit.
-            cap = timing[0] + timing[1] if products - before > 6 * COPY_BATCH else 0
-            where, sleep = "after the copy resumed", rnd.uniform(0, cap)
-            limit = before + 2 * COPY_BATCH
-            wait_until(lambda c=claim_id: copying_since(c), f"worker {kill} to copy",
-                       timeout=120)
-        deadline = time.monotonic() + sleep
-        while time.monotonic() < deadline and copied() < limit:
-            time.sleep(0.005)
+            [resumed] = wait_until(lambda c=claim_id: copy_start(c),
+                                   f"worker {kill} to resume the copy", timeout=120)
+            assert resumed == left, f"seed {seed}: kill {kill}: resumed from {resumed}, " \
+                                    f"but the last checkpoint was {left}"
+            wait_until(lambda r=resumed: copied() > r, f"worker {kill} to commit a batch",
+                       timeout=120, interval=0.002)
+            committed = copied()
+            if batch_seconds is None:
+                wait_until(lambda c=committed: copied() > c, "a second batch", timeout=120,
+                           interval=0.002)
+                batch_seconds = time.monotonic()
+                committed = copied()
+                wait_until(lambda c=committed: copied() > c, "a third batch", timeout=120,
+                           interval=0.002)
+                batch_seconds = time.monotonic() - batch_seconds
+                committed = copied()
+            # A random moment of the next batch: killed before it commits, or just after.
+            where, sleep = "after a commit", rnd.uniform(0, batch_seconds)
+            deadline = time.monotonic() + sleep
+            while time.monotonic() < deadline and copied() == committed:
+                time.sleep(0.002)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
 
-        info = cli.json("process", "show", pid)
-        task = info["tasks"][3]
-        assert info["status"] == "running", f"seed {seed}: kill {kill} came too late: {info}"
-        in_copy = (copying_since(claim_id) and task["status"] == "running"
-                   and task["done"] < products)
-        moments.append((kill, where, round(sleep, 3), task["done"], in_copy))
+        info = jobs.get_process(engine, pid)
+        done = info.tasks[3].done
+        assert info.status == "running" and done < products, \
+            f"seed {seed}: kill {kill} came too late: {info}"
+        # What the checkpoint says is what the tenant holds: nothing lost, nothing twice.
+        counts = tenant_counts(engine)
+        assert counts["products"] == counts["product sources"] == done, f"seed {seed}: {counts}"
+        if resumed is not None:
+            assert done >= resumed + COPY_BATCH, f"seed {seed}: kill {kill}"
+        assert done >= left
+        moments.append((kill, where, round(sleep, 3), resumed, done))
+        left = done
 
     wait_until(lambda: lease_expired(engine, pid), "the last lease to run out", timeout=60)
     report, _ = finish(tenantctl_worker(spawn, gcp_url, "--until-empty"))
     assert [(p["id"], p["status"]) for p in report["processes"]] == [(pid, "succeeded")]
 
     with capsys.disabled():
-        print(f"\n[{engine.dialect.name}] seed {seed}; first commit after "
-              f"~{timing[0]:.2f} s, then a batch of {COPY_BATCH} every ~{timing[1]:.2f} s; "
-              "kills (n, moment, sleep, copied, in copy):")
+        print(f"\n[{engine.dialect.name}] seed {seed}; a batch of {COPY_BATCH} every "
+              f"~{batch_seconds:.2f} s; kills (n, moment, sleep, resumed from, done):")
         for moment in moments:
             print("   ", moment)
-    in_copy = sum(m[-1] for m in moments)
-    assert in_copy >= KILLS - len(early), f"seed {seed}: {in_copy} kills landed in the copy"
-    # The copy went on from its checkpoints (not from zero) and still ended complete.
-    assert any(0 < m[3] < products for m in moments), f"seed {seed}"
+    proving = [m for m in moments if m[3] is not None]
+    assert len(proving) == KILLS - EARLY_KILLS
+    resumes = [int(m["done"] or 0) for e in jobs.logs(engine, pid)
+               if (m := COPY_START.match(e.message))]
+    # Every (re)start of the copy after the first came from a committed checkpoint > 0.
+    assert resumes[0] == 0 and all(r > 0 for r in resumes[1:]), f"seed {seed}: {resumes}"
+    assert resumes[-1] == left
 
     info = jobs.get_process(engine, pid)
     # One attempt throughout: a take-over continues it; every claim has its own fence.
@@ -389,7 +408,6 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
     assert info.tasks[3].done == products
     messages = [e.message for e in jobs.logs(engine, pid)]
     assert sum("taken over by worker" in m for m in messages) == KILLS
-    assert sum(m.startswith("task 4/7 (copy the catalogue) resumed") for m in messages) >= 1
     assert messages[-1] == "succeeded" and messages.count("succeeded") == 1
     assert tenant_counts(engine) == expected_counts(products, products), f"seed {seed}"
     assert mispriced_units(engine) == 0

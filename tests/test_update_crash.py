@@ -30,7 +30,7 @@ from tenantctl.jobs import QueueSettings
 from tenantctl.store.engine import read_session
 from tenantctl.store.models import TenantUpdateLog
 from tests.jobs_worker_main import wait_until
-from tests.realdata import GCP_VERSIONS, missing_reason, write_gcp_csv
+from tests.realdata import GCP_VERSIONS, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
 from tests.test_update import (
     ADD_ON,
@@ -105,7 +105,6 @@ def logged(engine, process_id: int) -> int:
             TenantUpdateLog.process_id == process_id)).scalar_one()
 
 
-@pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "data present")
 def test_workers_killed_during_an_update_leave_every_change_applied_once(
         cli, engine, tmp_path, spawn):
     seed = random.randrange(1 << 32)

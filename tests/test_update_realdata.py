@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realdata import GCP_VERSIONS, gcp_prices, missing_reason, write_gcp_csv
+from tests.realdata import GCP_VERSIONS, gcp_prices, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
 from tests.test_update import (
     ADDED,
@@ -36,8 +36,6 @@ from tests.test_update import (
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(missing_reason() is not None,
-                       reason=missing_reason() or "real data present"),
 ]
 
 CODE = "CLOUDUSA"

@@ -777,25 +777,37 @@ def test_subscription_codes_already_used_in_the_tenant_are_a_precheck(cli, engin
 
 
 def test_a_customer_on_a_price_list_in_another_currency(cli, engine, customers_copied):
+    """A customer whose price list in the tenant is in USD while its subscriptions are in
+    EUR: each of them is an offender (the amount would mix currencies), nothing is copied;
+    back on a EUR list, the same run copies them at that list's prices."""
     lite = customers_copied
     with write_session(engine) as session:
         usd = tenant_price_list(session, lite, "Retail USD", {
             key: price * Decimal("1.10") for key, price in retail_items(session, lite).items()},
             currency="USD")
         tenant_account(session, lite, "LC-OLIVE-TRADE").price_list_id = usd
-    result = cli("upgrade", "subscriptions", LITE, expect=None)
-    if result.exit_code == 3:
-        # Refused: the three subscriptions of the customer are the offenders.
-        assert sorted(line.split()[1] for line in offender_lines(result.stderr)) == [
-            "SUB-LC-0003", "SUB-LC-0004", "SUB-LC-0005"]
-        return
-    assert result.exit_code == 0, result.stderr
+    before = tenant_counts(engine, lite.org_id)
+
+    result = cli("upgrade", "subscriptions", LITE, expect=3)
+    problem = "the customer's price list Retail USD is in USD, the subscription in EUR"
+    fix = "give the customer a price list in EUR in the tenant"
+    assert offender_lines(result.stderr) == [
+        f"subscription {code} (LC-OLIVE-TRADE): {problem}; fix: {fix}"
+        for code in ("SUB-LC-0003", "SUB-LC-0004", "SUB-LC-0005")]
+    assert tenant_counts(engine, lite.org_id) == before
+    assert tenant_state(engine, lite) == ("customers-copied", "off")
+    assert processes_of(engine, transfer.SUBSCRIPTIONS_KIND) == []
+
+    with write_session(engine) as session:
+        tenant_account(session, lite, "LC-OLIVE-TRADE").price_list_id = retail_id(session, lite)
+    cli.json("upgrade", "subscriptions", LITE)
+    assert tenant_state(engine, lite) == ("live", "on")
     with read_session(engine) as session:
         olive = tenant_account(session, lite, "LC-OLIVE-TRADE")
-        currencies = set(session.execute(select(Subscription.currency).where(
-            Subscription.account_id == olive.id)).scalars())
-    # Every amount carries its currency: the price came from a USD list.
-    assert currencies == {"USD"}
+        copied = session.execute(select(Subscription.code, Subscription.currency).where(
+            Subscription.account_id == olive.id)).all()
+    assert sorted(copied) == [("SUB-LC-0003", "EUR"), ("SUB-LC-0004", "EUR"),
+                              ("SUB-LC-0005", "EUR")]
 
 
 def test_a_row_that_cannot_be_copied_after_the_precheck_fails_the_process(cli, engine,

@@ -9,17 +9,20 @@ kill lands in the middle of the copy, between two batches or inside one.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.engine import make_url
 
 from tenantctl import jobs
 from tenantctl.jobs.queue import db_now
@@ -268,25 +271,86 @@ def test_killed_workers_leave_exactly_one_copy_of_everything(cli, engine, big, s
         "assets_copied": len(assets), "assets_left": 0}
 
 
+def outside_any_transaction(db_url: str, engine) -> bool:
+    """Whether no other session of the store is inside a transaction now (SQLite: the write
+    lock is free; PostgreSQL: no other session of the database is active or in one)."""
+    if engine.dialect.name == "sqlite":
+        probe = sqlite3.connect(make_url(db_url).database, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:  # database is locked
+            return False
+        finally:
+            probe.close()
+    with engine.connect() as conn:
+        return not conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state <> 'idle'")).scalar_one()
+
+
+def freeze_between_transactions(proc: subprocess.Popen, db_url: str, engine) -> None:
+    """SIGSTOP PROC at a moment it holds no transaction open, so that it keeps every lock
+    it takes to itself no longer than its own transactions do."""
+    deadline = time.monotonic() + WAIT
+    os.kill(proc.pid, signal.SIGSTOP)
+    while not outside_any_transaction(db_url, engine):
+        assert time.monotonic() < deadline, "the first run never left its transaction"
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGSTOP)
+
+
 @pytest.mark.parametrize("step", ["customers", "subscriptions"])
-def test_two_upgrades_of_one_tenant_at_once(cli, engine, big, spawn, step):
-    """Both started together: one runs, the other is refused as busy (exit 4), or, when the
-    first had already finished, runs too and finds nothing left to copy."""
+def test_two_upgrades_of_one_tenant_at_once(cli, engine, db_url, big, spawn, step):
+    """A second `upgrade` of a tenant whose upgrade is running is refused as busy (exit 4)
+    naming the running process, and the first runs on to the end.
+
+    The overlap is made, not hoped for: the first run is frozen (SIGSTOP, outside any
+    transaction) once the store shows it has committed some of its batches but not all, and
+    the second is started and ends while the store still shows it so."""
     lite, _ = big
     if step == "subscriptions":
         cli.json("upgrade", "customers", LITE)
     customers = root_customers(engine, lite)
     subs = root_rows(engine, lite, Subscription, COPIED)
+    model, total = (Account, len(customers)) if step == "customers" else (Subscription,
+                                                                          len(subs))
 
-    # Batches small enough that the first run is still copying when the second asks.
-    batch = {"TENANTCTL_COPY_BATCH": "5" if step == "customers" else str(BATCH)}
-    runs = [spawn("--json", "upgrade", step, LITE, env=batch) for _ in range(2)]
-    outcomes = [(run.communicate(timeout=WAIT * 2), run.returncode) for run in runs]
-    codes = sorted(code for _, code in outcomes)
-    assert codes in ([0, 0], [0, 4]), outcomes
-    for (_, err), code in outcomes:
-        if code == 4:
-            assert f"tenant-transfer:{lite.id}" in err
+    def progress() -> int:
+        return copied(engine, model, lite.org_id)
+
+    # Batches small enough that the first run is seen in the middle of its copy; a lease
+    # long enough that freezing it does not make its process claimable.
+    env = {"TENANTCTL_COPY_BATCH": "5" if step == "customers" else str(BATCH),
+           "TENANTCTL_LEASE_SECONDS": "600"}
+    before = progress()
+    first = spawn("--json", "upgrade", step, LITE, env=env)
+    wait_until(lambda: progress() > before, "the first run to commit a batch",
+               timeout=WAIT, interval=0.002)
+    freeze_between_transactions(first, db_url, engine)
+    [running] = [p for p in jobs.list_processes(engine) if p.status == jobs.RUNNING]
+    frozen_at = progress()
+    assert before < frozen_at < total, "the first run ended before it could be frozen"
+
+    second = spawn("--json", "upgrade", step, LITE, env=env)
+    out, err = second.communicate(timeout=WAIT)
+    assert second.returncode == 4, (out, err)
+    assert out == ""
+    assert (f"process {running.id} ({running.title}) is already running and holds "
+            f"'tenant-transfer:{lite.id}'") in " ".join(err.split())
+    # It ended while the first was still in the middle of its copy, and changed nothing.
+    assert progress() == frozen_at
+    assert [(p.id, p.status) for p in jobs.list_processes(engine)
+            if p.status in (jobs.QUEUED, jobs.RUNNING)] == [(running.id, jobs.RUNNING)]
+
+    os.kill(first.pid, signal.SIGCONT)
+    out, err = first.communicate(timeout=WAIT * 2)
+    assert first.returncode == 0, err
+    assert json.loads(out)["process_id"] == running.id
+    assert jobs.get_process(engine, running.id).status == "succeeded"
+    assert progress() == total
 
     account_copies = by_source(copies(engine, Account, lite.org_id), "source_account_id")
     assert set(account_copies) == set(customers)
