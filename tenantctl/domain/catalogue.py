@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -23,6 +23,7 @@ from tenantctl import config
 from tenantctl.domain.orgs import get_price_list
 from tenantctl.errors import BadInput, NotFound
 from tenantctl.money import check_currency, parse_amount
+from tenantctl.store.bulk import chunks, insert_batched
 from tenantctl.store.engine import advisory_lock
 from tenantctl.store.models import (
     Organisation,
@@ -36,7 +37,6 @@ from tenantctl.store.models import (
 
 REQUIRED_COLUMNS = ("sku", "name", "platform", "unit", "price")
 OPTIONAL_COLUMNS = ("add_on_of", "type")
-_BATCH = 1000
 CATALOGUE_LOCK = 1  # advisory-lock scope of an org's catalogue imports
 
 Key = tuple[str, str]  # (sku, unit)
@@ -310,7 +310,7 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
          "created_at": now}
         for sku, r in by_sku.items() if sku not in existing
     ]
-    _insert_batched(session, product, new_products)
+    insert_batched(session, product, new_products)
     renamed = [
         {"pid": existing[sku].id, "new_name": r.name}
         for sku, r in by_sku.items() if sku in existing and existing[sku].name != r.name
@@ -339,7 +339,7 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
 
     product_ids = [ids[sku] for sku in by_sku]
     have = set()
-    for chunk in _chunks(product_ids, _BATCH):
+    for chunk in chunks(product_ids):
         have.update(tuple(row) for row in session.execute(
             select(unit_t.c.product_id, unit_t.c.unit).where(unit_t.c.product_id.in_(chunk))))
     new_units = []
@@ -349,7 +349,7 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
             have.add(key)
             new_units.append({"org_id": org.id, "product_id": key[0], "unit": r.unit,
                               "status": "active"})
-    _insert_batched(session, unit_t, new_units)
+    insert_batched(session, unit_t, new_units)
     return ids, len(new_products), len(new_units), len(renamed)
 
 
@@ -389,7 +389,7 @@ def record_revision(session: Session, price_list: PriceList, items: Mapping[Key,
          "price": items[(c.sku, c.unit)].price, "from_revision": number}
         for c in (*diff.added, *diff.changed)
     ]
-    _insert_batched(session, item_t, starting)
+    insert_batched(session, item_t, starting)
     return previous, number, diff
 
 
@@ -508,16 +508,6 @@ def _summary(session: Session, price_list: PriceList, last: int | None, *,
                               "effective_date": r.effective_date, "created_at": r.created_at})
     return PriceListSummary(price_list.name, price_list.currency, last, count,
                             price_list.created_at, revisions)
-
-
-def _chunks(seq: list, size: int):
-    for start in range(0, len(seq), size):
-        yield seq[start:start + size]
-
-
-def _insert_batched(session: Session, table, rows: list[dict]) -> None:
-    for chunk in _chunks(rows, _BATCH):
-        session.execute(insert(table), chunk)
 
 
 # --- products ---------------------------------------------------------------------------
