@@ -14,6 +14,7 @@ from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
 from tenantctl.domain import tenants, updates
 from tenantctl.domain.discard import discard_tenant
+from tenantctl.domain.fields import date_option
 from tenantctl.errors import BadInput, BatchFailed, TenantctlError
 from tenantctl.store.engine import read_session
 
@@ -161,15 +162,6 @@ def discard(
     output.message(f"{done.tenant} can be made a tenant reseller again{process}.")
 
 
-def _date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadInput(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
-
-
 @tenant_app.command("update")
 def update_(
     ctx: typer.Context,
@@ -196,7 +188,7 @@ def update_(
     st.distributor_only("tenant update")
     if (tenant is None) == (not all_):
         raise BadInput("name one TENANT or give --all")
-    day = _date(as_of, "--as-of") or date.today()
+    day = date_option("--as-of", as_of) or date.today()
     options = updates.Options(partial, sell_prices, names)
     engine = st.engine()
     with read_session(engine) as session:
@@ -251,7 +243,7 @@ def log_(
     st = state(ctx)
     st.distributor_only("tenant log")
     with read_session(st.engine()) as session:
-        entries = updates.update_log(session, tenant, _date(since, "--since"))
+        entries = updates.update_log(session, tenant, date_option("--since", since))
     if st.json:
         output.print_json(entries)
         return

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tenantctl.domain import fields
 from tenantctl.domain.dataset.schema import SECTIONS, _describe, _Field, schemas
 from tenantctl.domain.dataset.yamlfile import YamlList, YamlMap, load_yaml
 from tenantctl.errors import BadInput, input_problem
@@ -155,12 +156,11 @@ def read_dataset(path: Path) -> DataSet:
     """Read and check a data set file on its own; every problem names the file, line and field."""
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise BadInput(f"{label}: cannot read the file ({exc.strerror})") from None
-    return parse_dataset(text, label)
+    return parse_dataset(fields.decode_utf8(data, label), label)
+
 
 
 def parse_dataset(text: str, label: str) -> DataSet:

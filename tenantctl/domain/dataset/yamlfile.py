@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -35,6 +36,11 @@ _YamlBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when presen
 _TAG = "tag:yaml.org,2002:"
 _MERGE = object()  # the `<<` key of a merge
 _ConstructorError = yaml.constructor.ConstructorError
+_DECIMAL = re.compile(r"[-+]?[0-9]+\.[0-9]+", re.ASCII)
+# Aliases may repeat parts of a document (`<<: *defaults` on every row), not blow it up: a
+# few hundred bytes of nested aliases would otherwise expand to gigabytes. What aliases
+# bring in may reach the size of the document as written, plus this many values.
+ALIAS_ALLOWANCE = 100_000
 _ComposerError = yaml.composer.ComposerError
 
 
@@ -55,6 +61,9 @@ class LineLoader(_YamlBase):
     def build(self) -> Any:
         """The stream's single document (None for an empty stream)."""
         self._anchors: dict[str, Any] = {}
+        self._sizes: dict[str, int] = {}  # anchor -> values it holds, aliases expanded
+        self._written = 0  # values as written in the document
+        self._expanded = 0  # values with every alias expanded
         self.get_event()  # StreamStartEvent
         if self.check_event(yaml.StreamEndEvent):
             return None
@@ -74,9 +83,20 @@ class LineLoader(_YamlBase):
             if event.anchor not in self._anchors:  # also an alias inside its own anchor
                 raise _ComposerError(None, None, f"found undefined alias {event.anchor!r}",
                                      event.start_mark)
+            self._expanded += self._sizes[event.anchor]
+            if self._expanded - self._written > self._written + ALIAS_ALLOWANCE:
+                raise _ComposerError(None, None, f"the alias *{event.anchor} makes the document "
+                                     "too large: aliases may at most double a data set",
+                                     event.start_mark)
             return self._anchors[event.anchor]
+        before = self._expanded
+        self._written += 1
+        self._expanded += 1
         if kind is yaml.ScalarEvent:
             value = self._scalar(event)
+            weight = len(event.value) // 100  # a long text counts for more than one value
+            self._written += weight
+            self._expanded += weight
         elif kind is yaml.MappingStartEvent:
             value = self._mapping(event)
         elif kind is yaml.SequenceStartEvent:
@@ -88,6 +108,7 @@ class LineLoader(_YamlBase):
                 raise _ComposerError(None, None, f"found duplicate anchor {event.anchor!r}",
                                      event.start_mark)
             self._anchors[event.anchor] = value
+            self._sizes[event.anchor] = self._expanded - before
         return value
 
     def _unsupported(self, tag: str, event: yaml.Event) -> _ConstructorError:
@@ -112,10 +133,10 @@ class LineLoader(_YamlBase):
             raise _ConstructorError(None, None, f"{text!r} is not a valid {tag}",
                                     event.start_mark) from None
         if tag == _TAG + "float":
-            try:
+            if _DECIMAL.fullmatch(text):
                 return Decimal(text)
-            except InvalidOperation:
-                return text  # `.inf`, `.nan`, `1:30.5`: left as text, refused by the field
+            # `.inf`, `.nan`, `1:30.5`, `1_000.5`, `1.5e3`: left as text, refused by the field
+            return text
         if tag == _TAG + "null":
             return None
         if tag == _TAG + "merge":
