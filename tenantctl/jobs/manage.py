@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from tenantctl.errors import BadInput, Conflict, NotFound
 from tenantctl.jobs.models import (
+    ACTIVE_STATUSES,
     CANCELLED,
     DONE,
     FAILED,
@@ -193,6 +194,33 @@ def _lock_row(session: Session, process_id: int):
     if row is None:
         raise NotFound(f"no process {process_id}")
     return row
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """A process's id and status, read under its row lock."""
+
+    id: int
+    status: str
+
+    @property
+    def active(self) -> bool:
+        """Queued or running: a worker has it, or will."""
+        return self.status in ACTIVE_STATUSES
+
+
+def lock_process(session: Session, process_id: int | None = None, *, kind: str | None = None,
+                 lock_key: str | None = None) -> ProcessState | None:
+    """Process PROCESS_ID (or the newest of KIND under LOCK_KEY), its row locked until
+    SESSION's transaction ends, so a concurrent retry or cancel of it waits; None if none."""
+    query = select(P.c.id, P.c.status)
+    if process_id is not None:
+        query = query.where(P.c.id == process_id)
+    else:
+        query = (query.where(P.c.kind == kind, P.c.lock_key == lock_key)
+                 .order_by(P.c.id.desc()).limit(1))
+    row = session.execute(query.with_for_update()).first()
+    return ProcessState(row.id, row.status) if row is not None else None
 
 
 def retry(engine: Engine, process_id: int) -> ProcessInfo:

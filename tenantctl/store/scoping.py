@@ -78,11 +78,6 @@ def _criteria(org_id: int) -> list:
     return options
 
 
-SCOPED_MODELS = frozenset(
-    [*OWNED, Organisation, TenantReseller, Contact, SyncRecord, SubscriptionAddon, OrderLine,
-     PriceListItem, PriceListRevision])
-
-
 def scoped_org(session: Session) -> int | None:
     """The org a session is scoped to (None for the distributor's unscoped sessions)."""
     return session.info.get(ORG_KEY)
