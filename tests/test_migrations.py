@@ -317,3 +317,70 @@ def test_postgres_url_without_a_driver_uses_psycopg(empty_db_url):
     cli = Cli(url)
     assert cli.json("db", "upgrade")["after"] == migrate.head()
     assert cli.json("db", "current")["up_to_date"] is True
+
+
+# --- odd stores (issue 11 items 9 and 10) ------------------------------------------------------
+
+def _one_error_line(result, code: int) -> str:
+    assert result.exit_code == code, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "unexpected" not in lines[0] and "sqlalche.me" not in lines[0]
+    return lines[0]
+
+
+def _foreign_sqlite(path) -> bytes:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+                       "CREATE TABLE tags (name TEXT); INSERT INTO notes VALUES (1, 'mine');")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("args", [["pricelist", "list"], ["db", "upgrade"], ["db", "current"]])
+def test_another_applications_sqlite_file_is_refused_untouched(tmp_path, args):
+    path = tmp_path / "notes.db"
+    before = _foreign_sqlite(path)
+    result = CliRunner().invoke(app, ["--db", f"sqlite:///{path}", *args])
+    line = _one_error_line(result, 2)
+    assert f"--db: {path} is not a tenantctl store" in line
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]  # no -wal, no -shm
+
+
+@postgres_only
+def test_another_applications_postgresql_database_is_refused_untouched():
+    url = create_pg_database()
+    try:
+        with engine_for(url) as engine, engine.begin() as conn:
+            conn.execute(text("CREATE TABLE notes (id integer PRIMARY KEY, body text)"))
+        for args in (["db", "upgrade"], ["pricelist", "list"]):
+            result = CliRunner().invoke(app, ["--db", url, *args])
+            assert "is not a tenantctl store" in _one_error_line(result, 2)
+        with engine_for(url) as engine:
+            assert inspect(engine).get_table_names() == ["notes"]
+    finally:
+        drop_pg_database(url)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("these are not the tables you are looking for\n" * 200)
+    result = CliRunner().invoke(app, ["--db", f"sqlite:///{path}", "pricelist", "list"])
+    assert f"--db: {path} is not an SQLite database" in _one_error_line(result, 2)
+
+
+def test_an_sqlite_file_that_cannot_be_created_is_bad_usage():
+    result = CliRunner().invoke(app, ["--db", "sqlite:////proc/x/y.db", "pricelist", "list"])
+    assert "--db: cannot create the SQLite file /proc/x/y.db" in _one_error_line(result, 2)
+
+
+@pytest.mark.parametrize("command", ["show", "logs", "retry", "cancel"])
+def test_a_process_id_beyond_any_integer_is_not_found(db_url, command):
+    result = CliRunner().invoke(app, ["--db", db_url, "process", command,
+                                      "99999999999999999999"])
+    assert _one_error_line(result, 1) == "Error: no process 99999999999999999999"

@@ -151,7 +151,18 @@ def list_processes(engine: Engine, status: str | None = None, *, kind: str | Non
     return [_info(r, tasks[r.id]) for r in rows]
 
 
+# Process ids are INTEGER columns: a larger number names no process (and would overflow
+# the driver's integer before the query could say so).
+_MAX_ID = 2**31 - 1
+
+
+def _check_id(process_id: int) -> None:
+    if not 1 <= process_id <= _MAX_ID:
+        raise NotFound(f"no process {process_id}")
+
+
 def _get(session: Session, process_id: int) -> ProcessInfo:
+    _check_id(process_id)
     row = session.execute(select(*_PROCESS_COLUMNS).where(P.c.id == process_id)).first()
     if row is None:
         raise NotFound(f"no process {process_id}")
@@ -173,6 +184,7 @@ def logs(engine: Engine, process_id: int, after_id: int | None = None,
         .where(L.c.process_id == process_id)
         .order_by(L.c.id)
     )
+    _check_id(process_id)
     if after_id is not None:
         query = query.where(L.c.id > after_id)
     if limit is not None:
@@ -186,6 +198,7 @@ def logs(engine: Engine, process_id: int, after_id: int | None = None,
 def _lock_row(session: Session, process_id: int):
     # Lock the process row first, as a worker's fenced transaction does, so an operator's
     # change waits for the worker's batch to commit instead of interleaving with it.
+    _check_id(process_id)
     query = select(P.c.id, P.c.title, P.c.status, P.c.lock_key, P.c.lease_owner).where(
         P.c.id == process_id)
     if session.get_bind().dialect.name == "postgresql":
