@@ -40,6 +40,16 @@ class BadInput(TenantctlError):
         super().__init__(message)
 
 
+class ProcessFailed(TenantctlError):
+    """A process run in the foreground did not succeed; exits with the code of its error."""
+
+    def __init__(self, process_id: int, status: str, reason: str | None,
+                 exit_code: int | None = None):
+        super().__init__(f"process {process_id} {status}: {reason or 'see its log'} "
+                         f"(tenantctl process logs {process_id})")
+        self.exit_code = exit_code or 1
+
+
 class CheckFailed(TenantctlError):
     """The preparation checklist or a pre-check failed."""
 

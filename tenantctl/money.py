@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 import pycountry
+
+# What people and spreadsheets write: ASCII digits, at most one decimal point. Python's
+# Decimal would also read `1_000`, `1e5`, full-width `１２` and Arabic-Indic `٣`.
+_WRITTEN = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 def parse_amount(text: object, *, allow_negative: bool = False) -> Decimal:
     """Parse an amount from its text exactly; raise ValueError with a reason.
 
-    A float is refused on purpose: it would already have lost the exact value.
+    Text is ASCII `digits[.digits]` (a leading `-` when ALLOW_NEGATIVE): no exponent, no
+    `_` separator, no other digits, so a typo such as `1_5` is never read as 15. A float
+    is refused on purpose: it would already have lost the exact value.
     """
     if isinstance(text, bool | float):
         raise ValueError(f"{text!r} is not an exact amount (write it as text)")
@@ -19,10 +26,12 @@ def parse_amount(text: object, *, allow_negative: bool = False) -> Decimal:
     elif isinstance(text, int):
         value = Decimal(text)
     elif isinstance(text, str):
-        try:
-            value = Decimal(text.strip())
-        except InvalidOperation:
-            raise ValueError(f"{text!r} is not a number") from None
+        if not _WRITTEN.fullmatch(text.strip()):
+            if text.strip().lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
+                raise ValueError(f"{text!r} is not a finite number")
+            raise ValueError(f"{text!r} is not a number written with the digits 0-9 and "
+                             "at most one decimal point (such as 20.60)")
+        value = Decimal(text.strip())
     else:
         raise ValueError(f"{text!r} is not a number")
     if not value.is_finite():

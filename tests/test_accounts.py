@@ -214,13 +214,16 @@ def test_set_inside_a_tenant_takes_the_tenants_price_lists_only(world):
 
 
 SET_ERRORS = [
-    (["BETA-CUST", "--billing-day", "0"], 2, "--billing-day: 0 is not a day from 1 to 28"),
+    (["BETA-CUST", "--billing-day", "0"], 2, "--billing-day: 0 is not a billing day from 1 to 28"),
     (["BETA-CUST", "--billing-day", "29"], 2, "--billing-day: 29"),
     (["BETA-CUST", "--billing-day", "x"], 2, "Invalid value for '--billing-day'"),
     (["BETA-CUST", "--payment-method", "cash"], 2, "--payment-method: 'cash'"),
     (["BETA-CUST", "--credit-limit", "-1"], 2, "--credit-limit: '-1' is negative"),
     (["BETA-CUST", "--credit-limit", "lots"], 2, "--credit-limit: 'lots' is not a number"),
-    (["BETA-CUST", "--credit-limit", "1e20"], 2, "--credit-limit: '1e20' is too large"),
+    (["BETA-CUST", "--credit-limit", "1" + "0" * 20], 2,
+     "--credit-limit: '100000000000000000000' is too large"),
+    (["BETA-CUST", "--credit-limit", "1e20"], 2, "--credit-limit: '1e20' is not a number"),
+    (["BETA-CUST", "--credit-limit", "1_5"], 2, "--credit-limit: '1_5' is not a number"),
     (["BETA-CUST", "--name", ""], 2, "--name: is empty"),
     (["BETA-CUST", "--email", "x@"], 2, "--email: 'x@'"),
     (["BETA-CUST", "--add-contact", "no email"], 2, "--add-contact: 'no email' is not written"),

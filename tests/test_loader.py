@@ -468,9 +468,9 @@ BAD_INPUTS = [
         "accounts[1].pricing", "must be a mapping"),
     # wrong types
     Bad("quantity-text", "    quantity: 10\n", "    quantity: ten\n",
-        "subscriptions[0].quantity", "is not a positive integer"),
+        "subscriptions[0].quantity", "must be a quantity from 1 to 1000000000, not the text"),
     Bad("quantity-fraction", "    quantity: 10\n", "    quantity: 2.5\n",
-        "subscriptions[0].quantity", "2.5 is not a positive integer"),
+        "subscriptions[0].quantity", "not the number 2.5"),
     Bad("quantity-octal", "    quantity: 10\n", "    quantity: 010\n",
         "subscriptions[0].quantity", "YAML reads it as 8"),
     Bad("bool-text", "    ordering_enabled: false\n", "    ordering_enabled: maybe\n",
@@ -482,7 +482,32 @@ BAD_INPUTS = [
     Bad("characteristics-a-list", "characteristics: {term: P1Y}", "characteristics: [P1Y]",
         "assets[0].characteristics", "must be a mapping"),
     Bad("text-too-long", "  - code: CUST\n", "  - code: " + "C" * 65 + "\n",
-        "accounts[1].code", "longer than 64 characters"),
+        "accounts[1].code", "is not a code: 1-64 letters"),
+    # hostile values (issue 11): bounds, control characters, digits a person did not mean
+    Bad("code-with-space-and-slash", "  - code: CUST\n", "  - code: AC ME/1\n",
+        "accounts[1].code", "'AC ME/1' is not a code: 1-64 letters"),
+    Bad("quantity-beyond-int4", "    quantity: 10\n", "    quantity: 3000000000\n",
+        "subscriptions[0].quantity", "3000000000 is not a quantity from 1 to 1000000000"),
+    Bad("quantity-beyond-int64", "    quantity: 10\n", "    quantity: 99999999999999999999\n",
+        "subscriptions[0].quantity", "is not a quantity from 1 to 1000000000"),
+    Bad("quantity-underscore", "    quantity: 10\n", "    quantity: 1_0\n",
+        "subscriptions[0].quantity", "written in decimal, not 1_0 (YAML reads it as 10)"),
+    Bad("nul-in-name", "    name: Customer One\n", '    name: "Customer\\0One"\n',
+        "accounts[1].name", "holds the control character '\\x00'"),
+    Bad("escape-in-name", "    name: Customer One\n", '    name: "\\e[31mRed"\n',
+        "accounts[1].name", "holds the control character '\\x1b'"),
+    Bad("nul-in-characteristics", "ratio: 0.25}", 'ratio: "a\\0b"}',
+        "subscriptions[0].characteristics", "control character '\\x00'"),
+    Bad("price-underscore", "    price: 20.60\n", "    price: 1_5\n",
+        "subscriptions[0].price", "'1_5' is not a number written with the digits 0-9"),
+    Bad("price-underscore-point", "    price: 20.60\n", "    price: 1_000.50\n",
+        "subscriptions[0].price", "'1_000.50' is not a number"),
+    Bad("price-exponent", "    price: 20.60\n", "    price: 1.5e+3\n",
+        "subscriptions[0].price", "'1.5e+3' is not a number"),
+    Bad("price-full-width", "    price: 20.60\n", "    price: \uff11\uff12\n",
+        "subscriptions[0].price", "is not a number written with the digits 0-9"),
+    Bad("price-arabic-indic", "    price: 20.60\n", "    price: \u0663\n",
+        "subscriptions[0].price", "is not a number written with the digits 0-9"),
     # references
     Bad("unknown-price-list", "      price_list: Resellers EUR\n",
         "      price_list: Retail USD\n", "accounts[0].pricing.price_list",
@@ -514,7 +539,7 @@ BAD_INPUTS = [
         "{sku: ACR-STORAGE, quantity: 3}", "subscriptions[0].add_ons[0].sku",
         "ACR-STORAGE is not an add-on of M365-E3"),
     Bad("add-on-zero", "{sku: TEAMS-PHONE, quantity: 3}", "{sku: TEAMS-PHONE, quantity: 0}",
-        "subscriptions[0].add_ons[0].quantity", "0 is not a positive integer"),
+        "subscriptions[0].add_ons[0].quantity", "0 is not a quantity from 1 to 1000000000"),
     Bad("asset-unknown-account", A1_HEAD, A1_HEAD.replace("CUST", "GHOST"),
         "assets[0].account", "no account 'GHOST'", at="    account: GHOST\n"),
     Bad("asset-unknown-sku", A1_HEAD, A1_HEAD.replace("M365-E3", "GHOST"),
@@ -587,17 +612,17 @@ BAD_INPUTS = [
     Bad("bad-unit", "    units: [monthly, annual]\n", "    units: [monthly, yearly]\n",
         "products[0].units[1]", "'yearly' is not one of monthly, annual"),
     Bad("billing-day-31", "pricing: {billing_day: 12}", "pricing: {billing_day: 31}",
-        "accounts[1].pricing.billing_day", "31 is not between 1 and 28"),
+        "accounts[1].pricing.billing_day", "31 is not a billing day from 1 to 28"),
     Bad("billing-day-0", "      billing_day: 5\n", "      billing_day: 0\n",
-        "accounts[0].pricing.billing_day", "0 is not between 1 and 28"),
+        "accounts[0].pricing.billing_day", "0 is not a billing day from 1 to 28"),
     Bad("bad-payment-method", "      payment_method: direct-debit\n",
         "      payment_method: cheque\n", "accounts[0].pricing.payment_method",
         "'cheque' is not one of invoice, bank-transfer, direct-debit, credit-card"),
     Bad("quantity-zero", "    quantity: 2\n", "    quantity: 0\n", "subscriptions[1].quantity",
-        "0 is not a positive integer"),
+        "0 is not a quantity from 1 to 1000000000"),
     Bad("asset-quantity-negative", "    kind: software-subscription\n    quantity: 1\n",
         "    kind: software-subscription\n    quantity: -1\n", "assets[0].quantity",
-        "-1 is not a positive integer", at="    quantity: -1\n"),
+        "-1 is not a quantity from 1 to 1000000000", at="    quantity: -1\n"),
     Bad("bad-timezone", "  timezone: Europe/Athens\n", "  timezone: Mars/Olympus\n",
         "organisation.timezone", "'Mars/Olympus' is not a time zone"),
     Bad("bad-email", "    email: billing@reseller.example\n", "    email: billing\n",
@@ -945,3 +970,43 @@ def test_load_refuses_to_run_inside_a_tenant(cli, engine, tmp_path):
                  env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": "wrong"})
     assert "`tenantctl load` is a distributor command" in result.stderr
     assert dump_store(engine) == before
+
+
+# --- hostile documents (issue 11 items 3 and 11) -------------------------------------------
+
+def _alias_bomb(levels: int) -> str:
+    """Characteristics of a few hundred bytes whose aliases expand to 10**LEVELS values."""
+    lines = ["      l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        refs = ", ".join([f"*l{level - 1}"] * 10)
+        lines.append(f"      l{level}: &l{level} [{refs}]")
+    return "characteristics:\n" + "\n".join(lines) + "\n    ignored: "
+
+
+def test_an_alias_bomb_is_refused_naming_the_line(loaded_store):
+    text = BASE.replace("characteristics: {tenant: cust.onmicrosoft.com, seats: [1, 2], "
+                        "ratio: 0.25}", _alias_bomb(7).replace("\n    ignored: ", ""))
+    assert len(text) - len(BASE) < 700
+    stderr = loaded_store.assert_refused("alias-bomb.yaml", text)
+    line = line_of(text, "      l4: &l4")  # l3 holds 11,111 values: its tenth use is too many
+    assert f"alias-bomb.yaml:{line}: syntax: not valid YAML: the alias *l3 makes the " \
+           "document too large" in stderr
+
+
+def test_characteristics_are_bounded_even_without_aliases(loaded_store):
+    many = ", ".join(f"k{i}: {i}" for i in range(1100))
+    text = BASE.replace("characteristics: {tenant: cust.onmicrosoft.com, seats: [1, 2], "
+                        "ratio: 0.25}", f"characteristics: {{{many}}}")
+    stderr = loaded_store.assert_refused("big-characteristics.yaml", text)
+    assert "subscriptions[0].characteristics: is too large: at most 1000 values" in stderr
+
+
+def test_a_yaml_file_that_is_not_utf8_names_the_line(loaded_store):
+    text = BASE.replace("    name: Customer One\n", "    name: Customer \udcff\n")
+    path = loaded_store.directory / "latin1.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    result = loaded_store.cli("load", path, expect=None)
+    assert result.exit_code == 2
+    line = line_of(text, "    name: Customer \udcff\n")
+    assert result.stderr.strip() == (f"Error: {path}:{line}: encoding: byte 0xff is not "
+                                     "valid UTF-8 (save the file as UTF-8)")

@@ -5,9 +5,12 @@ no drift between the models and the migrations, older stores upgraded only by
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -19,7 +22,14 @@ from tenantctl.cli.app import app
 from tenantctl.store import migrate
 from tenantctl.store.engine import open_engine
 from tenantctl.store.models import Organisation
-from tests.conftest import Cli, postgres_only, sqlite_only
+from tests.conftest import (
+    PG_SERVER,
+    Cli,
+    create_pg_database,
+    drop_pg_database,
+    postgres_only,
+    sqlite_only,
+)
 
 
 @contextmanager
@@ -98,7 +108,7 @@ def test_older_store_is_refused_then_upgraded_by_db_upgrade(empty_db_url):
     assert cli.json("pricelist", "list") == []  # the data written at 0001 is still there
 
 
-def test_0004_adds_take_overs_and_finds_each_tenants_creation_process(empty_db_url):
+def test_0004_and_0005r_add_take_overs_and_find_each_tenants_creation_process(empty_db_url):
     """Processes and tenants of a store at 0003: no take-overs yet, each tenant is given
     the newest creation process of its account (none when there is none), and the
     organisation of a tenant still being created is closed to login."""
@@ -135,7 +145,7 @@ def test_0004_adds_take_overs_and_finds_each_tenants_creation_process(empty_db_u
                          "max_attempts, fence, lock_key, not_before, created_at) VALUES "
                          "(:kind, 'at 0003', '{}', :status, 1, 3, 4, :key, :now, :now)"),
                     {"kind": kind, "key": key, "status": status, **now})
-        assert migrate.upgrade(engine, "0004") == ("0003", "0004")
+        assert migrate.upgrade(engine, "0005r") == ("0003", "0005r")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT DISTINCT fence, takeovers FROM process")
                                 ).all() == [(4, 0)]
@@ -144,6 +154,82 @@ def test_0004_adds_take_overs_and_finds_each_tenants_creation_process(empty_db_u
             ).all() == [(1, 2), (2, None), (3, None)]
             assert conn.execute(text("SELECT id, status FROM organisation ORDER BY 1")
                                 ).all() == [(1, "active"), (2, "setup")]
+
+
+# --- every past release's store upgrades (issue 11 item 8) ------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+VERSIONS = "tenantctl/store/migrations/versions"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+# The newest commit that landed (passed CI on main). Every commit up to it that changed the
+# migrations is a schema some store may be at; commits after it are this release's work in
+# progress, whose revisions may still change until it lands. Move it forward when a
+# release lands.
+LAST_RELEASE = "d5f4203"
+
+
+def _past_migrations() -> list[str]:
+    """Every released commit that changed the migrations, oldest first."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: the past releases' migrations are in its history")
+    return _git("log", "--reverse", "--format=%H", LAST_RELEASE, "--", VERSIONS).split()
+
+
+def _migrate_with(commit: str, url: str, folder: Path) -> str:
+    """Build a store at URL with the migrations as they were at COMMIT; its head."""
+    scripts = folder / commit[:12]
+    (scripts / "versions").mkdir(parents=True)
+    for name in ("env.py", "script.py.mako"):
+        shutil.copy(migrate.MIGRATIONS / name, scripts / name)
+    for path in _git("ls-tree", "--name-only", commit, VERSIONS + "/").split():
+        (scripts / "versions" / Path(path).name).write_text(
+            _git("show", f"{commit}:{path}"), encoding="utf-8")
+    with engine_for(url) as engine, engine.begin() as conn:
+        cfg = migrate.alembic_config(conn)
+        cfg.set_main_option("script_location", str(scripts))
+        command.upgrade(cfg, "head")
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+
+
+def test_a_store_made_by_each_past_release_upgrades_to_the_models(tmp_path):
+    """A shipped migration never changes: a store built by any past commit's migrations is
+    brought by `db upgrade` to exactly the tables and columns the models describe."""
+    commits = _past_migrations()
+    assert len(commits) >= 2
+    for commit in commits:
+        url = create_pg_database() if PG_SERVER else f"sqlite:///{tmp_path / commit}.db"
+        try:
+            was = _migrate_with(commit, url, tmp_path)
+            result = Cli(url).json("db", "upgrade")
+            assert result["before"] == was and result["after"] == migrate.head(), commit
+            assert_no_drift(url)
+        finally:
+            if PG_SERVER:
+                drop_pg_database(url)
+
+
+def test_a_store_left_at_the_first_0004_is_repaired_by_db_upgrade(empty_db_url, tmp_path):
+    """0004 as first released had no creation_process_id; code that said "up to date" to
+    such a store then failed every tenant command on the missing column."""
+    first_0004 = _git("log", "--reverse", "--format=%H", "--diff-filter=A", "--",
+                      f"{VERSIONS}/0004_process_takeovers.py").split()[0]
+    assert _migrate_with(first_0004, empty_db_url, tmp_path) == "0004"
+    with engine_for(empty_db_url) as engine:
+        columns = {c["name"] for c in inspect(engine).get_columns("tenant_reseller")}
+    assert "creation_process_id" not in columns
+    add_root(empty_db_url)
+    cli = Cli(empty_db_url)
+    refused = cli("tenant", "list", expect=1)
+    assert "tenantctl db upgrade" in refused.stderr
+    assert cli.json("db", "upgrade")["after"] == migrate.head()
+    assert_no_drift(empty_db_url)
+    assert cli.json("tenant", "list") == []
 
 
 FUTURE = "9999_future"
@@ -239,3 +325,70 @@ def test_postgres_url_without_a_driver_uses_psycopg(empty_db_url):
     cli = Cli(url)
     assert cli.json("db", "upgrade")["after"] == migrate.head()
     assert cli.json("db", "current")["up_to_date"] is True
+
+
+# --- odd stores (issue 11 items 9 and 10) ------------------------------------------------------
+
+def _one_error_line(result, code: int) -> str:
+    assert result.exit_code == code, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "unexpected" not in lines[0] and "sqlalche.me" not in lines[0]
+    return lines[0]
+
+
+def _foreign_sqlite(path) -> bytes:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+                       "CREATE TABLE tags (name TEXT); INSERT INTO notes VALUES (1, 'mine');")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("args", [["pricelist", "list"], ["db", "upgrade"], ["db", "current"]])
+def test_another_applications_sqlite_file_is_refused_untouched(tmp_path, args):
+    path = tmp_path / "notes.db"
+    before = _foreign_sqlite(path)
+    result = CliRunner().invoke(app, ["--db", f"sqlite:///{path}", *args])
+    line = _one_error_line(result, 2)
+    assert f"--db: {path} is not a tenantctl store" in line
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]  # no -wal, no -shm
+
+
+@postgres_only
+def test_another_applications_postgresql_database_is_refused_untouched():
+    url = create_pg_database()
+    try:
+        with engine_for(url) as engine, engine.begin() as conn:
+            conn.execute(text("CREATE TABLE notes (id integer PRIMARY KEY, body text)"))
+        for args in (["db", "upgrade"], ["pricelist", "list"]):
+            result = CliRunner().invoke(app, ["--db", url, *args])
+            assert "is not a tenantctl store" in _one_error_line(result, 2)
+        with engine_for(url) as engine:
+            assert inspect(engine).get_table_names() == ["notes"]
+    finally:
+        drop_pg_database(url)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("these are not the tables you are looking for\n" * 200)
+    result = CliRunner().invoke(app, ["--db", f"sqlite:///{path}", "pricelist", "list"])
+    assert f"--db: {path} is not an SQLite database" in _one_error_line(result, 2)
+
+
+def test_an_sqlite_file_that_cannot_be_created_is_bad_usage():
+    result = CliRunner().invoke(app, ["--db", "sqlite:////proc/x/y.db", "pricelist", "list"])
+    assert "--db: cannot create the SQLite file /proc/x/y.db" in _one_error_line(result, 2)
+
+
+@pytest.mark.parametrize("command", ["show", "logs", "retry", "cancel"])
+def test_a_process_id_beyond_any_integer_is_not_found(db_url, command):
+    result = CliRunner().invoke(app, ["--db", db_url, "process", command,
+                                      "99999999999999999999"])
+    assert _one_error_line(result, 1) == "Error: no process 99999999999999999999"

@@ -19,10 +19,6 @@ from tenantctl.store.models import Organisation, PriceList, PriceListItem, Produ
     ("0.1", "0.1"),
     ("20.60", "20.60"),  # the scale is part of the amount as written
     (" 12.5\t", "12.5"),
-    ("+5", "5"),
-    ("1E+2", "100"),
-    ("1.5e3", "1500"),
-    ("1e-7", "0.0000001"),
     ("0", "0"),
     ("0.000", "0.000"),
     ("999999999999999.123456789012", "999999999999999.123456789012"),
@@ -55,11 +51,21 @@ def test_parse_amount_keeps_the_exact_value(given_, expected):
     ("-Infinity", "not a finite number"),
     ("-0.01", "negative"),
     (-1, "negative"),
-    ("1e400", "too large"),
-    ("1e30", "too large"),
     ("1000000000000000", "too large"),
-    ("1e-20000", "decimal places"),
+    ("1" * 400, "too large"),
     ("0.1234567890123", "decimal places"),
+    # what Decimal reads but a person did not mean (issue 11 item 6)
+    ("1_000", "not a number"),
+    ("1_5", "not a number"),
+    ("\uff11\uff12", "not a number"),  # full-width 12
+    ("\u0663", "not a number"),  # Arabic-Indic 3
+    ("1e5", "not a number"),
+    ("1E+2", "not a number"),
+    ("1.5e3", "not a number"),
+    ("+5", "not a number"),
+    (".5", "not a number"),
+    ("5.", "not a number"),
+    ("- 5", "not a number"),
 ])
 def test_parse_amount_refuses_with_a_reason(given_, reason):
     try:
@@ -74,12 +80,12 @@ def test_parse_amount_refuses_with_a_reason(given_, reason):
 
 def test_parse_amount_allows_negative_when_asked():
     assert parse_amount("-12.50", allow_negative=True) == Decimal("-12.50")
-    assert format_amount(parse_amount("-1E+1", allow_negative=True)) == "-10"
+    assert format_amount(parse_amount("-10", allow_negative=True)) == "-10"
 
 
 def test_negative_amounts_too_large_are_refused_as_well():
     with pytest.raises(ValueError, match="too large"):
-        parse_amount("-1e400", allow_negative=True)
+        parse_amount("-" + "9" * 400, allow_negative=True)
 
 
 @pytest.mark.parametrize(("value", "text"), [

@@ -3,8 +3,6 @@ product, enforced by the domain for a tenant user (SPEC section 6, last paragrap
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from sqlalchemy import select
 
@@ -58,7 +56,7 @@ def test_allowed_changes_to_an_inherited_product(engine, tenant_org, field, valu
     ("add_on_of", "add_on_of", None),  # filled in below with another product's SKU
     ("add_unit", "units", "quarterly"),
     ("remove_unit", "units", "monthly"),
-    ("purchase_price", "purchase_price", ("monthly", Decimal("0.01"))),
+    ("purchase_price", "purchase_price", "monthly=0.01"),
 ])
 def test_forbidden_changes_name_the_rule_and_change_nothing(engine, tenant_org, field, rule,
                                                             value):
@@ -95,7 +93,7 @@ def test_own_products_may_be_changed_and_deleted(engine, tenant_org):
         session.flush()
         session.add(ProductUnit(org_id=org_id, product_id=product.id, unit="monthly"))
     _change(engine, org_id, "OWN-CONSULTING", sku="OWN-CONSULT", platform="oss",
-            add_unit="annual", purchase_price=("monthly", Decimal("12.50")))
+            add_unit="annual", purchase_price="monthly=12.50")
     with write_session(engine, org_id=org_id) as session:
         delete_product(session, session.get(Organisation, org_id), "OWN-CONSULT")
     with read_session(engine, org_id=org_id) as session:

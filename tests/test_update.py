@@ -23,8 +23,8 @@ from sqlalchemy.orm import aliased
 from tenantctl import jobs
 from tenantctl.domain import sales
 from tenantctl.domain.kinds import register_all
-from tenantctl.domain.updates import Options, request_update
-from tenantctl.errors import Refused, TenantctlError
+from tenantctl.domain.updates import Options, request_update, update_tenants
+from tenantctl.errors import BatchFailed, ProcessFailed, Refused, TenantctlError
 from tenantctl.store.engine import open_engine, read_session, write_session
 from tenantctl.store.models import (
     Account,
@@ -715,6 +715,28 @@ def test_all_exits_5_when_a_tenant_fails_and_updates_the_others(store, engine, s
     assert_log(log_of(store, "NORDIC"), expected)
     final = store("tenant", "update", "--all", env=ENV)
     snapshot.assert_match(final.stdout, "all_up_to_date.txt")
+
+
+def test_update_tenants_reports_a_failed_tenant_and_goes_on_with_the_others(store, engine):
+    """The rule of `--all` lives in the domain: a failed tenant is reported, not raised."""
+    store("pricelist", "import", PL, V2)
+
+    def fail(process_id: int) -> str:
+        raise ProcessFailed(process_id, "failed", "boom", exit_code=4)
+
+    # one tenant named: its own error, with its own exit code
+    with pytest.raises(ProcessFailed) as failed:
+        update_tenants(engine, "ACME", date.today(), Options(), run=fail)
+    assert failed.value.exit_code == 4
+    # every tenant: ACME's update is still queued, so this run of it is refused (busy);
+    # the refusal is reported as a failed tenant and the batch fails with exit 5
+    report = update_tenants(engine, None, date.today(), Options(), run=fail)
+    assert [(o.tenant, o.status) for o in report.outcomes] == [("ACME", "failed")]
+    assert "is already queued" in report.outcomes[0].error
+    assert report.failed == 1
+    with pytest.raises(BatchFailed) as refused:
+        report.raise_if_failed()
+    assert refused.value.exit_code == 5
 
 
 # --- the log -----------------------------------------------------------------------------------

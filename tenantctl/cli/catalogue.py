@@ -11,7 +11,7 @@ import typer
 from tenantctl.cli import output
 from tenantctl.cli.state import state
 from tenantctl.domain import catalogue, pricing
-from tenantctl.errors import BadInput
+from tenantctl.domain.fields import date_option
 
 pricelist_app = typer.Typer(help="Import, list, show and compare price lists.",
                             no_args_is_help=True)
@@ -40,10 +40,7 @@ def import_(
     """Import FILE as the new version of price list NAME and print the diff."""
     st = state(ctx)
     st.distributor_only("pricelist import")
-    try:
-        effective_day = date.fromisoformat(effective) if effective else None
-    except ValueError:
-        raise BadInput(f"--effective: {effective!r} is not a date (YYYY-MM-DD)") from None
+    effective_day = date_option("--effective", effective)
     rows = catalogue.read_price_csv(file)
     with st.session(write=True) as session:
         result = catalogue.import_price_list(
@@ -239,18 +236,10 @@ def product_set(
 ):
     """Change a product; on an inherited product only what the product policy allows."""
     from tenantctl.domain.policy import ProductChange, set_product
-    from tenantctl.money import parse_amount
 
     st = state(ctx)
-    cost = None
-    if purchase_price is not None:
-        unit, _, text = purchase_price.partition("=")
-        try:
-            cost = (unit, parse_amount(text))
-        except ValueError as exc:
-            raise BadInput(f"--purchase-price: {exc}") from None
     change = ProductChange(name, description, category, visible, new_sku, platform,
-                           add_on_of, add_unit, remove_unit, cost)
+                           add_on_of, add_unit, remove_unit, purchase_price)
     with st.session(write=True) as session:
         detail = set_product(session, st.org_of(session), sku, change)
     if st.json:

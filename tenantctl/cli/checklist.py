@@ -11,7 +11,6 @@ from tenantctl.cli.state import state
 from tenantctl.domain.checklist import run_checklist
 from tenantctl.domain.orgs import root_org
 from tenantctl.errors import CheckFailed
-from tenantctl.store.engine import read_session
 
 
 def checklist(
@@ -23,7 +22,7 @@ def checklist(
     """Run the preparation checklist for ACCOUNT (exit 0 when all pass, 3 when any fails)."""
     st = state(ctx)
     st.distributor_only("checklist")
-    with read_session(st.engine()) as session:
+    with st.session() as session:
         result = run_checklist(session, root_org(session), account, price_list)
     if st.json:
         output.print_json(result)

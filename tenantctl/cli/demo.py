@@ -102,13 +102,11 @@ def demo(
 
     Uses a fresh SQLite store in a temporary directory unless --db names one.
     """
-    from tenantctl.cli.app import app  # the demo drives the same commands a person types
-
     st = state(ctx)
     st.distributor_only("demo")
     tmp = Path(tempfile.mkdtemp(prefix="tenantctl-demo-"))
     db_url = st.db_url or f"sqlite:///{tmp / 'demo.db'}"
-    command = typer.main.get_command(app)
+    command = ctx.find_root().command  # the demo drives the same commands a person types
     steps = lifecycle(data_dir("fixtures"))
     # The demo's tenant administrators get a random password that is never shown.
     os.environ.setdefault("TENANTCTL_ADMIN_PASSWORD", secrets.token_urlsafe(18))

@@ -10,7 +10,6 @@ import typer
 from tenantctl.cli import output
 from tenantctl.cli.state import state
 from tenantctl.domain.dataset import load_dataset
-from tenantctl.store.engine import write_session
 
 
 def load(
@@ -28,8 +27,7 @@ def load(
     """
     st = state(ctx)
     st.distributor_only("load")  # the data set is the root org's: never inside a tenant
-    engine = st.engine()
-    with write_session(engine) as session:
+    with st.session(write=True) as session:
         result = load_dataset(session, file, dry_run=dry_run)
     if st.json:
         output.print_json(result)

@@ -11,7 +11,7 @@ from tenantctl import jobs
 from tenantctl.cli import output
 from tenantctl.cli.state import State, state
 from tenantctl.domain.kinds import register_all
-from tenantctl.errors import TenantctlError
+from tenantctl.errors import ProcessFailed
 
 process_app = typer.Typer(help="Watch and steer queued processes (tenant creation, ...).",
                           no_args_is_help=True)
@@ -30,11 +30,7 @@ def follow_in_foreground(st: State, process_id: int) -> jobs.ProcessInfo:
 
         info = jobs.run_in_foreground(st.engine(), process_id, on_progress)
     if info.status != jobs.SUCCEEDED:
-        error = TenantctlError(f"process {process_id} {info.status}: "
-                               f"{info.error or 'see its log'} "
-                               f"(tenantctl process logs {process_id})")
-        error.exit_code = info.exit_code or 1
-        raise error
+        raise ProcessFailed(process_id, info.status, info.error, info.exit_code)
     return info
 
 

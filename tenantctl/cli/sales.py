@@ -3,7 +3,6 @@ same in the root and inside a tenant (`--org`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ import typer
 from tenantctl.cli import output
 from tenantctl.cli.state import state
 from tenantctl.domain import sales
+from tenantctl.domain.fields import date_option
 
 subscription_app = typer.Typer(help="Sell, change, cancel, list and show subscriptions.",
                                no_args_is_help=True)
@@ -18,7 +18,6 @@ asset_app = typer.Typer(help="Record and list assets (software subscriptions, Az
                              "reservations).", no_args_is_help=True)
 order_app = typer.Typer(help="List the orders that sales made.", no_args_is_help=True)
 
-DATE_FORMATS = ["%Y-%m-%d"]
 AccountFilter = Annotated[str | None, typer.Option(
     "--account", metavar="CODE", help="Only this account's.")]
 AddOns = Annotated[list[str] | None, typer.Option(
@@ -40,8 +39,8 @@ def create(
     quantity: Annotated[int, typer.Option(help="How many (1 or more).")],
     trial: Annotated[bool, typer.Option("--trial", help="A trial: no order until it is "
                                                         "turned paid.")] = False,
-    start: Annotated[datetime | None, typer.Option(
-        formats=DATE_FORMATS, metavar="YYYY-MM-DD",
+    start: Annotated[str | None, typer.Option(
+        metavar="YYYY-MM-DD",
         help="Start date (default: today in the org's time zone).")] = None,
     add_on: AddOns = None,
     storefront: Storefront = False,
@@ -52,7 +51,7 @@ def create(
     with st.session(write=True) as session:
         result = sales.create_subscription(
             session, st.org_of(session), account, sku, unit=unit, quantity=quantity,
-            trial=trial, start=start.date() if start else None, add_ons=add_ons,
+            trial=trial, start=date_option("--start", start), add_ons=add_ons,
             storefront=storefront)
     _print_result(st, result, f"Created subscription {result.subscription.code}")
 
@@ -183,8 +182,8 @@ def asset_create(
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     kind: Annotated[str, typer.Option(help="software-subscription or azure-reservation.")],
     quantity: Annotated[int, typer.Option(help="How many (1 or more).")],
-    purchase_date: Annotated[datetime | None, typer.Option(
-        "--purchase-date", formats=DATE_FORMATS, metavar="YYYY-MM-DD",
+    purchase_date: Annotated[str | None, typer.Option(
+        "--purchase-date", metavar="YYYY-MM-DD",
         help="Purchase date (default: today in the org's time zone).")] = None,
     unit: Annotated[str | None, typer.Option(
         help="The billing unit (default: the product's only one).")] = None,
@@ -195,7 +194,7 @@ def asset_create(
     with st.session(write=True) as session:
         result = sales.create_asset(
             session, st.org_of(session), account, sku, kind=kind, quantity=quantity,
-            purchase_date=purchase_date.date() if purchase_date else None, unit=unit,
+            purchase_date=date_option("--purchase-date", purchase_date), unit=unit,
             storefront=storefront)
     if st.json:
         output.print_json({**output.jsonable(result.asset), "orders": result.orders})

@@ -14,8 +14,8 @@ from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
 from tenantctl.domain import tenants, updates
 from tenantctl.domain.discard import discard_tenant
-from tenantctl.errors import BadInput, BatchFailed, TenantctlError
-from tenantctl.store.engine import read_session
+from tenantctl.domain.fields import date_option
+from tenantctl.errors import BadInput
 
 tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
                          no_args_is_help=True)
@@ -66,8 +66,7 @@ def create(
     st.distributor_only("tenant create")
     request = tenants.TenantRequest(account, price_list, edition, language, timezone,
                                     date_format, separate_invoices, admin_username, admin_email)
-    engine = st.engine()
-    process_id = tenants.request_tenant_creation(engine, request, _admin_password())
+    process_id = tenants.request_tenant_creation(st.engine(), request, _admin_password())
     if detach:
         if st.json:
             output.print_json({"process_id": process_id, "status": "queued"})
@@ -76,7 +75,7 @@ def create(
                            f"(follow it with `tenantctl process logs {process_id} --follow`).")
         return
     info = follow_in_foreground(st, process_id)
-    with read_session(engine) as session:
+    with st.session() as session:
         detail = tenants.tenant_detail(session, account)
     if st.json:
         output.print_json({"process_id": process_id, "status": info.status,
@@ -90,7 +89,7 @@ def list_(ctx: typer.Context):
     """List tenant resellers with their phase, back-ordering state and client id."""
     st = state(ctx)
     st.distributor_only("tenant list")
-    with read_session(st.engine()) as session:
+    with st.session() as session:
         rows = tenants.list_tenants(session)
     if st.json:
         output.print_json(rows)
@@ -110,7 +109,7 @@ def show(
     """Show one tenant reseller and what its BSS holds."""
     st = state(ctx)
     st.distributor_only("tenant show")
-    with read_session(st.engine()) as session:
+    with st.session() as session:
         t = tenants.tenant_detail(session, tenant)
     if st.json:
         output.print_json(t)
@@ -161,15 +160,6 @@ def discard(
     output.message(f"{done.tenant} can be made a tenant reseller again{process}.")
 
 
-def _date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadInput(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
-
-
 @tenant_app.command("update")
 def update_(
     ctx: typer.Context,
@@ -196,26 +186,12 @@ def update_(
     st.distributor_only("tenant update")
     if (tenant is None) == (not all_):
         raise BadInput("name one TENANT or give --all")
-    day = _date(as_of, "--as-of") or date.today()
+    day = date_option("--as-of", as_of) or date.today()
     options = updates.Options(partial, sell_prices, names)
-    engine = st.engine()
-    with read_session(engine) as session:
-        targets, skipped = updates.tenants_to_update(session, tenant)
-        targets = [(t.id, tenants.find_tenant_code(session, t)) for t in targets]
-    outcomes = []
-    for tenant_id, code in targets:
-        try:
-            outcome = updates.request_update(engine, tenant_id, day, options, dry_run=dry_run)
-            if outcome.process_id is not None and not detach:
-                info = follow_in_foreground(st, outcome.process_id)
-                outcome = updates.UpdateOutcome(outcome.tenant, info.status,
-                                                outcome.from_revision, outcome.to_revision,
-                                                outcome.counts, outcome.process_id)
-        except TenantctlError as exc:
-            if not all_:
-                raise
-            outcome = updates.UpdateOutcome(code, "failed", None, None, {}, error=str(exc))
-        outcomes.append(outcome)
+    run = None if detach else (lambda process_id: follow_in_foreground(st, process_id).status)
+    report = updates.update_tenants(st.engine(), tenant, day, options, dry_run=dry_run,
+                                    run=run)
+    outcomes, skipped = report.outcomes, report.skipped
     if st.json:
         # The change list is the dry run's report; a real run gives counts (see tenant log).
         output.print_json({"tenants": [{k: v for k, v in output.jsonable(o).items()
@@ -235,9 +211,7 @@ def update_(
                        o.process_id] for o in outcomes])
         for code, status in skipped:
             output.message(f"Skipped {code}: it is {status}.")
-    if any(o.status == "failed" for o in outcomes):
-        raise BatchFailed(f"{sum(o.status == 'failed' for o in outcomes)} tenant update(s) "
-                          "failed")
+    report.raise_if_failed()
 
 
 @tenant_app.command("log")
@@ -250,8 +224,8 @@ def log_(
     """Show the update tenant log: one entry per catalogue change applied."""
     st = state(ctx)
     st.distributor_only("tenant log")
-    with read_session(st.engine()) as session:
-        entries = updates.update_log(session, tenant, _date(since, "--since"))
+    with st.session() as session:
+        entries = updates.update_log(session, tenant, date_option("--since", since))
     if st.json:
         output.print_json(entries)
         return

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from tenantctl.domain import outbox
+from tenantctl.domain import fields, outbox
+from tenantctl.domain.fields import ACCOUNT_KINDS, PAYMENT_METHODS  # noqa: F401 (their home)
 from tenantctl.domain.orgs import get_account, get_price_list
 from tenantctl.errors import BadInput, Conflict, NotFound, Refused
-from tenantctl.money import check_country, check_currency, parse_amount
 from tenantctl.store.models import (
     Account,
     Contact,
@@ -95,10 +95,6 @@ def account_detail(session: Session, org: Organisation, code: str) -> AccountDet
 
 # --- creating and changing accounts ------------------------------------------------------
 
-ACCOUNT_KINDS = ("customer", "reseller")
-PAYMENT_METHODS = ("invoice", "bank-transfer", "direct-debit", "credit-card")
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _CONTACT = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<\s*(?P<email>[^<>\s]+)\s*>\s*$")
 
 
@@ -185,11 +181,10 @@ def parse_contact(text: str) -> tuple[str, str]:
     match = _CONTACT.match(text or "")
     if not match or not match["name"]:
         raise BadInput(f"--add-contact: {text!r} is not written \"Name <email>\"")
-    name, email = match["name"], match["email"]
-    if len(name) > _length(Contact, "name"):
-        raise BadInput(f"--add-contact: the name {name!r} is longer than "
-                       f"{_length(Contact, 'name')} characters")
-    _check_email(email, "--add-contact", Contact)
+    name = fields.option("--add-contact", fields.text, match["name"],
+                         fields.length(Contact, "name"))
+    email = fields.option("--add-contact", fields.email, match["email"],
+                          fields.length(Contact, "email"))
     return name, email
 
 
@@ -205,18 +200,16 @@ def create_account(session: Session, org: Organisation, new: NewAccount) -> Acco
     """Create an account in ORG: a customer or a reseller, in ORG's currency and country
     unless told otherwise (a sub-customer: in its reseller's currency)."""
     problems: list[str] = []
-    if not _CODE.match(new.code or ""):
-        problems.append(f"CODE: {new.code!r} must be 1-64 letters, digits, dots, dashes or "
-                        "underscores, starting with a letter or digit")
+    fields.collect(problems, "CODE", fields.code, new.code)
     name = _clean_text(new.name, "--name", Account, "name", problems, required=True)
-    if new.kind not in ACCOUNT_KINDS:
-        problems.append(f"--kind: {new.kind!r} is not one of {', '.join(ACCOUNT_KINDS)}")
+    fields.collect(problems, "--kind", fields.choice, new.kind, fields.ACCOUNT_KINDS)
     bill_to = None
     if new.bill_to is not None:
         bill_to = _bill_to(session, org, new.bill_to, new.code, problems)
     default_currency = bill_to.currency if bill_to is not None else org.currency
-    currency = _checked(check_currency, new.currency, default_currency, "--currency", problems)
-    country = _checked(check_country, new.country, org.country, "--country", problems)
+    currency = _checked(fields.currency, new.currency, default_currency, "--currency",
+                        problems)
+    country = _checked(fields.country, new.country, org.country, "--country", problems)
     if bill_to is not None and currency and currency != bill_to.currency:
         problems.append(f"--currency: {new.code} is billed to {bill_to.code}, which is billed "
                         f"in {bill_to.currency}, not {currency}")
@@ -271,21 +264,17 @@ def update_account(session: Session, org: Organisation, code: str, changes: Acco
     if changes.separate_invoices is not None:
         wanted["separate_invoices"] = changes.separate_invoices
     if changes.billing_day is not None:
-        if not 1 <= changes.billing_day <= 28:
-            problems.append(f"--billing-day: {changes.billing_day} is not a day from 1 to 28")
-        wanted["billing_day"] = changes.billing_day
+        wanted["billing_day"] = fields.collect(problems, "--billing-day", fields.billing_day,
+                                               changes.billing_day)
     if changes.payment_method is not None:
-        if changes.payment_method not in PAYMENT_METHODS:
-            problems.append(f"--payment-method: {changes.payment_method!r} is not one of "
-                            f"{', '.join(PAYMENT_METHODS)}")
-        wanted["payment_method"] = changes.payment_method
+        wanted["payment_method"] = fields.collect(problems, "--payment-method", fields.choice,
+                                                  changes.payment_method,
+                                                  fields.PAYMENT_METHODS)
     if changes.credit_limit is not None:
         wanted["credit_limit"] = None
         if changes.credit_limit.strip():
-            try:
-                wanted["credit_limit"] = parse_amount(changes.credit_limit)
-            except ValueError as exc:
-                problems.append(f"--credit-limit: {exc}")
+            wanted["credit_limit"] = fields.collect(problems, "--credit-limit", fields.amount,
+                                                    changes.credit_limit)
     if changes.price_list is not None:
         wanted["price_list_id"] = None
         if changes.price_list.strip():
@@ -296,7 +285,8 @@ def update_account(session: Session, org: Organisation, code: str, changes: Acco
                 problems.append(str(exc))
             wanted["price_list_id"] = price_list.id
     contacts = [parse_contact(text) for text in changes.add_contacts]
-    removed = [_check_email(e.strip(), "--remove-contact", Contact)
+    removed = [fields.option("--remove-contact", fields.email, e,
+                             fields.length(Contact, "email"))
                for e in changes.remove_contacts]
     if problems:
         raise BadInput(f"bad options for account {code}; nothing was changed", problems)
@@ -386,37 +376,17 @@ def _checked(check, value: str | None, default: str, option: str, problems: list
         return default
 
 
-def _length(model, column: str) -> int:
-    return model.__table__.c[column].type.length
-
-
 def _clean_text(value: str | None, option: str, model, column: str, problems: list[str],
                 *, required: bool = False) -> str | None:
     if value is None:
         return None
-    value = value.strip()
-    if required and not value:
-        problems.append(f"{option}: is empty")
-    limit = _length(model, column)
-    if limit is not None and len(value) > limit:
-        problems.append(f"{option}: is longer than {limit} characters")
-    return value
-
-
-def _check_email(email: str, option: str, model) -> str:
-    if not _EMAIL.match(email or ""):
-        raise BadInput(f"{option}: {email!r} is not an e-mail address")
-    if len(email) > _length(model, "email"):
-        raise BadInput(f"{option}: {email!r} is longer than {_length(model, 'email')} "
-                       "characters")
-    return email
+    note = column == "billing_address"
+    return fields.collect(problems, option, fields.text, value, fields.length(model, column),
+                          required=required, note=note, default=value.strip())
 
 
 def _optional_email(value: str | None, option: str, problems: list[str]) -> str | None:
     if value is None or not value.strip():
         return value.strip() if value is not None else None
-    try:
-        return _check_email(value.strip(), option, Account)
-    except BadInput as exc:
-        problems.append(str(exc))
-        return None
+    return fields.collect(problems, option, fields.email, value,
+                          fields.length(Account, "email"))

@@ -15,14 +15,16 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from tenantctl import config
+from tenantctl.domain import fields
 from tenantctl.domain.orgs import get_price_list
 from tenantctl.errors import BadInput, NotFound
-from tenantctl.money import check_currency, parse_amount
+from tenantctl.money import check_currency
+from tenantctl.store.bulk import chunks, insert_batched
 from tenantctl.store.engine import advisory_lock
 from tenantctl.store.models import (
     Organisation,
@@ -36,7 +38,6 @@ from tenantctl.store.models import (
 
 REQUIRED_COLUMNS = ("sku", "name", "platform", "unit", "price")
 OPTIONAL_COLUMNS = ("add_on_of", "type")
-_BATCH = 1000
 CATALOGUE_LOCK = 1  # advisory-lock scope of an org's catalogue imports
 
 Key = tuple[str, str]  # (sku, unit)
@@ -143,17 +144,16 @@ def read_price_csv(path: Path) -> list[PriceRow]:
         data = path.read_bytes()
     except OSError as exc:
         raise BadInput(f"{label}: cannot read the file ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise BadInput(f"{label}:{line}: encoding: byte 0x{data[exc.start]:02x} is not valid "
-                       "utf-8 (save the file as UTF-8)") from None
+    text = fields.decode_utf8(data, label)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
         raise BadInput(f"{label}:1: not a CSV file ({exc})") from None
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise BadInput(f"{label}:1: header: column(s) {', '.join(twice)} given twice "
+                       "(each column once)")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise BadInput(f"{label}:1: header: missing column(s) {', '.join(missing)} "
@@ -185,47 +185,36 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
     def bad(line: int, fld: str, msg: str) -> None:
         problems.append(f"{label}:{line}: {fld}: {msg}")
 
+    sku_length = fields.length(Product, "sku")
+    checks = {  # column -> how it is read (an empty optional column is None)
+        "sku": lambda v: fields.sku(v, sku_length),
+        "name": lambda v: fields.text(v, fields.length(Product, "name")),
+        "type": lambda v: fields.text(v, fields.length(Product, "product_type"),
+                                      required=False) or None,
+        "add_on_of": lambda v: fields.sku(v, sku_length) if v.strip()
+        else None,
+        "platform": lambda v: fields.choice(v, platforms),
+        "unit": lambda v: fields.choice(v, units),
+        "price": fields.amount,
+    }
     for line, record in raw:
         if None in record:
             bad(line, "columns", "more values than the header has columns")
             continue
-        values = {k: (v.strip() if isinstance(v, str) else v) for k, v in record.items()}
-        sku, name = values.get("sku") or "", values.get("name") or ""
-        platform, unit = values.get("platform") or "", values.get("unit") or ""
+        values = {}
         ok = True
-        if not sku:
-            bad(line, "sku", "is empty")
-            ok = False
-        elif len(sku) > 120:
-            bad(line, "sku", "is longer than 120 characters")
-            ok = False
-        if not name:
-            bad(line, "name", "is empty")
-            ok = False
-        elif len(name) > 300:
-            bad(line, "name", "is longer than 300 characters")
-            ok = False
-        if len(values.get("type") or "") > 40:
-            bad(line, "type", "is longer than 40 characters")
-            ok = False
-        if len(values.get("add_on_of") or "") > 120:
-            bad(line, "add_on_of", "is longer than 120 characters")
-            ok = False
-        if platform not in platforms:
-            bad(line, "platform", f"{platform!r} is not one of {', '.join(platforms)}")
-            ok = False
-        if unit not in units:
-            bad(line, "unit", f"{unit!r} is not one of {', '.join(units)}")
-            ok = False
-        try:
-            price = parse_amount(values.get("price") if values.get("price") is not None else "")
-        except ValueError as exc:
-            bad(line, "price", str(exc))
-            ok = False
+        for column, check in checks.items():
+            raw_value = record.get(column)
+            try:
+                values[column] = check("" if raw_value is None else raw_value)
+            except ValueError as exc:
+                bad(line, column, str(exc))
+                ok = False
         if not ok:
             continue
-        add_on_of = values.get("add_on_of") or None
-        product_type = values.get("type") or None
+        sku, name, platform, unit, price = (values[k] for k in ("sku", "name", "platform",
+                                                                 "unit", "price"))
+        add_on_of, product_type = values["add_on_of"], values["type"]
         key = (sku, unit)
         if key in seen:
             bad(line, "sku", f"{sku} / {unit} is listed twice (first on line {seen[key]})")
@@ -246,9 +235,27 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
 
 
 def _check_add_on_refs(rows: list[PriceRow], label: str) -> list[str]:
-    skus = {r.sku for r in rows}
-    return [f"{label}:{r.line}: add_on_of: {r.add_on_of!r} is not a SKU of this file"
-            for r in rows if r.add_on_of and (r.add_on_of not in skus or r.add_on_of == r.sku)]
+    """Every add_on_of names another SKU of the file, and no chain of them loops."""
+    parents = {r.sku: r.add_on_of for r in rows}
+    problems, reported = [], set()
+    for r in rows:
+        if r.sku in reported or not r.add_on_of:
+            continue
+        if r.add_on_of not in parents or r.add_on_of == r.sku:
+            problems.append(f"{label}:{r.line}: add_on_of: " + (
+                "a product cannot be an add-on of itself" if r.add_on_of == r.sku
+                else f"{r.add_on_of!r} is not a SKU of this file"))
+            reported.add(r.sku)
+            continue
+        seen, current = [r.sku], r.add_on_of
+        while current is not None and current not in seen:
+            seen.append(current)
+            current = parents.get(current)
+        if current == r.sku:
+            problems.append(f"{label}:{r.line}: add_on_of: {r.sku} would be an add-on of "
+                            f"itself through {' -> '.join(seen[1:])}")
+            reported.add(r.sku)
+    return problems
 
 
 # --- the store --------------------------------------------------------------------------
@@ -310,7 +317,7 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
          "created_at": now}
         for sku, r in by_sku.items() if sku not in existing
     ]
-    _insert_batched(session, product, new_products)
+    insert_batched(session, product, new_products)
     renamed = [
         {"pid": existing[sku].id, "new_name": r.name}
         for sku, r in by_sku.items() if sku in existing and existing[sku].name != r.name
@@ -339,7 +346,7 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
 
     product_ids = [ids[sku] for sku in by_sku]
     have = set()
-    for chunk in _chunks(product_ids, _BATCH):
+    for chunk in chunks(product_ids):
         have.update(tuple(row) for row in session.execute(
             select(unit_t.c.product_id, unit_t.c.unit).where(unit_t.c.product_id.in_(chunk))))
     new_units = []
@@ -349,7 +356,7 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
             have.add(key)
             new_units.append({"org_id": org.id, "product_id": key[0], "unit": r.unit,
                               "status": "active"})
-    _insert_batched(session, unit_t, new_units)
+    insert_batched(session, unit_t, new_units)
     return ids, len(new_products), len(new_units), len(renamed)
 
 
@@ -389,7 +396,7 @@ def record_revision(session: Session, price_list: PriceList, items: Mapping[Key,
          "price": items[(c.sku, c.unit)].price, "from_revision": number}
         for c in (*diff.added, *diff.changed)
     ]
-    _insert_batched(session, item_t, starting)
+    insert_batched(session, item_t, starting)
     return previous, number, diff
 
 
@@ -508,16 +515,6 @@ def _summary(session: Session, price_list: PriceList, last: int | None, *,
                               "effective_date": r.effective_date, "created_at": r.created_at})
     return PriceListSummary(price_list.name, price_list.currency, last, count,
                             price_list.created_at, revisions)
-
-
-def _chunks(seq: list, size: int):
-    for start in range(0, len(seq), size):
-        yield seq[start:start + size]
-
-
-def _insert_batched(session: Session, table, rows: list[dict]) -> None:
-    for chunk in _chunks(rows, _BATCH):
-        session.execute(insert(table), chunk)
 
 
 # --- products ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select
 from sqlmodel import Session, SQLModel
 
+from tenantctl import jobs
 from tenantctl.domain.tenants import (
     CREATE_KIND,
     creation_lock_key,
@@ -28,8 +29,6 @@ from tenantctl.domain.tenants import (
     retail_price_list_name,
 )
 from tenantctl.errors import Busy, NotFound, Refused
-from tenantctl.jobs.models import ACTIVE_STATUSES, Process
-from tenantctl.jobs.queue import add_log
 from tenantctl.store.engine import COUNT_ROWS, write_session
 from tenantctl.store.models import (
     Account,
@@ -69,7 +68,7 @@ def discard_tenant(engine, ref: str) -> Discarded:
             raise Refused(f"tenant reseller {code} is {tenant.status}: only a creation that "
                           "failed or was cancelled can be discarded")
         process = _creation_process(session, tenant)
-        if process is not None and process.status in ACTIVE_STATUSES:
+        if process is not None and process.active:
             raise Busy(f"the creation of {code} (process {process.id}) is "
                        f"{process.status}: cancel it first with "
                        f"`tenantctl process cancel {process.id}`")
@@ -82,7 +81,7 @@ def discard_tenant(engine, ref: str) -> Discarded:
         if org is not None:
             deleted["organisation"] = _delete(session, Organisation, org.id)
         if process is not None:
-            add_log(session, process.id, f"tenant reseller {code} discarded with "
+            jobs.add_log(session, process.id, f"tenant reseller {code} discarded with "
                     f"`tenantctl tenant discard`: {sum(deleted.values())} row(s) deleted; "
                     "a retry of this process fails at its first task", level="warning")
         return Discarded(code, org.client_id if org else None,
@@ -102,18 +101,14 @@ def _locked(session: Session, tenant_id: int) -> TenantReseller:
     return tenant
 
 
-def _creation_process(session: Session, tenant: TenantReseller):
+def _creation_process(session: Session, tenant: TenantReseller) -> jobs.ProcessState | None:
     """The process that creates TENANT, its row locked until the discard commits (a
     concurrent `process retry` or cancel waits for it). For a tenant asked for before its
     creation process was recorded: the newest creation process of its account."""
-    stmt = select(Process.id, Process.status)
     if tenant.creation_process_id is not None:
-        stmt = stmt.where(Process.id == tenant.creation_process_id)
-    else:
-        stmt = (stmt.where(Process.kind == CREATE_KIND,
-                           Process.lock_key == creation_lock_key(tenant.account_id))
-                .order_by(Process.id.desc()).limit(1))
-    return session.execute(stmt.with_for_update()).first()
+        return jobs.lock_process(session, tenant.creation_process_id)
+    return jobs.lock_process(session, kind=CREATE_KIND,
+                             lock_key=creation_lock_key(tenant.account_id))
 
 
 def _refuse_if_in_use(session: Session, code: str, org: Organisation) -> None:

@@ -7,12 +7,12 @@ enforces them, for every change a tenant user makes to a product of its catalogu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from tenantctl import config
+from tenantctl.domain import fields
 from tenantctl.domain.catalogue import ProductDetail, product_detail
 from tenantctl.domain.orgs import get_product
 from tenantctl.errors import BadInput, Refused
@@ -65,14 +65,36 @@ class ProductChange:
     add_on_of: str | None = None
     add_unit: str | None = None
     remove_unit: str | None = None
-    purchase_price: tuple[str, Decimal] | None = None
+    purchase_price: str | None = None  # UNIT=PRICE
+
+
+def _read_change(change: ProductChange) -> dict:
+    """The fields CHANGE asks for, each read by its field rule (BadInput naming the option)."""
+    sku_length = fields.length(Product, "sku")
+    readers = {
+        "name": lambda v: fields.text(v, fields.length(Product, "name")),
+        "description": lambda v: fields.text(v, note=True),
+        "category": lambda v: fields.text(v, fields.length(Product, "category")),
+        "sku": lambda v: fields.sku(v, sku_length),
+        "add_on_of": lambda v: fields.sku(v, sku_length),
+        "purchase_price": lambda v: fields.key_value(v, "UNIT=PRICE", "monthly=12.50",
+                                                     fields.text, fields.amount),
+    }
+    asked = {}
+    for name, value in change.__dict__.items():
+        if value is None:
+            continue
+        option = "--new-sku" if name == "sku" else "--" + name.replace("_", "-")
+        reader = readers.get(name)
+        asked[name] = fields.option(option, reader, value) if reader else value
+    return asked
 
 
 def set_product(session: Session, org: Organisation, sku: str, change: ProductChange
                 ) -> ProductDetail:
     """Change a product of ORG; every field is checked against the policy first."""
     product = get_product(session, org, sku)
-    asked = {f: v for f, v in change.__dict__.items() if v is not None}
+    asked = _read_change(change)
     if not asked:
         raise BadInput("product set: name at least one thing to change")
     field_of = {"add_unit": "units", "remove_unit": "units"}

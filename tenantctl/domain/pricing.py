@@ -15,10 +15,10 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
+from tenantctl.domain import fields
 from tenantctl.domain.catalogue import latest_revision, revision_in_effect
 from tenantctl.domain.orgs import get_price_list, get_product
-from tenantctl.errors import BadInput, NotFound, Refused
-from tenantctl.money import parse_amount
+from tenantctl.errors import NotFound, Refused
 from tenantctl.store.models import (
     Account,
     Organisation,
@@ -114,10 +114,7 @@ def set_price(session: Session, org: Organisation, name: str, sku: str, unit: st
     readable. A discontinued product or unit gets no new price, and no price is set while
     a later revision is scheduled (the new revision would bring it forward).
     """
-    try:
-        amount = parse_amount(price)
-    except ValueError as exc:
-        raise BadInput(f"PRICE: {exc}") from None
+    amount = fields.option("PRICE", fields.amount, price)
     price_list = get_price_list(session, org, name, for_update=True)
     scheduled = session.execute(
         select(func.max(PriceListRevision.effective_date)).where(

@@ -17,7 +17,6 @@ The rules, one function each:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from tenantctl.domain import outbox
+from tenantctl.domain import fields, outbox
 from tenantctl.domain.accounts import managing_tenant
 from tenantctl.domain.catalogue import revision_in_effect
 from tenantctl.domain.orgs import get_account, get_product
@@ -51,9 +50,6 @@ from tenantctl.store.models import (
 )
 
 ORDER_TYPES = ("new", "change", "cancel", "add-on", "trial-to-paid")
-ASSET_KINDS = ("software-subscription", "azure-reservation")
-_ADD_ON = re.compile(r"^\s*(?P<sku>[^=\s]+)\s*=\s*(?P<quantity>[0-9]+)\s*$")
-_MAX_QUANTITY = 10**9  # fits every database's INTEGER; far beyond any real order
 _CODE_ATTEMPTS = 5
 
 
@@ -228,15 +224,9 @@ def parse_add_ons(specs: Iterable[str], *, allow_zero: bool = False) -> dict[str
     result: dict[str, int] = {}
     least = 0 if allow_zero else 1
     for spec in specs:
-        match = _ADD_ON.match(spec or "")
-        if not match:
-            raise BadInput(f"--add-on: {spec!r} is not written SKU=N (for example "
-                           "MS-TEAMS-PHONE=5)")
-        sku, quantity = match["sku"], int(match["quantity"])
-        if not least <= quantity <= _MAX_QUANTITY:
-            raise BadInput(f"--add-on: {spec!r}: the quantity must be "
-                           f"{'0 (to remove it) or more' if allow_zero else 'at least 1'}"
-                           + (f" and at most {_MAX_QUANTITY}" if quantity else ""))
+        sku, quantity = fields.option("--add-on", fields.key_value, spec, "SKU=N",
+                                      "MS-TEAMS-PHONE=5", fields.sku,
+                                      lambda n: fields.quantity(n, least=least))
         if sku in result:
             raise BadInput(f"--add-on: {sku} is given twice")
         result[sku] = quantity
@@ -244,8 +234,7 @@ def parse_add_ons(specs: Iterable[str], *, allow_zero: bool = False) -> dict[str
 
 
 def _check_quantity(quantity: int, option: str = "--quantity") -> None:
-    if not 1 <= quantity <= _MAX_QUANTITY:
-        raise BadInput(f"{option}: {quantity} is not a quantity from 1 to {_MAX_QUANTITY}")
+    fields.option(option, fields.quantity, quantity)
 
 
 # --- codes --------------------------------------------------------------------------------
@@ -668,8 +657,7 @@ def create_asset(session: Session, org: Organisation, account_code: str, sku: st
                  unit: str | None = None, storefront: bool = False) -> AssetResult:
     """Record the sale of an asset (a software subscription or an Azure reservation) to an
     account of ORG, with an order of type `new` priced from the account's price list."""
-    if kind not in ASSET_KINDS:
-        raise BadInput(f"--kind: {kind!r} is not one of {', '.join(ASSET_KINDS)}")
+    fields.option("--kind", fields.choice, kind, fields.ASSET_KINDS)
     _check_quantity(quantity)
     account = get_account(session, org, account_code)
     check_can_sell(session, org, account, storefront=storefront, command="asset create")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import zoneinfo
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -19,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from tenantctl import config, jobs
+from tenantctl.domain import fields
 from tenantctl.domain.catalogue import revision_in_effect
 from tenantctl.domain.checklist import require_checklist, run_checklist
 from tenantctl.domain.orgs import get_account, get_price_list, root_org
@@ -45,7 +45,6 @@ CREATE_KIND = "tenant.create"
 COPY_BATCH = 5000
 EDITIONS = ("basic", "premium")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,99}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -73,21 +72,18 @@ def complete_request(req: TenantRequest, parent: Organisation) -> TenantRequest:
 def validate_request(req: TenantRequest) -> None:
     """Refuse bad options before anything is queued, naming each bad option."""
     problems = []
-    if req.edition not in EDITIONS:
-        problems.append(f"--edition: {req.edition!r} is not one of {', '.join(EDITIONS)}")
+    fields.collect(problems, "--edition", fields.choice, req.edition, EDITIONS)
     if pycountry.languages.get(alpha_2=req.language.split("-")[0].lower()) is None:
         problems.append(f"--language: {req.language!r} is not an ISO 639-1 language code")
-    if req.timezone not in zoneinfo.available_timezones():
-        problems.append(f"--timezone: {req.timezone!r} is not an IANA time zone "
-                        "(for example Europe/Athens)")
-    formats = config.tenants()["date_formats"]
-    if req.date_format not in formats:
-        problems.append(f"--date-format: {req.date_format!r} is not one of {', '.join(formats)}")
+    fields.collect(problems, "--timezone", fields.timezone, req.timezone,
+                   fields.length(Organisation, "timezone"))
+    fields.collect(problems, "--date-format", fields.choice, req.date_format,
+                   config.tenants()["date_formats"])
     if not _USERNAME.match(req.admin_username):
         problems.append(f"--admin-username: {req.admin_username!r} must be 2-100 letters, "
                         "digits, dots, dashes or underscores")
-    if not _EMAIL.match(req.admin_email) or len(req.admin_email) > 200:
-        problems.append(f"--admin-email: {req.admin_email!r} is not an e-mail address")
+    fields.collect(problems, "--admin-email", fields.email, req.admin_email,
+                   fields.length(User, "email"))
     if problems:
         raise BadInput("bad tenant options; nothing was queued", problems)
 

@@ -10,7 +10,8 @@ kill -9 and resumed, or run twice, never applies or logs a change twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -31,11 +32,12 @@ from tenantctl.domain.tenants import (
     copy_units,
     ensure_retail_price_list,
     find_tenant,
+    find_tenant_code,
     link_add_ons,
     retail_price_list_name,
 )
-from tenantctl.errors import Conflict
-from tenantctl.store.engine import write_session
+from tenantctl.errors import BatchFailed, Conflict, TenantctlError
+from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import (
     Account,
     Organisation,
@@ -231,6 +233,50 @@ def request_update(engine, tenant_id: int, as_of: date, options: Options, *,
             status = "queued"
         return UpdateOutcome(plan.tenant, status, plan.from_revision, plan.to_revision,
                              plan.counts(), process_id, changes=plan.changes)
+
+
+@dataclass
+class UpdateReport:
+    """What `tenant update` did: one outcome per tenant, and the tenants skipped with why."""
+
+    outcomes: list[UpdateOutcome]
+    skipped: list[tuple[str, str]]  # (tenant, its status)
+
+    @property
+    def failed(self) -> int:
+        return sum(o.status == "failed" for o in self.outcomes)
+
+    def raise_if_failed(self) -> None:
+        """Exit 5 (some of a batch failed) when any tenant's update failed."""
+        if self.failed:
+            raise BatchFailed(f"{self.failed} tenant update(s) failed")
+
+
+def update_tenants(engine, ref: str | None, as_of: date, options: Options, *,
+                   dry_run: bool = False, run: Callable[[int], str] | None = None
+                   ) -> UpdateReport:
+    """Update one tenant (REF: client id or reseller code) or, REF None, every tenant.
+
+    Each update is planned and queued (unless up to date or DRY_RUN); RUN, when given,
+    runs a queued process to its end and returns its status. One tenant named: its error
+    is raised. Every tenant: a tenant whose update fails is reported as failed and the
+    others go on; `raise_if_failed` then exits 5.
+    """
+    with read_session(engine) as session:
+        targets, skipped = tenants_to_update(session, ref)
+        targets = [(t.id, find_tenant_code(session, t)) for t in targets]
+    outcomes = []
+    for tenant_id, code in targets:
+        try:
+            outcome = request_update(engine, tenant_id, as_of, options, dry_run=dry_run)
+            if outcome.process_id is not None and run is not None:
+                outcome = replace(outcome, status=run(outcome.process_id))
+        except TenantctlError as exc:
+            if ref is not None:
+                raise
+            outcome = UpdateOutcome(code, "failed", None, None, {}, error=str(exc))
+        outcomes.append(outcome)
+    return UpdateReport(outcomes, skipped)
 
 
 # --- the update process ---------------------------------------------------------------------

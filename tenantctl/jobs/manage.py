@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from tenantctl.errors import BadInput, Conflict, NotFound
 from tenantctl.jobs.models import (
+    ACTIVE_STATUSES,
     CANCELLED,
     DONE,
     FAILED,
@@ -150,7 +151,18 @@ def list_processes(engine: Engine, status: str | None = None, *, kind: str | Non
     return [_info(r, tasks[r.id]) for r in rows]
 
 
+# Process ids are INTEGER columns: a larger number names no process (and would overflow
+# the driver's integer before the query could say so).
+_MAX_ID = 2**31 - 1
+
+
+def _check_id(process_id: int) -> None:
+    if not 1 <= process_id <= _MAX_ID:
+        raise NotFound(f"no process {process_id}")
+
+
 def _get(session: Session, process_id: int) -> ProcessInfo:
+    _check_id(process_id)
     row = session.execute(select(*_PROCESS_COLUMNS).where(P.c.id == process_id)).first()
     if row is None:
         raise NotFound(f"no process {process_id}")
@@ -172,6 +184,7 @@ def logs(engine: Engine, process_id: int, after_id: int | None = None,
         .where(L.c.process_id == process_id)
         .order_by(L.c.id)
     )
+    _check_id(process_id)
     if after_id is not None:
         query = query.where(L.c.id > after_id)
     if limit is not None:
@@ -185,6 +198,7 @@ def logs(engine: Engine, process_id: int, after_id: int | None = None,
 def _lock_row(session: Session, process_id: int):
     # Lock the process row first, as a worker's fenced transaction does, so an operator's
     # change waits for the worker's batch to commit instead of interleaving with it.
+    _check_id(process_id)
     query = select(P.c.id, P.c.title, P.c.status, P.c.lock_key, P.c.lease_owner).where(
         P.c.id == process_id)
     if session.get_bind().dialect.name == "postgresql":
@@ -193,6 +207,33 @@ def _lock_row(session: Session, process_id: int):
     if row is None:
         raise NotFound(f"no process {process_id}")
     return row
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """A process's id and status, read under its row lock."""
+
+    id: int
+    status: str
+
+    @property
+    def active(self) -> bool:
+        """Queued or running: a worker has it, or will."""
+        return self.status in ACTIVE_STATUSES
+
+
+def lock_process(session: Session, process_id: int | None = None, *, kind: str | None = None,
+                 lock_key: str | None = None) -> ProcessState | None:
+    """Process PROCESS_ID (or the newest of KIND under LOCK_KEY), its row locked until
+    SESSION's transaction ends, so a concurrent retry or cancel of it waits; None if none."""
+    query = select(P.c.id, P.c.status)
+    if process_id is not None:
+        query = query.where(P.c.id == process_id)
+    else:
+        query = (query.where(P.c.kind == kind, P.c.lock_key == lock_key)
+                 .order_by(P.c.id.desc()).limit(1))
+    row = session.execute(query.with_for_update()).first()
+    return ProcessState(row.id, row.status) if row is not None else None
 
 
 def retry(engine: Engine, process_id: int) -> ProcessInfo:

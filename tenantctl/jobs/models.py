@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from tenantctl.store.models import _json, utcnow
+from tenantctl.store.models import json_field, utcnow
 
 # Process status
 QUEUED = "queued"
@@ -31,7 +31,6 @@ TASK_RUNNING = "running"
 DONE = "done"
 TASK_FAILED = "failed"
 SKIPPED = "skipped"
-TASK_STATUSES = (PENDING, TASK_RUNNING, DONE, TASK_FAILED, SKIPPED)
 
 # The one-active-process-per-lock-key rule, as SQL both SQLite and PostgreSQL accept in a
 # partial index (the migration repeats this text; keep them the same).
@@ -63,7 +62,7 @@ class Process(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=100, index=True)
     title: str = Field(max_length=300)
-    params: dict = _json()
+    params: dict = json_field()
     status: str = Field(default=QUEUED, max_length=12)
     attempt: int = Field(default=0)
     max_attempts: int = Field(default=3)
@@ -101,7 +100,7 @@ class ProcessTask(SQLModel, table=True):
     status: str = Field(default=PENDING, max_length=12)
     done: int = Field(default=0)
     total: int | None = Field(default=None)
-    checkpoint: dict = _json()
+    checkpoint: dict = json_field()
     started_at: datetime | None = Field(default=None)
     finished_at: datetime | None = Field(default=None)
 

@@ -200,11 +200,6 @@ class TaskContext:
         with self._run.transaction(save_result=False) as session:
             add_log(session, self.process_id, message, level=level, task_id=self.task_id)
 
-    def heartbeat(self) -> None:
-        """Renew the lease during long work that writes nothing; LeaseLost if it is gone."""
-        with self._run.transaction(save_result=False):
-            pass
-
     def skip(self, reason: str) -> NoReturn:
         """End this task as `skipped` with REASON (it does not apply to this process)."""
         raise TaskSkipped(reason)

@@ -8,6 +8,7 @@ owner-only. PostgreSQL: `postgresql+psycopg://...`.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,26 @@ def _create_owner_only(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse a file that is not an SQLite database, or is another application's database
+    (it has tables but not tenantctl's), before anything is written to it. It is read
+    through a read-only connection, so a refused file is left exactly as it was."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {name for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise BadInput(f"--db: {path} is not an SQLite database ({exc})") from None
+    if tables and not {"alembic_version", "organisation"} <= tables:
+        raise BadInput(f"--db: {path} is not a tenantctl store: it holds {len(tables)} "
+                       "table(s) of another application; it was left untouched")
+
+
 def open_engine(url: str | None = None) -> Engine:
     """An engine for URL (default: the user's SQLite file), set up for this tool.
 
@@ -56,7 +77,13 @@ def open_engine(url: str | None = None) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            _create_owner_only(Path(parsed.database).expanduser())
+            path = Path(parsed.database).expanduser()
+            try:
+                _create_owner_only(path)
+            except OSError as exc:
+                raise BadInput(f"--db: cannot create the SQLite file {path} "
+                               f"({exc.strerror})") from None
+            _check_sqlite_file(path)
         engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
                                hide_parameters=True)
         _configure_sqlite(engine)

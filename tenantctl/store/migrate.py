@@ -8,10 +8,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from tenantctl.errors import Refused
+from tenantctl.errors import BadInput, Refused
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Serialises concurrent upgrades of one PostgreSQL store (any constant will do).
@@ -49,6 +49,8 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             before = MigrationContext.configure(conn).get_current_revision()
+            if before is None:
+                _refuse_foreign(conn)
             _refuse_newer(before)
             command.upgrade(alembic_config(conn), target)
             after = MigrationContext.configure(conn).get_current_revision()
@@ -68,6 +70,15 @@ def ensure_current(engine: Engine) -> None:
         f"the store's schema is at revision {rev}, older than this tenantctl's {head()}: "
         "run `tenantctl db upgrade` first"
     )
+
+
+def _refuse_foreign(conn: Connection) -> None:
+    """A database with tables but no schema revision is another application's: refused
+    before anything is written to it."""
+    tables = inspect(conn).get_table_names()
+    if tables:
+        raise BadInput(f"--db: the database is not a tenantctl store: it holds {len(tables)} "
+                       "table(s) of another application; it was left untouched")
 
 
 def _refuse_newer(rev: str | None) -> None:

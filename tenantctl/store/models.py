@@ -32,7 +32,7 @@ def _fk(target: str, *, nullable: bool = True, index: bool = True, ondelete: str
     )
 
 
-def _json() -> Any:
+def json_field() -> Any:
     return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
@@ -239,7 +239,7 @@ class Subscription(SQLModel, table=True):
     auto_renew: bool = Field(default=True)
     paid: bool = Field(default=True)
     billing_day: int = Field(default=1)
-    characteristics: dict = _json()
+    characteristics: dict = json_field()
     source_subscription_id: int | None = _fk("subscription.id")
     # A mirror's name in the parent: "End customer - Product".
     name: str | None = Field(default=None, max_length=300)
@@ -277,7 +277,7 @@ class Asset(SQLModel, table=True):
     quantity: int
     purchase_date: date
     status: str = Field(default="active", max_length=12)  # active | expired | cancelled
-    characteristics: dict = _json()
+    characteristics: dict = json_field()
     source_asset_id: int | None = _fk("asset.id")
     # A mirror's name in the parent: "End customer - Product".
     name: str | None = Field(default=None, max_length=300)
@@ -384,8 +384,8 @@ class ProvisioningSetting(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = _fk("organisation.id", nullable=False)
     platform: str = Field(max_length=20)
-    editable: dict = _json()
-    read_only: dict = _json()
+    editable: dict = json_field()
+    read_only: dict = json_field()
 
 
 class Storefront(SQLModel, table=True):
@@ -396,7 +396,7 @@ class Storefront(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(sa_column_args=[ForeignKey("organisation.id")], unique=True)
     name: str = Field(max_length=200)
-    branding: dict = _json()
+    branding: dict = json_field()
 
 
 class TenantUpdateLog(SQLModel, table=True):
@@ -445,7 +445,7 @@ class BackorderEvent(SQLModel, table=True):
     subject_id: int  # the tenant's row
     order_id: int | None = Field(default=None)  # the tenant's order of the sale
     effective_date: date | None = Field(default=None)
-    payload: dict = _json()
+    payload: dict = json_field()
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = Field(default=None)
     attempts: int = Field(default=0)

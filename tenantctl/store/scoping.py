@@ -84,11 +84,6 @@ def _criteria(org_id: int) -> tuple:
     return tuple(options)
 
 
-SCOPED_MODELS = frozenset(
-    [*OWNED, Organisation, TenantReseller, Contact, SyncRecord, SubscriptionAddon, OrderLine,
-     PriceListItem, PriceListRevision])
-
-
 def scoped_org(session: Session) -> int | None:
     """The org a session is scoped to (None for the distributor's unscoped sessions)."""
     return session.info.get(ORG_KEY)

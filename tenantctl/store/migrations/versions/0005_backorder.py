@@ -8,7 +8,7 @@ order names the subscription or asset it sold, and each order line the quantity 
 sale (the quantity history of SPEC section 8).
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0005r
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ import sqlmodel
 
 
 revision = '0005'
-down_revision = '0004'
+down_revision = '0005r'
 branch_labels = None
 depends_on = None
 

@@ -1,32 +1,16 @@
-"""The distributor's data set: one YAML file with the root organisation, its products,
-price lists, accounts, subscriptions and assets, loaded idempotently by code.
-
-The whole file is checked, and its references resolved against the file and the store,
-before anything is written; every problem names the file, the line and the field, and
-any problem means nothing is written. Loading then makes the store match what the file
-names: new rows are created, changed rows updated, equal rows left alone (so a second
-load of the same file changes nothing). What the file does not name is never touched.
-The format is described in README.md ("The data set format").
-"""
+"""Loading a checked data set into the store: check references, plan, write set-wise."""
 
 from __future__ import annotations
 
-import difflib
-import re
-import zoneinfo
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
-from tenantctl import config
-from tenantctl.domain.accounts import PAYMENT_METHODS
 from tenantctl.domain.catalogue import (
     PriceListDiff,
     PriceRow,
@@ -36,8 +20,8 @@ from tenantctl.domain.catalogue import (
     listed_items,
     record_revision,
 )
-from tenantctl.errors import BadInput, input_problem
-from tenantctl.money import check_country, check_currency, parse_amount
+from tenantctl.domain.dataset.reading import DataSet, Entry, read_dataset
+from tenantctl.store.bulk import chunks, ids_by, insert_batched, rows_in, update_by_id
 from tenantctl.store.models import (
     Account,
     Asset,
@@ -52,744 +36,9 @@ from tenantctl.store.models import (
     utcnow,
 )
 
-SECTIONS = ("organisation", "products", "price_lists", "accounts", "subscriptions", "assets")
-ACCOUNT_KINDS = ("customer", "reseller")
-SYNC_STATUSES = ("synced", "pending", "failed")
-SUBSCRIPTION_STATUSES = ("active", "inactive", "suspended", "cancelled")
-ASSET_KINDS = ("software-subscription", "azure-reservation")
-ASSET_STATUSES = ("active", "expired", "cancelled")
 # a new root organisation: None means the file must give it
 ORGANISATION_DEFAULTS = {"currency": None, "country": None, "language": "en",
                          "timezone": "UTC", "date_format": "YYYY-MM-DD"}
-_BATCH = 1000
-
-
-# --- YAML that remembers lines and never goes through float ------------------------------
-
-class YamlMap(dict):
-    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
-
-    line: int
-    lines: dict[Any, int]
-    duplicates: list[tuple[Any, int, int]]  # (key, line, line of its first occurrence)
-
-
-class YamlList(list):
-    """A YAML sequence that remembers its own line and the line of each item."""
-
-    line: int
-    lines: list[int]
-
-
-class YamlInt(int):
-    """An integer that remembers how it was written: YAML 1.1 reads `010` as 8."""
-
-    text: str
-
-
-_YamlBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
-_TAG = "tag:yaml.org,2002:"
-_MERGE = object()  # the `<<` key of a merge
-_ConstructorError = yaml.constructor.ConstructorError
-_ComposerError = yaml.composer.ComposerError
-
-
-class LineLoader(_YamlBase):
-    """PyYAML's safe loader for data sets: values that remember their lines, exact numbers.
-
-    Mappings and sequences remember the line of each key and item (the event's
-    `start_mark.line + 1`); `1.50` becomes Decimal("1.50") from its text (a float would
-    already have lost the exact price); `2024-01-31` stays text, so a bad date is reported
-    by the field that holds it rather than as a YAML error.
-
-    `build()` makes the document straight from the parser's events instead of composing
-    PyYAML's node graph first: on a 60,000-row data set the node graph alone costs four
-    times the whole parse, and most of the memory. Scanning, parsing, tag resolution and
-    errors (with their marks) are PyYAML's own.
-    """
-
-    def build(self) -> Any:
-        """The stream's single document (None for an empty stream)."""
-        self._anchors: dict[str, Any] = {}
-        self.get_event()  # StreamStartEvent
-        if self.check_event(yaml.StreamEndEvent):
-            return None
-        document = self.get_event()
-        value = self._value(self.get_event())
-        self.get_event()  # DocumentEndEvent
-        if not self.check_event(yaml.StreamEndEvent):
-            extra = self.get_event()
-            raise _ComposerError("expected a single document in the stream",
-                                 document.start_mark, "but found another document",
-                                 extra.start_mark)
-        return value
-
-    def _value(self, event: yaml.Event) -> Any:
-        kind = type(event)
-        if kind is yaml.AliasEvent:
-            if event.anchor not in self._anchors:  # also an alias inside its own anchor
-                raise _ComposerError(None, None, f"found undefined alias {event.anchor!r}",
-                                     event.start_mark)
-            return self._anchors[event.anchor]
-        if kind is yaml.ScalarEvent:
-            value = self._scalar(event)
-        elif kind is yaml.MappingStartEvent:
-            value = self._mapping(event)
-        elif kind is yaml.SequenceStartEvent:
-            value = self._sequence(event)
-        else:
-            raise _ComposerError(None, None, f"unexpected {kind.__name__}", event.start_mark)
-        if event.anchor is not None:
-            if event.anchor in self._anchors:
-                raise _ComposerError(None, None, f"found duplicate anchor {event.anchor!r}",
-                                     event.start_mark)
-            self._anchors[event.anchor] = value
-        return value
-
-    def _unsupported(self, tag: str, event: yaml.Event) -> _ConstructorError:
-        return _ConstructorError(None, None, f"the tag {tag!r} is not supported in a data set",
-                                 event.start_mark)
-
-    def _scalar(self, event: yaml.ScalarEvent) -> Any:
-        tag, text = event.tag, event.value
-        if tag is None or tag == "!":
-            tag = self.resolve(yaml.ScalarNode, text, event.implicit)
-        if tag == _TAG + "str":
-            return text
-        try:
-            if tag == _TAG + "int":
-                node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark)
-                value = YamlInt(self.construct_yaml_int(node))
-                value.text = text
-                return value
-            if tag == _TAG + "bool":
-                return self.bool_values[text.lower()]
-        except (ValueError, KeyError):
-            raise _ConstructorError(None, None, f"{text!r} is not a valid {tag}",
-                                    event.start_mark) from None
-        if tag == _TAG + "float":
-            try:
-                return Decimal(text)
-            except InvalidOperation:
-                return text  # `.inf`, `.nan`, `1:30.5`: left as text, refused by the field
-        if tag == _TAG + "null":
-            return None
-        if tag == _TAG + "merge":
-            return _MERGE
-        raise self._unsupported(tag, event)
-
-    def _mapping(self, start: yaml.MappingStartEvent) -> YamlMap:
-        if start.tag not in (None, "!", _TAG + "map"):
-            raise self._unsupported(start.tag, start)
-        result = YamlMap()
-        result.line = start.start_mark.line + 1
-        lines: dict[Any, int] = {}
-        result.lines, result.duplicates = lines, []
-        merges = []
-        while not self.check_event(yaml.MappingEndEvent):
-            key_event = self.get_event()
-            key = self._value(key_event)
-            value = self._value(self.get_event())
-            line = key_event.start_mark.line + 1
-            if key is _MERGE:
-                merges.append((value, key_event))
-                continue
-            try:
-                seen = key in lines
-            except TypeError:
-                raise _ConstructorError("while constructing a mapping", start.start_mark,
-                                        "found a key that is not a plain value",
-                                        key_event.start_mark) from None
-            if seen:
-                result.duplicates.append((key, line, lines[key]))
-                continue
-            result[key] = value
-            lines[key] = line
-        self.get_event()
-        # `<<: *defaults` (or a list of them): keys of the mapping itself win, then the
-        # first merged mapping that has the key, as in PyYAML
-        for value, key_event in merges:
-            for source in value if isinstance(value, YamlList) else [value]:
-                if not isinstance(source, YamlMap):
-                    raise _ConstructorError("while constructing a mapping", start.start_mark,
-                                            "a merge (<<) takes a mapping or a list of them",
-                                            key_event.start_mark)
-                for key, item in source.items():
-                    if key not in lines:
-                        result[key] = item
-                        lines[key] = key_event.start_mark.line + 1
-        return result
-
-    def _sequence(self, start: yaml.SequenceStartEvent) -> YamlList:
-        if start.tag not in (None, "!", _TAG + "seq"):
-            raise self._unsupported(start.tag, start)
-        result = YamlList()
-        result.line = start.start_mark.line + 1
-        lines: list[int] = []
-        result.lines = lines
-        while not self.check_event(yaml.SequenceEndEvent):
-            event = self.get_event()
-            lines.append(event.start_mark.line + 1)
-            result.append(self._value(event))
-        self.get_event()
-        return result
-
-
-LineLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _TAG + "timestamp"]
-    for first, resolvers in _YamlBase.yaml_implicit_resolvers.items()
-}
-
-
-def load_yaml(text: str, label: str) -> Any:
-    """Parse TEXT with LineLoader; malformed YAML is BadInput naming the file and line."""
-    loader = None
-    try:
-        loader = LineLoader(text)
-        return loader.build()
-    except RecursionError:
-        problem = input_problem(label, None, "syntax", "not valid YAML: nested too deeply")
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reason = ", ".join(p for p in (exc.context, exc.problem) if p)
-        problem = input_problem(label, mark.line + 1 if mark else None, "syntax",
-                                f"not valid YAML: {reason}")
-    except yaml.reader.ReaderError as exc:
-        line = text[:exc.position].count("\n") + 1
-        problem = input_problem(label, line, "syntax",
-                                f"not valid YAML: character {exc.character!r} is not allowed")
-    except yaml.YAMLError as exc:
-        problem = input_problem(label, None, "syntax", f"not valid YAML: {exc}")
-    finally:
-        if loader is not None:
-            loader.dispose()
-    raise BadInput(f"{label}: not a valid YAML file; nothing was loaded", [problem])
-
-
-# --- checking values ---------------------------------------------------------------------
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "empty"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, YamlInt):
-        return f"the number {value.text}"
-    if isinstance(value, int | Decimal):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the text {value!r}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
-def _length(model, column: str) -> int | None:
-    return getattr(model.__table__.c[column].type, "length", None)
-
-
-def _text(max_length: int | None = None) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if not isinstance(value, str):
-            hint = " (put it in quotes)" if isinstance(value, bool | int | Decimal) else ""
-            raise ValueError(f"must be text, not {_describe(value)}{hint}")
-        value = value.strip()
-        if not value:
-            raise ValueError("is empty")
-        if max_length is not None and len(value) > max_length:
-            raise ValueError(f"is longer than {max_length} characters")
-        return value
-    return parse
-
-
-def _choice(options: Iterable[str]) -> Callable[[Any], str]:
-    options = tuple(options)
-
-    def parse(value: Any) -> str:
-        text = _text()(value)
-        if text not in options:
-            raise ValueError(f"{text!r} is not one of {', '.join(options)}")
-        return text
-    return parse
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {_describe(value)}")
-    return value
-
-
-def _whole(value: Any) -> int | None:
-    """VALUE as an int when it is a whole number written in decimal, else None."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    text = getattr(value, "text", str(value))
-    # YAML 1.1 would read 010 as octal 8, 0x10 as 16 and 1:30 as 90: refuse the surprise
-    if not re.fullmatch(r"[-+]?(0|[1-9][0-9_]*)", text):
-        return None
-    return int(value)
-
-
-def _positive(value: Any) -> int:
-    number = _whole(value)
-    if number is None and isinstance(value, YamlInt):
-        raise ValueError(f"{value.text} is not a positive integer written in decimal "
-                         f"(YAML reads it as {int(value)})")
-    if number is None or number < 1:
-        shown = str(value) if isinstance(value, int | Decimal) and not isinstance(value, bool) \
-            else _describe(value)
-        raise ValueError(f"{shown} is not a positive integer")
-    return number
-
-
-def _between(low: int, high: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        number = _whole(value)
-        if number is None:
-            raise ValueError(f"must be a whole number from {low} to {high}, "
-                             f"not {_describe(value)}")
-        if not low <= number <= high:
-            raise ValueError(f"{number} is not between {low} and {high}")
-        return number
-    return parse
-
-
-def _amount(value: Any) -> Decimal:
-    if isinstance(value, YamlInt):
-        value = value.text
-    elif isinstance(value, Decimal):
-        value = str(value)  # the text as written, so a message shows what the file says
-    elif not isinstance(value, str) or isinstance(value, bool):
-        raise ValueError(f"must be an amount such as 20.60, not {_describe(value)}")
-    return parse_amount(value)
-
-
-def _currency(value: Any) -> str:
-    return check_currency(_text()(value))
-
-
-def _country(value: Any) -> str:
-    # `country: NO` is the boolean false in YAML 1.1: _text asks for quotes
-    return check_country(_text()(value))
-
-
-def _date(value: Any) -> date:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a date written YYYY-MM-DD, not {_describe(value)}")
-    text = value.strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise ValueError(f"{text!r} is not a date written YYYY-MM-DD")
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a date ({exc})") from None
-
-
-def _email(max_length: int | None) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        text = _text(max_length)(value)
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
-            raise ValueError(f"{text!r} is not an e-mail address")
-        return text
-    return parse
-
-
-def _timezone(value: Any) -> str:
-    text = _text(_length(Organisation, "timezone"))(value)
-    try:
-        zoneinfo.ZoneInfo(text)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{text!r} is not a time zone (such as Europe/Athens)") from None
-    return text
-
-
-def _characteristics(value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise ValueError(f"must be a mapping of names to values, not {_describe(value)}")
-    return _plain(value)
-
-
-def _plain(value: Any) -> Any:
-    """VALUE as plain JSON: numbers keep their exact text unless they are whole."""
-    if isinstance(value, dict):
-        for key in value:
-            if not isinstance(key, str):
-                raise ValueError(f"the key {_describe(key)} must be text")
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    raise ValueError(f"{_describe(value)} cannot be stored")
-
-
-@dataclass(frozen=True)
-class _Field:
-    """How one key of a mapping is read: a value, a nested mapping, or a list."""
-
-    parse: Callable[[Any], Any] | None = None
-    required: bool = False
-    default: Any = None  # a callable default (list, dict) makes a fresh value each time
-    kind: str = "value"  # value | map | list (of mappings) | values (list of plain values)
-    schema: dict[str, _Field] | None = None
-
-
-def _req(parse: Callable[[Any], Any]) -> _Field:
-    return _Field(parse, required=True)
-
-
-def _opt(parse: Callable[[Any], Any], default: Any = None) -> _Field:
-    return _Field(parse, default=default)
-
-
-def schemas() -> dict[str, dict[str, _Field]]:
-    """The keys of each section of a data set and how each is read."""
-    platforms = tuple(config.platforms())
-    units = config.units()
-    length = _length
-    contact = {
-        "name": _req(_text(length(Contact, "name"))),
-        "email": _opt(_email(length(Contact, "email"))),
-        "phone": _opt(_text(length(Contact, "phone"))),
-        "role": _opt(_text(length(Contact, "role"))),
-    }
-    sync = {
-        "platform": _req(_choice(platforms)),
-        "status": _opt(_choice(SYNC_STATUSES), "synced"),
-        "external_id": _opt(_text(length(SyncRecord, "external_id"))),
-    }
-    pricing = {
-        "price_list": _opt(_text(length(PriceList, "name"))),
-        "billing_day": _opt(_between(1, 28), 1),
-        "payment_method": _opt(_choice(PAYMENT_METHODS), "invoice"),
-        "credit_limit": _opt(_amount),
-        "invoicing_options": _opt(_text(length(Account, "invoicing_options"))),
-        "separate_invoices": _opt(_boolean, False),
-    }
-    return {
-        # a key left out keeps the store's value (see ORGANISATION_DEFAULTS for a new root)
-        "organisation": {
-            "name": _req(_text(length(Organisation, "name"))),
-            "currency": _opt(_currency),
-            "country": _opt(_country),
-            "language": _opt(_text(length(Organisation, "language"))),
-            "timezone": _opt(_timezone),
-            "date_format": _opt(_text(length(Organisation, "date_format"))),
-        },
-        "products": {
-            "sku": _req(_text(length(Product, "sku"))),
-            "name": _req(_text(length(Product, "name"))),
-            "platform": _req(_choice(platforms)),
-            "type": _opt(_text(length(Product, "product_type")), "service"),
-            "units": _Field(_choice(units), required=True, kind="values"),
-            "add_on_of": _opt(_text(length(Product, "sku"))),
-            "description": _opt(_text()),
-            "category": _opt(_text(length(Product, "category"))),
-        },
-        "price_lists": {
-            "name": _req(_text(length(PriceList, "name"))),
-            "currency": _req(_currency),
-            "items": _Field(default=list, kind="list", schema={
-                "sku": _req(_text(length(Product, "sku"))),
-                "unit": _req(_choice(units)),
-                "price": _req(_amount),
-            }),
-        },
-        "accounts": {
-            "code": _req(_text(length(Account, "code"))),
-            "name": _req(_text(length(Account, "name"))),
-            "kind": _opt(_choice(ACCOUNT_KINDS), "customer"),
-            "bill_to": _opt(_text(length(Account, "code"))),
-            "ordering_enabled": _opt(_boolean, True),
-            # currency and country default to the organisation's (filled in after reading)
-            "currency": _opt(_currency),
-            "country": _opt(_country),
-            "accounting_number": _opt(_text(length(Account, "accounting_number"))),
-            "email": _opt(_email(length(Account, "email"))),
-            "billing_address": _opt(_text(length(Account, "billing_address"))),
-            "pricing": _Field(kind="map", schema=pricing),
-            "contacts": _Field(default=list, kind="list", schema=contact),
-            "sync": _Field(default=list, kind="list", schema=sync),
-        },
-        "subscriptions": {
-            "code": _req(_text(length(Subscription, "code"))),
-            "account": _req(_text(length(Account, "code"))),
-            "sku": _req(_text(length(Product, "sku"))),
-            "unit": _req(_choice(units)),
-            "quantity": _req(_positive),
-            "price": _req(_amount),
-            "currency": _opt(_currency),
-            "status": _opt(_choice(SUBSCRIPTION_STATUSES), "active"),
-            "start_date": _req(_date),
-            "auto_renew": _opt(_boolean, True),
-            "trial": _opt(_boolean, False),
-            "add_ons": _Field(default=list, kind="list", schema={
-                "sku": _req(_text(length(Product, "sku"))),
-                "quantity": _opt(_positive, 1),
-            }),
-            "characteristics": _opt(_characteristics, dict),
-        },
-        "assets": {
-            "code": _req(_text(length(Asset, "code"))),
-            "account": _req(_text(length(Account, "code"))),
-            "sku": _req(_text(length(Product, "sku"))),
-            "kind": _req(_choice(ASSET_KINDS)),
-            "quantity": _req(_positive),
-            "purchase_date": _req(_date),
-            "status": _opt(_choice(ASSET_STATUSES), "active"),
-            "characteristics": _opt(_characteristics, dict),
-        },
-    }
-
-
-# --- reading a data set ------------------------------------------------------------------
-
-class Problems:
-    """Every problem found, each `file:line: field: message`, reported in line order."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self._found: list[tuple[int, int, str]] = []
-
-    def add(self, line: int | None, path: str, message: str) -> None:
-        self._found.append((line or 0, len(self._found),
-                            input_problem(self.label, line, path, message)))
-
-    def at(self, entry: Entry, key: str, message: str) -> None:
-        line, path = entry.where(key)
-        self.add(line, path, message)
-
-    def __bool__(self) -> bool:
-        return bool(self._found)
-
-    def __len__(self) -> int:
-        return len(self._found)
-
-    def messages(self) -> list[str]:
-        return [text for *_, text in sorted(self._found)]
-
-    def raise_if_any(self) -> None:
-        if self._found:
-            raise BadInput(f"{self.label}: {len(self._found)} problem(s); nothing was loaded",
-                           self.messages())
-
-
-@dataclass
-class Entry:
-    """One mapping of the file after checking: its valid values and where each key is.
-
-    A value that failed its check is absent from `values` (its problem is recorded), so
-    later checks that need it skip it instead of reporting the same mistake again.
-    Nested keys are dotted: `pricing.billing_day`.
-    """
-
-    path: str
-    line: int
-    values: dict[str, Any] = field(default_factory=dict)
-    lines: dict[str, int] = field(default_factory=dict)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def has(self, *keys: str) -> bool:
-        return all(key in self.values for key in keys)
-
-    def where(self, key: str) -> tuple[int, str]:
-        return self.lines.get(key, self.line), f"{self.path}.{key}"
-
-
-@dataclass
-class DataSet:
-    """A data set file, read and checked on its own (references to the store not yet)."""
-
-    label: str
-    organisation: Entry | None
-    products: list[Entry]
-    price_lists: list[Entry]
-    accounts: list[Entry]
-    subscriptions: list[Entry]
-    assets: list[Entry]
-    problems: Problems
-
-
-def _unknown_key(key: Any, allowed: Iterable[str]) -> str:
-    allowed = list(allowed)
-    close = difflib.get_close_matches(str(key), allowed, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(allowed)}"
-    return f"unknown key {key!r} ({hint})"
-
-
-def _read_entry(value: Any, path: str, line: int, schema: dict[str, _Field],
-                problems: Problems) -> Entry | None:
-    if not isinstance(value, YamlMap):
-        problems.add(line, path, f"must be a mapping with the keys {', '.join(schema)}, "
-                                 f"not {_describe(value)}")
-        return None
-    entry = Entry(path, value.line)
-    _read_fields(value, path, schema, entry, "", problems)
-    return entry
-
-
-def _read_fields(mapping: YamlMap, path: str, schema: dict[str, _Field], entry: Entry,
-                 prefix: str, problems: Problems) -> None:
-    for key, line, first in mapping.duplicates:
-        problems.add(line, f"{path}.{key}", f"is given twice (first on line {first})")
-    for key in mapping:
-        if key not in schema:
-            problems.add(mapping.lines[key], f"{path}.{key}", _unknown_key(key, schema))
-    for name, spec in schema.items():
-        key, where = prefix + name, f"{path}.{name}"
-        line = mapping.lines.get(name, mapping.line)
-        entry.lines[key] = line
-        raw = mapping.get(name)
-        if spec.kind == "map":
-            if raw is None:  # an absent section means every key of it takes its default
-                raw = YamlMap()
-                raw.line, raw.lines, raw.duplicates = line, {}, []
-            if not isinstance(raw, YamlMap):
-                problems.add(line, where, f"must be a mapping with the keys "
-                                          f"{', '.join(spec.schema)}, not {_describe(raw)}")
-                continue
-            _read_fields(raw, where, spec.schema, entry, key + ".", problems)
-            continue
-        if raw is None:
-            if spec.required:
-                problems.add(line, where, "is empty" if name in mapping else "is required")
-            else:
-                entry.values[key] = spec.default() if callable(spec.default) else spec.default
-            continue
-        if spec.kind in ("list", "values"):
-            if not isinstance(raw, YamlList):
-                problems.add(line, where, f"must be a list, not {_describe(raw)}")
-                continue
-            items = []
-            for index, item in enumerate(raw):
-                item_path, item_line = f"{where}[{index}]", raw.lines[index]
-                if spec.kind == "list":
-                    sub = _read_entry(item, item_path, item_line, spec.schema, problems)
-                    if sub is not None:
-                        items.append(sub)
-                    continue
-                try:
-                    items.append((spec.parse(item), item_line, item_path))
-                except ValueError as exc:
-                    problems.add(item_line, item_path, str(exc))
-            entry.values[key] = items
-            continue
-        try:
-            entry.values[key] = spec.parse(raw)
-        except ValueError as exc:
-            problems.add(line, where, str(exc))
-
-
-def read_dataset(path: Path) -> DataSet:
-    """Read and check a data set file on its own; every problem names the file, line and field."""
-    label = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise BadInput(f"{label}: cannot read the file ({exc.strerror})") from None
-    return parse_dataset(text, label)
-
-
-def parse_dataset(text: str, label: str) -> DataSet:
-    """Check TEXT as a data set named LABEL: its shape, its values, its own duplicates.
-
-    Malformed YAML raises BadInput at once; every other problem is collected in the
-    result's `problems` so the store checks can add theirs before anything is refused.
-    """
-    doc = load_yaml(text, label)
-    problems = Problems(label)
-    section_schemas = schemas()
-    data = DataSet(label, None, [], [], [], [], [], problems)
-    if not isinstance(doc, YamlMap):
-        problems.add(1, "document", f"must be a mapping with the keys {', '.join(SECTIONS)}, "
-                                    f"not {_describe(doc)}")
-        return data
-    for key, line, first in doc.duplicates:
-        problems.add(line, str(key), f"is given twice (first on line {first})")
-    for key in doc:
-        if key not in SECTIONS:
-            problems.add(doc.lines[key], str(key), _unknown_key(key, SECTIONS))
-    if doc.get("organisation") is None:
-        problems.add(doc.lines.get("organisation", 1), "organisation",
-                     "is required: the root organisation the data set belongs to")
-    else:
-        data.organisation = _read_entry(doc["organisation"], "organisation",
-                                        doc.lines["organisation"], section_schemas["organisation"],
-                                        problems)
-    for section in SECTIONS[1:]:
-        raw = doc.get(section)
-        if raw is None:
-            continue
-        if not isinstance(raw, YamlList):
-            problems.add(doc.lines[section], section, f"must be a list, not {_describe(raw)}")
-            continue
-        entries = getattr(data, section)
-        for index, item in enumerate(raw):
-            entry = _read_entry(item, f"{section}[{index}]", raw.lines[index],
-                                section_schemas[section], problems)
-            if entry is not None:
-                entries.append(entry)
-    _check_within_file(data)
-    return data
-
-
-def _unique(entries: Iterable[Entry], key: str, what: str, problems: Problems
-            ) -> dict[Any, Entry]:
-    first: dict[Any, Entry] = {}
-    for entry in entries:
-        if key not in entry.values:
-            continue
-        value = entry.values[key]
-        if value in first:
-            problems.at(entry, key, f"{what} {value!r} is given twice "
-                                    f"(first on line {first[value].where(key)[0]})")
-        else:
-            first[value] = entry
-    return first
-
-
-def _check_within_file(data: DataSet) -> None:
-    problems = data.problems
-    _unique(data.products, "sku", "product", problems)
-    _unique(data.price_lists, "name", "price list", problems)
-    _unique(data.accounts, "code", "account", problems)
-    _unique(data.subscriptions, "code", "subscription", problems)
-    _unique(data.assets, "code", "asset", problems)
-    for product in data.products:
-        seen: dict[str, int] = {}
-        for unit, line, path in product.get("units", []):
-            if unit in seen:
-                problems.add(line, path, f"{unit!r} is listed twice (first on line {seen[unit]})")
-            seen.setdefault(unit, line)
-        if "units" in product.values and not product.values["units"]:
-            problems.at(product, "units", "must list at least one billing unit")
-    for price_list in data.price_lists:
-        seen_items: dict[tuple, int] = {}
-        for item in price_list.get("items", []):
-            if not item.has("sku", "unit"):
-                continue
-            key = (item.values["sku"], item.values["unit"])
-            if key in seen_items:
-                problems.at(item, "sku", f"{key[0]} / {key[1]} is listed twice in this price "
-                                         f"list (first on line {seen_items[key]})")
-            seen_items.setdefault(key, item.line)
-    for account in data.accounts:
-        _unique(account.get("sync", []), "platform", "platform", problems)
-        if account.get("bill_to") is not None and account.get("bill_to") == account.get("code"):
-            problems.at(account, "bill_to", "an account cannot be billed to itself")
-    for subscription in data.subscriptions:
-        _unique(subscription.get("add_ons", []), "sku", "add-on", problems)
-
 
 # --- the result --------------------------------------------------------------------------
 
@@ -902,18 +151,18 @@ class _Loader:
                 .select_from(a.outerjoin(bill_to, bill_to.c.id == a.c.bill_to_id)
                              .outerjoin(pl, pl.c.id == a.c.price_list_id))
                 .where(a.c.org_id == org_id))
-        self.store_accounts = {r.code: r for r in _rows_in(self.session, stmt, a.c.code, wanted)}
+        self.store_accounts = {r.code: r for r in rows_in(self.session, stmt, a.c.code, wanted)}
         s = Subscription.__table__
         stmt = (select(s, a.c.code.label("account_code"), p.c.sku.label("sku"))
                 .join(a, a.c.id == s.c.account_id).join(p, p.c.id == s.c.product_id)
                 .where(s.c.org_id == org_id))
-        self.store_subscriptions = {r.code: r for r in _rows_in(self.session, stmt, s.c.code,
+        self.store_subscriptions = {r.code: r for r in rows_in(self.session, stmt, s.c.code,
                                                                 self.subscriptions)}
         t = Asset.__table__
         stmt = (select(t, a.c.code.label("account_code"), p.c.sku.label("sku"))
                 .join(a, a.c.id == t.c.account_id).join(p, p.c.id == t.c.product_id)
                 .where(t.c.org_id == org_id))
-        self.store_assets = {r.code: r for r in _rows_in(self.session, stmt, t.c.code,
+        self.store_assets = {r.code: r for r in rows_in(self.session, stmt, t.c.code,
                                                          self.assets)}
 
     # -- what a code means, the file first and then the store --
@@ -1088,7 +337,7 @@ class _Loader:
         if recurrency:
             s = Subscription.__table__
             stmt = select(s.c.account_id, func.count()).group_by(s.c.account_id)
-            for account_id, count in _rows_in(self.session, stmt, s.c.account_id, recurrency):
+            for account_id, count in rows_in(self.session, stmt, s.c.account_id, recurrency):
                 entry, stored = recurrency[account_id]
                 self.problems.at(entry, "currency",
                                  f"{stored.code} has {count} subscription(s) in "
@@ -1096,7 +345,7 @@ class _Loader:
         if demoted:
             a = Account.__table__
             stmt = select(a.c.bill_to_id, a.c.code).where(a.c.org_id == self.org_id)
-            for bill_to_id, code in _rows_in(self.session, stmt, a.c.bill_to_id, demoted):
+            for bill_to_id, code in rows_in(self.session, stmt, a.c.bill_to_id, demoted):
                 if code not in self.accounts:  # a file account gets its own bill_to checked
                     self.problems.at(demoted[bill_to_id], "kind",
                                      f"account {code} in the store is billed to it, so it "
@@ -1241,12 +490,12 @@ class _Loader:
         contacts: dict[int, list[tuple]] = {}
         c = Contact.__table__
         stmt = select(c.c.account_id, c.c.name, c.c.email, c.c.phone, c.c.role).order_by(c.c.id)
-        for account_id, *values in _rows_in(self.session, stmt, c.c.account_id, stored_ids):
+        for account_id, *values in rows_in(self.session, stmt, c.c.account_id, stored_ids):
             contacts.setdefault(account_id, []).append(tuple(values))
         syncs: dict[int, list[tuple]] = {}
         s = SyncRecord.__table__
         stmt = select(s.c.account_id, s.c.platform, s.c.status, s.c.external_id)
-        for account_id, *values in _rows_in(self.session, stmt, s.c.account_id, stored_ids):
+        for account_id, *values in rows_in(self.session, stmt, s.c.account_id, stored_ids):
             syncs.setdefault(account_id, []).append(tuple(values))
         for code, entry in self.accounts.items():
             stored = self.store_accounts.get(code)
@@ -1325,7 +574,7 @@ class _Loader:
         sa, p = SubscriptionAddon.__table__, Product.__table__
         stmt = (select(sa.c.subscription_id, p.c.sku, sa.c.quantity)
                 .join(p, p.c.id == sa.c.product_id))
-        for subscription_id, sku, quantity in _rows_in(self.session, stmt,
+        for subscription_id, sku, quantity in rows_in(self.session, stmt,
                                                        sa.c.subscription_id, stored_ids):
             add_ons.setdefault(subscription_id, []).append((sku, quantity))
         return self._plan_sales(self.subscriptions, self.store_subscriptions,
@@ -1400,7 +649,7 @@ class _Loader:
                              Decimal(0), e.values["add_on_of"], e.values["type"], e.line)
                     for e in changed for unit, _, _ in e.values["units"]]
             ensure_products(self.session, self.org, rows, self.label)
-        self.product_ids = _ids(self.session, Product.__table__, "sku", self.org_id,
+        self.product_ids = ids_by(self.session, Product.__table__, "sku", self.org_id,
                                 self._skus_referenced())
         # ensure_products keeps names, units and add-ons; the other fields are the loader's
         extra = []
@@ -1414,7 +663,7 @@ class _Loader:
             if before != self._product_extra(entry):
                 extra.append({"id": self.product_ids[entry.values["sku"]],
                               **self._product_extra(entry)})
-        _update_by_id(self.session, Product.__table__, extra)
+        update_by_id(self.session, Product.__table__, extra)
 
     def _skus_referenced(self) -> set[str]:
         skus = set(self.products)
@@ -1430,7 +679,7 @@ class _Loader:
         created = [{"org_id": self.org_id, "name": e.values["name"],
                     "currency": e.values["currency"], "created_at": utcnow()}
                    for e in plan.create]
-        _insert_batched(self.session, PriceList.__table__, created)
+        insert_batched(self.session, PriceList.__table__, created)
         changed = [e for e in plan.create if not self.diffs[e.values["name"]].empty]
         changed += [e for e, _ in plan.update]
         if changed:
@@ -1445,7 +694,7 @@ class _Loader:
                                                source=self.label)
                 if number is not None:
                     revisions[name] = number
-        self.price_list_ids = _ids(self.session, PriceList.__table__, "name", self.org_id,
+        self.price_list_ids = ids_by(self.session, PriceList.__table__, "name", self.org_id,
                                    {e.values["pricing.price_list"] for e in self.data.accounts
                                     if e.values["pricing.price_list"]})
         return revisions
@@ -1459,23 +708,23 @@ class _Loader:
     def _write_accounts(self, plan: _Plan) -> None:
         a = Account.__table__
         now = utcnow()
-        _insert_batched(self.session, a, [
+        insert_batched(self.session, a, [
             {"org_id": self.org_id, "code": e.values["code"], "bill_to_id": None,
              "created_at": now, **self._account_row(e)} for e in plan.create])
         codes = set(self.accounts)
         codes.update(e.values["account"] for e in (*self.data.subscriptions, *self.data.assets))
         codes.update(e.values["bill_to"] for e in self.accounts.values() if e.values["bill_to"])
-        self.account_ids = _ids(self.session, a, "code", self.org_id, codes)
+        self.account_ids = ids_by(self.session, a, "code", self.org_id, codes)
 
         def bill_to_id(entry: Entry) -> int | None:
             target = entry.values["bill_to"]
             return self.account_ids[target] if target else None
 
         # new accounts get their bill_to once every account of the file has an id
-        _update_by_id(self.session, a, [
+        update_by_id(self.session, a, [
             {"id": self.account_ids[e.values["code"]], "bill_to_id": bill_to_id(e)}
             for e in plan.create if e.values["bill_to"]])
-        _update_by_id(self.session, a, [
+        update_by_id(self.session, a, [
             {"id": account_id, "bill_to_id": bill_to_id(e), **self._account_row(e)}
             for e, account_id in plan.update])
         self._replace_children(
@@ -1489,9 +738,9 @@ class _Loader:
 
     def _replace_children(self, table, codes: set[str], rows_of: Callable) -> None:
         ids = [self.account_ids[code] for code in codes]
-        for chunk in _chunks(ids, _BATCH):
+        for chunk in chunks(ids):
             self.session.execute(delete(table).where(table.c.account_id.in_(chunk)))
-        _insert_batched(self.session, table, [
+        insert_batched(self.session, table, [
             {"account_id": self.account_ids[code], **row}
             for code in sorted(codes) for row in rows_of(self.accounts[code])])
 
@@ -1504,18 +753,18 @@ class _Loader:
     def _write_subscriptions(self, plan: _Plan) -> None:
         s = Subscription.__table__
         now = utcnow()
-        _insert_batched(self.session, s, [
+        insert_batched(self.session, s, [
             {"org_id": self.org_id, "code": e.values["code"], "created_at": now,
              **self._subscription_row(e)} for e in plan.create])
-        _update_by_id(self.session, s, [
+        update_by_id(self.session, s, [
             {"id": subscription_id, **self._subscription_row(e)}
             for e, subscription_id in plan.update])
         entries = self.subscriptions
-        ids = _ids(self.session, s, "code", self.org_id, self.add_ons_to_replace)
+        ids = ids_by(self.session, s, "code", self.org_id, self.add_ons_to_replace)
         sa = SubscriptionAddon.__table__
-        for chunk in _chunks(list(ids.values()), _BATCH):
+        for chunk in chunks(list(ids.values())):
             self.session.execute(delete(sa).where(sa.c.subscription_id.in_(chunk)))
-        _insert_batched(self.session, sa, [
+        insert_batched(self.session, sa, [
             {"subscription_id": ids[code], "product_id": self.product_ids[sku],
              "quantity": quantity}
             for code in sorted(self.add_ons_to_replace)
@@ -1530,14 +779,12 @@ class _Loader:
     def _write_assets(self, plan: _Plan) -> None:
         t = Asset.__table__
         now = utcnow()
-        _insert_batched(self.session, t, [
+        insert_batched(self.session, t, [
             {"org_id": self.org_id, "code": e.values["code"], "created_at": now,
              **self._asset_row(e)} for e in plan.create])
-        _update_by_id(self.session, t, [
+        update_by_id(self.session, t, [
             {"id": asset_id, **self._asset_row(e)} for e, asset_id in plan.update])
 
-
-# --- set-based helpers -------------------------------------------------------------------
 
 def _first_by(entries: Iterable[Entry], key: str) -> dict[Any, Entry]:
     first: dict[Any, Entry] = {}
@@ -1545,39 +792,3 @@ def _first_by(entries: Iterable[Entry], key: str) -> dict[Any, Entry]:
         if key in entry.values:
             first.setdefault(entry.values[key], entry)
     return first
-
-
-def _chunks(seq: list, size: int) -> Iterator[list]:
-    for start in range(0, len(seq), size):
-        yield seq[start:start + size]
-
-
-def _rows_in(session: Session, stmt, column, values: Iterable) -> Iterator:
-    """Rows of STMT whose COLUMN is one of VALUES, asked in chunks the databases accept."""
-    values = sorted(set(values), key=str)
-    for chunk in _chunks(values, _BATCH):
-        yield from session.execute(stmt.where(column.in_(chunk)))
-
-
-def _ids(session: Session, table, key: str, org_id: int, values: Iterable) -> dict[Any, int]:
-    stmt = select(table.c[key], table.c.id).where(table.c.org_id == org_id)
-    return dict(_rows_in(session, stmt, table.c[key], values))
-
-
-def _insert_batched(session: Session, table, rows: list[dict]) -> None:
-    for chunk in _chunks(rows, _BATCH):
-        session.execute(insert(table), chunk)
-
-
-def _update_by_id(session: Session, table, rows: list[dict]) -> None:
-    """UPDATE each row (a dict with `id` and the new values) as one executemany per batch."""
-    if not rows:
-        return
-    columns = [key for key in rows[0] if key != "id"]
-    # bind names must differ from column names inside an UPDATE's SET clause
-    stmt = (update(table).where(table.c.id == bindparam("b_id"))
-            .values({column: bindparam(f"b_{column}") for column in columns})
-            .execution_options(synchronize_session=False))
-    params = [{"b_id": row["id"], **{f"b_{c}": row[c] for c in columns}} for row in rows]
-    for chunk in _chunks(params, _BATCH):
-        session.execute(stmt, chunk)
