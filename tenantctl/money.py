@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-import pycountry
-
 
 def parse_amount(text: object, *, allow_negative: bool = False) -> Decimal:
     """Parse an amount from its text exactly; raise ValueError with a reason.
@@ -64,6 +62,8 @@ def check_currency(code: object) -> str:
     if not isinstance(code, str) or len(code.strip()) != 3:
         raise ValueError(f"{code!r} is not an ISO 4217 currency code")
     code = code.strip().upper()
+    import pycountry  # loaded on first use: the CLI's start-up needs none of it
+
     if pycountry.currencies.get(alpha_3=code) is None:
         raise ValueError(f"{code!r} is not an ISO 4217 currency code")
     return code
@@ -74,6 +74,8 @@ def check_country(code: object) -> str:
     if not isinstance(code, str) or len(code.strip()) != 2:
         raise ValueError(f"{code!r} is not an ISO 3166 country code")
     code = code.strip().upper()
+    import pycountry
+
     if pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"{code!r} is not an ISO 3166 country code")
     return code

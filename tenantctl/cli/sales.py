@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.domain import sales
+
+sales = lazy.module("tenantctl.domain.sales")
 
 subscription_app = typer.Typer(help="Sell, change, cancel, list and show subscriptions.",
                                no_args_is_help=True)

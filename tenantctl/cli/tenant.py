@@ -9,13 +9,15 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
-from tenantctl.domain import tenants, updates
-from tenantctl.domain.discard import discard_tenant
 from tenantctl.errors import BadInput, BatchFailed, TenantctlError
-from tenantctl.store.engine import read_session
+
+tenants = lazy.module("tenantctl.domain.tenants")
+updates = lazy.module("tenantctl.domain.updates")
+discard_tenant = lazy.function("tenantctl.domain.discard", "discard_tenant")
+read_session = lazy.function("tenantctl.store.engine", "read_session")
 
 tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
                          no_args_is_help=True)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from tenantctl.domain.choices import PAYMENT_METHODS
 from tenantctl.domain.orgs import get_account, get_price_list
 from tenantctl.errors import BadInput, Conflict, NotFound, Refused
 from tenantctl.money import check_country, check_currency, parse_amount
@@ -95,7 +96,6 @@ def account_detail(session: Session, org: Organisation, code: str) -> AccountDet
 # --- creating and changing accounts ------------------------------------------------------
 
 ACCOUNT_KINDS = ("customer", "reseller")
-PAYMENT_METHODS = ("invoice", "bank-transfer", "direct-debit", "credit-card")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _CONTACT = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<\s*(?P<email>[^<>\s]+)\s*>\s*$")
