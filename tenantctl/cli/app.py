@@ -13,10 +13,15 @@ from tenantctl.cli import output
 from tenantctl.cli.state import State
 from tenantctl.errors import Busy, TenantctlError
 
-try:  # typer >= 0.26 ships click inside; its usage errors derive from TyperException
-    from typer import TyperException as ClickException
-except ImportError:  # older typer runs on click itself
-    from click import ClickException
+
+def _usage_error_base() -> type[Exception]:
+    """click's ClickException, the base of the command line's usage errors: found through
+    the public typer.BadParameter (BadParameter < UsageError < ClickException), as typer
+    runs on click before 0.26 and on a copy of it inside typer since."""
+    return next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
+
+
+ClickException = _usage_error_base()
 
 # Global options that may also be written after the command (`tenantctl account list --json`).
 _GLOBAL_FLAGS = {"--json", "-v", "--verbose"}

@@ -69,7 +69,8 @@ def create(
     request = tenants.TenantRequest(account, price_list, edition, language, timezone,
                                     date_format, separate_invoices, admin_username, admin_email)
     engine = st.engine()
-    process_id = tenants.request_tenant_creation(engine, request, _admin_password())
+    process_id = tenants.request_tenant_creation(engine, request, _admin_password(),
+                                                 foreground=not detach)
     if detach:
         if st.json:
             output.print_json({"process_id": process_id, "status": "queued"})
@@ -207,7 +208,8 @@ def update_(
     outcomes = []
     for tenant_id, code in targets:
         try:
-            outcome = updates.request_update(engine, tenant_id, day, options, dry_run=dry_run)
+            outcome = updates.request_update(engine, tenant_id, day, options, dry_run=dry_run,
+                                             foreground=not detach)
             if outcome.process_id is not None and not detach:
                 info = follow_in_foreground(st, outcome.process_id)
                 outcome = updates.UpdateOutcome(outcome.tenant, info.status,

@@ -92,12 +92,14 @@ def validate_request(req: TenantRequest) -> None:
         raise BadInput("bad tenant options; nothing was queued", problems)
 
 
-def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
+def request_tenant_creation(engine, req: TenantRequest, password: str, *,
+                            foreground: bool = False) -> int:
     """Check, then queue the creation of a tenant reseller; returns the process id.
 
     The checklist runs first (exit 3 when it fails). The tenant row and its process are
     written in one transaction, and the tenant row is unique per account, so of two
-    concurrent requests for one account exactly one is queued.
+    concurrent requests for one account exactly one is queued. FOREGROUND: this program
+    runs the process next, and its first run need not check the checklist again.
     """
     with read_session(engine) as session:
         req = complete_request(req, root_org(session))
@@ -117,7 +119,7 @@ def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
                 admin_password_hash=password_hash)
             session.add(tenant)
             session.flush()
-            tenant.creation_process_id = jobs.enqueue(
+            process_id = jobs.enqueue(
                 session, CREATE_KIND,
                 {"tenant_id": tenant.id, "account": account.code,
                  "price_list": price_list.name,
@@ -126,10 +128,13 @@ def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
                  "date_format": req.date_format},
                 title=f"Create tenant reseller {account.code}",
                 lock_key=creation_lock_key(account.id))
-            return tenant.creation_process_id
+            tenant.creation_process_id = process_id
     except IntegrityError:
         raise Refused(f"{req.account} is already a tenant reseller (another creation "
                       "was queued at the same moment)") from None
+    if foreground:
+        _checked.add(process_id)  # committed, with its checklist passed
+    return process_id
 
 
 # --- the creation tasks ------------------------------------------------------------------
@@ -150,13 +155,23 @@ def _tenant(session: Session, ctx) -> TenantReseller:
     return tenant
 
 
+# The creations whose checklist request_tenant_creation passed in the transaction that
+# queued them, for this program to run next (in the foreground): their first run does not
+# check it again. A worker, a retry or a resumed run re-checks.
+_checked: set[int] = set()
+
+
 def task_checklist(ctx) -> None:
-    """Re-check the preparation checklist inside the process."""
+    """Re-check the preparation checklist inside the process (unless it was just checked
+    when this program queued it)."""
+    checked = ctx.process_id in _checked and ctx.attempt == 1
+    _checked.discard(ctx.process_id)
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
-        result = run_checklist(session, root_org(session), ctx.params["account"],
-                               ctx.params["price_list"], creating=tenant.id)
-        require_checklist(result)
+        if not checked:
+            result = run_checklist(session, root_org(session), ctx.params["account"],
+                                   ctx.params["price_list"], creating=tenant.id)
+            require_checklist(result)
         ctx.log(f"checklist passed for {ctx.params['account']}")
         ctx.save(session, done=1, total=1)
 

@@ -297,11 +297,12 @@ def tenants_to_update(session: Session, ref: str | None) -> tuple[list[TenantRes
 
 
 def request_update(engine, tenant_id: int, as_of: date, options: Options, *,
-                   dry_run: bool = False) -> UpdateOutcome:
+                   dry_run: bool = False, foreground: bool = False) -> UpdateOutcome:
     """Plan one tenant's update; queue it unless it is up to date or a dry run.
 
     A tenant has at most one update queued or running (lock key): an overlapping run
-    exits 4 (busy) without changing anything.
+    exits 4 (busy) without changing anything. FOREGROUND: this program runs the process
+    next, and its first run applies this plan instead of planning again.
     """
     with write_session(engine) as session:
         tenant = session.get(TenantReseller, tenant_id)
@@ -317,16 +318,17 @@ def request_update(engine, tenant_id: int, as_of: date, options: Options, *,
                 title=f"Update tenant reseller {plan.tenant} to revision {plan.to_revision}",
                 lock_key=f"tenant-update:{tenant.id}")
             status = "queued"
-            _planned[process_id] = plan
+            if foreground:
+                _planned[process_id] = plan
         return UpdateOutcome(plan.tenant, status, plan.from_revision, plan.to_revision,
                              plan.counts(), process_id, changes=plan.changes)
 
 
 # --- the update process ---------------------------------------------------------------------
 
-# The plan request_update made for the process it queued, while this program runs it: the
-# first run in the foreground applies that plan instead of computing it again. A worker
-# elsewhere, a retry or a resumed run plans for itself.
+# The plans request_update made for the processes it queued for this program to run next
+# (in the foreground): their first run applies that plan instead of computing it again. A
+# worker, a retry or a resumed run plans for itself.
 _planned: dict[int, UpdatePlan] = {}
 
 
