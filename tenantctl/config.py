@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -35,6 +33,8 @@ class Platform:
 
 @cache
 def _read(name: str) -> dict:
+    import yaml  # here, not at the top: `tenantctl --help` reads no configuration
+
     path = config_dir() / name
     with path.open(encoding="utf-8") as fh:
         return yaml.safe_load(fh) or {}

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import pycountry
-
 # What people and spreadsheets write: ASCII digits, at most one decimal point. Python's
 # Decimal would also read `1_000`, `1e5`, full-width `１２` and Arabic-Indic `٣`.
 _WRITTEN = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
@@ -73,6 +71,8 @@ def check_currency(code: object) -> str:
     if not isinstance(code, str) or len(code.strip()) != 3:
         raise ValueError(f"{code!r} is not an ISO 4217 currency code")
     code = code.strip().upper()
+    import pycountry  # loaded on first use: the CLI's start-up needs none of it
+
     if pycountry.currencies.get(alpha_3=code) is None:
         raise ValueError(f"{code!r} is not an ISO 4217 currency code")
     return code
@@ -83,6 +83,8 @@ def check_country(code: object) -> str:
     if not isinstance(code, str) or len(code.strip()) != 2:
         raise ValueError(f"{code!r} is not an ISO 3166 country code")
     code = code.strip().upper()
+    import pycountry
+
     if pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"{code!r} is not an ISO 3166 country code")
     return code

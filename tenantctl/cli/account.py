@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.domain import accounts
+from tenantctl.domain.fields import PAYMENT_METHODS
+
+accounts = lazy.module("tenantctl.domain.accounts")
 
 account_app = typer.Typer(help="Create, change, list and show accounts (customers and "
                                 "resellers).",
@@ -115,7 +117,7 @@ def set_(
         "--billing-day", help="Day of the month it is billed on, 1 to 28.")] = None,
     payment_method: Annotated[str | None, typer.Option(
         "--payment-method",
-        help=f"One of {', '.join(accounts.PAYMENT_METHODS)}.")] = None,
+        help=f"One of {', '.join(PAYMENT_METHODS)}.")] = None,
     credit_limit: Annotated[str | None, typer.Option(
         "--credit-limit", metavar="AMOUNT", help="Credit limit (\"\" clears it).")] = None,
     invoicing_options: Annotated[str | None, typer.Option(

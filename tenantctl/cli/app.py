@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
-import sqlalchemy.exc
 import typer
-from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from tenantctl import __version__
 from tenantctl.cli import output
 from tenantctl.cli.state import State
 from tenantctl.errors import Busy, TenantctlError
+
+
+def _usage_error_base() -> type[Exception]:
+    """click's ClickException, the base of the command line's usage errors: found through
+    the public typer.BadParameter (BadParameter < UsageError < ClickException), as typer
+    runs on click before 0.26 and on a copy of it inside typer since."""
+    return next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
+
+
+ClickException = _usage_error_base()
 
 # Global options that may also be written after the command (`tenantctl account list --json`).
 _GLOBAL_FLAGS = {"--json", "-v", "--verbose"}
@@ -40,6 +49,13 @@ def _hoist_global_options(args: list[str]) -> list[str]:
     return front + rest
 
 
+def _is_operational_error(exc: BaseException) -> bool:
+    """A database that cannot be used (locked, gone); SQLAlchemy is imported only by the
+    commands that open the store, so an error can only be one once it is loaded."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.OperationalError)
+
+
 class TenantctlGroup(TyperGroup):
     """The root group: hoists global options and turns the project's errors into exit codes."""
 
@@ -53,13 +69,13 @@ class TenantctlGroup(TyperGroup):
             return super().invoke(ctx)
         except TenantctlError as exc:
             self._fail(ctx, exc, exc.exit_code)
-        except sqlalchemy.exc.OperationalError as exc:
-            if "locked" in str(exc.orig).lower():
-                self._fail(ctx, Busy(f"the store is busy: {exc.orig}"), Busy.exit_code)
-            self._fail(ctx, TenantctlError(f"the store cannot be used: {exc.orig}"), 1)
         except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
             raise
         except Exception as exc:
+            if _is_operational_error(exc):
+                if "locked" in str(exc.orig).lower():
+                    self._fail(ctx, Busy(f"the store is busy: {exc.orig}"), Busy.exit_code)
+                self._fail(ctx, TenantctlError(f"the store cannot be used: {exc.orig}"), 1)
             # A bug, not a rule: one line for the operator, the traceback only with -v.
             self._fail(ctx, exc, 1, hint=True)
         finally:

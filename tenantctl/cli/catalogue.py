@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.domain import catalogue, pricing
 from tenantctl.domain.fields import date_option
+
+catalogue = lazy.module("tenantctl.domain.catalogue")
+pricing = lazy.module("tenantctl.domain.pricing")
 
 pricelist_app = typer.Typer(help="Import, list, show and compare price lists.",
                             no_args_is_help=True)

@@ -6,11 +6,13 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.domain.checklist import run_checklist
-from tenantctl.domain.orgs import root_org
 from tenantctl.errors import CheckFailed
+
+run_checklist = lazy.function("tenantctl.domain.checklist", "run_checklist")
+root_org = lazy.function("tenantctl.domain.orgs", "root_org")
+read_session = lazy.function("tenantctl.store.engine", "read_session")
 
 
 def checklist(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.store import migrate
+
+migrate = lazy.module("tenantctl.store.migrate")
 
 app = typer.Typer(help="Create and upgrade the store's schema.", no_args_is_help=True)
 

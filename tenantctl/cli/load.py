@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.domain.dataset import load_dataset
+
+load_dataset = lazy.function("tenantctl.domain.dataset", "load_dataset")
+write_session = lazy.function("tenantctl.store.engine", "write_session")
 
 
 def load(

@@ -13,28 +13,25 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from tenantctl.money import format_amount
+
+if TYPE_CHECKING:  # rich is imported where it draws, so that `--version` starts quickly
+    from rich.console import Console
 
 
 def _stdout() -> Console:
     # Piped into a file or another program, a table keeps its lines whole (not 80 columns).
+    from rich.console import Console
+
     width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
     return Console(file=sys.stdout, highlight=False, soft_wrap=False, emoji=False, width=width)
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False, soft_wrap=True, emoji=False)
 
 
@@ -91,6 +88,8 @@ def cell(value: Any) -> str:
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
           *, caption: str | None = None, whole: set[str] = frozenset()) -> None:
     """A table on stdout; amounts and counts right-aligned; WHOLE columns never cut."""
+    from rich.table import Table
+
     t = Table(title=title, caption=caption, header_style="bold")
     for name in columns:
         justify = "right" if name.lower() in _RIGHT else "left"
@@ -109,6 +108,8 @@ _RIGHT = {"price", "old price", "new price", "quantity", "qty", "items", "count"
 
 def record(title: str, fields: dict[str, Any]) -> None:
     """One object as a two-column table of field and value."""
+    from rich.table import Table
+
     t = Table(title=title, show_header=False, box=None, pad_edge=False)
     t.add_column("field", style="bold")
     t.add_column("value")
@@ -157,6 +158,14 @@ def progress(enabled: bool = True):
     The returned `advance(n)` moves that task on by n; with `enabled` False (JSON mode)
     nothing is drawn.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     prog = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from tenantctl import jobs
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import State, state
-from tenantctl.domain.kinds import register_all
 from tenantctl.errors import ProcessFailed
+
+jobs = lazy.module("tenantctl.jobs")
+register_all = lazy.function("tenantctl.domain.kinds", "register_all")
 
 process_app = typer.Typer(help="Watch and steer queued processes (tenant creation, ...).",
                           no_args_is_help=True)

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.domain import sales
 from tenantctl.domain.fields import date_option
+
+sales = lazy.module("tenantctl.domain.sales")
 
 subscription_app = typer.Typer(help="Sell, change, cancel, list and show subscriptions.",
                                no_args_is_help=True)

@@ -8,16 +8,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from tenantctl.domain.orgs import current_org
-from tenantctl.domain.users import Principal, login
 from tenantctl.errors import BadInput, Refused
-from tenantctl.store.engine import open_engine, read_session, write_session
-from tenantctl.store.migrate import ensure_current
+
+if TYPE_CHECKING:  # imported where used, so that `--help` needs no SQLAlchemy
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from tenantctl.domain.users import Principal
 
 
 @dataclass
@@ -34,6 +35,9 @@ class State:
     def engine(self, *, check_schema: bool = True) -> Engine:
         """The store's engine; an empty store is created at the newest schema."""
         if self._engine is None:
+            from tenantctl.store.engine import open_engine
+            from tenantctl.store.migrate import ensure_current
+
             self._engine = open_engine(self.db_url)
             if check_schema:
                 ensure_current(self._engine)
@@ -46,6 +50,9 @@ class State:
         if self._principal is None:
             username = _credential("TENANTCTL_USER", "User name", hide=False)
             password = _credential("TENANTCTL_PASSWORD", "Password", hide=True)
+            from tenantctl.domain.users import login
+            from tenantctl.store.engine import read_session
+
             with read_session(self.engine()) as session:
                 self._principal = login(session, self.org, username, password)
         return self._principal
@@ -53,6 +60,8 @@ class State:
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """A session in the org this run acts in; inside a tenant it is org-scoped."""
+        from tenantctl.store.engine import read_session, write_session
+
         principal = self.principal()
         org_id = principal.org_id if principal else None
         opener = write_session if write else read_session
@@ -77,6 +86,8 @@ class State:
 
     def org_of(self, session: Session):
         """The organisation this run acts in."""
+        from tenantctl.domain.orgs import current_org
+
         principal = self.principal()
         return current_org(session, principal.org_id if principal else None)
 

@@ -9,13 +9,15 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
-from tenantctl.domain import tenants, updates
-from tenantctl.domain.discard import discard_tenant
 from tenantctl.domain.fields import date_option
 from tenantctl.errors import BadInput
+
+tenants = lazy.module("tenantctl.domain.tenants")
+updates = lazy.module("tenantctl.domain.updates")
+discard_tenant = lazy.function("tenantctl.domain.discard", "discard_tenant")
 
 tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
                          no_args_is_help=True)
@@ -66,7 +68,9 @@ def create(
     st.distributor_only("tenant create")
     request = tenants.TenantRequest(account, price_list, edition, language, timezone,
                                     date_format, separate_invoices, admin_username, admin_email)
-    process_id = tenants.request_tenant_creation(st.engine(), request, _admin_password())
+    engine = st.engine()
+    process_id = tenants.request_tenant_creation(engine, request, _admin_password(),
+                                                 foreground=not detach)
     if detach:
         if st.json:
             output.print_json({"process_id": process_id, "status": "queued"})

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import State, state
-from tenantctl.domain import transfer
+
+transfer = lazy.module("tenantctl.domain.transfer")
 
 upgrade_app = typer.Typer(help="Upgrade a lite reseller: copy its customers, then their "
                                "subscriptions and assets, into its tenant.",

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlmodel import Session
 
 from tenantctl import config
-from tenantctl.domain.catalogue import latest_revision, listed_items
+from tenantctl.domain.catalogue import latest_revision
 from tenantctl.errors import CheckFailed
 from tenantctl.store.models import (
     Account,
     Organisation,
     PriceList,
+    PriceListItem,
+    Product,
     SyncRecord,
     TenantReseller,
 )
@@ -86,7 +88,10 @@ def _check_price_list(session: Session, name: str, price_list: PriceList | None,
         return Check(check, False, f"no price list {name!r}",
                      "import it first: tenantctl pricelist import NAME FILE.csv --currency C")
     revision = latest_revision(session, price_list.id)
-    if not revision or not listed_items(session, price_list.id):
+    listed = session.execute(select(exists().where(
+        PriceListItem.price_list_id == price_list.id, PriceListItem.to_revision.is_(None))
+    )).scalar()
+    if not revision or not listed:
         return Check(check, False, f"price list {name!r} is empty",
                      "import its products: tenantctl pricelist import NAME FILE.csv")
     if account is not None and account.currency != price_list.currency:
@@ -104,7 +109,12 @@ def _check_sync(session: Session, account: Account | None,
         return Check(check, False, "cannot be checked without the account and the price list",
                      "fix the checks above first")
     platforms = config.platforms()
-    present = sorted({item.platform for item in listed_items(session, price_list.id).values()})
+    # The platforms of the items still listed (SQL reads them; the list may be 50k long).
+    present = sorted(session.execute(
+        select(Product.platform).distinct()
+        .join(PriceListItem, PriceListItem.product_id == Product.id)
+        .where(PriceListItem.price_list_id == price_list.id,
+               PriceListItem.to_revision.is_(None))).scalars())
     synced = set(session.execute(
         select(SyncRecord.platform).where(SyncRecord.account_id == account.id,
                                           SyncRecord.status == "synced")).scalars())

@@ -88,12 +88,14 @@ def validate_request(req: TenantRequest) -> None:
         raise BadInput("bad tenant options; nothing was queued", problems)
 
 
-def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
+def request_tenant_creation(engine, req: TenantRequest, password: str, *,
+                            foreground: bool = False) -> int:
     """Check, then queue the creation of a tenant reseller; returns the process id.
 
     The checklist runs first (exit 3 when it fails). The tenant row and its process are
     written in one transaction, and the tenant row is unique per account, so of two
-    concurrent requests for one account exactly one is queued.
+    concurrent requests for one account exactly one is queued. FOREGROUND: this program
+    runs the process next, and its first run need not check the checklist again.
     """
     with read_session(engine) as session:
         req = complete_request(req, root_org(session))
@@ -113,7 +115,7 @@ def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
                 admin_password_hash=password_hash)
             session.add(tenant)
             session.flush()
-            tenant.creation_process_id = jobs.enqueue(
+            process_id = jobs.enqueue(
                 session, CREATE_KIND,
                 {"tenant_id": tenant.id, "account": account.code,
                  "price_list": price_list.name,
@@ -122,10 +124,13 @@ def request_tenant_creation(engine, req: TenantRequest, password: str) -> int:
                  "date_format": req.date_format},
                 title=f"Create tenant reseller {account.code}",
                 lock_key=creation_lock_key(account.id))
-            return tenant.creation_process_id
+            tenant.creation_process_id = process_id
     except IntegrityError:
         raise Refused(f"{req.account} is already a tenant reseller (another creation "
                       "was queued at the same moment)") from None
+    if foreground:
+        _checked.add(process_id)  # committed, with its checklist passed
+    return process_id
 
 
 # --- the creation tasks ------------------------------------------------------------------
@@ -146,13 +151,23 @@ def _tenant(session: Session, ctx) -> TenantReseller:
     return tenant
 
 
+# The creations whose checklist request_tenant_creation passed in the transaction that
+# queued them, for this program to run next (in the foreground): their first run does not
+# check it again. A worker, a retry or a resumed run re-checks.
+_checked: set[int] = set()
+
+
 def task_checklist(ctx) -> None:
-    """Re-check the preparation checklist inside the process."""
+    """Re-check the preparation checklist inside the process (unless it was just checked
+    when this program queued it)."""
+    checked = ctx.process_id in _checked and ctx.attempt == 1
+    _checked.discard(ctx.process_id)
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
-        result = run_checklist(session, root_org(session), ctx.params["account"],
-                               ctx.params["price_list"], creating=tenant.id)
-        require_checklist(result)
+        if not checked:
+            result = run_checklist(session, root_org(session), ctx.params["account"],
+                                   ctx.params["price_list"], creating=tenant.id)
+            require_checklist(result)
         ctx.log(f"checklist passed for {ctx.params['account']}")
         ctx.save(session, done=1, total=1)
 
@@ -338,8 +353,13 @@ def copy_catalogue_batch(session: Session, org_id: int, price_list_id: int, revi
     listed = select(item.c.product_id).where(_in_revision(item, price_list_id, revision))
     not_copied = ~exists().where(target.c.org_id == org_id,
                                  target.c.source_product_id == product.c.id)
-    batch = (select(product.c.id).where(product.c.id.in_(listed), not_copied)
-             .order_by(product.c.id).limit(limit)).subquery()
+    ids = (select(product.c.id).where(product.c.id.in_(listed), not_copied)
+           .order_by(product.c.id).limit(limit).subquery())
+    low, high = session.execute(select(func.min(ids.c.id), func.max(ids.c.id))).one()
+    if low is None:
+        return 0
+    # The batch is every listed product not yet copied with an id from LOW to HIGH.
+    batch = range(low, high + 1)
     now = utcnow()
     result = session.execute(insert(product).from_select(
         ["org_id", "sku", "name", "platform", "product_type", "status", "description",
@@ -348,21 +368,29 @@ def copy_catalogue_batch(session: Session, org_id: int, price_list_id: int, revi
                product.c.product_type, literal("active"), product.c.description,
                product.c.category, literal(True), product.c.id,
                literal(now, product.c.created_at.type))
-        .where(product.c.id.in_(select(batch.c.id))).order_by(product.c.id)),
+        .where(product.c.id.between(low, high), product.c.id.in_(listed), not_copied)
+        .order_by(product.c.id)),
         execution_options=COUNT_ROWS)
     copied = result.rowcount
     if not copied:
         return 0
-    copy_units(session, org_id, price_list_id, revision, retail_id, retail_revision)
+    copy_units(session, org_id, price_list_id, revision, retail_id, retail_revision,
+               source_ids=batch)
     return copied
 
 
 def copy_units(session: Session, org_id: int, price_list_id: int, revision: int,
-               retail_id: int | None, retail_revision: int = 1) -> int:
+               retail_id: int | None, retail_revision: int = 1, *,
+               source_ids: list[int] | range | None = None) -> int:
     """Copy the listed units missing in the tenant at cost; add them to the retail list
-    (from RETAIL_REVISION on: 1 at creation, the update's new revision later)."""
+    (from RETAIL_REVISION on: 1 at creation, the update's new revision later). With
+    SOURCE_IDS (ids, or a range of ids), only the units of those source products: the
+    batch just copied, not the whole list again."""
     item, product, unit = PriceListItem.__table__, Product.__table__, ProductUnit.__table__
     target, target_unit = product.alias("target"), unit.alias("target_unit")
+    listed = _in_revision(item, price_list_id, revision)
+    if source_ids is not None:
+        listed = and_(listed, _among(item.c.product_id, source_ids))
     units = session.execute(insert(unit).from_select(
         ["org_id", "product_id", "unit", "status", "cost_price", "source_unit_id"],
         select(literal(org_id), target.c.id, item.c.unit, literal("active"), item.c.price,
@@ -370,21 +398,30 @@ def copy_units(session: Session, org_id: int, price_list_id: int, revision: int,
         .join(target, and_(target.c.source_product_id == item.c.product_id,
                            target.c.org_id == org_id))
         .join(unit, and_(unit.c.product_id == item.c.product_id, unit.c.unit == item.c.unit))
-        .where(_in_revision(item, price_list_id, revision),
-               ~exists().where(target_unit.c.org_id == org_id,
-                               target_unit.c.source_unit_id == unit.c.id))),
+        .where(listed, ~exists().where(target_unit.c.org_id == org_id,
+                                       target_unit.c.source_unit_id == unit.c.id))),
         execution_options=COUNT_ROWS).rowcount
     if retail_id is not None:
         retail = item.alias("retail")
+        held = unit.c.org_id == org_id
+        if source_ids is not None:
+            held = and_(held, unit.c.product_id.in_(
+                select(target.c.id).where(target.c.org_id == org_id,
+                                          _among(target.c.source_product_id, source_ids))))
         session.execute(insert(item).from_select(
             ["price_list_id", "product_id", "unit", "price", "from_revision"],
             select(literal(retail_id), unit.c.product_id, unit.c.unit, unit.c.cost_price,
                    literal(retail_revision))
-            .where(unit.c.org_id == org_id,
-                   ~exists().where(retail.c.price_list_id == retail_id,
-                                   retail.c.product_id == unit.c.product_id,
-                                   retail.c.unit == unit.c.unit))))
+            .where(held, ~exists().where(retail.c.price_list_id == retail_id,
+                                         retail.c.product_id == unit.c.product_id,
+                                         retail.c.unit == unit.c.unit))))
     return units
+
+
+def _among(column, ids: list[int] | range):
+    if isinstance(ids, range):
+        return column.between(ids.start, ids.stop - 1)
+    return column.in_(ids)
 
 
 def link_add_ons(session: Session, org_id: int, only_skus: list[str] | None = None) -> None:

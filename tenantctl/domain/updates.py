@@ -15,7 +15,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -42,6 +53,7 @@ from tenantctl.store.models import (
     Account,
     Organisation,
     PriceList,
+    PriceListItem,
     PriceListRevision,
     Product,
     ProductUnit,
@@ -100,7 +112,13 @@ def _text(value) -> str | None:
 
 def plan_update(session: Session, tenant: TenantReseller, as_of: date, options: Options
                 ) -> UpdatePlan:
-    """The changes that would bring the tenant in step with the revision in effect on AS_OF."""
+    """The changes that would bring the tenant in step with the revision in effect on AS_OF.
+
+    The price list stores each item as an interval of revisions, so the items whose listing
+    differs between the tenant's revision and the target are the few that start or end in
+    between: only those are compared with what the tenant holds (SQL finds them). Names and
+    add-on relations are not revisioned: SQL compares them and returns only the differences.
+    """
     account = session.get(Account, tenant.account_id)
     target = revision_in_effect(session, tenant.price_list_id, as_of)
     if tenant.price_list_revision is not None and (target or 0) < tenant.price_list_revision:
@@ -109,27 +127,25 @@ def plan_update(session: Session, tenant: TenantReseller, as_of: date, options: 
     plan = UpdatePlan(account.code, tenant.price_list_revision, target, partial=options.partial)
     if target is None or tenant.org_id is None:
         return plan
-    wanted = listed_items(session, tenant.price_list_id, target)
-    source, copy = aliased(Product), aliased(Product)
-    held = {(r.sku, r.unit): r for r in session.execute(
-        select(source.sku, ProductUnit.unit, ProductUnit.cost_price, ProductUnit.status,
-               copy.name, source.name.label("source_name"))
-        .join(copy, copy.id == ProductUnit.product_id)
-        .join(source, source.id == copy.source_product_id)
-        .where(ProductUnit.org_id == tenant.org_id))}
+    touched = _touched(tenant.price_list_id, tenant.price_list_revision, target)
+    wanted = _wanted(session, tenant.price_list_id, target, touched)
+    held = _held(session, tenant.org_id, touched)
     changes = plan.changes
-    sell = _sell_prices(session, tenant.org_id) if options.sell_prices else {}
+    repriced = []
     for key in sorted(wanted):
-        item, have = wanted[key], held.get(key)
+        price, have = wanted[key], held.get(key)
         if have is None or have.status != "active":
             if not options.partial:
-                changes.append(Change(ADDED, key[0], key[1], None, _text(item.price)))
-        elif have.cost_price != item.price:
-            changes.append(Change(PRICE, key[0], key[1], _text(have.cost_price),
-                                  _text(item.price)))
-            if options.sell_prices:
-                changes.append(Change(SELL, key[0], key[1], _text(sell.get(key)),
-                                      _text(item.price)))
+                changes.append(Change(ADDED, key[0], key[1], None, _text(price)))
+        elif have.cost_price != price:
+            changes.append(Change(PRICE, key[0], key[1], _text(have.cost_price), _text(price)))
+            repriced.append(len(changes))
+    if options.sell_prices and repriced:
+        sell = _sell_prices(session, tenant.org_id, [changes[i - 1] for i in repriced])
+        for i in reversed(repriced):
+            c = changes[i - 1]
+            changes.insert(i, Change(SELL, c.sku, c.unit, _text(sell.get((c.sku, c.unit))),
+                                     c.new))
     if options.partial:
         return plan
     for key in sorted(held.keys() - wanted.keys()):
@@ -138,10 +154,53 @@ def plan_update(session: Session, tenant: TenantReseller, as_of: date, options: 
                                   None))
     changes += _add_on_changes(session, tenant.org_id, tenant.price_list_id, target)
     if options.names:
-        names = {sku: (h.name, h.source_name) for (sku, _), h in held.items()}
-        changes += [Change(RENAMED, sku, "", old, new)
-                    for sku, (old, new) in sorted(names.items()) if old != new]
+        changes += _name_changes(session, tenant.org_id)
     return plan
+
+
+_item = PriceListItem.__table__
+
+
+def _touched(price_list_id: int, since: int | None, target: int):
+    """(product_id, unit) of the price list's items listed at SINCE or TARGET but not both:
+    those that start or end between the two (None: no revision to start from, all)."""
+    if since is None:
+        return None
+    low, high = min(since, target), max(since, target)
+    return (select(_item.c.product_id, _item.c.unit)
+            .where(_item.c.price_list_id == price_list_id,
+                   or_(and_(_item.c.from_revision > low, _item.c.from_revision <= high),
+                       and_(_item.c.to_revision > low, _item.c.to_revision <= high)))
+            .distinct().subquery("touched"))
+
+
+def _wanted(session: Session, price_list_id: int, revision: int, touched
+            ) -> dict[tuple[str, str], Decimal]:
+    """(SKU, unit) -> price of the items listed at REVISION (of those TOUCHED)."""
+    product = Product.__table__
+    stmt = (select(product.c.sku, _item.c.unit, _item.c.price)
+            .join(product, product.c.id == _item.c.product_id)
+            .where(_item.c.price_list_id == price_list_id, _item.c.from_revision <= revision,
+                   or_(_item.c.to_revision.is_(None), _item.c.to_revision > revision)))
+    if touched is not None:
+        stmt = stmt.join(touched, and_(touched.c.product_id == _item.c.product_id,
+                                       touched.c.unit == _item.c.unit))
+    return {(r.sku, r.unit): r.price for r in session.execute(stmt)}
+
+
+def _held(session: Session, org_id: int, touched) -> dict[tuple[str, str], Row]:
+    """(source SKU, unit) -> the tenant's unit (cost price, status) (of those TOUCHED)."""
+    source, copy = aliased(Product), aliased(Product)
+    stmt = (select(source.sku, ProductUnit.unit, ProductUnit.cost_price, ProductUnit.status)
+            .join(copy, copy.id == ProductUnit.product_id)
+            .join(source, source.id == copy.source_product_id)
+            .where(ProductUnit.org_id == org_id))
+    if touched is not None:
+        source_unit = aliased(ProductUnit)
+        stmt = (stmt.join(source_unit, source_unit.id == ProductUnit.source_unit_id)
+                .join(touched, and_(touched.c.product_id == source_unit.product_id,
+                                    touched.c.unit == source_unit.unit)))
+    return {(r.sku, r.unit): r for r in session.execute(stmt)}
 
 
 def _add_on_changes(session: Session, org_id: int, price_list_id: int, revision: int
@@ -149,31 +208,60 @@ def _add_on_changes(session: Session, org_id: int, price_list_id: int, revision:
     """Copies whose add-on relation differs from their source's: the source's parent as the
     tenant will hold it after this update (none when the price list does not list it)."""
     copy, source, parent_copy, source_parent = (aliased(Product) for _ in range(4))
-    listed = set(listed_items(session, price_list_id, revision).keys())
-    listed_skus = {sku for sku, _ in listed}
+    parent_listed = exists().where(
+        _item.c.price_list_id == price_list_id, _item.c.product_id == source_parent.id,
+        _item.c.from_revision <= revision,
+        or_(_item.c.to_revision.is_(None), _item.c.to_revision > revision))
+    want = case((or_(parent_listed, source_parent.sku == parent_copy.sku), source_parent.sku),
+                else_=null())
     rows = session.execute(
-        select(copy.sku, parent_copy.sku.label("have"), source_parent.sku.label("want"))
+        select(copy.sku, parent_copy.sku.label("have"), want.label("want"))
         .join(source, source.id == copy.source_product_id)
         .outerjoin(parent_copy, parent_copy.id == copy.add_on_of_id)
         .outerjoin(source_parent, source_parent.id == source.add_on_of_id)
-        .where(copy.org_id == org_id)).all()
-    changes = []
-    for r in sorted(rows):
-        want = r.want if r.want in listed_skus or r.want == r.have else None
-        if r.have != want:
-            changes.append(Change(ADD_ON, r.sku, "", r.have, want))
-    return changes
+        .where(copy.org_id == org_id, parent_copy.sku.is_distinct_from(want))).all()
+    return [Change(ADD_ON, r.sku, "", r.have, r.want) for r in sorted(rows)]
 
 
-def _sell_prices(session: Session, org_id: int) -> dict[tuple[str, str], Decimal]:
-    """The tenant's current sell prices by (source SKU, unit)."""
+def _name_changes(session: Session, org_id: int) -> list[Change]:
+    """Copies (holding a unit) whose name differs from their source's."""
+    copy, source = aliased(Product), aliased(Product)
+    rows = session.execute(
+        select(source.sku, copy.name, source.name.label("source_name"))
+        .join(source, source.id == copy.source_product_id)
+        .where(copy.org_id == org_id, copy.name != source.name,
+               exists().where(ProductUnit.product_id == copy.id))).all()
+    return [Change(RENAMED, r.sku, "", r.name, r.source_name) for r in sorted(rows)]
+
+
+def _sell_prices(session: Session, org_id: int, changes: list[Change]
+                 ) -> dict[tuple[str, str], Decimal]:
+    """The tenant's current sell prices of the CHANGES' (source SKU, unit)."""
     currency = session.get(Organisation, org_id).currency
     retail_id = session.execute(select(PriceList.id).where(
         PriceList.org_id == org_id, PriceList.name == retail_price_list_name(currency))
         ).scalar()
     if retail_id is None:
         return {}
-    return {key: item.price for key, item in listed_items(session, retail_id).items()}
+    keys = {(c.sku, c.unit) for c in changes}
+    prices = {}
+    for skus in _chunks(sorted({c.sku for c in changes}), _CHUNK):
+        for r in session.execute(
+                select(Product.sku, PriceListItem.unit, PriceListItem.price)
+                .join(Product, Product.id == PriceListItem.product_id)
+                .where(PriceListItem.price_list_id == retail_id,
+                       PriceListItem.to_revision.is_(None), Product.sku.in_(skus))):
+            if (r.sku, r.unit) in keys:
+                prices[(r.sku, r.unit)] = r.price
+    return prices
+
+
+_CHUNK = 500  # SKUs per IN (...) list
+
+
+def _chunks(seq: list, size: int):
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
 
 
 # --- queueing ------------------------------------------------------------------------------
@@ -211,11 +299,12 @@ def tenants_to_update(session: Session, ref: str | None) -> tuple[list[TenantRes
 
 
 def request_update(engine, tenant_id: int, as_of: date, options: Options, *,
-                   dry_run: bool = False) -> UpdateOutcome:
+                   dry_run: bool = False, foreground: bool = False) -> UpdateOutcome:
     """Plan one tenant's update; queue it unless it is up to date or a dry run.
 
     A tenant has at most one update queued or running (lock key): an overlapping run
-    exits 4 (busy) without changing anything.
+    exits 4 (busy) without changing anything. FOREGROUND: this program runs the process
+    next, and its first run applies this plan instead of planning again.
     """
     with write_session(engine) as session:
         tenant = session.get(TenantReseller, tenant_id)
@@ -231,6 +320,8 @@ def request_update(engine, tenant_id: int, as_of: date, options: Options, *,
                 title=f"Update tenant reseller {plan.tenant} to revision {plan.to_revision}",
                 lock_key=f"tenant-update:{tenant.id}")
             status = "queued"
+            if foreground:
+                _planned[process_id] = plan
         return UpdateOutcome(plan.tenant, status, plan.from_revision, plan.to_revision,
                              plan.counts(), process_id, changes=plan.changes)
 
@@ -268,7 +359,8 @@ def update_tenants(engine, ref: str | None, as_of: date, options: Options, *,
     outcomes = []
     for tenant_id, code in targets:
         try:
-            outcome = request_update(engine, tenant_id, as_of, options, dry_run=dry_run)
+            outcome = request_update(engine, tenant_id, as_of, options, dry_run=dry_run,
+                                     foreground=run is not None)
             if outcome.process_id is not None and run is not None:
                 outcome = replace(outcome, status=run(outcome.process_id))
         except TenantctlError as exc:
@@ -281,13 +373,23 @@ def update_tenants(engine, ref: str | None, as_of: date, options: Options, *,
 
 # --- the update process ---------------------------------------------------------------------
 
+# The plans request_update made for the processes it queued for this program to run next
+# (in the foreground): their first run applies that plan instead of computing it again. A
+# worker, a retry or a resumed run plans for itself.
+_planned: dict[int, UpdatePlan] = {}
+
+
 def task_apply_update(ctx) -> None:
     """Apply the differences, each with its update-log entry, in fenced transactions."""
     options = Options(ctx.params["partial"], ctx.params["sell_prices"], ctx.params["names"])
     as_of = date.fromisoformat(ctx.params["as_of"])
+    planned = _planned.pop(ctx.process_id, None)
     with ctx.transaction() as session:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
-        plan = plan_update(session, tenant, as_of, options)
+        plan = planned
+        if (plan is None or ctx.attempt != 1 or ctx.done or ctx.checkpoint
+                or plan.from_revision != tenant.price_list_revision):
+            plan = plan_update(session, tenant, as_of, options)
         plan.process_id = ctx.process_id
         ctx.save(session, total=len(plan.changes))
         ctx.log(f"{len(plan.changes)} change(s) from revision {plan.from_revision} to "
@@ -333,7 +435,7 @@ def _copy_added_in_batches(ctx, plan: UpdatePlan) -> int:
                 session, tenant.org_id, tenant.price_list_id, plan.to_revision, retail_id,
                 config.copy_batch(COPY_BATCH),
                 _retail_revision(session, retail_id, ctx.process_id))
-            present = _held_keys(session, tenant.org_id)
+            present = _held_keys(session, tenant.org_id, added)
             new = [c for c in _not_logged(session, tenant, added, ctx.process_id)
                    if (c.sku, c.unit) in present]
             link_add_ons(session, tenant.org_id, sorted({c.sku for c in new}))
@@ -363,13 +465,9 @@ def _retail_revision(session: Session, retail_id: int, process_id: int) -> int:
 _UPDATE_REVISION_SOURCE = "products added by a tenant update"
 
 
-def _held_keys(session: Session, org_id: int) -> set[tuple[str, str]]:
-    source = aliased(Product)
-    return {tuple(r) for r in session.execute(
-        select(source.sku, ProductUnit.unit)
-        .join(Product, Product.id == ProductUnit.product_id)
-        .join(source, source.id == Product.source_product_id)
-        .where(ProductUnit.org_id == org_id, ProductUnit.status == "active"))}
+def _held_keys(session: Session, org_id: int, changes: list[Change]) -> set[tuple[str, str]]:
+    """The (source SKU, unit) of the CHANGES that the tenant holds as active units."""
+    return {key for key, uid in _unit_ids(session, org_id, changes, status="active").items()}
 
 
 def _not_logged(session: Session, tenant, changes: list[Change], process_id: int
@@ -393,23 +491,35 @@ def _log_changes(session: Session, tenant, plan: UpdatePlan, changes: list[Chang
          "new_value": c.new, "at": now} for c in changes])
 
 
-def _unit_ids(session: Session, org_id: int, changes: list[Change]) -> dict[tuple, int]:
+def _unit_ids(session: Session, org_id: int, changes: list[Change], *,
+              status: str | None = None) -> dict[tuple, int]:
+    """(source SKU, unit) -> the tenant's unit id, for the units the CHANGES name."""
     source = aliased(Product)
     keys = {(c.sku, c.unit) for c in changes}
-    rows = session.execute(
-        select(source.sku, ProductUnit.unit, ProductUnit.id)
-        .join(Product, Product.id == ProductUnit.product_id)
-        .join(source, source.id == Product.source_product_id)
-        .where(ProductUnit.org_id == org_id)).all()
-    return {(r.sku, r.unit): r.id for r in rows if (r.sku, r.unit) in keys}
+    ids = {}
+    for skus in _chunks(sorted({c.sku for c in changes}), _CHUNK):
+        stmt = (select(source.sku, ProductUnit.unit, ProductUnit.id)
+                .join(Product, Product.id == ProductUnit.product_id)
+                .join(source, source.id == Product.source_product_id)
+                .where(ProductUnit.org_id == org_id, Product.org_id == org_id,
+                       Product.sku.in_(skus)))
+        if status is not None:
+            stmt = stmt.where(ProductUnit.status == status)
+        ids.update({(r.sku, r.unit): r.id for r in session.execute(stmt)
+                    if (r.sku, r.unit) in keys})
+    return ids
 
 
 def _apply_added(session: Session, tenant, plan: UpdatePlan, changes: list[Change]) -> None:
     """What the product batches left: new units of products the tenant has, and units
     listed again after being discontinued."""
     retail_id = ensure_retail_price_list(session, tenant.org_id)
-    copy_units(session, tenant.org_id, tenant.price_list_id, plan.to_revision, retail_id,
-               _retail_revision(session, retail_id, plan.process_id))
+    retail_revision = _retail_revision(session, retail_id, plan.process_id)
+    for skus in _chunks(sorted({c.sku for c in changes}), _CHUNK):
+        source_ids = list(session.execute(select(Product.id).where(
+            Product.org_id == tenant.parent_org_id, Product.sku.in_(skus))).scalars())
+        copy_units(session, tenant.org_id, tenant.price_list_id, plan.to_revision, retail_id,
+                   retail_revision, source_ids=source_ids)
     # New products come with their add-on relations, as at creation (only theirs: other
     # relation changes are applied and logged as add-on changes).
     link_add_ons(session, tenant.org_id, sorted({c.sku for c in changes}))
@@ -419,7 +529,7 @@ def _apply_added(session: Session, tenant, plan: UpdatePlan, changes: list[Chang
                 if (c.sku, c.unit) in ids]
     if relisted:
         _set_units(session, relisted, status="active")
-    _sync_product_status(session, tenant.org_id)
+    _sync_product_status(session, tenant.org_id, changes)
 
 
 def _apply_prices(session: Session, tenant, plan: UpdatePlan, changes: list[Change]) -> None:
@@ -442,20 +552,23 @@ def _apply_discontinued(session: Session, tenant, plan, changes: list[Change]) -
     session.execute(update(ProductUnit).where(ProductUnit.id.in_(list(ids.values())))
                     .values(status="discontinued")
                     .execution_options(synchronize_session=False))
-    _sync_product_status(session, tenant.org_id)
+    _sync_product_status(session, tenant.org_id, changes)
 
 
-def _sync_product_status(session: Session, org_id: int) -> None:
-    """A copied product is active while any of its units is; discontinued otherwise."""
+def _sync_product_status(session: Session, org_id: int, changes: list[Change]) -> None:
+    """A copied product is active while any of its units is; discontinued otherwise (for
+    the products whose units CHANGES changed)."""
     active_units = (select(func.count(ProductUnit.id))
                     .where(ProductUnit.product_id == Product.id,
                            ProductUnit.status == "active").scalar_subquery())
-    for status, condition in (("discontinued", active_units == 0),
-                              ("active", active_units > 0)):
-        session.execute(update(Product).where(
-            Product.org_id == org_id, Product.source_product_id.is_not(None), condition,
-            Product.status != status).values(status=status)
-            .execution_options(synchronize_session=False))
+    for skus in _chunks(sorted({c.sku for c in changes}), _CHUNK):
+        for status, condition in (("discontinued", active_units == 0),
+                                  ("active", active_units > 0)):
+            session.execute(update(Product).where(
+                Product.org_id == org_id, Product.sku.in_(skus),
+                Product.source_product_id.is_not(None), condition,
+                Product.status != status).values(status=status)
+                .execution_options(synchronize_session=False))
 
 
 def _apply_add_ons(session: Session, tenant, plan, changes) -> None:
@@ -465,9 +578,9 @@ def _apply_add_ons(session: Session, tenant, plan, changes) -> None:
 def _apply_names(session: Session, tenant, plan, changes: list[Change]) -> None:
     by_sku = {c.sku: c.new for c in changes}
     source = aliased(Product)
-    rows = session.execute(select(Product.id, source.sku)
-                           .join(source, source.id == Product.source_product_id)
-                           .where(Product.org_id == tenant.org_id)).all()
+    rows = [row for skus in _chunks(sorted(by_sku), _CHUNK) for row in session.execute(
+        select(Product.id, source.sku).join(source, source.id == Product.source_product_id)
+        .where(Product.org_id == tenant.org_id, Product.sku.in_(skus)))]
     session.execute(update(Product.__table__).where(Product.__table__.c.id == bindparam("pid"))
                     .values(name=bindparam("new_name")),
                     [{"pid": pid, "new_name": by_sku[sku]} for pid, sku in rows

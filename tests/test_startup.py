@@ -1,0 +1,85 @@
+"""Start-up stays light (issue 13): `--version` and `--help` import no SQLAlchemy, SQLModel
+or Alembic, and opening a store learns the newest schema revision without reading the
+migration scripts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tenantctl.store import migrate
+
+HEAVY = ("sqlalchemy", "sqlmodel", "alembic")
+
+_PROBE = """
+import json, sys
+sys.argv = ["tenantctl", *json.loads(sys.argv[1])]
+from tenantctl.cli.app import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stdout.flush()
+print("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def _imported_by(*args: str) -> tuple[str, set[str]]:
+    run = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)],
+                         capture_output=True, text=True, check=True, timeout=60)
+    printed, _, modules = run.stdout.rpartition("\nMODULES ")
+    return printed, set(json.loads(modules))
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ("tenant", "--help"),
+                                  ("account", "create", "--help")])
+def test_version_and_help_import_no_database_library(args):
+    printed, modules = _imported_by(*args)
+    assert "tenantctl" in printed.lower() or "usage" in printed.lower()
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_a_command_that_opens_the_store_imports_them(tmp_path):
+    """The probe sees an import when one happens (so the test above can fail)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    printed, modules = _imported_by("--db", url, "--json", "db", "current")
+    assert json.loads(printed)["head"] == migrate.HEAD
+    assert {"sqlalchemy", "sqlmodel"} <= modules
+
+
+def test_the_recorded_head_is_the_migration_scripts_head():
+    assert migrate.script_head() == migrate.HEAD
+    assert migrate.HEAD in migrate.known_revisions()
+
+
+def test_opening_a_current_store_reads_no_migration_script(cli, monkeypatch):
+    """A command on a current store learns the head without Alembic's script reader."""
+
+    def refuse(*_a, **_k):
+        raise AssertionError("read the migration scripts")
+
+    monkeypatch.setattr(migrate, "script_head", refuse)
+    monkeypatch.setattr(migrate, "known_revisions", refuse)
+    monkeypatch.setattr(migrate, "alembic_config", refuse)
+    # The store is current and has no root organisation yet: the command gets past
+    # opening it and stops at the first rule of the domain.
+    result = cli("tenant", "list", expect=1)
+    assert "no root organisation" in result.stderr
+    assert "migration scripts" not in result.stderr
+
+
+def test_a_store_that_cannot_be_opened_is_one_error_line(tmp_path):
+    """The error path knows SQLAlchemy's errors without importing SQLAlchemy up front."""
+    from typer.testing import CliRunner
+
+    from tenantctl.cli.app import app
+
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    result = CliRunner().invoke(app, ["--db", f"sqlite:///{folder}", "tenant", "list"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: the store cannot be used: unable to open database file"]
