@@ -139,6 +139,9 @@ def _register() -> None:
     app.command("worker")(process.worker)
     app.add_typer(upgrade.upgrade_app, name="upgrade")
     app.command("demo")(demo.demo)
+    from tenantctl.cli import invoice
+
+    app.add_typer(invoice.invoice_app, name="invoice")
 
 
 _register()
