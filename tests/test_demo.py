@@ -16,3 +16,5 @@ def test_the_demo_runs_every_step(cli):
     assert {(t["account"], t["phase"], t["backorder_state"]) for t in tenants} == {
         ("ACME", "setup", "off"), ("LITECLOUD", "live", "on")}
     assert [t["price_list_revision"] for t in tenants] == [2, 2]
+    invoices = cli.json("invoice", "list", "--reseller", "LITECLOUD")
+    assert invoices and all(i["number"].startswith("INV-") for i in invoices)

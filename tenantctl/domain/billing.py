@@ -75,6 +75,11 @@ def cycle_containing(day: date, billing_day: int) -> Cycle:
     return cycle_of(f"{year:04d}-{month:02d}", billing_day)
 
 
+def last_ended_period(today: date, billing_day: int) -> str:
+    """The newest cycle whose last day is over on TODAY."""
+    return next_period(cycle_containing(today, billing_day).period, -1)
+
+
 def next_period(period: str, months: int = 1) -> str:
     year, month = _add_months(*parse_period(period), months)
     return f"{year:04d}-{month:02d}"
