@@ -429,3 +429,20 @@ def test_consecutive_cycles_add_up_to_the_whole_span(case):
     for draft in billing.invoices(charged, currency):
         exact = sum((x.exact for x in draft.lines), Fraction(0))
         assert abs(Fraction(draft.total) - exact) <= half * len(draft.lines)
+
+
+def test_the_readme_worked_example():
+    prices = book({(1, "monthly"): "11.70", (2, "monthly"): "1.87", (3, "annual"): "74.80",
+                   (4, "monthly"): "3.74"})
+    things = [
+        item("monthly", date(2025, 6, 1), (date(2025, 6, 1), 8), (date(2026, 1, 20), 10),
+             product=1, customer="OLIVE"),
+        item("monthly", date(2025, 6, 1), (date(2025, 6, 1), 8), product=2, customer="OLIVE"),
+        item("annual", date(2025, 1, 12), (date(2025, 1, 12), 3), (date(2026, 1, 15), 4),
+             product=3, customer="OLIVE"),
+        item("monthly", date(2026, 1, 21), (date(2026, 1, 21), 5), product=4,
+             customer="KRONOS", separate=True)]
+    drafts = billing.invoices(lines(things, "2026-01", prices, 5), "EUR")
+    assert [(d.customer_code, [x.amount for x in d.lines], d.total) for d in drafts] == [
+        (None, [D("105.68"), D("14.96"), D("224.40"), D("74.19")], D("419.23")),
+        ("KRONOS", [D("9.05")], D("9.05"))]
