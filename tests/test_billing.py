@@ -478,3 +478,54 @@ def test_lite_upgrade_mirrors_bill_only_the_cycle_asked_for(cli, engine, monkeyp
     assert sum(D(x["amount"]) for x in monthly_lines) == expected
     with read_session(engine) as s:
         assert s.execute(select(func.count(BillingCycle.id))).scalar_one() == 0
+
+
+# --- every level ---------------------------------------------------------------------
+
+def test_a_tenant_bills_its_own_tenant_resellers_and_sees_nothing_else(cli, engine, world):
+    """Inside RES's tenant (--org), `invoice` bills RES's own tenant reseller SUB from RES's
+    org, with RES's own counter; the root's invoices are not found there, nor the other way."""
+    from tenantctl.domain.users import hash_password
+    from tenantctl.store.models import User
+
+    c = add_customer(engine, world, "RES", "ALPHA")
+    add_subscription(engine, world, c, "M365", "monthly", 1, date(2025, 1, 1))
+    cli("invoice", "run", "RES", "--period", "2026-03")  # the root's INV 1: 10.00
+    org = world.tenants["RES"]
+    with write_session(engine) as s:
+        s.add(User(org_id=org, username="admin", email="a@res.example",
+                   password_hash=hash_password("long-enough-pw")))
+        pl = PriceList(org_id=org, name="Own", currency="EUR")
+        product = Product(org_id=org, sku="OWN-SVC", name="Own service", platform="other")
+        s.add_all([pl, product])
+        s.flush()
+        s.add(PriceListRevision(price_list_id=pl.id, number=1, effective_date=date(2020, 1, 1)))
+        s.add(PriceListItem(price_list_id=pl.id, product_id=product.id, unit="monthly",
+                            price=D("7.75"), from_revision=1))
+        sub_reseller = Account(org_id=org, code="SUBRES", name="Sub reseller", kind="reseller",
+                               currency="EUR", country="GR", price_list_id=pl.id)
+        sub_org = Organisation(name="Sub tenant", kind="tenant", parent_id=org, currency="EUR",
+                               country="GR", client_id="client-SUBRES")
+        s.add_all([sub_reseller, sub_org])
+        s.flush()
+        s.add(TenantReseller(account_id=sub_reseller.id, parent_org_id=org, org_id=sub_org.id,
+                             price_list_id=pl.id, edition="basic", phase="live"))
+        end = Account(org_id=org, code="END", name="End customer", currency="EUR",
+                      country="GR", bill_to_id=sub_reseller.id, managed_by_org_id=sub_org.id)
+        s.add(end)
+        s.flush()
+        s.add(Subscription(org_id=org, code="SUB-T-1", account_id=end.id,
+                           product_id=product.id, unit="monthly", quantity=4,
+                           unit_price=D(0), currency="EUR", start_date=date(2025, 1, 1)))
+    inside = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": "long-enough-pw"}
+    result = cli.json("--org", "client-RES", "invoice", "run", "SUBRES", "--period",
+                      "2026-03", env=inside)
+    # 4 x 7.75 = 31.00, numbered from RES's own counter.
+    assert [(i["number"], i["total"]) for i in result["invoices"]] == [(inv(1), "31.00")]
+    assert [i["reseller"] for i in cli.json("--org", "client-RES", "invoice", "list",
+                                            env=inside)] == ["SUBRES"]
+    # The root lists only what it issued itself.
+    assert [i["reseller"] for i in cli.json("invoice", "list")] == ["RES"]
+    # The root's RES is not a tenant reseller of RES's org.
+    cli("--org", "client-RES", "invoice", "preview", "RES", "--period", "2026-03",
+        env=inside, expect=1)

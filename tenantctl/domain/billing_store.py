@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from tenantctl import config
@@ -395,12 +396,12 @@ def preview(session: Session, org: Organisation, code: str, period: str) -> Cycl
 def _next_number(session: Session, org_id: int, series: str, year: int) -> str:
     """The next number of SERIES in the org, in the caller's transaction (gap-free: a
     transaction that does not commit gives its numbers back)."""
-    counter = InvoiceCounter.__table__
-    last = session.execute(update(counter).where(
-        counter.c.org_id == org_id, counter.c.series == series)
-        .values(last=counter.c.last + 1).returning(counter.c.last)).scalar()
+    last = session.execute(update(InvoiceCounter).where(
+        InvoiceCounter.org_id == org_id, InvoiceCounter.series == series)
+        .values(last=InvoiceCounter.last + 1).returning(InvoiceCounter.last)).scalar()
     if last is None:
-        session.execute(insert(counter).values(org_id=org_id, series=series, last=1))
+        session.add(InvoiceCounter(org_id=org_id, series=series, last=1))
+        session.flush()
         last = 1
     return f"{series}-{year:04d}-{last:06d}"
 
@@ -428,13 +429,14 @@ def issue(session: Session, org: Organisation, code: str, period: str) -> CycleR
     for draft in drafts:
         number = _next_number(session, org.id, "CN" if draft.kind == "credit-note" else "INV",
                               issued_on.year)
-        invoice_id = session.execute(insert(Invoice.__table__).values(
-            org_id=org.id, cycle_id=record.id, account_id=reseller.account.id,
-            customer_id=draft.customer_id, number=number, kind=draft.kind,
-            currency=draft.currency, total=draft.total, issued_on=issued_on,
-            issued_at=record.issued_at).returning(Invoice.__table__.c.id)).scalar_one()
-        session.execute(insert(InvoiceLine.__table__), [dict(
-            invoice_id=invoice_id, position=n, item_key=x.key, period=x.period, kind=x.kind,
+        invoice = Invoice(org_id=org.id, cycle_id=record.id, account_id=reseller.account.id,
+                          customer_id=draft.customer_id, number=number, kind=draft.kind,
+                          currency=draft.currency, total=draft.total, issued_on=issued_on,
+                          issued_at=record.issued_at)
+        session.add(invoice)
+        session.flush()
+        session.execute(insert(InvoiceLine), [dict(
+            invoice_id=invoice.id, position=n, item_key=x.key, period=x.period, kind=x.kind,
             customer_id=x.customer_id, customer_code=x.customer_code,
             customer_name=x.customer_name, subject=x.subject, subject_code=x.subject_code,
             sku=x.sku, product_name=x.product_name, unit=x.unit, quantity=x.quantity,
@@ -520,13 +522,13 @@ def list_invoices(session: Session, org: Organisation, reseller: str | None = No
     """The invoices and credit notes ORG issued, newest cycle last, by number."""
     if period is not None:
         billing.parse_period(period)
-    customer = Account.__table__.alias("customer")
-    stmt = (select(Invoice, BillingCycle.period, Account.code, customer.c.code,
+    customer = aliased(Account, name="customer")
+    stmt = (select(Invoice, BillingCycle.period, Account.code, customer.code,
                    select(func.count(InvoiceLine.id)).where(
                        InvoiceLine.invoice_id == Invoice.id).scalar_subquery())
             .join(BillingCycle, BillingCycle.id == Invoice.cycle_id)
             .join(Account, Account.id == Invoice.account_id)
-            .outerjoin(customer, customer.c.id == Invoice.customer_id)
+            .outerjoin(customer, customer.id == Invoice.customer_id)
             .where(Invoice.org_id == org.id).order_by(Invoice.id))
     if reseller is not None:
         stmt = stmt.where(Account.code == reseller)
