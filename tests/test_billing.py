@@ -529,3 +529,26 @@ def test_a_tenant_bills_its_own_tenant_resellers_and_sees_nothing_else(cli, engi
     # The root's RES is not a tenant reseller of RES's org.
     cli("--org", "client-RES", "invoice", "preview", "RES", "--period", "2026-03",
         env=inside, expect=1)
+
+
+def test_a_lite_mirror_cancelled_later_ends_with_its_add_ons(cli, engine, world):
+    c = add_customer(engine, world, "RES", "ALPHA")
+    sub = add_subscription(engine, world, c, "M365", "monthly", 3, date(2024, 6, 1),
+                           add_ons={"ADDON": 2}, with_order=False)
+    with write_session(engine) as s:  # a cancel order names the quantity it cancels
+        world.counter += 1
+        order = SalesOrder(org_id=world.root, number="ORD-C", account_id=c,
+                           order_date=date(2026, 3, 11), order_type="cancel",
+                           subscription_id=sub)
+        s.add(order)
+        s.flush()
+        s.add(OrderLine(order_id=order.id, product_id=world.products["M365"], unit="monthly",
+                        quantity=3, unit_price=D(0), currency="EUR", quantity_after=0))
+    (invoice,) = cli.json("invoice", "preview", "RES", "--period", "2026-03")["invoices"]
+    # 1-10 March of 31 days: M365 3 x 10 x 10.00 / 31 = 9.677 = 9.68; its add-on ends too:
+    # 2 x 10 x 2.00 / 31 = 1.290 = 1.29.
+    assert [(x["sku"], x["amount"]) for x in invoice["lines"]] == [
+        ("M365", "9.68"), ("ADDON", "1.29")]
+    # February: the whole cycle at the quantities from the start date: 30.00 + 4.00.
+    (february,) = cli.json("invoice", "preview", "RES", "--period", "2026-02")["invoices"]
+    assert february["total"] == "34.00"

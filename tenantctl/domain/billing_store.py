@@ -282,25 +282,30 @@ def _subscription_history(sub: Subscription, orders: list[SalesOrder],
             per_product[row.product_id] = [Change(start, row.quantity)]
         return start, per_product
     opened = orders[0].order_type in ("new", "trial-to-paid")
+    before: dict[int, int] = {}  # per product, the quantity before its first change
     for order in orders:
-        recorded = _aware(order.created_at)
         for line in lines.get(order.id, []):
             after = line.quantity_after if line.quantity_after is not None else line.quantity
+            # A cancel line names the quantity cancelled (what was in force before it).
+            before.setdefault(line.product_id,
+                              line.quantity if order.order_type == "cancel" else after)
             per_product.setdefault(line.product_id, []).append(
-                Change(order.order_date, after, recorded))
+                Change(order.order_date, after, _aware(order.created_at)))
+    if not opened:
+        # Changed after a lite upgrade, which recorded no order: before its first recorded
+        # change, the quantity a cancellation names, else the first one recorded (the
+        # store keeps no older one); a product no order names: today's quantity.
+        for product_id, history in per_product.items():
+            history.insert(0, Change(start, before[product_id]))
+        current = {sub.product_id: sub.quantity, **{r.product_id: r.quantity for r in add_ons}}
+        for product_id, quantity in current.items():
+            per_product.setdefault(product_id, [Change(start, quantity)])
+    for order in orders:
         if order.order_type == "cancel":
             # A cancellation ends the add-ons with the subscription.
             for product_id, history in per_product.items():
                 if product_id != sub.product_id:
-                    history.append(Change(order.order_date, 0, recorded))
-    if not opened:
-        # Changed after a lite upgrade: before its first recorded change, the quantity it
-        # recorded first (or, for a product no order names, today's).
-        for history in per_product.values():
-            history.insert(0, Change(start, history[0].quantity))
-        current = {sub.product_id: sub.quantity, **{r.product_id: r.quantity for r in add_ons}}
-        for product_id, quantity in current.items():
-            per_product.setdefault(product_id, [Change(start, quantity)])
+                    history.append(Change(order.order_date, 0, _aware(order.created_at)))
     return start, per_product
 
 
