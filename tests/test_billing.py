@@ -552,3 +552,43 @@ def test_a_lite_mirror_cancelled_later_ends_with_its_add_ons(cli, engine, world)
     # February: the whole cycle at the quantities from the start date: 30.00 + 4.00.
     (february,) = cli.json("invoice", "preview", "RES", "--period", "2026-02")["invoices"]
     assert february["total"] == "34.00"
+
+
+def test_an_invoice_in_human_form(cli, engine, world, snapshot):
+    alpha = add_customer(engine, world, "RES", "ALPHA")
+    beta = add_customer(engine, world, "RES", "BETA")
+    add_subscription(engine, world, alpha, "M365", "monthly", 3, date(2026, 3, 11),
+                     add_ons={"ADDON": 3})
+    add_subscription(engine, world, beta, "M365", "annual", 2, date(2025, 3, 20))
+    result = cli("invoice", "preview", "RES", "--period", "2026-03", env={"COLUMNS": "120"})
+    # 3 x 21 x 10.00 / 31 = 20.32; 3 x 21 x 2.00 / 31 = 4.06; BETA's renewal 2 x 120.00.
+    text = "\n".join(line.rstrip() for line in result.stdout.splitlines()) + "\n"
+    snapshot.assert_match(text, "invoice_preview.txt")
+
+
+def test_schema_0006_goes_down_and_up_again_with_its_guard(empty_db_url):
+    """The migration of the billing tables undoes cleanly (triggers included) and redoes."""
+    from alembic import command
+
+    from tenantctl.store import migrate
+    from tenantctl.store.engine import open_engine
+
+    engine = open_engine(empty_db_url)
+    try:
+        migrate.upgrade(engine, "0006")
+        with engine.begin() as conn:
+            command.downgrade(migrate.alembic_config(conn), "0005")
+        with engine.connect() as conn:
+            assert not sqlalchemy.inspect(conn).has_table("invoice")
+        migrate.upgrade(engine, "0006")
+        w = build_world(engine)
+        add_reseller(engine, w, "RES")
+        with write_session(engine) as s:
+            s.add(BillingCycle(org_id=w.root, account_id=w.resellers["RES"], period="2026-01",
+                               start_date=date(2026, 1, 1), end_date=date(2026, 1, 31),
+                               currency="EUR"))
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="issued invoices never change"
+                           ), engine.begin() as conn:
+            conn.execute(text("DELETE FROM billing_cycle"))
+    finally:
+        engine.dispose()
