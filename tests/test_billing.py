@@ -592,3 +592,13 @@ def test_schema_0006_goes_down_and_up_again_with_its_guard(empty_db_url):
             conn.execute(text("DELETE FROM billing_cycle"))
     finally:
         engine.dispose()
+
+
+def test_a_reseller_is_invoiced_in_its_own_currency(cli, engine, world):
+    add_subscription(engine, world, add_customer(engine, world, "RES", "ALPHA"), "M365",
+                     "monthly", 1, date(2025, 1, 1))
+    with write_session(engine) as s:
+        s.get(Account, world.resellers["RES"]).currency = "USD"
+    refused = cli("invoice", "run", "RES", "--period", "2026-03", expect=1)
+    assert "billed in USD but its price list 'Resellers' is in EUR" in refused.stderr
+    assert invoices_of(engine) == []

@@ -169,6 +169,10 @@ def price_book(session: Session, org: Organisation, account: Account,
         raise Refused(f"account {account.code} has no price list, so nothing can be billed "
                       f"(fix: tenantctl account set {account.code} --price-list NAME)")
     price_list = session.get(PriceList, account.price_list_id)
+    if price_list.currency != account.currency:
+        raise Refused(f"account {account.code} is billed in {account.currency} but its price "
+                      f"list {price_list.name!r} is in {price_list.currency}: a reseller is "
+                      "invoiced in its own currency")
     zone = _zone(org)
     revisions = tuple(
         billing.Revision(r.number, r.effective_date
