@@ -73,7 +73,7 @@ def run(
         bar: list = []
 
         def step(done: int, total: int) -> None:
-            if not bar:
+            if not bar:  # the first call gives the total, before any reseller is run
                 bar.append(add(f"Invoicing {period}", total))
             bar[0](completed=done, total=total)
 

@@ -479,6 +479,8 @@ def run_all(engine: Engine, org_id: int | None, period: str,
     with read_session(engine, org_id=org_id) as session:
         codes = billed_resellers(session, current_org(session, org_id))
     results, failures = [], []
+    if progress is not None:
+        progress(0, len(codes))
     for n, code in enumerate(codes, 1):
         try:
             results.append(run(engine, org_id, code, period))
