@@ -394,6 +394,11 @@ def test_run_all_in_code_order_one_failure_does_not_stop_the_others(cli, engine,
         empty_id = empty.id
     add_reseller(engine, world, "BROKEN", price_list=empty_id)
     add_reseller(engine, world, "ZED")
+    add_reseller(engine, world, "HALF")  # a creation that has not finished: left out
+    with write_session(engine) as s:
+        s.execute(select(TenantReseller).where(
+            TenantReseller.account_id == world.resellers["HALF"])).scalar_one().status = (
+            "in-progress")
     for reseller, customer in (("RES", "R1"), ("BROKEN", "B1"), ("ZED", "Z1")):
         add_subscription(engine, world, add_customer(engine, world, reseller, customer),
                          "M365", "monthly", 1, date(2025, 1, 1))
@@ -409,6 +414,10 @@ def test_run_all_in_code_order_one_failure_does_not_stop_the_others(cli, engine,
     assert [r["status"] for r in json.loads(again.stdout)["results"]] == [
         "already-issued", "already-issued"]
     assert len(invoices_of(engine)) == 2
+    half = cli("invoice", "run", "HALF", "--period", "2026-03", expect=1)
+    assert "creation has not finished" in half.stderr
+    with read_session(engine) as s:
+        assert s.execute(select(func.count(BillingCycle.id))).scalar_one() == 2
 
 
 # --- reading what was issued ---------------------------------------------------------
@@ -509,7 +518,8 @@ def test_a_tenant_bills_its_own_tenant_resellers_and_sees_nothing_else(cli, engi
         s.add_all([sub_reseller, sub_org])
         s.flush()
         s.add(TenantReseller(account_id=sub_reseller.id, parent_org_id=org, org_id=sub_org.id,
-                             price_list_id=pl.id, edition="basic", phase="live"))
+                             price_list_id=pl.id, edition="basic", phase="live",
+                             status="active"))
         end = Account(org_id=org, code="END", name="End customer", currency="EUR",
                       country="GR", bill_to_id=sub_reseller.id, managed_by_org_id=sub_org.id)
         s.add(end)

@@ -157,8 +157,9 @@ def find_reseller(session: Session, org: Organisation, code: str) -> Reseller:
         raise NotFound(f"no tenant reseller {code!r} in {org.name} (give the reseller "
                        "account's code)")
     account, tenant = row
-    if tenant.org_id is None:
-        raise Refused(f"{code}'s tenant has not been created yet: there is nothing to bill")
+    if tenant.org_id is None or tenant.status != "active":
+        raise Refused(f"{code}'s tenant has not been created yet (its creation has not "
+                      "finished): there is nothing to bill")
     return Reseller(account, tenant)
 
 
@@ -464,10 +465,11 @@ def run(engine: Engine, org_id: int | None, code: str, period: str) -> CycleResu
 
 
 def billed_resellers(session: Session, org: Organisation) -> list[str]:
-    """The codes of ORG's tenant resellers with a tenant to bill, in a fixed order."""
+    """The codes of ORG's tenant resellers whose creation has finished, in a fixed order."""
     return list(session.execute(
         select(Account.code).join(TenantReseller, TenantReseller.account_id == Account.id)
-        .where(TenantReseller.parent_org_id == org.id, TenantReseller.org_id.is_not(None))
+        .where(TenantReseller.parent_org_id == org.id, TenantReseller.org_id.is_not(None),
+               TenantReseller.status == "active")
         .order_by(Account.code)).scalars())
 
 
