@@ -612,3 +612,20 @@ def test_a_reseller_is_invoiced_in_its_own_currency(cli, engine, world):
     refused = cli("invoice", "run", "RES", "--period", "2026-03", expect=1)
     assert "billed in USD but its price list 'Resellers' is in EUR" in refused.stderr
     assert invoices_of(engine) == []
+
+
+def test_the_unique_key_not_the_check_in_code_stops_a_second_issue(engine, world,
+                                                                    monkeypatch):
+    """With the check in code blinded (as if two runs read at the same moment), the unique
+    (reseller, cycle) key still issues the cycle once, and the second run says so."""
+    c = add_customer(engine, world, "RES", "ALPHA")
+    add_subscription(engine, world, c, "M365", "monthly", 1, date(2025, 1, 1))
+    first = billing_store.run(engine, None, "RES", "2026-03")
+    real = billing_store._cycle_state
+    monkeypatch.setattr(billing_store, "_cycle_state",
+                        lambda session, org, reseller, cycle: (None, None))
+    second = billing_store.run(engine, None, "RES", "2026-03")
+    monkeypatch.setattr(billing_store, "_cycle_state", real)
+    assert (first.status, second.status) == ("issued", "already-issued")
+    assert "issued by another run at the same time" in second.message
+    assert invoices_of(engine) == [(inv(1), None, D("10.00"))]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import sqlalchemy.exc
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
@@ -459,9 +460,23 @@ def issue(session: Session, org: Organisation, code: str, period: str) -> CycleR
 
 
 def run(engine: Engine, org_id: int | None, code: str, period: str) -> CycleResult:
-    """`invoice run RESELLER`: issue one reseller's cycle in one transaction."""
-    with write_session(engine, org_id=org_id) as session:
-        return issue(session, current_org(session, org_id), code, period)
+    """`invoice run RESELLER`: issue one reseller's cycle in one transaction. Another run
+    that issued it first (the unique key stops this one) makes this one say so."""
+    try:
+        with write_session(engine, org_id=org_id) as session:
+            return issue(session, current_org(session, org_id), code, period)
+    except sqlalchemy.exc.IntegrityError as exc:
+        if "billing_cycle" not in str(exc.orig):
+            raise
+    with read_session(engine, org_id=org_id) as session:
+        reseller = find_reseller(session, current_org(session, org_id), code)
+        cycle = billing.cycle_of(period, reseller.account.billing_day)
+        done = session.execute(select(BillingCycle).where(
+            BillingCycle.account_id == reseller.account.id,
+            BillingCycle.period == cycle.period)).scalars().one()
+        return CycleResult(code, cycle.period, cycle.start, cycle.end, "already-issued",
+                           f"cycle {cycle.period} of {code} was issued by another run at "
+                           "the same time: nothing changes", _issued_views(session, done))
 
 
 def billed_resellers(session: Session, org: Organisation) -> list[str]:
