@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 # What people and spreadsheets write: ASCII digits, at most one decimal point. Python's
 # Decimal would also read `1_000`, `1e5`, full-width `１２` and Arabic-Indic `٣`.
@@ -88,3 +89,34 @@ def check_country(code: object) -> str:
     if pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"{code!r} is not an ISO 3166 country code")
     return code
+
+
+# ISO 4217 minor units of the currencies that do not have two (every other code has 2).
+_MINOR_UNITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+
+
+def minor_units(currency: str) -> int:
+    """Decimal places of CURRENCY's minor unit, from the ISO 4217 table (EUR 2, JPY 0,
+    KWD 3)."""
+    return _MINOR_UNITS.get(check_currency(currency), 2)
+
+
+def round_money(value: Decimal | Fraction | int, currency: str) -> Decimal:
+    """VALUE rounded once, half up (ties away from zero, so a credit mirrors its charge), to
+    CURRENCY's minor unit. The one place money is rounded."""
+    places = minor_units(currency)
+    if isinstance(value, Fraction):
+        # Exact: scale, then round the rational half away from zero by integers alone.
+        scaled = value * 10**places
+        sign = -1 if scaled < 0 else 1
+        whole, rest = divmod(abs(scaled.numerator), scaled.denominator)
+        if 2 * rest >= scaled.denominator:
+            whole += 1
+        return canonical(Decimal(sign * whole).scaleb(-places))
+    quantum = Decimal(1).scaleb(-places)
+    return canonical(Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP))

@@ -20,3 +20,5 @@ def test_the_demo_runs_every_step(cli):
     (order,) = cli.json("order", "list", "--account", "DEMO-BAKERY")
     assert (order["bill_to"], order["lines"][0]["quantity"]) == ("LITECLOUD", 10)
     assert cli.json("reconcile", "--all")["differences"] == []
+    invoices = cli.json("invoice", "list", "--reseller", "LITECLOUD")
+    assert invoices and all(i["number"].startswith("INV-") for i in invoices)

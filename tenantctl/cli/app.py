@@ -158,6 +158,9 @@ def _register() -> None:
     app.add_typer(backorder.backorder_app, name="backorder")
     app.command("reconcile")(backorder.reconcile)
     app.command("demo")(demo.demo)
+    from tenantctl.cli import invoice
+
+    app.add_typer(invoice.invoice_app, name="invoice")
 
 
 _register()

@@ -90,7 +90,24 @@ def lifecycle(fixtures: Path) -> list[Step]:
         Step("ACME was never lite: switch its back-ordering on (it cannot be undone)",
              ["backorder", "enable", "ACME", "--yes"]),
         Step("All tenant resellers", ["tenant", "list"]),
+        Step("The distributor's invoice to its new tenant reseller LITECLOUD for its last "
+             "ended cycle: its mirrors at its price list, separate invoices where asked",
+             ["invoice", "run", "LITECLOUD", "--period", _last_cycle()]),
+        Step("...run again: issued once, nothing changes",
+             ["invoice", "run", "LITECLOUD", "--period", _last_cycle()]),
+        Step("The invoices issued", ["invoice", "list"]),
     ]
+
+
+def _last_cycle() -> str:
+    """LITECLOUD's last ended cycle (billing day 5 in the fixture; the distributor's time
+    zone is Europe/Athens)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from tenantctl.domain.billing import last_ended_period
+
+    return last_ended_period(datetime.now(ZoneInfo("Europe/Athens")).date(), 5)
 
 
 def demo(

@@ -188,3 +188,55 @@ def progress(enabled: bool = True):
             return advance
 
         yield add
+
+
+# --- invoices (tenantctl invoice ...) ---------------------------------------------------
+
+def invoice_table(view: Any) -> None:
+    """An invoice (or a preview of one) as a table: a line per item, a subtotal per end
+    customer, the total."""
+    kind = "Credit note" if view.kind == "credit-note" else "Invoice"
+    title = (f"{kind} {view.number or '(preview, not numbered)'} to {view.reseller}"
+             + (f" for {view.customer}" if view.customer else "")
+             + f", cycle {view.cycle_start} to {view.cycle_end}")
+    from rich.table import Table
+
+    t = Table(title=title, header_style="bold", show_footer=False)
+    for name in ("End customer", "Item", "Unit", "Qty", "Days or term", "Unit price",
+                 "Amount"):
+        t.add_column(name, justify="right" if name in ("Qty", "Unit price", "Amount")
+                     else "left", overflow="fold")
+    for sub in view.subtotals:
+        for line in (x for x in view.lines if x.customer == sub.customer):
+            item = f"{line.subscription} {line.sku}"
+            if line.note:
+                item += f" ({line.note})"
+            t.add_row(line.customer, item, cell(line.unit), cell(line.quantity),
+                      line.charged, cell(line.unit_price), cell(line.amount))
+        t.add_row("", f"Subtotal {sub.customer}", "", "", "", "", cell(sub.amount),
+                  style="bold")
+    t.add_row("", f"Total {view.currency}", "", "", "", "", cell(view.total), style="bold")
+    _stdout().print(t)
+
+
+def csv_text(fields: Sequence[str], rows: Iterable[dict]) -> str:
+    """Rows as CSV text with a header line."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: cell(v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(jsonable(value), indent=2, ensure_ascii=False) + "\n"
+
+
+def raw(text: str) -> None:
+    """Text exactly as given, on stdout."""
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -237,3 +237,28 @@ def log_(
                                              "Revision", "Process"],
                  [[e.at, e.change, e.sku, e.unit, e.old, e.new,
                    f"{e.from_revision} -> {e.to_revision}", e.process_id] for e in entries])
+
+
+@tenant_app.command("set")
+def set_(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
+    separate_invoices: Annotated[bool | None, typer.Option(
+        "--separate-invoices/--no-separate-invoices",
+        help="Bill each customer copied up from now on on its own invoice (customers "
+             "already copied keep theirs: change one with `account set`).")] = None,
+):
+    """Change a tenant reseller's settings."""
+    st = state(ctx)
+    st.distributor_only("tenant set")
+    if separate_invoices is None:
+        raise BadInput("nothing to set: give --separate-invoices or --no-separate-invoices")
+    with st.session(write=True) as session:
+        before, after = tenants.set_separate_invoices(session, tenant, separate_invoices)
+    if st.json:
+        output.print_json({"tenant": tenant, "separate_invoices": after,
+                           "changed": before != after})
+    else:
+        output.message(f"Tenant {tenant}: separate invoices "
+                       f"{'on' if after else 'off'}" + ("" if before != after
+                                                        else " (unchanged)"))

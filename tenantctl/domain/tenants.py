@@ -543,3 +543,13 @@ def tenant_detail(session: Session, ref: str) -> TenantDetail:
         timezone=org.timezone if org else None, date_format=org.date_format if org else None,
         products=counts[Product], units=counts[ProductUnit], users=counts[User],
         storefront=storefront, provisioning=provisioning)
+
+
+def set_separate_invoices(session: Session, ref: str, separate: bool) -> tuple[bool, bool]:
+    """Change the tenant's "separate invoices" setting; (before, after). It applies to the
+    customers copied up afterwards: a mirrored account keeps its own (`account set`)."""
+    tenant = find_tenant(session, ref)
+    before = tenant.separate_invoices
+    tenant.separate_invoices = separate
+    session.flush()
+    return before, separate

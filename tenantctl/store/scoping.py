@@ -20,7 +20,11 @@ from tenantctl.store.models import (
     Account,
     Asset,
     BackorderEvent,
+    BillingCycle,
     Contact,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
     OrderLine,
     Organisation,
     PriceList,
@@ -53,6 +57,10 @@ PARENT_OF = {Contact: (Account, "account_id"), SyncRecord: (Account, "account_id
              PriceListItem: (PriceList, "price_list_id"),
              PriceListRevision: (PriceList, "price_list_id")}
 
+# Billing (SPEC section 8): what an org issued to its tenant resellers.
+OWNED += (BillingCycle, Invoice, InvoiceCounter)
+PARENT_OF[InvoiceLine] = (Invoice, "invoice_id")
+
 
 @functools.lru_cache(maxsize=256)
 def _criteria(org_id: int) -> tuple:
@@ -80,6 +88,8 @@ def _criteria(org_id: int) -> tuple:
             select(PriceList.id).where(PriceList.org_id == org_id)), include_aliases=True),
         with_loader_criteria(PriceListRevision, lambda cls: cls.price_list_id.in_(
             select(PriceList.id).where(PriceList.org_id == org_id)), include_aliases=True),
+        with_loader_criteria(InvoiceLine, lambda cls: cls.invoice_id.in_(
+            select(Invoice.id).where(Invoice.org_id == org_id)), include_aliases=True),
     ]
     return tuple(options)
 
