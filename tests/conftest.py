@@ -248,3 +248,19 @@ def world(world_template, tmp_path):
     from tests.world import private_world
 
     yield from private_world(world_template, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def live_world_template(_template, tmp_path_factory):
+    """The world store with LITECLOUD upgraded and live, built once (tests/backorder_world)."""
+    from tests.backorder_world import template
+
+    yield from template(_template, tmp_path_factory)
+
+
+@pytest.fixture
+def live_world(live_world_template, tmp_path):
+    """A private copy of the live world store for one test (a tests.world.World)."""
+    from tests.world import private_world
+
+    yield from private_world(live_world_template, tmp_path)

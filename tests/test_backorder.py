@@ -26,7 +26,6 @@ from tenantctl.store.models import (
     ProductUnit,
     Subscription,
 )
-from tests import backorder_world
 
 ATHENS = ZoneInfo("Europe/Athens")
 ORIGIN = "originated from LiteCloud Services IKE tenant reseller purchases"
@@ -35,14 +34,10 @@ COST = {("MS-EXO-P1", "monthly"): Decimal("3.74"), ("MS-M365-BS", "monthly"): De
         ("MS-WINSRV-STD-16C", "annual"): Decimal("183.50")}
 
 
-@pytest.fixture(scope="module")
-def world_template(_template, tmp_path_factory):
-    yield from backorder_world.template(_template, tmp_path_factory)
-
-
 @pytest.fixture
-def world(world_template, tmp_path) -> backorder_world.World:
-    yield from backorder_world.private(world_template, tmp_path)
+def world(live_world):
+    """The live world store (LITECLOUD upgraded and live, ACME never lite)."""
+    return live_world
 
 
 def today() -> date:

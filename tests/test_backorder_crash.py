@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from tenantctl.domain import backorder, reconcile
 from tenantctl.store.engine import open_engine, read_session, write_session
 from tenantctl.store.models import Account, BackorderEvent, SalesOrder, Subscription
-from tests import backorder_ops, backorder_world
+from tests import backorder_ops
 from tests.jobs_worker_main import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,14 +29,10 @@ EVENTS = 300
 WAIT = 60
 
 
-@pytest.fixture(scope="module")
-def world_template(_template, tmp_path_factory):
-    yield from backorder_world.template(_template, tmp_path_factory)
-
-
 @pytest.fixture
-def world(world_template, tmp_path) -> backorder_world.World:
-    yield from backorder_world.private(world_template, tmp_path)
+def world(live_world):
+    """The live world store (LITECLOUD upgraded and live, ACME never lite)."""
+    return live_world
 
 
 @pytest.fixture

@@ -16,19 +16,15 @@ from sqlalchemy import func, select
 from tenantctl.domain import backorder, reconcile
 from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import Asset, BackorderEvent, Product, SalesOrder, Subscription
-from tests import backorder_ops, backorder_world
+from tests import backorder_ops
 
 OPERATIONS = int(os.environ.get("BACKORDER_OPERATIONS", "1000"))
 
 
-@pytest.fixture(scope="module")
-def world_template(_template, tmp_path_factory):
-    yield from backorder_world.template(_template, tmp_path_factory)
-
-
 @pytest.fixture
-def world(world_template, tmp_path) -> backorder_world.World:
-    yield from backorder_world.private(world_template, tmp_path)
+def world(live_world):
+    """The live world store (LITECLOUD upgraded and live, ACME never lite)."""
+    return live_world
 
 
 def set_state(engine, state: str) -> None:

@@ -44,6 +44,33 @@ class World:
     def write(self):
         return _Writer(self.db_url)
 
+    def ids(self, client_id: str) -> tuple[int, int, int]:
+        """(tenant link id, tenant org id, root org id) of the tenant CLIENT_ID."""
+        with self.write() as session:
+            org = session.execute(select(Organisation).where(
+                Organisation.client_id == client_id)).scalar_one()
+            tenant = session.execute(select(TenantReseller).where(
+                TenantReseller.org_id == org.id)).scalar_one()
+            return tenant.id, org.id, root_org(session).id
+
+    def set_tenant(self, client_id: str, **values) -> None:
+        """Set columns of the tenant CLIENT_ID's link row directly."""
+        with self.write() as session:
+            tenant = session.execute(select(TenantReseller).join(
+                Organisation, Organisation.id == TenantReseller.org_id).where(
+                Organisation.client_id == client_id)).scalar_one()
+            for key, value in values.items():
+                setattr(tenant, key, value)
+
+    def root_account(self, code: str) -> Account | None:
+        with self.write() as session:
+            return session.execute(select(Account).where(
+                Account.org_id == root_org(session).id, Account.code == code)
+            ).scalars().first()
+
+    def engine(self):
+        return open_engine(self.db_url)
+
 
 class _Writer:
     """`with world.write() as session:` an unscoped write session on the store."""
@@ -71,17 +98,18 @@ def build_world(db_url: str) -> tuple[str, str]:
     return acme["client_id"], lite["client_id"]
 
 
-def build_world_template(_template, tmp_path_factory):
-    """(template store, (ACME's client id, LITECLOUD's)): the data set and both tenants."""
+def build_world_template(_template, tmp_path_factory, build=build_world):
+    """(template store, (ACME's client id, LITECLOUD's)): the data set and both tenants
+    (BUILD: what makes them; `build_world` by default)."""
     if PG_SERVER:
         url = create_pg_database(template=_template)
-        ids = build_world(url)
+        ids = build(url)
         yield make_url(url).database, ids
         drop_pg_database(url)
     else:
         path = tmp_path_factory.mktemp("world") / "world.db"
         shutil.copyfile(_template, path)
-        ids = build_world(f"sqlite:///{path}")
+        ids = build(f"sqlite:///{path}")
         engine = open_engine(f"sqlite:///{path}")
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
