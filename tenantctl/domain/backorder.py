@@ -323,7 +323,7 @@ def deliver_tenants(engine, tenant_ids) -> list[DeliveryReport]:
 def deliver_all(engine) -> int:
     """Deliver the pending events of every tenant whose back-ordering is on (the worker's
     sweep); returns how many events were delivered."""
-    with write_session(engine) as session:
+    with read_session(engine) as session:
         tenant_ids = list(session.execute(
             select(BackorderEvent.tenant_id).distinct()
             .join(TenantReseller, TenantReseller.id == BackorderEvent.tenant_id)

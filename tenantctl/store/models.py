@@ -434,6 +434,8 @@ class BackorderEvent(SQLModel, table=True):
     __tablename__ = "backorder_event"
     __table_args__ = (
         Index("ix_backorder_event_pending", "tenant_id", "delivered_at", "id"),
+        # The worker's sweep: which tenants have anything pending at all.
+        Index("ix_backorder_event_undelivered", "delivered_at", "tenant_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True,

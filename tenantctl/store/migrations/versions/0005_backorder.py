@@ -52,6 +52,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_backorder_event_org_id', ['org_id'], unique=False)
         batch_op.create_index('ix_backorder_event_pending',
                               ['tenant_id', 'delivered_at', 'id'], unique=False)
+        batch_op.create_index('ix_backorder_event_undelivered',
+                              ['delivered_at', 'tenant_id'], unique=False)
 
     for table in _KEYED:
         with op.batch_alter_table(table) as batch_op:
