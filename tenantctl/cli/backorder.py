@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import State, state
-from tenantctl.domain import backorder
-from tenantctl.domain import reconcile as reconciling
 from tenantctl.errors import BadInput, Differences
+
+backorder = lazy.module("tenantctl.domain.backorder")
+reconciling = lazy.module("tenantctl.domain.reconcile")
 
 backorder_app = typer.Typer(help="Switch back-ordering on, pause and resume it, and show "
                                  "what is pending.", no_args_is_help=True)
@@ -84,8 +85,7 @@ def resume(ctx: typer.Context, tenant: Tenant):
     st.distributor_only("backorder resume")
     with st.session(write=True) as session:
         result = backorder.resume(session, tenant)
-        tenant_id = backorder.find_tenant(session, tenant).id
-    reports = backorder.deliver_tenants(st.engine(), [tenant_id]) if result.changed else []
+    reports = backorder.deliver_held(st.engine(), tenant) if result.changed else []
     _switched(st, result, f"Back-ordering of {result.tenant} is on again.", "on already",
               reports)
 

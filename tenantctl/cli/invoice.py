@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from tenantctl.cli import output
+from tenantctl.cli import lazy, output
 from tenantctl.cli.state import State, state
-from tenantctl.domain import billing_store
 from tenantctl.errors import BadInput
+
+billing_store = lazy.module("tenantctl.domain.billing_store")
 
 invoice_app = typer.Typer(help="Bill tenant resellers for their mirrored sales: preview, "
                                "issue, list, show and export invoices.",

@@ -320,6 +320,13 @@ def deliver_tenants(engine, tenant_ids) -> list[DeliveryReport]:
     return reports
 
 
+def deliver_held(engine, ref: str) -> list[DeliveryReport]:
+    """Deliver what tenant REF holds (after `resume`), and on up the tree."""
+    with read_session(engine) as session:
+        tenant_id = find_tenant(session, ref).id
+    return deliver_tenants(engine, [tenant_id])
+
+
 def deliver_all(engine) -> int:
     """Deliver the pending events of every tenant whose back-ordering is on (the worker's
     sweep); returns how many events were delivered."""
