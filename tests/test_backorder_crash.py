@@ -25,7 +25,7 @@ from tests import backorder_ops
 from tests.jobs_worker_main import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
-EVENTS = 300
+EVENTS = 200
 WAIT = 60
 
 
@@ -132,11 +132,14 @@ def test_workers_killed_mid_delivery_leave_each_event_applied_once(world, spawn)
     try:
         total = pending(engine, tenant_id)
         for kill in range(5):
-            # The victim runs only in slices of a few milliseconds (SIGCONT, sleep,
-            # SIGSTOP) and is killed while stopped: a random point of its delivery.
             victim = spawn("-m", "tenantctl", "--db", world.db_url, "worker", "--until-empty")
+            # Once it delivers, it runs only in slices of a few milliseconds (SIGCONT,
+            # sleep, SIGSTOP) and is killed while stopped: a random point of its delivery.
+            start = delivered(engine, tenant_id)
+            wait_until(lambda s=start: delivered(engine, tenant_id) > s,
+                       f"seed {seed}: victim {kill} to deliver", timeout=WAIT, interval=0.005)
             os.kill(victim.pid, signal.SIGSTOP)
-            target = delivered(engine, tenant_id) + rnd.randint(5, 25)
+            target = delivered(engine, tenant_id) + rnd.randint(3, 15)
             deadline = time.monotonic() + WAIT
             while delivered(engine, tenant_id) < target:
                 assert time.monotonic() < deadline, f"seed {seed}: kill {kill} never came"
