@@ -150,24 +150,30 @@ def kill_workers_mid_copy(engine, spawn, pid: int, kills: int, progress, total: 
     """KILLS times: a worker claims PID, copies a random number of batches, and is killed
     (kill -9) at a random moment, between two batches or inside one.
 
-    Once it has claimed the process the victim only runs in slices of a few milliseconds
-    (SIGCONT, sleep, SIGSTOP), and is killed while stopped: wherever a slice ends is a
-    random moment of its work, and no machine is fast enough to finish the copy in the
-    time the test takes to notice that the target was reached.
+    The victim only ever runs in slices of a few milliseconds (SIGCONT, sleep, SIGSTOP),
+    from its start: so it cannot copy much between its claim and the moment the test sees
+    the claim, however loaded the machine. It is killed while stopped: wherever a slice
+    ends is a random moment of its work, and no machine is fast enough to finish the copy
+    in the time the test takes to notice that the target was reached.
     """
+    def run_a_slice(victim: subprocess.Popen, longest: float) -> None:
+        os.kill(victim.pid, signal.SIGCONT)
+        time.sleep(rnd.uniform(0.001, longest))
+        os.kill(victim.pid, signal.SIGSTOP)
+
     for kill in range(kills):
         fence = jobs.get_process(engine, pid).fence
         victim = spawn("worker")  # it claims PID as soon as the last one's lease runs out
-        wait_until(lambda f=fence: jobs.get_process(engine, pid).fence > f,
-                   f"victim {kill} to claim the process", timeout=WAIT, interval=0.002)
         os.kill(victim.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + WAIT
+        while jobs.get_process(engine, pid).fence == fence:
+            assert time.monotonic() < deadline, f"seed {seed}: victim {kill} never claimed"
+            run_a_slice(victim, 0.02)  # longer slices while it starts Python
         target = progress() + BATCH * rnd.randint(1, 2)
         deadline = time.monotonic() + WAIT
         while progress() < target:
             assert time.monotonic() < deadline, f"seed {seed}: {target} rows never copied"
-            os.kill(victim.pid, signal.SIGCONT)
-            time.sleep(rnd.uniform(0.001, 0.004))
-            os.kill(victim.pid, signal.SIGSTOP)
+            run_a_slice(victim, 0.004)
         os.kill(victim.pid, signal.SIGKILL)  # SIGKILL ends a stopped process too
         victim.wait()
         info = jobs.get_process(engine, pid)
