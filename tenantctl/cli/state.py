@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from tenantctl.domain.orgs import current_org
-from tenantctl.domain.users import Principal, login
+from tenantctl.domain.users import Principal, login, rehash_password
 from tenantctl.errors import BadInput, Refused
 from tenantctl.store.engine import open_engine, read_session, write_session
 from tenantctl.store.migrate import ensure_current
@@ -46,6 +46,9 @@ class State:
             password = _credential("TENANTCTL_PASSWORD", "Password", hide=True)
             with read_session(self.engine()) as session:
                 self._principal = login(session, self.org, username, password)
+            if self._principal.weak_hash:
+                with write_session(self.engine()) as session:
+                    rehash_password(session, self._principal.user_id, password)
         return self._principal
 
     @contextmanager
@@ -77,6 +80,10 @@ class State:
 def _credential(env: str, prompt: str, *, hide: bool) -> str:
     value = os.environ.get(env)
     if value:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadInput(f"--org: {env} is not valid UTF-8 text") from None
         return value
     if not sys.stdin.isatty():
         raise BadInput(f"--org: set {env} (there is no terminal to ask on)")
