@@ -129,6 +129,20 @@ CASES = [
         ("cli", ["asset", "create", "LC-OLIVE-TRADE", "MS-AZURE-RI-D2SV5", "--kind",
                  "azure-reservation", "--quantity", "3000000000"], "--quantity"),
     ]),
+    ("quantity-digits", "must be a quantity from 1 to 1000000000, not the text '\uff11\uff12'", [
+        ("load", lambda d: _yaml(d, "wide-quantity", _subscription(quantity="\uff11\uff12")),
+         "subscriptions[0].quantity"),
+        ("cli", [*SUB, "--quantity", "\uff11\uff12"], "--quantity"),
+        ("cli", [*SUB, "--quantity", "1", "--add-on", "MS-TEAMS-PHONE=\uff11\uff12"],
+         "--add-on"),
+        ("cli", ["asset", "create", "LC-OLIVE-TRADE", "MS-AZURE-RI-D2SV5", "--kind",
+                 "azure-reservation", "--quantity", "\uff11\uff12"], "--quantity"),
+    ]),
+    ("billing-day-digits", "must be a billing day from 1 to 28, not the text '1_0'", [
+        ("load", lambda d: _yaml(d, "day-digits", _account(pricing="{billing_day: '1_0'}")),
+         "accounts[0].pricing.billing_day"),
+        ("cli", ["account", "set", "ACME", "--billing-day", "1_0"], "--billing-day"),
+    ]),
     ("control-character", "'Acme\\x1b[31m Ltd' holds the control character '\\x1b'", [
         ("load", lambda d: _yaml(d, "escape", _account(name='"Acme\\e[31m Ltd"')),
          "accounts[0].name"),
