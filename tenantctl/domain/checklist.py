@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from tenantctl import config
-from tenantctl.domain.catalogue import latest_revision, listed_items
+from tenantctl.domain.catalogue import latest_revision, listed_items, revision_in_effect
 from tenantctl.errors import CheckFailed
 from tenantctl.store.models import (
     Account,
@@ -85,8 +86,12 @@ def _check_price_list(session: Session, name: str, price_list: PriceList | None,
     if price_list is None:
         return Check(check, False, f"no price list {name!r}",
                      "import it first: tenantctl pricelist import NAME FILE.csv --currency C")
-    revision = latest_revision(session, price_list.id)
-    if not revision or not listed_items(session, price_list.id):
+    revision = revision_in_effect(session, price_list.id, date.today())
+    if revision is None and latest_revision(session, price_list.id):
+        return Check(check, False, f"price list {name!r} has no revision in effect yet (its "
+                                   "first takes effect later)",
+                     "wait for its effective date, or import it without --effective")
+    if not revision or not listed_items(session, price_list.id, revision):
         return Check(check, False, f"price list {name!r} is empty",
                      "import its products: tenantctl pricelist import NAME FILE.csv")
     if account is not None and account.currency != price_list.currency:
@@ -104,7 +109,10 @@ def _check_sync(session: Session, account: Account | None,
         return Check(check, False, "cannot be checked without the account and the price list",
                      "fix the checks above first")
     platforms = config.platforms()
-    present = sorted({item.platform for item in listed_items(session, price_list.id).values()})
+    # the revision a tenant made today gets: a revision scheduled later is not checked yet
+    revision = revision_in_effect(session, price_list.id, date.today()) or 0
+    present = sorted({item.platform for item in
+                      listed_items(session, price_list.id, revision).values()})
     synced = set(session.execute(
         select(SyncRecord.platform).where(SyncRecord.account_id == account.id,
                                           SyncRecord.status == "synced")).scalars())
