@@ -14,19 +14,14 @@ import csv
 import itertools
 import os
 import re
-import shutil
 import unicodedata
 from decimal import Decimal
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
-from sqlmodel import SQLModel
 
-from tenantctl.store.engine import open_engine
-from tests.conftest import FIXTURES, PG_SERVER, Cli, create_pg_database, drop_pg_database
+from tests.conftest import table_counts
 
 ORG = "Cloudway Distribution S.A."
 
@@ -58,39 +53,11 @@ def quantity_ok(quantity: str) -> bool:
     return re.fullmatch(r"-?[0-9]+", text, re.ASCII) is not None and 1 <= int(text) <= 10**9
 
 
-@pytest.fixture(scope="module")
-def store(_template, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hostile")
-    if PG_SERVER:
-        url = create_pg_database(template=_template)
-    else:
-        path = folder / "store.db"
-        shutil.copyfile(_template, path)
-        os.chmod(path, 0o600)
-        url = f"sqlite:///{path}"
-    cli = Cli(url)
-    cli("load", FIXTURES / "distributor.yaml")
-    cli.folder = folder
-    yield cli
-    if PG_SERVER:
-        drop_pg_database(url)
-
-
-def counts(url: str) -> dict[str, int]:
-    engine = open_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                    for t in SQLModel.metadata.sorted_tables}
-    finally:
-        engine.dispose()
-
-
 _n = itertools.count(1)
 
 
 def run(store, *args, accepted: bool) -> None:
-    before = None if accepted else counts(store.db_url)
+    before = None if accepted else table_counts(store.db_url)
     result = store(*map(str, args), "--json", expect=None)
     shown = " ".join(map(repr, args))
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr, shown
@@ -102,14 +69,16 @@ def run(store, *args, accepted: bool) -> None:
     lines = result.stderr.splitlines()
     assert lines[0].startswith("Error: "), result.stderr
     assert [line for line in lines[1:] if not line.startswith("  ")] == [], result.stderr
-    assert counts(store.db_url) == before, f"{shown} changed the store"
+    assert table_counts(store.db_url) == before, f"{shown} changed the store"
 
 
 @settings(max_examples=int(os.environ.get("TENANTCTL_HOSTILE_EXAMPLES", "20")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(name=names, amount=amounts, quantity=quantities)
-def test_hostile_values_are_taken_literally_or_refused_cleanly(store, name, amount, quantity):
+def test_hostile_values_are_taken_literally_or_refused_cleanly(distributor_store, name,
+                                                              amount, quantity):
+    store = distributor_store
     n = next(_n)
     # load: an account named NAME, a price list item at AMOUNT
     data = {"organisation": {"name": ORG},
