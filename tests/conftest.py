@@ -264,3 +264,37 @@ def live_world(live_world_template, tmp_path):
     from tests.world import private_world
 
     yield from private_world(live_world_template, tmp_path)
+
+
+def table_counts(url: str) -> dict[str, int]:
+    """Rows per table of the store at URL: a refused command leaves every count as it was."""
+    from sqlalchemy import func, select
+    from sqlmodel import SQLModel
+
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in SQLModel.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def distributor_store(_template, tmp_path_factory):
+    """One store per module with fixtures/distributor.yaml loaded, for tests whose commands
+    are refused (and so share it); `.folder` is a directory for the files they write."""
+    folder = tmp_path_factory.mktemp("distributor")
+    if PG_SERVER:
+        url = create_pg_database(template=_template)
+    else:
+        path = folder / "store.db"
+        shutil.copyfile(_template, path)
+        os.chmod(path, 0o600)
+        url = f"sqlite:///{path}"
+    cli = Cli(url)
+    cli("load", FIXTURES / "distributor.yaml")
+    cli.folder = folder
+    yield cli
+    if PG_SERVER:
+        drop_pg_database(url)

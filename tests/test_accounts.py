@@ -216,7 +216,8 @@ def test_set_inside_a_tenant_takes_the_tenants_price_lists_only(world):
 SET_ERRORS = [
     (["BETA-CUST", "--billing-day", "0"], 2, "--billing-day: 0 is not a billing day from 1 to 28"),
     (["BETA-CUST", "--billing-day", "29"], 2, "--billing-day: 29"),
-    (["BETA-CUST", "--billing-day", "x"], 2, "Invalid value for '--billing-day'"),
+    (["BETA-CUST", "--billing-day", "x"], 2,
+     "--billing-day: must be a billing day from 1 to 28, not the text 'x'"),
     (["BETA-CUST", "--payment-method", "cash"], 2, "--payment-method: 'cash'"),
     (["BETA-CUST", "--credit-limit", "-1"], 2, "--credit-limit: '-1' is negative"),
     (["BETA-CUST", "--credit-limit", "lots"], 2, "--credit-limit: 'lots' is not a number"),

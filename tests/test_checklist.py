@@ -3,6 +3,7 @@ every reason it fails, through the CLI (exit 0 / 3, JSON) and the domain functio
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -260,3 +261,34 @@ def test_human_output_of_a_passing_checklist(root, engine, cli):
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == [
         f"PASS {name}" for name in CHECKS]
     assert "ACME is ready to become a tenant reseller." in result.stderr
+
+
+def import_scheduled(engine, platforms, effective) -> None:
+    rows = [PriceRow(f"{p.upper()}-1", f"{p} product", p, "monthly", Decimal("9.99"))
+            for p in platforms]
+    with write_session(engine) as session:
+        import_price_list(session, root_org(session), PL, rows, effective=effective)
+
+
+def test_a_revision_scheduled_later_is_not_checked_yet(root, engine, cli):
+    """A tenant made today gets the revision in effect today (issue 10 item 7): the
+    checklist counts and checks that one, not one that takes effect in 30 days."""
+    add_account(engine)  # synced with nothing
+    import_list(engine, ("microsoft",))
+    import_scheduled(engine, ("microsoft", "oss"), date.today() + timedelta(days=30))
+    result = cli.json("checklist", "ACME", "--price-list", PL)
+    assert result["passed"] is True
+    reasons = [c["reason"] for c in result["checks"]]
+    assert "revision 1" in reasons[1]
+    assert reasons[2] == "no platform of the price list needs a sync"
+
+
+def test_a_list_whose_only_revision_is_scheduled_later_is_not_ready(root, engine, cli):
+    add_account(engine)
+    with write_session(engine) as session:
+        import_price_list(session, root_org(session), PL,
+                          [PriceRow("MS-1", "m", "microsoft", "monthly", Decimal("1"))],
+                          currency="EUR", effective=date.today() + timedelta(days=30))
+    result = cli.json("checklist", "ACME", "--price-list", PL, expect=3)
+    check = failed(result, "price list")
+    assert "no revision in effect yet" in check["reason"]

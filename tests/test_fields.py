@@ -5,48 +5,14 @@ the price-list CSV import, `account create | set`, `tenant create`, `product set
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-from sqlmodel import SQLModel
 
-from tenantctl.store.engine import open_engine
-from tests.conftest import FIXTURES, PG_SERVER, Cli, create_pg_database, drop_pg_database
+from tests.conftest import table_counts
 
 ORG = "Cloudway Distribution S.A."
 PASSWORD = {"TENANTCTL_ADMIN_PASSWORD": "Sturdy-Passphrase-2024"}
-
-
-@pytest.fixture(scope="module")
-def loaded(_template, tmp_path_factory):
-    """One store with the distributor's data set: every refusal below leaves it as it is."""
-    folder = tmp_path_factory.mktemp("fields")
-    if PG_SERVER:
-        url = create_pg_database(template=_template)
-    else:
-        path = folder / "store.db"
-        shutil.copyfile(_template, path)
-        os.chmod(path, 0o600)
-        url = f"sqlite:///{path}"
-    cli = Cli(url)
-    cli("load", FIXTURES / "distributor.yaml")
-    cli.folder = folder
-    yield cli
-    if PG_SERVER:
-        drop_pg_database(url)
-
-
-def _counts(url: str) -> dict[str, int]:
-    engine = open_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                    for t in SQLModel.metadata.sorted_tables}
-    finally:
-        engine.dispose()
 
 
 def _yaml(folder: Path, name: str, body: str) -> Path:
@@ -129,6 +95,20 @@ CASES = [
         ("cli", ["asset", "create", "LC-OLIVE-TRADE", "MS-AZURE-RI-D2SV5", "--kind",
                  "azure-reservation", "--quantity", "3000000000"], "--quantity"),
     ]),
+    ("quantity-digits", "must be a quantity from 1 to 1000000000, not the text '\uff11\uff12'", [
+        ("load", lambda d: _yaml(d, "wide-quantity", _subscription(quantity="\uff11\uff12")),
+         "subscriptions[0].quantity"),
+        ("cli", [*SUB, "--quantity", "\uff11\uff12"], "--quantity"),
+        ("cli", [*SUB, "--quantity", "1", "--add-on", "MS-TEAMS-PHONE=\uff11\uff12"],
+         "--add-on"),
+        ("cli", ["asset", "create", "LC-OLIVE-TRADE", "MS-AZURE-RI-D2SV5", "--kind",
+                 "azure-reservation", "--quantity", "\uff11\uff12"], "--quantity"),
+    ]),
+    ("billing-day-digits", "must be a billing day from 1 to 28, not the text '1_0'", [
+        ("load", lambda d: _yaml(d, "day-digits", _account(pricing="{billing_day: '1_0'}")),
+         "accounts[0].pricing.billing_day"),
+        ("cli", ["account", "set", "ACME", "--billing-day", "1_0"], "--billing-day"),
+    ]),
     ("control-character", "'Acme\\x1b[31m Ltd' holds the control character '\\x1b'", [
         ("load", lambda d: _yaml(d, "escape", _account(name='"Acme\\e[31m Ltd"')),
          "accounts[0].name"),
@@ -172,23 +152,23 @@ CASES = [
 
 @pytest.mark.parametrize(("reason", "entry_points"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
-def test_each_entry_point_refuses_a_bad_value_in_the_same_words(loaded, reason,
+def test_each_entry_point_refuses_a_bad_value_in_the_same_words(distributor_store, reason,
                                                                 entry_points):
-    before = _counts(loaded.db_url)
+    before = table_counts(distributor_store.db_url)
     for kind, what, where in entry_points:
         if kind == "load":
-            args = ["load", what(loaded.folder)]
+            args = ["load", what(distributor_store.folder)]
         elif kind == "csv":
-            args = ["pricelist", "import", "Resellers EUR", what(loaded.folder)]
+            args = ["pricelist", "import", "Resellers EUR", what(distributor_store.folder)]
         elif kind == "csv-effective":
-            args = ["pricelist", "import", "Resellers EUR", what(loaded.folder),
+            args = ["pricelist", "import", "Resellers EUR", what(distributor_store.folder),
                     "--effective", "2024-13-01"]
         elif kind == "csv-currency":
-            args = ["pricelist", "import", "New list", what(loaded.folder),
+            args = ["pricelist", "import", "New list", what(distributor_store.folder),
                     "--currency", "EURO"]
         else:
             args = what
-        result = loaded(*args, env=PASSWORD, expect=None)
+        result = distributor_store(*args, env=PASSWORD, expect=None)
         shown = " ".join(map(str, args))
         assert result.exit_code == 2, f"{shown}: exit {result.exit_code}\n{result.stderr}"
         assert result.stdout == ""
@@ -197,4 +177,4 @@ def test_each_entry_point_refuses_a_bad_value_in_the_same_words(loaded, reason,
         lines = [line.strip() for line in result.stderr.splitlines()]
         assert any(line.endswith(f"{where}: {reason}") for line in lines), (
             f"{shown}: expected '{where}: {reason}' in\n{result.stderr}")
-    assert _counts(loaded.db_url) == before
+    assert table_counts(distributor_store.db_url) == before

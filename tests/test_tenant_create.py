@@ -200,14 +200,14 @@ def test_create_builds_the_tenant_from_the_price_list(store, engine):
                                     .where(PriceListRevision.price_list_id == retail[0].id)).all()
         assert [tuple(r) for r in revisions] == [(1, len(units))]
 
-        # One administrator, in the full-access group; the password only as a scrypt hash.
+        # One administrator, in the full-access group; the password only as an argon2id hash.
         users = session.execute(select(User).where(User.org_id == org.id)).scalars().all()
         assert [(u.username, u.email) for u in users] == [("admin", "a@acme.example")]
         group = session.get(UserGroup, users[0].group_id)
         admin_group = config.tenants()["admin_group"]
         assert (group.org_id, group.name) == (org.id, "Administrators")
         assert group.modules == list(admin_group["modules"])
-        assert users[0].password_hash.startswith("scrypt$")
+        assert users[0].password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
         assert verify_password(PASSWORD, users[0].password_hash)
         assert not verify_password(PASSWORD + "x", users[0].password_hash)
 
@@ -344,7 +344,7 @@ def test_an_overlong_admin_email_is_bad_input(store, engine):
     email = "a" * 250 + "@acme.example"
     result = store("tenant", "create", "ACME", "--price-list", PL, "--admin-username",
                    "admin", "--admin-email", email, env=ENV, expect=None)
-    assert "scrypt$" not in result.stderr  # no SQL parameters (the hash) in the error
+    assert "$argon2" not in result.stderr  # no SQL parameters (the hash) in the error
     assert (result.exit_code, "--admin-email" in result.stderr) == (2, True), result.stderr
     nothing_queued(store, engine)
 

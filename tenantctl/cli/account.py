@@ -113,8 +113,9 @@ def set_(
     price_list: Annotated[str | None, typer.Option(
         "--price-list", metavar="NAME",
         help="The price list it is priced from, in its currency (\"\" clears it).")] = None,
-    billing_day: Annotated[int | None, typer.Option(
-        "--billing-day", help="Day of the month it is billed on, 1 to 28.")] = None,
+    billing_day: Annotated[str | None, typer.Option(
+        "--billing-day", metavar="INTEGER",
+        help="Day of the month it is billed on, 1 to 28.")] = None,
     payment_method: Annotated[str | None, typer.Option(
         "--payment-method",
         help=f"One of {', '.join(PAYMENT_METHODS)}.")] = None,

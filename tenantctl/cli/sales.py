@@ -37,7 +37,7 @@ def create(
     account: Annotated[str, typer.Argument(help="The account's code.")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     unit: Annotated[str, typer.Option(help="The billing unit (monthly, annual, ...).")],
-    quantity: Annotated[int, typer.Option(help="How many (1 or more).")],
+    quantity: Annotated[str, typer.Option(metavar="INTEGER", help="How many (1 or more).")],
     trial: Annotated[bool, typer.Option("--trial", help="A trial: no order until it is "
                                                         "turned paid.")] = False,
     start: Annotated[str | None, typer.Option(
@@ -61,7 +61,8 @@ def create(
 def update(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
-    quantity: Annotated[int | None, typer.Option(help="The new quantity.")] = None,
+    quantity: Annotated[str | None, typer.Option(metavar="INTEGER",
+                                                 help="The new quantity.")] = None,
     add_on: Annotated[list[str] | None, typer.Option(
         "--add-on", metavar="SKU=N", help="Add an add-on or set its quantity (SKU=0 removes "
                                           "it); repeat the option for more.")] = None,
@@ -182,7 +183,7 @@ def asset_create(
     account: Annotated[str, typer.Argument(help="The account's code.")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     kind: Annotated[str, typer.Option(help="software-subscription or azure-reservation.")],
-    quantity: Annotated[int, typer.Option(help="How many (1 or more).")],
+    quantity: Annotated[str, typer.Option(metavar="INTEGER", help="How many (1 or more).")],
     purchase_date: Annotated[str | None, typer.Option(
         "--purchase-date", metavar="YYYY-MM-DD",
         help="Purchase date (default: today in the org's time zone).")] = None,

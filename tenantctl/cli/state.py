@@ -55,6 +55,12 @@ class State:
 
             with read_session(self.engine()) as session:
                 self._principal = login(session, self.org, username, password)
+            if self._principal.weak_hash:
+                from tenantctl.domain.users import rehash_password
+                from tenantctl.store.engine import write_session
+
+                with write_session(self.engine()) as session:
+                    rehash_password(session, self._principal.user_id, password)
         return self._principal
 
     @contextmanager
@@ -106,6 +112,10 @@ class State:
 def _credential(env: str, prompt: str, *, hide: bool) -> str:
     value = os.environ.get(env)
     if value:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadInput(f"--org: {env} is not valid UTF-8 text") from None
         return value
     if not sys.stdin.isatty():
         raise BadInput(f"--org: set {env} (there is no terminal to ask on)")

@@ -128,7 +128,7 @@ class AccountChanges:
     accounting_number: str | None = None
     ordering_enabled: bool | None = None
     price_list: str | None = None
-    billing_day: int | None = None
+    billing_day: int | str | None = None  # str: the option as written
     payment_method: str | None = None
     credit_limit: str | None = None
     invoicing_options: str | None = None

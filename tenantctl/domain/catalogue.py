@@ -411,8 +411,7 @@ def import_price_list(session: Session, org: Organisation, name: str, rows: list
     label = source or "price list"
     # Two imports at once (cron) would race on new products and lists: one at a time per org.
     advisory_lock(session, CATALOGUE_LOCK, org.id)
-    if not name.strip() or len(name) > 120:
-        raise BadInput(f"NAME: a price list name is 1 to 120 characters, not {len(name)}")
+    fields.option("NAME", fields.text, name, fields.length(PriceList, "name"))
     if currency is not None:
         try:
             currency = check_currency(currency)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import exists, select
 from sqlmodel import Session
 
 from tenantctl import config
-from tenantctl.domain.catalogue import latest_revision
+from tenantctl.domain.catalogue import latest_revision, revision_in_effect
 from tenantctl.errors import CheckFailed
 from tenantctl.store.models import (
     Account,
@@ -87,11 +88,14 @@ def _check_price_list(session: Session, name: str, price_list: PriceList | None,
     if price_list is None:
         return Check(check, False, f"no price list {name!r}",
                      "import it first: tenantctl pricelist import NAME FILE.csv --currency C")
-    revision = latest_revision(session, price_list.id)
-    listed = session.execute(select(exists().where(
-        PriceListItem.price_list_id == price_list.id, PriceListItem.to_revision.is_(None))
-    )).scalar()
-    if not revision or not listed:
+    revision = revision_in_effect(session, price_list.id, date.today())
+    if revision is None and latest_revision(session, price_list.id):
+        return Check(check, False, f"price list {name!r} has no revision in effect yet (its "
+                                   "first takes effect later)",
+                     "wait for its effective date, or import it without --effective")
+    listed = revision is not None and session.execute(select(exists().where(
+        _in_revision(price_list.id, revision)))).scalar()
+    if not listed:
         return Check(check, False, f"price list {name!r} is empty",
                      "import its products: tenantctl pricelist import NAME FILE.csv")
     if account is not None and account.currency != price_list.currency:
@@ -109,12 +113,13 @@ def _check_sync(session: Session, account: Account | None,
         return Check(check, False, "cannot be checked without the account and the price list",
                      "fix the checks above first")
     platforms = config.platforms()
-    # The platforms of the items still listed (SQL reads them; the list may be 50k long).
+    # The platforms of the revision a tenant made today gets (a revision scheduled later
+    # is not checked yet); SQL reads them, the list may be 50k items long.
+    revision = revision_in_effect(session, price_list.id, date.today()) or 0
     present = sorted(session.execute(
         select(Product.platform).distinct()
         .join(PriceListItem, PriceListItem.product_id == Product.id)
-        .where(PriceListItem.price_list_id == price_list.id,
-               PriceListItem.to_revision.is_(None))).scalars())
+        .where(_in_revision(price_list.id, revision))).scalars())
     synced = set(session.execute(
         select(SyncRecord.platform).where(SyncRecord.account_id == account.id,
                                           SyncRecord.status == "synced")).scalars())
@@ -153,3 +158,10 @@ def _creation_fix(code: str, process_id: int | None) -> str:
     return (f"its creation is {process} (`tenantctl process list`): a stopped one is "
             f"resumed by `tenantctl process retry {ref}` or dropped by "
             f"`tenantctl tenant discard {code}`")
+
+
+def _in_revision(price_list_id: int, revision: int):
+    """The items of PRICE_LIST_ID listed in REVISION."""
+    return ((PriceListItem.price_list_id == price_list_id)
+            & (PriceListItem.from_revision <= revision)
+            & (PriceListItem.to_revision.is_(None) | (PriceListItem.to_revision > revision)))

@@ -233,8 +233,9 @@ def parse_add_ons(specs: Iterable[str], *, allow_zero: bool = False) -> dict[str
     return result
 
 
-def _check_quantity(quantity: int, option: str = "--quantity") -> None:
-    fields.option(option, fields.quantity, quantity)
+def _check_quantity(quantity: int | str, option: str = "--quantity") -> int:
+    """QUANTITY (as given: a number, or the text of an option) read by the field rule."""
+    return fields.option(option, fields.quantity, quantity)
 
 
 # --- codes --------------------------------------------------------------------------------
@@ -347,7 +348,7 @@ def _locked(stmt, for_update: bool):
 
 
 def create_subscription(session: Session, org: Organisation, account_code: str, sku: str, *,
-                        unit: str, quantity: int, trial: bool = False,
+                        unit: str, quantity: int | str, trial: bool = False,
                         start: date | None = None, add_ons: Mapping[str, int] | None = None,
                         storefront: bool = False) -> SubscriptionResult:
     """Sell SKU in UNIT to an account of ORG, priced from the account's price list.
@@ -356,7 +357,7 @@ def create_subscription(session: Session, org: Organisation, account_code: str, 
     for the product and one per add-on; a trial makes none (until it is turned paid). A
     subscription that starts in the future is inactive until then.
     """
-    _check_quantity(quantity)
+    quantity = _check_quantity(quantity)
     add_ons = dict(add_ons or {})
     for add_on_sku, add_on_quantity in add_ons.items():
         _check_quantity(add_on_quantity, f"--add-on {add_on_sku}")
@@ -391,7 +392,7 @@ def create_subscription(session: Session, org: Organisation, account_code: str, 
 
 
 def update_subscription(session: Session, org: Organisation, ref: str, *,
-                        quantity: int | None = None, add_ons: Mapping[str, int] | None = None,
+                        quantity: int | str | None = None, add_ons: Mapping[str, int] | None = None,
                         paid: bool = False, storefront: bool = False) -> SubscriptionResult:
     """Change a subscription's quantity or add-ons (`SKU=0` removes one), or turn a trial
     paid; each executed sale makes its own order dated today.
@@ -407,7 +408,7 @@ def update_subscription(session: Session, org: Organisation, ref: str, *,
         raise BadInput("subscription update: nothing to change (give --quantity, --add-on "
                        "or --paid)")
     if quantity is not None:
-        _check_quantity(quantity)
+        quantity = _check_quantity(quantity)
     for add_on_sku, add_on_quantity in add_ons.items():
         if add_on_quantity:
             _check_quantity(add_on_quantity, f"--add-on {add_on_sku}")
@@ -653,12 +654,12 @@ def _subscription_views(session: Session, org: Organisation, *where) -> list[Sub
 # --- assets -------------------------------------------------------------------------------
 
 def create_asset(session: Session, org: Organisation, account_code: str, sku: str, *,
-                 kind: str, quantity: int, purchase_date: date | None = None,
+                 kind: str, quantity: int | str, purchase_date: date | None = None,
                  unit: str | None = None, storefront: bool = False) -> AssetResult:
     """Record the sale of an asset (a software subscription or an Azure reservation) to an
     account of ORG, with an order of type `new` priced from the account's price list."""
     fields.option("--kind", fields.choice, kind, fields.ASSET_KINDS)
-    _check_quantity(quantity)
+    quantity = _check_quantity(quantity)
     account = get_account(session, org, account_code)
     check_can_sell(session, org, account, storefront=storefront, command="asset create")
     product = get_product(session, org, sku)
