@@ -32,7 +32,8 @@ def list_(
     output.table("Accounts", ["Code", "Name", "Kind", "Bill to", "Ordering", "Currency",
                               "Country", "Price list"],
                  [[a.code, a.name, a.kind, a.bill_to, a.ordering_enabled, a.currency,
-                   a.country, a.price_list] for a in rows])
+                   a.country, a.price_list] for a in rows],
+                 drop=["Country", "Currency", "Ordering", "Price list"])
 
 
 @account_app.command("show")

@@ -189,7 +189,8 @@ def product_list(
         return
     output.table("Products", ["SKU", "Name", "Platform", "Type", "Units", "Add-on of", "Status"],
                  [[p.sku, p.name, p.platform, p.type, ", ".join(p.units), p.add_on_of,
-                   p.status] for p in products])
+                   p.status] for p in products],
+                 drop=["Type", "Add-on of", "Units"])
 
 
 @product_app.command("show")

@@ -94,14 +94,14 @@ def demo(
     os.environ.setdefault("TENANTCTL_ADMIN_PASSWORD", secrets.token_urlsafe(18))
     try:
         for number, step in enumerate(steps, 1):
-            output.note(f"\n[bold cyan]Step {number}/{len(steps)}: {step.title}[/bold cyan]")
-            output.note(f"[dim]$ tenantctl {' '.join(_quote(a) for a in step.args)}[/dim]")
+            output.note(f"\nStep {number}/{len(steps)}: {step.title}", "bold cyan")
+            output.note(f"$ tenantctl {' '.join(_quote(a) for a in step.args)}", "dim")
             code = command.main(["--db", db_url, *step.args], standalone_mode=False,
                                 prog_name="tenantctl")
             code = code or 0
             if code != step.expect:
                 raise TenantctlError(f"demo step {number} exited {code}, expected {step.expect}")
-        output.note("\n[bold green]The demo ran every step.[/bold green]")
+        output.note("\nThe demo ran every step.", "bold green")
         if keep:
             output.message(f"The demo store is kept at {db_url}")
     finally:

@@ -105,7 +105,8 @@ def list_(ctx: typer.Context, account: AccountFilter = None):
     output.table("Subscriptions", ["Code", "Account", "SKU", "Unit", "Quantity", "Price",
                                    "Currency", "Status", "Start", "Paid", "Add-ons"],
                  [[s.code, s.account, s.sku, s.unit, s.quantity, s.price, s.currency,
-                   s.status, s.start_date, s.paid, _add_ons(s)] for s in rows])
+                   s.status, s.start_date, s.paid, _add_ons(s)] for s in rows],
+                 drop=["Currency", "Paid", "Start", "Add-ons"])
 
 
 @subscription_app.command("show")
@@ -201,7 +202,8 @@ def _print_assets(rows: list[sales.AssetView]) -> None:
     output.table("Assets", ["Code", "Account", "SKU", "Kind", "Quantity", "Purchased",
                             "Status"],
                  [[a.code, a.account, a.sku, a.kind, a.quantity, a.purchase_date, a.status]
-                  for a in rows])
+                  for a in rows],
+                 drop=["Kind", "Purchased", "Status"])
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -220,4 +222,5 @@ def order_list(ctx: typer.Context, account: AccountFilter = None):
                  [[o.number, o.order_date, o.order_type, o.account, o.bill_to,
                    ", ".join(f"{line.sku} x {line.quantity}" for line in o.lines),
                    o.total, o.currency] for o in rows],
-                 caption="Lines: SKU x quantity (prices per line: --json)" if rows else None)
+                 caption="Lines: SKU x quantity (prices per line: --json)" if rows else None,
+                 drop=["Currency", "Bill to", "Type", "Date"])

@@ -99,7 +99,7 @@ def list_(ctx: typer.Context):
                                       "Phase", "Back-ordering", "Price list", "Revision"],
                  [[t.account, t.name, t.client_id, t.edition, t.status, t.phase,
                    t.backorder_state, t.price_list, t.price_list_revision] for t in rows],
-                 whole={"Client id"})
+                 drop=["Edition", "Revision", "Price list", "Back-ordering"])
 
 
 @tenant_app.command("show")
@@ -258,4 +258,5 @@ def log_(
     output.table(f"Update log of {tenant}", ["When", "Change", "SKU", "Unit", "Old", "New",
                                              "Revision", "Process"],
                  [[e.at, e.change, e.sku, e.unit, e.old, e.new,
-                   f"{e.from_revision} -> {e.to_revision}", e.process_id] for e in entries])
+                   f"{e.from_revision} -> {e.to_revision}", e.process_id] for e in entries],
+                 drop=["Process", "Revision", "When"])

@@ -1,0 +1,199 @@
+"""What a person reads in a terminal (issue 11 items 1-2, issue 14): data printed as literal
+text with control characters escaped, tables that never cut a code or an amount at 80 and
+120 columns, one-line errors and honest messages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import update
+
+from tenantctl.cli import output
+from tenantctl.store.models import Account, Product
+from tests.test_sales import (  # noqa: F401 - the module-scoped world and its fixtures
+    PL,
+    World,
+    _reuse_the_built_command,
+    build_world_template,
+    private_world,
+)
+
+MARKUP = "Acme [/bold] Ltd [link=https://evil.example/]Click[/link] [red]x"
+ESCAPES = "Evil \x1b[31mred\x1b[0m \x1b]0;title\x07 \x9b2J end"
+
+
+@pytest.fixture(scope="module")
+def world_template(_template, tmp_path_factory):
+    yield from build_world_template(_template, tmp_path_factory)
+
+
+@pytest.fixture
+def world(world_template, tmp_path) -> World:
+    yield from private_world(world_template, tmp_path)
+
+
+def wide(columns: int = 200) -> dict:
+    return {"COLUMNS": str(columns)}
+
+
+def flat(text: str) -> str:
+    """The text of a table without its borders and line breaks (to find a wrapped value)."""
+    return " ".join(re.sub(r"[│┃┏┓┗┛┡┩└┘━─┳┻╇┴╋┼]", " ", text).split())
+
+
+# --- issue 11.1: markup in data is text ---------------------------------------------------
+
+def test_markup_in_an_account_name_is_printed_as_it_is(world):
+    world.cli("account", "set", "BETA-CUST", "--name", MARKUP)
+    for args in (["account", "list"], ["account", "show", "BETA-CUST"]):
+        result = world.cli(*args, env=wide(250))
+        assert MARKUP in result.stdout, args
+        assert "\x1b]8;" not in result.stdout  # no hyperlink escape
+
+
+def test_markup_in_an_imported_product_name_never_fails_after_the_commit(world, tmp_path):
+    csv = tmp_path / "prices.csv"
+    csv.write_text("sku,name,platform,unit,price\n"
+                   "WIDGET-PRO,Widget [/] pro [link=https://evil.example/]Click[/link],"
+                   "other,monthly,1.00\n", encoding="utf-8")
+    imported = world.cli("pricelist", "import", "Markup EUR", csv, "--currency", "EUR",
+                         env=wide(250))
+    assert "Widget [/] pro [link=https://evil.example/]Click[/link]" in imported.stdout
+    assert "revision 1" in imported.stderr
+    for args in (["product", "list"], ["product", "show", "WIDGET-PRO"],
+                 ["pricelist", "show", "Markup EUR"], ["pricelist", "list"]):
+        result = world.cli(*args, env=wide(250))
+        assert "Widget [/] pro" in result.stdout or "Markup EUR" in result.stdout, args
+    with world.write() as session:
+        session.execute(update(Account).where(Account.code == "ACME")
+                        .values(name="Acme [/] [bold]Cloud"))
+    for args in (["tenant", "list"], ["tenant", "show", "ACME"]):
+        assert "Acme [/] [bold]Cloud" in world.cli(*args, env=wide(250)).stdout, args
+
+
+def test_markup_in_messages_and_progress_labels_is_text(capsys):
+    output.message("Imported [/] [bold]x[/bold]")
+    output.note("Step [/red] one", "bold")
+    with output.progress() as add:
+        add("copy [link=https://evil.example/]Click[/link] [/]", 2)(2)
+    output.error(ValueError("bad [/] value"), verbose=False)
+    err = capsys.readouterr().err
+    assert "Imported [/] [bold]x[/bold]" in err
+    assert "Step [/red] one" in err
+    assert "copy [link=https://evil.example/]Click[/link] [/]" in err
+    assert "Error: bad [/] value" in err
+
+
+# --- issue 11.2: control characters are shown escaped --------------------------------------
+
+def test_escape_sequences_in_data_never_reach_the_terminal(world):
+    with world.write() as session:
+        session.execute(update(Account).where(Account.code == "BETA-CUST")
+                        .values(name=ESCAPES))
+        session.execute(update(Product).where(Product.sku == "MS-M365-E3")
+                        .values(name=ESCAPES))
+    shown = r"Evil \x1b[31mred\x1b[0m \x1b]0;title\x07 \x9b2J end"
+    for args in (["account", "list"], ["account", "show", "BETA-CUST"], ["product", "list"],
+                 ["product", "show", "MS-M365-E3"], ["pricelist", "show", PL]):
+        result = world.cli(*args, env=wide(300))
+        assert "\x1b" not in result.stdout and "\x9b" not in result.stdout, args
+        assert "\x07" not in result.stdout, args
+        assert shown in result.stdout, args
+    listed = world.cli("account", "list", "--json")
+    assert "\x1b" not in listed.stdout and "\x9b" not in listed.stdout
+    assert ESCAPES in listed.stdout.encode().decode("unicode_escape") or "\\u009b" in \
+        listed.stdout
+
+
+def test_escapes_in_messages_errors_and_progress_are_shown_escaped(capsys):
+    output.message("name: \x1b[2J\u202eevil")
+    output.error(ValueError("bad \x1b]0;title\x07 value\nsecond line"), verbose=False)
+    with output.progress() as add:
+        add("copy \x1b[31mred", 1)(1)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err and "\x07" not in err
+    assert r"name: \x1b[2J\u202eevil" in err
+    assert "Error: bad \\x1b]0;title\\x07 value\nsecond line" in err
+    assert r"copy \x1b[31mred" in err
+
+
+def test_no_color_means_no_escape_code_at_all(world, monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")
+    forced = {"FORCE_COLOR": "1", **wide(120)}
+    coloured = world.cli("account", "list", env=forced)
+    assert "\x1b[" in coloured.stdout  # the header is bold when colours are on
+    plain = world.cli("account", "list", env={**forced, "NO_COLOR": "1"})
+    assert "\x1b" not in plain.stdout
+    assert "\x1b" not in world.cli("checklist", "GAMMA", "--price-list", PL, expect=3,
+                                   env={**forced, "NO_COLOR": "1"}).stdout
+
+
+# --- issue 14.1: tables at 80 and 120 columns -----------------------------------------------
+
+TABLES = [
+    ["tenant", "list"], ["tenant", "show", "ACME"], ["tenant", "log", "ACME"],
+    ["account", "list"], ["account", "show", "LC-ATHENS-DENTAL"],
+    ["product", "list"], ["product", "show", "MS-M365-E3"],
+    ["pricelist", "list"], ["pricelist", "show", PL],
+    ["pricelist", "diff", PL, "--from", "1", "--to", "2"],
+    ["subscription", "list"], ["subscription", "show", "SUB-LC-0002"],
+    ["asset", "list"], ["order", "list"],
+    ["process", "list"], ["process", "show", "1"], ["upgrade", "status", "LITECLOUD"],
+    ["db", "current"],
+]
+_VOLATILE = [
+    (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"), "YYYY-MM-DD hh:mm:ss"),
+    (re.compile(r"[0-9a-f]{32}"), "<client id>"),
+    (re.compile(r"\S+:\d+:[0-9a-f]{6}"), "<worker>"),
+]
+
+
+def steady(text: str, world: World) -> str:
+    from tests.test_sales import today
+
+    for pattern, stand_in in _VOLATILE:
+        text = pattern.sub(stand_in, text)
+    text = text.replace(today().isoformat(), "YYYY-MM-DD")
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+@pytest.fixture
+def busy_world(world, tmp_path):
+    from tests.conftest import FIXTURES
+
+    world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
+    world.cli("tenant", "update", "ACME")
+    world.cli("subscription", "create", "LC-ATHENS-DENTAL", "MS-M365-BS", "--unit", "monthly",
+              "--quantity", "2")
+    return world
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_tables_snapshot(busy_world, snapshot, columns):
+    shots = []
+    for args in TABLES:
+        result = busy_world.cli(*args, env=wide(columns))
+        shots.append(f"$ tenantctl {' '.join(args)}\n{result.stdout}")
+        for line in result.stdout.splitlines():
+            assert len(line) <= columns, (args, line)
+    snapshot.assert_match(steady("\n".join(shots), busy_world), f"tables_{columns}.txt")
+
+
+def cut_values(text: str) -> list[str]:
+    return re.findall(r"\S*…", text)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_codes_ids_and_amounts_are_never_cut(busy_world, columns):
+    codes = busy_world.cli.json("subscription", "list")
+    listed = busy_world.cli("subscription", "list", env=wide(columns)).stdout
+    assert cut_values(listed) == []
+    for sub in codes:
+        for value in (sub["code"], sub["sku"], sub["account"], sub["price"]):
+            assert re.search(rf"(^|\s){re.escape(value)}(\s|$)", listed, re.M), value
+    tenants = busy_world.cli("tenant", "list", env=wide(columns)).stdout
+    for t in busy_world.cli.json("tenant", "list"):
+        assert t["client_id"] in tenants and t["account"] in tenants
+    for args in TABLES:
+        assert cut_values(busy_world.cli(*args, env=wide(columns)).stdout) == [], args
