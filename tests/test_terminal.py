@@ -197,3 +197,46 @@ def test_codes_ids_and_amounts_are_never_cut(busy_world, columns):
         assert t["client_id"] in tenants and t["account"] in tenants
     for args in TABLES:
         assert cut_values(busy_world.cli(*args, env=wide(columns)).stdout) == [], args
+
+
+# --- issue 14 items 2, 3, 9, 22 --------------------------------------------------------------
+
+def test_a_tenants_retail_list_counts_its_items_after_an_update(busy_world):
+    listed = busy_world.at_json(busy_world.acme, "pricelist", "list")
+    retail = next(pl for pl in listed if pl["name"] == "Retail EUR")
+    shown = busy_world.at_json(busy_world.acme, "pricelist", "show", "Retail EUR")
+    assert retail["revision"] == 2
+    assert retail["item_count"] == len(shown["items"]) > 0
+    assert [r["items"] for r in shown["revisions"]][-1] == len(shown["items"])
+    first = busy_world.at_json(busy_world.acme, "pricelist", "show", "Retail EUR",
+                               "--revision", "1")
+    assert shown["revisions"][0]["items"] == len(first["items"]) > 0
+
+
+def test_a_dry_run_says_how_many_changes_it_does_not_show(world):
+    from tests.conftest import FIXTURES
+
+    world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
+    total = len(world.cli.json("tenant", "update", "ACME", "--dry-run")["tenants"][0]
+                ["changes"])
+    result = world.cli("tenant", "update", "ACME", "--dry-run", "--show", "3", env=wide(120))
+    assert f"{total} changes; {total - 3} more not shown: use --show {total} or --json" \
+        in result.stdout
+    every = world.cli("tenant", "update", "ACME", "--dry-run", "--show", str(total),
+                      env=wide(120))
+    assert "more not shown" not in every.stdout
+
+
+def test_a_price_list_without_revisions_says_so(world):
+    result = world.cli("pricelist", "show", "Draft EUR", env=wide(120))
+    assert "None" not in result.stdout
+    assert "Draft EUR (EUR), no revision yet" in result.stdout
+    assert "Draft EUR has no revision yet" in result.stderr
+
+
+def test_a_price_change_is_named_the_same_in_every_table(busy_world):
+    diff = busy_world.cli("pricelist", "diff", PL, "--from", "1", "--to", "2",
+                          env=wide(160)).stdout
+    log = busy_world.cli("tenant", "log", "ACME", env=wide(160)).stdout
+    assert "price changed" not in diff + log
+    assert "price-changed" in diff and "price-changed" in log

@@ -102,7 +102,11 @@ def show_(
                            "items": [{"sku": i.sku, "name": i.name, "platform": i.platform,
                                       "unit": i.unit, "price": i.price} for i in items]})
         return
-    output.table(f"{summary.name} ({summary.currency}), revision {shown}",
+    if not shown:
+        output.message(f"{summary.name} has no revision yet: `tenantctl pricelist import` "
+                       "fills it.")
+    at = f"revision {shown}" if shown else "no revision yet"
+    output.table(f"{summary.name} ({summary.currency}), {at}",
                  ["SKU", "Name", "Platform", "Unit", "Price"],
                  [[i.sku, i.name, i.platform, i.unit, i.price] for i in items])
     today = date.today()
@@ -161,18 +165,19 @@ def diff_(
 def _print_diff(diff: catalogue.PriceListDiff, show: int) -> None:
     rows = []
     more = []
-    for kind, changes in (("added", diff.added), ("price changed", diff.changed),
+    for kind, changes in (("added", diff.added), ("price-changed", diff.changed),
                           ("discontinued", diff.discontinued)):
         rows += [[kind, c.sku, c.unit, c.name, c.old_price, c.new_price]
                  for c in changes[:show]]
         if len(changes) > show:
             more.append(f"{len(changes) - show} more {kind}")
     counts = diff.counts()
-    caption = (f"{counts['added']} added, {counts['changed']} price changed, "
+    caption = (f"{counts['added']} added, {counts['changed']} price-changed, "
                f"{counts['discontinued']} discontinued"
                + (f" ({'; '.join(more)}: use --json or --show)" if more else ""))
     output.table("Price list changes", ["Change", "SKU", "Unit", "Name", "Old price",
-                                        "New price"], rows, caption=caption)
+                                        "New price"], rows, caption=caption,
+                 drop=["Name"])
 
 
 @product_app.command("list")

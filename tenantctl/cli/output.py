@@ -213,7 +213,7 @@ def _blocks(console: Console, title: str | None, columns: Sequence[str],
 
 _RIGHT = {"price", "old price", "new price", "quantity", "qty", "items", "count", "added",
           "changed", "discontinued", "revision", "progress", "done", "total", "id",
-          "attempt", "cost price", "rows deleted"}
+          "attempt", "cost price", "rows deleted", "old", "new"}
 
 
 def record(title: str, fields: dict[str, Any]) -> None:

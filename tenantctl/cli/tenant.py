@@ -186,6 +186,8 @@ def update_(
         "--as-of", metavar="YYYY-MM-DD",
         help="Apply the revision in effect on this date (default today).")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Only queue the updates.")] = False,
+    show: Annotated[int, typer.Option(
+        "--show", metavar="N", help="Changes of a dry run to print (table only).")] = 50,
 ):
     """Apply the distributor's price-list changes to tenants: only the differences.
 
@@ -224,9 +226,13 @@ def update_(
                            "skipped": [{"tenant": c, "status": s} for c, s in skipped]})
     else:
         if dry_run and len(outcomes) == 1:
+            changes = outcomes[0].changes
+            more = len(changes) - max(show, 0)
             output.table("Changes (dry run)", ["Change", "SKU", "Unit", "Old", "New"],
                          [[c.change, c.sku, c.unit, c.old, c.new]
-                          for c in outcomes[0].changes[:50]])
+                          for c in changes[:max(show, 0)]],
+                         caption=(f"{len(changes)} changes; {more} more not shown: use "
+                                  f"--show {len(changes)} or --json" if more > 0 else None))
         output.table("Tenant updates", ["Tenant", "Result", "From", "To", "Changes", "Process"],
                      [[o.tenant, o.error or ("up to date" if o.status == "up-to-date"
                                              else o.status),

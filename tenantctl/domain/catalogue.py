@@ -493,18 +493,27 @@ def list_price_lists(session: Session, org: Organisation) -> list[PriceListSumma
 
 def _summary(session: Session, price_list: PriceList, last: int | None, *,
              with_revisions: bool = False) -> PriceListSummary:
-    rev = PriceListRevision
+    rev, item = PriceListRevision, PriceListItem
     revisions = []
     count = 0
+    # Counted from the items themselves: a revision records what changed, and a revision
+    # made by a tenant update or at tenant creation has no item count of its own.
+    listed = func.count(item.id)
     rows = session.execute(
-        select(rev.number, rev.item_count, rev.source, rev.effective_date, rev.created_at)
-        .where(rev.price_list_id == price_list.id).order_by(rev.number)
+        select(rev.number, listed.label("items"), rev.source, rev.effective_date,
+               rev.created_at)
+        .outerjoin(item, (item.price_list_id == rev.price_list_id)
+                   & (item.from_revision <= rev.number)
+                   & (item.to_revision.is_(None) | (item.to_revision > rev.number)))
+        .where(rev.price_list_id == price_list.id)
+        .group_by(rev.id, rev.number, rev.source, rev.effective_date, rev.created_at)
+        .order_by(rev.number)
     ).all()
     for r in rows:
         if r.number == last:
-            count = r.item_count
+            count = r.items
         if with_revisions:
-            revisions.append({"revision": r.number, "items": r.item_count, "source": r.source,
+            revisions.append({"revision": r.number, "items": r.items, "source": r.source,
                               "effective_date": r.effective_date, "created_at": r.created_at})
     return PriceListSummary(price_list.name, price_list.currency, last, count,
                             price_list.created_at, revisions)
