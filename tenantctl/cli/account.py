@@ -8,7 +8,11 @@ import typer
 
 from tenantctl.cli import output
 from tenantctl.cli.state import state
+from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain import accounts
+
+Kind = choices(accounts.ACCOUNT_KINDS)
+PaymentMethod = choices(accounts.PAYMENT_METHODS)
 
 account_app = typer.Typer(help="Create, change, list and show accounts (customers and "
                                 "resellers).",
@@ -18,7 +22,7 @@ account_app = typer.Typer(help="Create, change, list and show accounts (customer
 @account_app.command("list")
 def list_(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option(help="Only customers or resellers.")] = None,
+    kind: Annotated[Kind | None, typer.Option(help="Only customers or resellers.")] = None,
     bill_to: Annotated[str | None, typer.Option(
         "--bill-to", help="Only the customers billed to this reseller.")] = None,
 ):
@@ -67,7 +71,7 @@ def create(
     ctx: typer.Context,
     code: Annotated[str, typer.Argument(help="The new account's code (unique in the org).")],
     name: Annotated[str, typer.Option(help="The account's name.")],
-    kind: Annotated[str, typer.Option(help="customer or reseller.")] = "customer",
+    kind: Annotated[Kind, typer.Option(help="A customer or a reseller.")] = "customer",
     bill_to: Annotated[str | None, typer.Option(
         "--bill-to", metavar="CODE", help="The reseller account a customer is billed to.")
     ] = None,
@@ -113,10 +117,11 @@ def set_(
         "--price-list", metavar="NAME",
         help="The price list it is priced from, in its currency (\"\" clears it).")] = None,
     billing_day: Annotated[int | None, typer.Option(
-        "--billing-day", help="Day of the month it is billed on, 1 to 28.")] = None,
-    payment_method: Annotated[str | None, typer.Option(
+        "--billing-day", parser=whole_number,
+                help="Day of the month it is billed on, 1 to 28.")] = None,
+    payment_method: Annotated[PaymentMethod | None, typer.Option(
         "--payment-method",
-        help=f"One of {', '.join(accounts.PAYMENT_METHODS)}.")] = None,
+        help="How it pays.")] = None,
     credit_limit: Annotated[str | None, typer.Option(
         "--credit-limit", metavar="AMOUNT", help="Credit limit (\"\" clears it).")] = None,
     invoicing_options: Annotated[str | None, typer.Option(

@@ -6,13 +6,13 @@ from typing import Annotated
 
 import sqlalchemy.exc
 import typer
-from typer._click.exceptions import ClickException
+from typer._click.exceptions import BadParameter, ClickException
 from typer.core import TyperGroup
 
 from tenantctl import __version__
-from tenantctl.cli import output
+from tenantctl.cli import output, usage
 from tenantctl.cli.state import State
-from tenantctl.errors import Busy, TenantctlError
+from tenantctl.errors import BadInput, Busy, TenantctlError
 
 # Global options that may also be written after the command (`tenantctl account list --json`).
 _GLOBAL_FLAGS = {"--json", "-v", "--verbose"}
@@ -57,6 +57,12 @@ class TenantctlGroup(TyperGroup):
             if "locked" in str(exc.orig).lower():
                 self._fail(ctx, Busy(f"the store is busy: {exc.orig}"), Busy.exit_code)
             self._fail(ctx, TenantctlError(f"the store cannot be used: {exc.orig}"), 1)
+        except BadParameter as exc:
+            told = usage.one_line(exc)
+            if told is None:
+                raise
+            output.error(BadInput(told[0]), False, hint=told[1])
+            raise typer.Exit(BadInput.exit_code) from None
         except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -94,15 +100,17 @@ def _version(value: bool):
 def main_options(
     ctx: typer.Context,
     db: Annotated[str | None, typer.Option(
-        "--db", envvar="TENANTCTL_DB", metavar="URL",
+        "--db", envvar="TENANTCTL_DB", show_envvar=True, metavar="URL",
         help="Store URL: sqlite:///FILE or postgresql+psycopg://... "
              "(default: an SQLite file in your data directory).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose",
                                           help="Show tracebacks of errors.")] = False,
     org: Annotated[str | None, typer.Option(
-        "--org", envvar="TENANTCTL_ORG", metavar="CLIENT_ID",
-        help="Run inside a tenant's BSS (log in as its user).")] = None,
+        "--org", envvar="TENANTCTL_ORG", show_envvar=True, metavar="CLIENT_ID",
+        help="Run inside a tenant's BSS, logged in as one of its users: the user name and "
+             "password come from TENANTCTL_USER and TENANTCTL_PASSWORD, or prompts at a "
+             "terminal.")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ):

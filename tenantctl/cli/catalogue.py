@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
+from tenantctl import config
 from tenantctl.cli import output
 from tenantctl.cli.state import state
+from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain import catalogue, pricing
 from tenantctl.errors import BadInput
 
@@ -18,7 +20,9 @@ pricelist_app = typer.Typer(help="Import, list, show and compare price lists.",
 product_app = typer.Typer(help="List, show and change the products of the catalogue.",
                           no_args_is_help=True)
 
-Shown = Annotated[int, typer.Option("--show", metavar="N",
+Platform = choices(config.platforms())
+Unit = choices(config.units())
+Shown = Annotated[int, typer.Option("--show", parser=whole_number, metavar="N",
                                     help="Rows of each kind of change to print (table only).")]
 
 
@@ -87,7 +91,8 @@ def list_(ctx: typer.Context):
 def show_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Price list name.")],
-    revision: Annotated[int | None, typer.Option(help="Revision to show (default: latest).")
+    revision: Annotated[int | None, typer.Option(parser=whole_number,
+            help="Revision to show (default: latest).")
                         ] = None,
 ):
     """Show a price list's items at a revision, and its revisions."""
@@ -124,7 +129,7 @@ def set_price(
                                              "list, e.g. \"Retail EUR\").")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     price: Annotated[str, typer.Argument(help="The new price, an exact amount (e.g. 20.60).")],
-    unit: Annotated[str, typer.Option(help="The billing unit the price is for.")],
+    unit: Annotated[Unit, typer.Option(help="The billing unit the price is for.")],
 ):
     """Set the organisation's own price of one product and unit, as a new revision."""
     st = state(ctx)
@@ -147,8 +152,8 @@ def set_price(
 def diff_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Price list name.")],
-    from_: Annotated[int, typer.Option("--from", help="The older revision.")],
-    to: Annotated[int, typer.Option("--to", help="The newer revision.")],
+    from_: Annotated[int, typer.Option("--from", parser=whole_number, help="The older revision.")],
+    to: Annotated[int, typer.Option("--to", parser=whole_number, help="The newer revision.")],
     show: Shown = 20,
 ):
     """Show what changed in a price list between two revisions."""
@@ -183,7 +188,7 @@ def _print_diff(diff: catalogue.PriceListDiff, show: int) -> None:
 @product_app.command("list")
 def product_list(
     ctx: typer.Context,
-    platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
+    platform: Annotated[Platform | None, typer.Option(help="Only this platform.")] = None,
 ):
     """List the products of the catalogue with their units."""
     st = state(ctx)
@@ -232,7 +237,7 @@ def product_set(
     visible: Annotated[bool | None, typer.Option(
         "--visible/--hidden", help="Show or hide it on the storefront.")] = None,
     new_sku: Annotated[str | None, typer.Option("--new-sku", help="A new SKU code.")] = None,
-    platform: Annotated[str | None, typer.Option(help="Another platform.")] = None,
+    platform: Annotated[Platform | None, typer.Option(help="Another platform.")] = None,
     add_on_of: Annotated[str | None, typer.Option(
         "--add-on-of", metavar="SKU", help="Make it an add-on of SKU.")] = None,
     add_unit: Annotated[str | None, typer.Option("--add-unit", help="Sell it in UNIT too.")

@@ -246,8 +246,9 @@ def check_line(passed: bool, name: str, reason: str, fix: str | None) -> None:
         out.print(Text.assemble(("     fix: ", "dim"), literal(fix)))
 
 
-def error(exc: BaseException, verbose: bool, *, unexpected: bool = False) -> None:
-    """`Error: ...` on stderr; the traceback (never its locals) only with -v."""
+def error(exc: BaseException, verbose: bool, *, unexpected: bool = False,
+          hint: str | None = None) -> None:
+    """`Error: ...` on stderr (and a one-line HINT); the traceback only with -v."""
     err = _stderr()
     if verbose:
         err.print(Text(literal("".join(traceback.format_exception(exc)), keep_lines=True)))
@@ -257,6 +258,8 @@ def error(exc: BaseException, verbose: bool, *, unexpected: bool = False) -> Non
         if not verbose:
             text += " (run with -v for the traceback)"
     err.print(Text(literal(text, keep_lines=True), style="red"))
+    if hint:
+        err.print(Text(literal(hint), style="dim"))
 
 
 @contextmanager

@@ -10,8 +10,12 @@ import typer
 from tenantctl import jobs
 from tenantctl.cli import output
 from tenantctl.cli.state import State, state
+from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain.kinds import register_all
 from tenantctl.errors import TenantctlError
+from tenantctl.jobs.models import PROCESS_STATUSES
+
+Status = choices(PROCESS_STATUSES)
 
 process_app = typer.Typer(help="Watch and steer queued processes (tenant creation, ...).",
                           no_args_is_help=True)
@@ -45,8 +49,10 @@ def _progress(info: jobs.ProcessInfo) -> str:
 @process_app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="Only processes in this status.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    status: Annotated[Status | None, typer.Option(
+        help="Only processes in this status.")] = None,
+    limit: Annotated[int, typer.Option(parser=whole_number,
+            help="At most this many, newest first.")] = 50,
 ):
     """List processes: name, status, progress and when they were created."""
     st = state(ctx)
@@ -63,7 +69,7 @@ def list_(
 @process_app.command("show")
 def show(
     ctx: typer.Context,
-    process_id: Annotated[int, typer.Argument(help="The process id.")],
+    process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
 ):
     """Show a process and each of its tasks with status and done/total."""
     st = state(ctx)
@@ -85,9 +91,10 @@ def show(
 @process_app.command("logs")
 def logs(
     ctx: typer.Context,
-    process_id: Annotated[int, typer.Argument(help="The process id.")],
-    follow: Annotated[bool, typer.Option("--follow", "-f",
-                                         help="Keep printing until the process ends.")] = False,
+    process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", help="Keep printing until the process ends; with --json, one JSON "
+                               "object per entry and line (JSON Lines).")] = False,
 ):
     """Print a process's log: each task's start, end, counts and errors."""
     st = state(ctx)
@@ -114,7 +121,7 @@ def logs(
 @process_app.command("retry")
 def retry(
     ctx: typer.Context,
-    process_id: Annotated[int, typer.Argument(help="The process id.")],
+    process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
 ):
     """Queue a failed or cancelled process again; it resumes where it stopped."""
     st = state(ctx)
@@ -130,7 +137,7 @@ def retry(
 @process_app.command("cancel")
 def cancel(
     ctx: typer.Context,
-    process_id: Annotated[int, typer.Argument(help="The process id.")],
+    process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
 ):
     """Cancel a queued or running process (a running one stops at its next commit)."""
     st = state(ctx)

@@ -3,13 +3,15 @@ same in the root and inside a tenant (`--org`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from typing import Annotated
 
 import typer
 
+from tenantctl import config
 from tenantctl.cli import output
 from tenantctl.cli.state import state
+from tenantctl.cli.usage import choices, day, whole_number
 from tenantctl.domain import sales
 
 subscription_app = typer.Typer(help="Sell, change, cancel, list and show subscriptions.",
@@ -18,7 +20,8 @@ asset_app = typer.Typer(help="Record and list assets (software subscriptions, Az
                              "reservations).", no_args_is_help=True)
 order_app = typer.Typer(help="List the orders that sales made.", no_args_is_help=True)
 
-DATE_FORMATS = ["%Y-%m-%d"]
+Unit = choices(config.units())
+AssetKind = choices(sales.ASSET_KINDS)
 AccountFilter = Annotated[str | None, typer.Option(
     "--account", metavar="CODE", help="Only this account's.")]
 AddOns = Annotated[list[str] | None, typer.Option(
@@ -36,12 +39,12 @@ def create(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="The account's code.")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-    unit: Annotated[str, typer.Option(help="The billing unit (monthly, annual, ...).")],
-    quantity: Annotated[int, typer.Option(help="How many (1 or more).")],
+    unit: Annotated[Unit, typer.Option(help="The billing unit.")],
+    quantity: Annotated[int, typer.Option(parser=whole_number, help="How many (1 or more).")],
     trial: Annotated[bool, typer.Option("--trial", help="A trial: no order until it is "
                                                         "turned paid.")] = False,
-    start: Annotated[datetime | None, typer.Option(
-        formats=DATE_FORMATS, metavar="YYYY-MM-DD",
+    start: Annotated[date | None, typer.Option(
+        parser=day, metavar="YYYY-MM-DD",
         help="Start date (default: today in the org's time zone).")] = None,
     add_on: AddOns = None,
     storefront: Storefront = False,
@@ -52,7 +55,7 @@ def create(
     with st.session(write=True) as session:
         result = sales.create_subscription(
             session, st.org_of(session), account, sku, unit=unit, quantity=quantity,
-            trial=trial, start=start.date() if start else None, add_ons=add_ons,
+            trial=trial, start=start, add_ons=add_ons,
             storefront=storefront)
     _print_result(st, result, f"Created subscription {result.subscription.code}")
 
@@ -61,7 +64,8 @@ def create(
 def update(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
-    quantity: Annotated[int | None, typer.Option(help="The new quantity.")] = None,
+    quantity: Annotated[int | None, typer.Option(parser=whole_number,
+            help="The new quantity.")] = None,
     add_on: Annotated[list[str] | None, typer.Option(
         "--add-on", metavar="SKU=N", help="Add an add-on or set its quantity (SKU=0 removes "
                                           "it); repeat the option for more.")] = None,
@@ -161,12 +165,12 @@ def asset_create(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="The account's code.")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-    kind: Annotated[str, typer.Option(help="software-subscription or azure-reservation.")],
-    quantity: Annotated[int, typer.Option(help="How many (1 or more).")],
-    purchase_date: Annotated[datetime | None, typer.Option(
-        "--purchase-date", formats=DATE_FORMATS, metavar="YYYY-MM-DD",
+    kind: Annotated[AssetKind, typer.Option(help="What kind of asset.")],
+    quantity: Annotated[int, typer.Option(parser=whole_number, help="How many (1 or more).")],
+    purchase_date: Annotated[date | None, typer.Option(
+        "--purchase-date", parser=day, metavar="YYYY-MM-DD",
         help="Purchase date (default: today in the org's time zone).")] = None,
-    unit: Annotated[str | None, typer.Option(
+    unit: Annotated[Unit | None, typer.Option(
         help="The billing unit (default: the product's only one).")] = None,
     storefront: Storefront = False,
 ):
@@ -175,7 +179,7 @@ def asset_create(
     with st.session(write=True) as session:
         result = sales.create_asset(
             session, st.org_of(session), account, sku, kind=kind, quantity=quantity,
-            purchase_date=purchase_date.date() if purchase_date else None, unit=unit,
+            purchase_date=purchase_date, unit=unit,
             storefront=storefront)
     if st.json:
         output.print_json({**output.jsonable(result.asset), "orders": result.orders})

@@ -12,10 +12,13 @@ import typer
 from tenantctl.cli import output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
+from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain import tenants, updates
 from tenantctl.domain.discard import discard_tenant
 from tenantctl.errors import BadInput, BatchFailed, TenantctlError
 from tenantctl.store.engine import read_session
+
+Edition = choices(tenants.EDITIONS)
 
 tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
                          no_args_is_help=True)
@@ -44,8 +47,8 @@ def create(
                                                 help="The tenant administrator's login.")],
     admin_email: Annotated[str, typer.Option("--admin-email",
                                              help="The tenant administrator's e-mail.")],
-    edition: Annotated[str, typer.Option(help="basic or premium (premium has a storefront).")
-                       ] = "basic",
+    edition: Annotated[Edition, typer.Option(
+        help="premium has a storefront.")] = "basic",
     language: Annotated[str | None, typer.Option(help="ISO 639-1 code (default: the parent's).")
                         ] = None,
     timezone: Annotated[str | None, typer.Option(
@@ -187,7 +190,8 @@ def update_(
         help="Apply the revision in effect on this date (default today).")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Only queue the updates.")] = False,
     show: Annotated[int, typer.Option(
-        "--show", metavar="N", help="Changes of a dry run to print (table only).")] = 50,
+        "--show", parser=whole_number,
+                metavar="N", help="Changes of a dry run to print (table only).")] = 50,
 ):
     """Apply the distributor's price-list changes to tenants: only the differences.
 

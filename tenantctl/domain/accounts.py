@@ -71,6 +71,7 @@ def list_accounts(session: Session, org: Organisation, *, kind: str | None = Non
     if kind:
         stmt = stmt.where(Account.kind == kind)
     if bill_to:
+        get_account(session, org, bill_to)  # an unknown code is an error, not "none"
         stmt = stmt.where(reseller.code == bill_to)
     return [AccountView(*r) for r in session.execute(stmt)]
 
