@@ -240,3 +240,17 @@ def test_a_price_change_is_named_the_same_in_every_table(busy_world):
     log = busy_world.cli("tenant", "log", "ACME", env=wide(160)).stdout
     assert "price changed" not in diff + log
     assert "price-changed" in diff and "price-changed" in log
+
+
+# --- issue 14 item 18 --------------------------------------------------------------------------
+
+def test_cancelling_a_cancelled_process_is_harmless(world):
+    from tests.test_sales import ADMIN, PASSWORD
+
+    queued = world.cli.json("tenant", "create", "GAMMA", "--price-list", PL, *ADMIN,
+                            "--detach", env={"TENANTCTL_ADMIN_PASSWORD": PASSWORD})
+    pid = queued["process_id"]
+    assert world.cli("process", "cancel", pid).stderr == f"Process {pid} is cancelled.\n"
+    again = world.cli("process", "cancel", pid)
+    assert again.stderr == f"Process {pid} was already cancelled.\n"
+    assert world.cli.json("process", "cancel", pid)["status"] == "cancelled"

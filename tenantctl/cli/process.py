@@ -126,6 +126,7 @@ def retry(
     """Queue a failed or cancelled process again; it resumes where it stopped."""
     st = state(ctx)
     st.distributor_only("process retry")
+    register_all()  # a kind may refuse a retry (its subject is gone)
     p = jobs.retry(st.engine(), process_id)
     if st.json:
         output.print_json(_process_json(p))
@@ -142,11 +143,14 @@ def cancel(
     """Cancel a queued or running process (a running one stops at its next commit)."""
     st = state(ctx)
     st.distributor_only("process cancel")
-    p = jobs.cancel(st.engine(), process_id)
+    engine = st.engine()
+    already = jobs.get_process(engine, process_id).status == jobs.CANCELLED
+    p = jobs.cancel(engine, process_id)
     if st.json:
         output.print_json(_process_json(p))
     else:
-        output.message(f"Process {p.id} is {p.status}.")
+        output.message(f"Process {p.id} was already cancelled." if already
+                       else f"Process {p.id} is {p.status}.")
 
 
 def worker(

@@ -139,6 +139,14 @@ def creation_lock_key(account_id: int) -> str:
     return f"tenant-create:{account_id}"
 
 
+def _creation_retry_refused(session: Session, process_id: int, params: dict) -> str | None:
+    tenant = session.get(TenantReseller, params.get("tenant_id"))
+    if tenant is None or tenant.creation_process_id not in (None, process_id):
+        return (f"the tenant reseller {params.get('account')} it created was discarded; "
+                f"`tenantctl tenant create {params.get('account')}` starts a new creation")
+    return None
+
+
 def _tenant(session: Session, ctx) -> TenantReseller:
     """The tenant this creation process builds; refused (the process fails at once) when
     it was discarded since, even if its account asked for a tenant again."""
@@ -290,7 +298,7 @@ jobs.register(jobs.ProcessKind(CREATE_KIND, [
     ("copy provisioning settings", task_copy_provisioning),
     ("create the storefront", task_create_storefront),
     ("record the price-list revision", task_record_revision),
-]))
+], retry_refused=_creation_retry_refused))
 
 
 # --- set-based catalogue copy ------------------------------------------------------------
