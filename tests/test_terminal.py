@@ -245,11 +245,11 @@ def test_a_price_change_is_named_the_same_in_every_table(busy_world):
 # --- issue 14 item 18 --------------------------------------------------------------------------
 
 def test_cancelling_a_cancelled_process_is_harmless(world):
-    from tests.test_sales import ADMIN, PASSWORD
+    from tests.conftest import FIXTURES
 
-    queued = world.cli.json("tenant", "create", "GAMMA", "--price-list", PL, *ADMIN,
-                            "--detach", env={"TENANTCTL_ADMIN_PASSWORD": PASSWORD})
-    pid = queued["process_id"]
+    world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
+    queued = world.cli.json("tenant", "update", "ACME", "--detach")
+    pid = queued["tenants"][0]["process_id"]
     assert world.cli("process", "cancel", pid).stderr == f"Process {pid} is cancelled.\n"
     again = world.cli("process", "cancel", pid)
     assert again.stderr == f"Process {pid} was already cancelled.\n"
