@@ -60,6 +60,8 @@ TyperOption.display_type_rich = _option_type
 
 def whole_number(value: str) -> int:
     """An integer option or argument: digits, told plainly when it is not one."""
+    if isinstance(value, int):  # the default
+        return value
     text = value.strip()
     if not re.fullmatch(r"[+-]?[0-9]+", text):
         raise typer.BadParameter(f"{value!r} is not a whole number")
@@ -68,6 +70,8 @@ def whole_number(value: str) -> int:
 
 def day(value: str) -> date:
     """A date option: YYYY-MM-DD; an impossible date is told apart from a wrong format."""
+    if isinstance(value, date):  # the default
+        return value
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
         raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD")
     try:
