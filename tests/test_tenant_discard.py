@@ -186,10 +186,10 @@ def _second_user(org: Organisation):
 
 
 @pytest.mark.parametrize("entered, message", [
-    (_own_customer, "1 account(s)"),
-    (_own_product, "1 product(s) of its own"),
-    (_own_price_list, "1 price list(s) of its own"),
-    (_second_user, "1 user(s) besides its administrator"),
+    (_own_customer, "1 account"),
+    (_own_product, "1 product of its own"),
+    (_own_price_list, "1 price list of its own"),
+    (_second_user, "1 user besides its administrator"),
 ], ids=["customer", "product", "price-list", "user"])
 def test_a_tenant_its_reseller_works_in_is_not_discarded(store, engine, monkeypatch,
                                                          entered, message):

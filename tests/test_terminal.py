@@ -254,3 +254,38 @@ def test_cancelling_a_cancelled_process_is_harmless(world):
     again = world.cli("process", "cancel", pid)
     assert again.stderr == f"Process {pid} was already cancelled.\n"
     assert world.cli.json("process", "cancel", pid)["status"] == "cancelled"
+
+
+# --- issue 14 item 11: sentences ---------------------------------------------------------------
+
+def test_plural():
+    from tenantctl.words import plural
+
+    assert [plural(n, "product") for n in (0, 1, 2)] == ["0 products", "1 product",
+                                                         "2 products"]
+    assert plural(1, "sync record") == "1 sync record"
+    assert plural(3, "sync record") == "3 sync records"
+    assert plural(2, "price list of its own", "price lists of its own") == \
+        "2 price lists of its own"
+
+
+def test_messages_are_sentences(world, tmp_path):
+    from tests.test_sales import manage
+
+    csv = tmp_path / "one.csv"
+    csv.write_text("sku,name,platform,unit,price\nONE-THING,One thing,other,monthly,1.00\n",
+                   encoding="utf-8")
+    made = world.cli("pricelist", "import", "One EUR", csv, "--currency", "EUR")
+    assert "1 item; 1 product and 1 unit created, 0 renamed." in made.stderr
+
+    manage(world, ["LC-ATHENS-DENTAL"], world.lite)
+    refused = world.cli("account", "set", "LC-ATHENS-DENTAL", "--email", "x@y.example",
+                        expect=1)
+    assert "its email is changed in the tenant's BSS" in refused.stderr
+    both = world.cli("account", "set", "LC-ATHENS-DENTAL", "--email", "x@y.example",
+                     "--name", "New", expect=1)
+    assert "its name and email are changed" in both.stderr or \
+        "its email and name are changed" in both.stderr
+
+    same = world.cli("account", "set", "BETA-CUST", "--ordering")
+    assert same.stderr == "Account BETA-CUST already has these values: nothing changed.\n"

@@ -151,4 +151,4 @@ def set_(
         output.print_json({**output.jsonable(result.account), "changed": result.changed})
         return
     output.message(f"Account {code}: changed {', '.join(result.changed)}." if result.changed
-                   else f"Account {code} is already so: nothing changed.")
+                   else f"Account {code} already has these values: nothing changed.")

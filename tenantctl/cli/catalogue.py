@@ -14,6 +14,7 @@ from tenantctl.cli.state import state
 from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain import catalogue, pricing
 from tenantctl.errors import BadInput
+from tenantctl.words import plural
 
 pricelist_app = typer.Typer(help="Import, list, show and compare price lists.",
                             no_args_is_help=True)
@@ -68,8 +69,10 @@ def import_(
     else:
         output.message(
             f"{name} ({result.currency}) is now at revision {result.revision}: "
-            f"{result.item_count} items; {result.products_created} products and "
-            f"{result.units_created} units created, {result.products_renamed} renamed.")
+            f"{plural(result.item_count, 'item')}; "
+            f"{plural(result.products_created, 'product')} and "
+            f"{plural(result.units_created, 'unit')} created, "
+            f"{result.products_renamed} renamed.")
 
 
 @pricelist_app.command("list")

@@ -14,6 +14,7 @@ from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain.kinds import register_all
 from tenantctl.errors import TenantctlError
 from tenantctl.jobs.models import PROCESS_STATUSES
+from tenantctl.words import plural
 
 Status = choices(PROCESS_STATUSES)
 
@@ -80,7 +81,7 @@ def show(
         return
     output.record(f"Process {p.id}: {p.title}", {
         "kind": p.kind, "status": p.status, "attempt": f"{p.attempt}/{p.max_attempts}",
-        **({"taken over": f"{p.takeovers} time(s) in this attempt"} if p.takeovers else {}),
+        **({"taken over": f"{plural(p.takeovers, 'time')} in this attempt"} if p.takeovers else {}),
         "worker": p.lease_owner, "created": p.created_at, "started": p.started_at,
         "finished": p.finished_at, "error": p.error,
         **{k: v for k, v in (p.result or {}).items()}})

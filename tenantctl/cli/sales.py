@@ -151,8 +151,8 @@ def _print_result(st, result: sales.SubscriptionResult, done: str) -> None:
         return
     _print_subscription(result.subscription)
     if not result.changed:
-        output.message(f"Subscription {result.subscription.code} is already so: "
-                       "nothing changed.")
+        output.message(f"Subscription {result.subscription.code} already has these "
+                       "values: nothing changed.")
         return
     orders = "; ".join(f"order {o.number} ({o.order_type})" for o in result.orders)
     output.message(f"{done}" + (f": {orders}." if orders else " (a trial: no order)."))

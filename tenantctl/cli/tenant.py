@@ -17,6 +17,7 @@ from tenantctl.domain import tenants, updates
 from tenantctl.domain.discard import discard_tenant
 from tenantctl.errors import BadInput, BatchFailed, TenantctlError
 from tenantctl.store.engine import read_session
+from tenantctl.words import plural
 
 Edition = choices(tenants.EDITIONS)
 
@@ -246,8 +247,8 @@ def update_(
         for code, status in skipped:
             output.message(f"Skipped {code}: it is {status}.")
     if any(o.status == "failed" for o in outcomes):
-        raise BatchFailed(f"{sum(o.status == 'failed' for o in outcomes)} tenant update(s) "
-                          "failed")
+        failed = sum(o.status == "failed" for o in outcomes)
+        raise BatchFailed(f"{plural(failed, 'tenant update')} failed")
 
 
 @tenant_app.command("log")

@@ -58,6 +58,10 @@ class AccountDetail:
     sync: list[dict]
 
 
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def list_accounts(session: Session, org: Organisation, *, kind: str | None = None,
                   bill_to: str | None = None) -> list[AccountView]:
     """The accounts of ORG ordered by code (optionally of one kind or billed to one reseller)."""
@@ -326,8 +330,9 @@ def _refuse_locked_fields(session: Session, account: Account, wanted: dict,
         locked.append("contacts")
     if locked:
         raise Refused(f"account {account.code} is managed by tenant reseller {tenant.reseller} "
-                      f"(a back-ordering record): its {', '.join(locked)} are changed in the "
-                      f"tenant's BSS ({tenant.where(f'account set {account.code} ...')}); "
+                      f"(a back-ordering record): its {_and(locked)} "
+                      f"{'is' if len(locked) == 1 else 'are'} changed in the tenant's BSS "
+                      f"({tenant.where(f'account set {account.code} ...')}); "
                       "here only its pricing options and ordering")
 
 

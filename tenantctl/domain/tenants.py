@@ -40,6 +40,7 @@ from tenantctl.store.models import (
     UserGroup,
     utcnow,
 )
+from tenantctl.words import plural
 
 CREATE_KIND = "tenant.create"
 COPY_BATCH = 5000
@@ -237,8 +238,8 @@ def task_copy_catalogue(ctx) -> None:
     with ctx.transaction() as session:
         link_add_ons(session, org_id)
         _finish_retail_revision(session, retail_id)
-        ctx.log(f"catalogue copied: {done} products, "
-                f"{_count(session, ProductUnit, org_id)} units")
+        ctx.log(f"catalogue copied: {plural(done, 'product')}, "
+                f"{plural(_count(session, ProductUnit, org_id), 'unit')}")
         ctx.save(session, done=done, total=total)
 
 

@@ -33,6 +33,7 @@ from tenantctl.store.models import (
     TenantReseller,
     utcnow,
 )
+from tenantctl.words import plural
 
 CUSTOMERS_KIND = "tenant.upgrade-customers"
 SUBSCRIPTIONS_KIND = "tenant.upgrade-subscriptions"
@@ -64,9 +65,9 @@ def request_customer_transfer(engine, ref: str) -> int:
         conflicts = _code_conflicts(session, tenant)
         if conflicts:
             raise CheckFailed(
-                f"the tenant already has accounts with the codes of {len(conflicts)} "
-                f"customer(s) to copy: {', '.join(conflicts[:20])}; rename them in the tenant "
-                "first")
+                f"the tenant already has accounts with the codes of "
+                f"{plural(len(conflicts), 'customer')} to copy: {', '.join(conflicts[:20])}; "
+                "rename them in the tenant first")
         account = session.get(Account, tenant.account_id)
         return jobs.enqueue(session, CUSTOMERS_KIND, {"tenant_id": tenant.id},
                             title=f"Copy the customers of {account.code} into its tenant",
@@ -104,7 +105,8 @@ def task_copy_customers(ctx) -> None:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         restored = copy_missing_sync_records(session, tenant)
         if restored:
-            ctx.log(f"copied {restored} sync record(s) missing from customers copied before")
+            ctx.log(f"copied {plural(restored, 'sync record')} missing from customers "
+                    "copied before")
         if tenant.phase == "setup":
             tenant.phase = "customers-copied"
         ctx.log(f"customers copied: {done}; in the parent they are now back-ordering records "
@@ -333,7 +335,7 @@ def _require_prechecks(session: Session, tenant: TenantReseller) -> None:
     if offenders:
         lines = "\n  ".join(f"{o.kind} {o.code} ({o.account}): {o.problem}; fix: {o.fix}"
                             for o in offenders)
-        raise CheckFailed(f"{len(offenders)} record(s) cannot be copied; nothing was "
+        raise CheckFailed(f"{plural(len(offenders), 'record')} cannot be copied; nothing was "
                           f"copied:\n  {lines}")
 
 
