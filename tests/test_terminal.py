@@ -289,3 +289,23 @@ def test_messages_are_sentences(world, tmp_path):
 
     same = world.cli("account", "set", "BETA-CUST", "--ordering")
     assert same.stderr == "Account BETA-CUST already has these values: nothing changed.\n"
+
+
+# --- issue 14 item 4 -----------------------------------------------------------------------------
+
+def test_update_all_reports_a_busy_tenant_as_busy_and_exits_4(world):
+    from tests.conftest import FIXTURES
+
+    world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
+    pid = world.cli.json("tenant", "update", "ACME", "--detach")["tenants"][0]["process_id"]
+    result = world.cli("tenant", "update", "--all", env=wide(200), expect=4)
+    assert "tenant-update:" not in result.stdout + result.stderr
+    assert re.search(rf"ACME +│ busy: process {pid} \(Update tenant reseller ACME to revision "
+                     r"2\) is already queued", result.stdout)
+    assert result.stderr.splitlines()[-1] == (
+        "Error: 1 tenant busy with an update already queued or running; run again when it "
+        "has finished")
+    outcome = world.cli.json("tenant", "update", "--all", expect=4)
+    assert [t["status"] for t in outcome["tenants"] if t["tenant"] == "ACME"] == ["busy"]
+    alone = world.cli("tenant", "update", "ACME", expect=4)
+    assert "tenant-update:" not in alone.stderr

@@ -15,7 +15,7 @@ from tenantctl.cli.state import state
 from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain import tenants, updates
 from tenantctl.domain.discard import discard_tenant
-from tenantctl.errors import BadInput, BatchFailed, TenantctlError
+from tenantctl.errors import BadInput, BatchFailed, Busy, TenantctlError
 from tenantctl.store.engine import read_session
 from tenantctl.words import plural
 
@@ -197,7 +197,8 @@ def update_(
     """Apply the distributor's price-list changes to tenants: only the differences.
 
     A second run with nothing new says "up to date". A tenant whose update is already
-    queued or running is busy (exit 4). With --all, exit 5 if any tenant failed.
+    queued or running is busy (exit 4). With --all, a busy tenant is reported and
+    skipped: exit 5 if any tenant failed, else 4 if any was busy.
     """
     st = state(ctx)
     st.distributor_only("tenant update")
@@ -218,6 +219,10 @@ def update_(
                 outcome = updates.UpdateOutcome(outcome.tenant, info.status,
                                                 outcome.from_revision, outcome.to_revision,
                                                 outcome.counts, outcome.process_id)
+        except Busy as exc:
+            if not all_:
+                raise
+            outcome = updates.UpdateOutcome(code, "busy", None, None, {}, error=str(exc))
         except TenantctlError as exc:
             if not all_:
                 raise
@@ -239,8 +244,8 @@ def update_(
                          caption=(f"{len(changes)} changes; {more} more not shown: use "
                                   f"--show {len(changes)} or --json" if more > 0 else None))
         output.table("Tenant updates", ["Tenant", "Result", "From", "To", "Changes", "Process"],
-                     [[o.tenant, o.error or ("up to date" if o.status == "up-to-date"
-                                             else o.status),
+                     [[o.tenant, f"{o.status}: {o.error}" if o.error
+                       else ("up to date" if o.status == "up-to-date" else o.status),
                        o.from_revision, o.to_revision,
                        ", ".join(f"{n} {k}" for k, n in o.counts.items()) or "none",
                        o.process_id] for o in outcomes])
@@ -249,6 +254,10 @@ def update_(
     if any(o.status == "failed" for o in outcomes):
         failed = sum(o.status == "failed" for o in outcomes)
         raise BatchFailed(f"{plural(failed, 'tenant update')} failed")
+    if any(o.status == "busy" for o in outcomes):
+        busy = sum(o.status == "busy" for o in outcomes)
+        raise Busy(f"{plural(busy, 'tenant')} busy with an update already queued or running; "
+                   "run again when it has finished")
 
 
 @tenant_app.command("log")
