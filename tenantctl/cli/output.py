@@ -282,7 +282,10 @@ def progress(enabled: bool = True):
         def add(description: str, total: int | None):
             task = prog.add_task(literal(description), total=total)
 
-            def advance(n: int = 1, *, completed: int | None = None, total: int | None = None):
+            def advance(n: int = 1, *, completed: int | None = None, total: int | None = None,
+                        description: str | None = None):
+                if description is not None:
+                    prog.update(task, description=literal(description))
                 if completed is not None or total is not None:
                     prog.update(task, completed=completed, total=total)
                 else:

@@ -13,7 +13,7 @@ from tenantctl.cli.state import State, state
 from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain.kinds import register_all
 from tenantctl.errors import TenantctlError
-from tenantctl.jobs.models import PROCESS_STATUSES
+from tenantctl.jobs.models import PROCESS_STATUSES, SKIPPED
 from tenantctl.words import plural
 
 Status = choices(PROCESS_STATUSES)
@@ -34,6 +34,9 @@ def follow_in_foreground(st: State, process_id: int) -> jobs.ProcessInfo:
             bars[name](completed=done, total=total)
 
         info = jobs.run_in_foreground(st.engine(), process_id, on_progress)
+        for task in info.tasks:
+            if task.status == SKIPPED and task.name in bars:
+                bars[task.name](description=f"{task.name}: skipped", completed=0, total=0)
     if info.status != jobs.SUCCEEDED:
         error = TenantctlError(f"process {process_id} {info.status}: "
                                f"{info.error or 'see its log'} "

@@ -266,9 +266,12 @@ def task_create_storefront(ctx) -> None:
     branding = config.tenants()["storefront"]
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
-        if tenant.edition != "premium":
-            ctx.log("basic edition: no storefront")
-        elif session.execute(select(Storefront.id).where(
+        edition = tenant.edition
+    if edition != "premium":
+        ctx.skip(f"a {edition} tenant has no storefront")
+    with ctx.transaction() as session:
+        tenant = _tenant(session, ctx)
+        if session.execute(select(Storefront.id).where(
                 Storefront.org_id == tenant.org_id)).first() is None:
             org = session.get(Organisation, tenant.org_id)
             session.add(Storefront(org_id=org.id, name=f"{org.name} Store",
