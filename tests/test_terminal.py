@@ -309,3 +309,34 @@ def test_update_all_reports_a_busy_tenant_as_busy_and_exits_4(world):
     assert [t["status"] for t in outcome["tenants"] if t["tenant"] == "ACME"] == ["busy"]
     alone = world.cli("tenant", "update", "ACME", expect=4)
     assert "tenant-update:" not in alone.stderr
+
+
+# --- issue 14 item 19: a worker that talks ----------------------------------------------------
+
+def test_worker_once_on_an_empty_queue_says_so_and_returns(world):
+    result = world.cli("worker", "--once")
+    lines = result.stderr.splitlines()
+    assert re.fullmatch(r"worker \S+ started on \S+ \(lease \d+ s; at most one process\)",
+                        lines[0])
+    assert lines[1:] == ["nothing queued"]
+
+
+def test_worker_prints_a_line_per_process_started_and_finished(world):
+    from tests.conftest import FIXTURES
+
+    world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
+    pid = world.cli.json("tenant", "update", "ACME", "--detach")["tenants"][0]["process_id"]
+    result = world.cli("worker", "--until-empty")
+    title = f"process {pid} (Update tenant reseller ACME to revision 2)"
+    assert result.stderr.splitlines()[1:] == [f"{title}: started", f"{title}: succeeded"]
+
+
+def test_an_interrupted_worker_stops_after_the_batch_and_exits_130(world):
+    import os
+    import signal
+    import threading
+
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    result = world.cli("worker", expect=130)
+    assert "stopping after the current batch" in result.stderr
+    assert result.stderr.splitlines()[-1] == "worker stopped"

@@ -63,7 +63,10 @@ class TenantctlGroup(TyperGroup):
                 raise
             output.error(BadInput(told[0]), False, hint=told[1])
             raise typer.Exit(BadInput.exit_code) from None
-        except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            output.message("interrupted")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, ClickException):
             raise
         except Exception as exc:
             # A bug, not a rule: one line for the operator, the traceback only with -v.

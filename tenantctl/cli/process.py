@@ -159,23 +159,50 @@ def cancel(
 
 def worker(
     ctx: typer.Context,
-    once: Annotated[bool, typer.Option("--once", help="Run at most one process.")] = False,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Run at most one process, then return (at once when none is "
+                       "queued).")] = False,
     until_empty: Annotated[bool, typer.Option(
-        "--until-empty", help="Stop when nothing is left to claim.")] = False,
+        "--until-empty", help="Stop when nothing is left to claim (waiting for the retries "
+                              "of the processes it ran).")] = False,
 ):
-    """Run queued processes; any number of workers may share one store."""
+    """Run queued processes; any number of workers may share one store.
+
+    Prints a line when it starts and one per process started and finished. Ctrl-C (or
+    SIGTERM) stops it after the current batch, the process queued again, with exit 130.
+    """
     st = state(ctx)
     st.distributor_only("worker")
     register_all()
+    engine = st.engine()
+    worker_id = jobs.default_worker_id()
+    settings = jobs.QueueSettings.from_env()
+    talk = not st.json
 
-    def done(info: jobs.ProcessInfo) -> None:
-        if not st.json:
-            output.message(f"process {info.id} ({info.title}): {info.status}")
+    def say(text: str) -> None:
+        if talk:
+            output.message(text)
 
-    report = jobs.worker(st.engine(), once=once, until_empty=until_empty, on_process=done)
+    store = engine.url.render_as_string(hide_password=True)
+    say(f"worker {worker_id} started on {store} (lease {settings.lease_seconds:g} s"
+        + ("; at most one process)" if once else "; until the queue is empty)"
+           if until_empty else ")"))
+    report = jobs.worker(
+        engine, worker_id, once=once, until_empty=until_empty, settings=settings,
+        on_start=lambda c: say(f"process {c.id} ({c.title}): started"),
+        on_process=lambda info: say(f"process {info.id} ({info.title}): {info.status}"
+                                    + (" again, for a retry" if info.status == "queued"
+                                       else "")),
+        on_stopping=lambda: say("stopping after the current batch (Ctrl-C again to stop "
+                                "at once)"))
     if st.json:
         output.print_json({"worker_id": report.worker_id, "stopped": report.stopped,
                            "processes": [_process_json(p) for p in report.processes]})
+    elif not report.processes and not report.stopped:
+        say("nothing queued")
+    if report.stopped:
+        say("worker stopped")
+        raise typer.Exit(130)
 
 
 def _process_json(p: jobs.ProcessInfo) -> dict:
