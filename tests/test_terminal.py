@@ -340,3 +340,38 @@ def test_an_interrupted_worker_stops_after_the_batch_and_exits_130(world):
     result = world.cli("worker", expect=130)
     assert "stopping after the current batch" in result.stderr
     assert result.stderr.splitlines()[-1] == "worker stopped"
+
+
+# --- issue 14 item 15 ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [["account", "list"], ["tenant", "list"],
+                                  ["process", "list"], ["pricelist", "show", "X"],
+                                  ["checklist", "ACME", "--price-list", PL],
+                                  ["subscription", "list"]])
+def test_a_read_only_command_on_a_missing_store_says_so_and_writes_nothing(tmp_path, args):
+    from tests.conftest import Cli
+
+    path = tmp_path / "nothing-here.db"
+    result = Cli(f"sqlite:///{path}")(*args, expect=1)
+    assert result.stderr == (f"Error: there is no store at {path}: `tenantctl load "
+                             "FILE.yaml` or `tenantctl db upgrade` makes one (or name one "
+                             "with --db)\n")
+    assert list(tmp_path.iterdir()) == []
+    current = Cli(f"sqlite:///{path}")("db", "current")
+    assert "there is no store at" in current.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_read_only_command_on_an_empty_store_writes_nothing(empty_db_url):
+    from tenantctl.store import migrate
+    from tenantctl.store.engine import open_engine
+    from tests.conftest import Cli
+
+    cli = Cli(empty_db_url)
+    if empty_db_url.startswith("sqlite"):
+        open_engine(empty_db_url).dispose()  # an empty file
+    result = cli("account", "list", expect=1)
+    assert "is empty: `tenantctl load FILE.yaml` or `tenantctl db upgrade` fills it" in \
+        result.stderr
+    engine = open_engine(empty_db_url)
+    assert migrate.current(engine) is None
+    engine.dispose()

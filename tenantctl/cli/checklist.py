@@ -23,7 +23,7 @@ def checklist(
     """Run the preparation checklist for ACCOUNT (exit 0 when all pass, 3 when any fails)."""
     st = state(ctx)
     st.distributor_only("checklist")
-    with read_session(st.engine()) as session:
+    with read_session(st.engine(create=False)) as session:
         result = run_checklist(session, root_org(session), account, price_list)
     if st.json:
         output.print_json(result)

@@ -6,6 +6,7 @@ import typer
 
 from tenantctl.cli import output
 from tenantctl.cli.state import state
+from tenantctl.errors import NotFound
 from tenantctl.store import migrate
 
 app = typer.Typer(help="Create and upgrade the store's schema.", no_args_is_help=True)
@@ -31,7 +32,12 @@ def current(ctx: typer.Context):
     """Show the store's schema revision and this tenantctl's newest."""
     st = state(ctx)
     st.distributor_only("db current")
-    rev = migrate.current(st.engine(check_schema=False))
+    try:
+        rev = migrate.current(st.engine(check_schema=False, create=False))
+    except NotFound as missing:  # say so, and make no file
+        rev = None
+        if not st.json:
+            output.message(f"{missing}.")
     head = migrate.head()
     result = {"current": rev, "head": head, "up_to_date": rev == head}
     if st.json:

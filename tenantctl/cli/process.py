@@ -61,7 +61,7 @@ def list_(
     """List processes: name, status, progress and when they were created."""
     st = state(ctx)
     st.distributor_only("process list")
-    rows = jobs.list_processes(st.engine(), status, limit=limit)
+    rows = jobs.list_processes(st.engine(create=False), status, limit=limit)
     if st.json:
         output.print_json([_process_json(p) for p in rows])
         return
@@ -78,7 +78,7 @@ def show(
     """Show a process and each of its tasks with status and done/total."""
     st = state(ctx)
     st.distributor_only("process show")
-    p = jobs.get_process(st.engine(), process_id)
+    p = jobs.get_process(st.engine(create=False), process_id)
     if st.json:
         output.print_json(_process_json(p))
         return
@@ -103,7 +103,7 @@ def logs(
     """Print a process's log: each task's start, end, counts and errors."""
     st = state(ctx)
     st.distributor_only("process logs")
-    engine = st.engine()
+    engine = st.engine(create=False)
     if st.json and not follow:
         output.print_json(jobs.logs(engine, process_id))
         return

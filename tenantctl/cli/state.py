@@ -15,9 +15,9 @@ from sqlmodel import Session
 
 from tenantctl.domain.orgs import current_org
 from tenantctl.domain.users import Principal, login
-from tenantctl.errors import BadInput, Refused
+from tenantctl.errors import BadInput, NotFound, Refused
 from tenantctl.store.engine import open_engine, read_session, write_session
-from tenantctl.store.migrate import ensure_current
+from tenantctl.store.migrate import current, ensure_current
 
 
 @dataclass
@@ -29,12 +29,22 @@ class State:
     _engine: Engine | None = field(default=None, repr=False)
     _principal: Principal | None = field(default=None, repr=False)
 
-    def engine(self, *, check_schema: bool = True) -> Engine:
-        """The store's engine; an empty store is created at the newest schema."""
+    def engine(self, *, check_schema: bool = True, create: bool = True) -> Engine:
+        """The store's engine; an empty store is created at the newest schema.
+
+        Without CREATE (a command that only reads), a missing or empty store is an error
+        and nothing is written.
+        """
         if self._engine is None:
-            self._engine = open_engine(self.db_url)
+            engine = open_engine(self.db_url, create=create)
             if check_schema:
-                ensure_current(self._engine)
+                if not create and current(engine) is None:
+                    where = engine.url.render_as_string(hide_password=True)
+                    engine.dispose()
+                    raise NotFound(f"the store {where} is empty: `tenantctl load FILE.yaml` "
+                                   "or `tenantctl db upgrade` fills it")
+                ensure_current(engine)
+            self._engine = engine
         return self._engine
 
     def principal(self) -> Principal | None:
@@ -44,7 +54,7 @@ class State:
         if self._principal is None:
             username = _credential("TENANTCTL_USER", "User name", hide=False)
             password = _credential("TENANTCTL_PASSWORD", "Password", hide=True)
-            with read_session(self.engine()) as session:
+            with read_session(self.engine(create=False)) as session:
                 self._principal = login(session, self.org, username, password)
         return self._principal
 
@@ -54,7 +64,7 @@ class State:
         principal = self.principal()
         org_id = principal.org_id if principal else None
         opener = write_session if write else read_session
-        with opener(self.engine(), org_id=org_id) as session:
+        with opener(self.engine(create=write), org_id=org_id) as session:
             yield session
 
     def org_of(self, session: Session):

@@ -94,7 +94,7 @@ def list_(ctx: typer.Context):
     """List tenant resellers with their phase, back-ordering state and client id."""
     st = state(ctx)
     st.distributor_only("tenant list")
-    with read_session(st.engine()) as session:
+    with read_session(st.engine(create=False)) as session:
         rows = tenants.list_tenants(session)
     if st.json:
         output.print_json(rows)
@@ -114,7 +114,7 @@ def show(
     """Show one tenant reseller and what its BSS holds."""
     st = state(ctx)
     st.distributor_only("tenant show")
-    with read_session(st.engine()) as session:
+    with read_session(st.engine(create=False)) as session:
         t = tenants.tenant_detail(session, tenant)
     if st.json:
         output.print_json(t)
@@ -270,7 +270,7 @@ def log_(
     """Show the update tenant log: one entry per catalogue change applied."""
     st = state(ctx)
     st.distributor_only("tenant log")
-    with read_session(st.engine()) as session:
+    with read_session(st.engine(create=False)) as session:
         entries = updates.update_log(session, tenant, _date(since, "--since"))
     if st.json:
         output.print_json(entries)

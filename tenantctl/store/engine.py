@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from tenantctl.errors import BadInput
+from tenantctl.errors import BadInput, NotFound
 
 BUSY_TIMEOUT_MS = 60_000
 WRITE = "tenantctl_write"
@@ -43,8 +43,10 @@ def _create_owner_only(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def open_engine(url: str | None = None) -> Engine:
+def open_engine(url: str | None = None, *, create: bool = True) -> Engine:
     """An engine for URL (default: the user's SQLite file), set up for this tool.
+
+    Without CREATE, a missing SQLite file is not made: NotFound says there is no store.
 
     Statement parameters are never shown in errors: they may hold a password hash.
     """
@@ -56,7 +58,11 @@ def open_engine(url: str | None = None) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            _create_owner_only(Path(parsed.database).expanduser())
+            path = Path(parsed.database).expanduser()
+            if not create and not path.exists():
+                raise NotFound(f"there is no store at {path}: `tenantctl load FILE.yaml` or "
+                               "`tenantctl db upgrade` makes one (or name one with --db)")
+            _create_owner_only(path)
         engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
                                hide_parameters=True)
         _configure_sqlite(engine)
