@@ -35,7 +35,7 @@ def world(world_template, tmp_path):
 DETAIL_KEYS = {"code", "name", "kind", "bill_to", "ordering_enabled", "currency", "country",
                "accounting_number", "email", "billing_address", "price_list", "billing_day",
                "payment_method", "credit_limit", "invoicing_options", "separate_invoices",
-               "contacts", "sync"}
+               "contacts", "sync", "managed_by", "backorder_state"}
 
 
 def show(world, code: str, client_id: str | None = None) -> dict:
@@ -65,7 +65,8 @@ def test_create_with_every_option(world):
         "accounting_number": "CY123", "email": "it@newclinic.example",
         "billing_address": "1 Main St, Nicosia", "price_list": None, "billing_day": 1,
         "payment_method": "invoice", "credit_limit": None, "invoicing_options": None,
-        "separate_invoices": False, "contacts": [], "sync": []}
+        "separate_invoices": False, "contacts": [], "sync": [], "managed_by": None,
+        "backorder_state": None}
     assert show(world, "LC-NEW-CLINIC") == created
     assert "LC-NEW-CLINIC" in [a["code"] for a in world.cli.json(
         "account", "list", "--bill-to", "LITECLOUD")]
@@ -236,7 +237,7 @@ def test_set_inside_a_tenant_takes_the_tenants_price_lists_only(world):
 SET_ERRORS = [
     (["BETA-CUST", "--billing-day", "0"], 2, "--billing-day: 0 is not a day from 1 to 28"),
     (["BETA-CUST", "--billing-day", "29"], 2, "--billing-day: 29"),
-    (["BETA-CUST", "--billing-day", "x"], 2, "Invalid value for '--billing-day'"),
+    (["BETA-CUST", "--billing-day", "x"], 2, "--billing-day: 'x' is not a whole number"),
     (["BETA-CUST", "--payment-method", "cash"], 2, "--payment-method: 'cash'"),
     (["BETA-CUST", "--credit-limit", "-1"], 2, "--credit-limit: '-1' is negative"),
     (["BETA-CUST", "--credit-limit", "lots"], 2, "--credit-limit: 'lots' is not a number"),

@@ -375,3 +375,18 @@ def test_a_read_only_command_on_an_empty_store_writes_nothing(empty_db_url):
     engine = open_engine(empty_db_url)
     assert migrate.current(engine) is None
     engine.dispose()
+
+
+# --- issue 14 item 16 ----------------------------------------------------------------------------
+
+def test_account_show_says_which_tenant_manages_an_account(world):
+    from tests.test_sales import manage
+
+    plain = world.cli.json("account", "show", "LC-ATHENS-DENTAL")
+    assert (plain["managed_by"], plain["backorder_state"]) == (None, None)
+    manage(world, ["LC-ATHENS-DENTAL"], world.lite, backorder="on")
+    shown = world.cli.json("account", "show", "LC-ATHENS-DENTAL")
+    assert (shown["managed_by"], shown["backorder_state"]) == ("LITECLOUD", "on")
+    table = world.cli("account", "show", "LC-ATHENS-DENTAL", env=wide(120)).stdout
+    assert re.search(r"managed by +tenant reseller LITECLOUD \(back-ordering on\): change "
+                     r"it in its BSS", table)

@@ -59,7 +59,10 @@ def show(
         "billing address": a.billing_address, "price list": a.price_list,
         "billing day": a.billing_day, "payment method": a.payment_method,
         "credit limit": a.credit_limit, "invoicing options": a.invoicing_options,
-        "separate invoices": a.separate_invoices})
+        "separate invoices": a.separate_invoices,
+        **({"managed by": f"tenant reseller {a.managed_by} (back-ordering "
+                          f"{a.backorder_state}): change it in its BSS"}
+           if a.managed_by else {})})
     output.table("Contacts", ["Name", "Email", "Phone", "Role"],
                  [[c["name"], c["email"], c["phone"], c["role"]] for c in a.contacts])
     output.table("Provisioning sync", ["Platform", "Status", "External id"],
@@ -71,7 +74,8 @@ def create(
     ctx: typer.Context,
     code: Annotated[str, typer.Argument(help="The new account's code (unique in the org).")],
     name: Annotated[str, typer.Option(help="The account's name.")],
-    kind: Annotated[Kind, typer.Option(help="A customer or a reseller.")] = "customer",
+    kind: Annotated[str, typer.Option(
+        metavar="{customer|reseller}", help="A customer or a reseller.")] = "customer",
     bill_to: Annotated[str | None, typer.Option(
         "--bill-to", metavar="CODE", help="The reseller account a customer is billed to.")
     ] = None,

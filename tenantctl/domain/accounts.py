@@ -56,6 +56,10 @@ class AccountDetail:
     separate_invoices: bool
     contacts: list[dict]
     sync: list[dict]
+    # A back-ordering record: the tenant reseller (its account code) whose BSS manages
+    # the account, and that tenant's back-ordering state.
+    managed_by: str | None = None
+    backorder_state: str | None = None
 
 
 def _and(words: list[str]) -> str:
@@ -91,10 +95,20 @@ def account_detail(session: Session, org: Organisation, code: str) -> AccountDet
     sync = [dict(r._mapping) for r in session.execute(
         select(SyncRecord.platform, SyncRecord.status, SyncRecord.external_id)
         .where(SyncRecord.account_id == a.id).order_by(SyncRecord.platform))]
+    managed_by = backorder_state = None
+    if a.managed_by_org_id is not None:
+        reseller = aliased(Account)
+        row = session.execute(
+            select(reseller.code, TenantReseller.backorder_state)
+            .join(TenantReseller, TenantReseller.account_id == reseller.id)
+            .where(TenantReseller.org_id == a.managed_by_org_id)).first()
+        if row is not None:
+            managed_by, backorder_state = row
     return AccountDetail(a.code, a.name, a.kind, bill_to, a.ordering_enabled, a.currency,
                          a.country, a.accounting_number, a.email, a.billing_address,
                          price_list, a.billing_day, a.payment_method, a.credit_limit,
-                         a.invoicing_options, a.separate_invoices, contacts, sync)
+                         a.invoicing_options, a.separate_invoices, contacts, sync,
+                         managed_by, backorder_state)
 
 
 # --- creating and changing accounts ------------------------------------------------------
