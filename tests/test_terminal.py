@@ -390,3 +390,15 @@ def test_account_show_says_which_tenant_manages_an_account(world):
     table = world.cli("account", "show", "LC-ATHENS-DENTAL", env=wide(120)).stdout
     assert re.search(r"managed by +tenant reseller LITECLOUD \(back-ordering on\): change "
                      r"it in its BSS", table)
+
+
+# --- issue 14 item 22: the same fields in list and show -------------------------------------------
+
+def test_product_show_has_the_fields_of_product_list(world):
+    for org in (None, world.acme):
+        run = (lambda *a: world.cli.json(*a)) if org is None else \
+            (lambda *a, o=org: world.at_json(o, *a))
+        listed = {p["sku"]: p for p in run("product", "list")}
+        shown = run("product", "show", "MS-M365-E3")
+        assert set(listed["MS-M365-E3"]) - {"units"} <= set(shown)
+        assert shown["source_sku"] == listed["MS-M365-E3"]["source_sku"]

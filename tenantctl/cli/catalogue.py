@@ -222,7 +222,7 @@ def product_show(
         "name": detail.name, "platform": detail.platform, "type": detail.type,
         "status": detail.status, "add-on of": detail.add_on_of,
         "add-ons": ", ".join(detail.add_ons), "category": detail.category,
-        "visible": detail.visible})
+        "visible": detail.visible, "copied from": detail.source_sku})
     output.table("Units", ["Unit", "Status", "Cost price"],
                  [[u.unit, u.status, u.cost_price] for u in detail.units])
     output.table("Listed in", ["Price list", "Unit", "Price", "Currency"],

@@ -564,15 +564,18 @@ class ProductDetail:
     units: list[UnitView]
     add_ons: list[str]
     price_lists: list[dict]
+    source_sku: str | None = None  # as in ProductView: the SKU it was copied from
 
 
 def list_products(session: Session, org: Organisation, *, platform: str | None = None
                   ) -> list[ProductView]:
     """The products of ORG with their units, ordered by SKU."""
-    parent = aliased(Product)
+    parent, source = aliased(Product), aliased(Product)
     stmt = (select(Product.id, Product.sku, Product.name, Product.platform,
-                   Product.product_type, Product.status, parent.sku.label("add_on_of"))
+                   Product.product_type, Product.status, parent.sku.label("add_on_of"),
+                   source.sku.label("source_sku"))
             .outerjoin(parent, parent.id == Product.add_on_of_id)
+            .outerjoin(source, source.id == Product.source_product_id)
             .where(Product.org_id == org.id).order_by(Product.sku))
     if platform:
         stmt = stmt.where(Product.platform == platform)
@@ -583,7 +586,7 @@ def list_products(session: Session, org: Organisation, *, platform: str | None =
             .order_by(ProductUnit.product_id, ProductUnit.unit)):
         units.setdefault(pid, []).append(unit)
     return [ProductView(r.sku, r.name, r.platform, r.product_type, r.status, r.add_on_of,
-                        units.get(r.id, [])) for r in session.execute(stmt)]
+                        units.get(r.id, []), r.source_sku) for r in session.execute(stmt)]
 
 
 def product_detail(session: Session, org: Organisation, sku: str) -> ProductDetail:
@@ -605,8 +608,11 @@ def product_detail(session: Session, org: Organisation, sku: str) -> ProductDeta
                   .where(PriceListItem.product_id == p.id,
                          PriceListItem.to_revision.is_(None))
                   .order_by(PriceList.name, PriceListItem.unit))]
+    source = session.execute(select(Product.sku).where(
+        Product.id == p.source_product_id)).scalar() if p.source_product_id else None
     return ProductDetail(p.sku, p.name, p.platform, p.product_type, p.status, parent,
-                         p.description, p.category, p.visible, units, add_ons, listed)
+                         p.description, p.category, p.visible, units, add_ons, listed,
+                         source)
 
 
 def revision_in_effect(session: Session, price_list_id: int, as_of) -> int | None:
