@@ -402,3 +402,57 @@ def test_product_show_has_the_fields_of_product_list(world):
         shown = run("product", "show", "MS-M365-E3")
         assert set(listed["MS-M365-E3"]) - {"units"} <= set(shown)
         assert shown["source_sku"] == listed["MS-M365-E3"]["source_sku"]
+
+
+# --- issue 14 item 12 ----------------------------------------------------------------------------
+
+def test_a_short_administrator_password_is_asked_again_at_a_terminal(capsys):
+    from tenantctl.cli.tenant import ask_password
+    from tenantctl.errors import BadInput
+
+    answers = iter(["short", "Long-enough-password-1"])
+    assert ask_password(lambda: next(answers)) == "Long-enough-password-1"
+    assert "password: must be at least 10 characters; try again." in capsys.readouterr().err
+    with pytest.raises(BadInput, match="at least 10 characters"):
+        ask_password(lambda: "short", attempts=2)
+
+
+def test_the_password_rule_is_in_the_help():
+    from tests.test_cli_help import run
+
+    page = run("tenant", "create", "--help", env=wide(100)).stdout
+    assert "at least `min_password_length` characters: 10 unless config/tenants.yaml" in \
+        " ".join(page.split())
+
+
+# --- issue 14 item 21: shell completion -------------------------------------------------------------
+
+def _tenantctl(*args: str, env: dict) -> str:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "tenantctl"
+    done = subprocess.run([str(script), *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+    return done.stdout
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    ("tenantctl acc", {"account"}),
+    ("tenantctl account list --k", {"--kind"}),
+    ("tenantctl account list --kind ", {"customer", "reseller"}),
+    ("tenantctl tenant create ACME --edition ", {"basic", "premium"}),
+])
+def test_bash_completes_commands_options_and_choices(words, expected):
+    out = _tenantctl(env={"_TENANTCTL_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                          "COMP_CWORD": str(len(words.split(" ")) - 1)})
+    assert set(out.split()) == expected
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_completion_script_of_each_shell(shell):
+    out = _tenantctl("--show-completion", shell,
+                     env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    assert "_TENANTCTL_COMPLETE" in out and f"complete_{shell}" in out

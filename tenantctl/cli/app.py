@@ -88,7 +88,7 @@ app = typer.Typer(
     help="Make a distributor's reseller a tenant reseller with its own BSS, and keep it in step.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
 )
 

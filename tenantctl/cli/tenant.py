@@ -15,6 +15,7 @@ from tenantctl.cli.state import state
 from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain import tenants, updates
 from tenantctl.domain.discard import discard_tenant
+from tenantctl.domain.users import check_password_strength
 from tenantctl.errors import BadInput, BatchFailed, Busy, TenantctlError
 from tenantctl.store.engine import read_session
 from tenantctl.words import plural
@@ -35,7 +36,23 @@ def _admin_password() -> str:
     if not sys.stdin.isatty():
         raise BadInput(f"the administrator's password: set {PASSWORD_ENV} "
                        "(there is no terminal to ask on)")
-    return typer.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
+    return ask_password(lambda: typer.prompt("Administrator password", hide_input=True,
+                                             confirmation_prompt=True))
+
+
+def ask_password(prompt, attempts: int = 3) -> str:
+    """PROMPT for a password until it is long enough (at most ATTEMPTS times)."""
+    for attempt in range(1, attempts + 1):
+        password = prompt()
+        try:
+            check_password_strength(password)
+        except BadInput as exc:
+            if attempt == attempts:
+                raise
+            output.message(f"{exc}; try again.")
+            continue
+        return password
+    raise AssertionError("unreachable")
 
 
 @tenant_app.command("create")
@@ -64,7 +81,9 @@ def create(
 ):
     """Create a tenant reseller: its own BSS organisation, administrator and catalogue.
 
-    The administrator's password comes from TENANTCTL_ADMIN_PASSWORD or a hidden prompt.
+    The administrator's password comes from TENANTCTL_ADMIN_PASSWORD or a hidden prompt
+    (asked again until it is long enough). It must have at least `min_password_length`
+    characters: 10 unless config/tenants.yaml says otherwise.
     """
     st = state(ctx)
     st.distributor_only("tenant create")
