@@ -425,7 +425,7 @@ def test_the_password_rule_is_in_the_help():
         " ".join(page.split())
 
 
-# --- issue 14 item 21: shell completion -------------------------------------------------------------
+# --- issue 14 item 21: shell completion --------------------------------------------------
 
 def _tenantctl(*args: str, env: dict) -> str:
     import os
