@@ -121,6 +121,7 @@ def test_a_second_process_with_an_active_lock_key_is_busy(jobs):
     assert isinstance(refused.value, Busy) and refused.value.exit_code == 4
     assert refused.value.process_id == first
     assert f"process {first} (Create tenant ACME) is already queued" in str(refused.value)
+    assert "tenant.create:account:7" not in str(refused.value)  # an internal key
     # Another key is free, and the rule holds while the first one runs too.
     _queue(jobs, lock_key="tenant.create:account:8")
     assert claim(jobs, "w1", settings=LONG).id == first

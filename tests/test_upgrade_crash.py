@@ -230,7 +230,7 @@ def test_killed_workers_leave_exactly_one_copy_of_everything(cli, engine, big, s
     info = finish(engine, spawn, pid)
     assert (info.status, info.attempt, info.fence) == ("succeeded", 1, 6), f"seed {seed}"
     assert taken_over(engine, pid) == info.takeovers == 5
-    assert re.search(r"taken over +5 time\(s\) in this attempt", cli("process", "show", pid).stdout)
+    assert re.search(r"taken over +5 times in this attempt", cli("process", "show", pid).stdout)
 
     # Exactly one copy of each active subscription: as many rows as distinct sources.
     with read_session(engine) as session:
@@ -286,7 +286,8 @@ def test_two_upgrades_of_one_tenant_at_once(cli, engine, big, spawn, step):
     assert codes in ([0, 0], [0, 4]), outcomes
     for (_, err), code in outcomes:
         if code == 4:
-            assert f"tenant-transfer:{lite.id}" in err
+            # Busy names the process it waits for, never the internal lock key.
+            assert "is already " in err and "tenant-transfer" not in err
 
     account_copies = by_source(copies(engine, Account, lite.org_id), "source_account_id")
     assert set(account_copies) == set(customers)
