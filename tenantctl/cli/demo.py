@@ -80,14 +80,20 @@ def demo(
 ):
     """Run the tenant-reseller lifecycle on the bundled fixtures, narrating each step.
 
-    Uses a fresh SQLite store in a temporary directory unless --db names one.
+    Uses a fresh SQLite store in a temporary directory unless --db on this command line
+    names one (TENANTCTL_DB is not used: the demo never writes into your store).
     """
     from tenantctl.cli.app import app  # the demo drives the same commands a person types
 
     st = state(ctx)
     st.distributor_only("demo")
     tmp = Path(tempfile.mkdtemp(prefix="tenantctl-demo-"))
-    db_url = st.db_url or f"sqlite:///{tmp / 'demo.db'}"
+    from typer._click.core import ParameterSource
+
+    named = ctx.find_root().get_parameter_source("db") == ParameterSource.COMMANDLINE
+    db_url = st.db_url if named and st.db_url else f"sqlite:///{tmp / 'demo.db'}"
+    output.message(f"The demo's store: {db_url}"
+                   + ("" if named or keep else " (removed at the end; --keep keeps it)"))
     command = typer.main.get_command(app)
     steps = lifecycle(data_dir("fixtures"))
     # The demo's tenant administrators get a random password that is never shown.
