@@ -456,3 +456,22 @@ def test_the_completion_script_of_each_shell(shell):
     out = _tenantctl("--show-completion", shell,
                      env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
     assert "_TENANTCTL_COMPLETE" in out and f"complete_{shell}" in out
+
+
+# --- issue 14 item 14 ----------------------------------------------------------------------------
+
+def test_load_never_rolls_back_an_imported_price_list_unless_told(world):
+    from tests.conftest import FIXTURES
+
+    world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
+    before = world.cli.json("pricelist", "show", PL)
+    refused = world.cli("load", FIXTURES / "distributor.yaml", expect=1)
+    assert refused.stderr.splitlines() == [
+        f"Error: {FIXTURES / 'distributor.yaml'}: loading it would revise back "
+        f"'{PL}' (its current revision came from resellers-eur-v2.csv); nothing was loaded "
+        "(--replace-price-lists replaces them with the file's)"]
+    assert world.cli.json("pricelist", "show", PL) == before
+    world.cli("load", FIXTURES / "distributor.yaml", "--replace-price-lists")
+    after = world.cli.json("pricelist", "show", PL)
+    assert after["revision"] == 3 and after["revisions"][-1]["source"].endswith(
+        "distributor.yaml")

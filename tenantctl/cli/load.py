@@ -20,6 +20,10 @@ def load(
                                   "accounts, subscriptions and assets.")],
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Check the file and show what would change; write nothing.")] = False,
+    replace_price_lists: Annotated[bool, typer.Option(
+        "--replace-price-lists",
+        help="Revise price lists whose current revision came from `pricelist import` or "
+             "`set-price` back to the file's items (refused without it).")] = False,
 ):
     """Load a distributor data set (YAML) into the store; safe to re-run (idempotent by code).
 
@@ -30,7 +34,8 @@ def load(
     st.distributor_only("load")  # the data set is the root org's: never inside a tenant
     engine = st.engine()
     with write_session(engine) as session:
-        result = load_dataset(session, file, dry_run=dry_run)
+        result = load_dataset(session, file, dry_run=dry_run,
+                              replace_price_lists=replace_price_lists)
     if st.json:
         output.print_json(result)
         return
