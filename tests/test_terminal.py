@@ -475,3 +475,15 @@ def test_load_never_rolls_back_an_imported_price_list_unless_told(world):
     after = world.cli.json("pricelist", "show", PL)
     assert after["revision"] == 3 and after["revisions"][-1]["source"].endswith(
         "distributor.yaml")
+
+
+# --- issue 14 item 6 -----------------------------------------------------------------------------
+
+def test_update_all_names_the_tenant_on_each_bar(world):
+    from tests.conftest import FIXTURES
+
+    world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
+    result = world.cli("tenant", "update", "--all", env=wide(120))
+    bars = [line for line in result.stderr.splitlines() if "━" in line]
+    assert len(bars) == 2
+    assert bars[0].startswith("ACME: ") and bars[1].startswith("LITECLOUD: ")

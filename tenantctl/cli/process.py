@@ -22,21 +22,24 @@ process_app = typer.Typer(help="Watch and steer queued processes (tenant creatio
                           no_args_is_help=True)
 
 
-def follow_in_foreground(st: State, process_id: int) -> jobs.ProcessInfo:
-    """Run (or follow) a process here with a progress bar per task; error if it fails."""
+def follow_in_foreground(st: State, process_id: int, label: str | None = None
+                         ) -> jobs.ProcessInfo:
+    """Run (or follow) a process here with a progress bar per task, each named after LABEL
+    when given (one process of several); error if it fails."""
     register_all()
     with output.progress(enabled=not st.json) as add_task:
         bars: dict[str, object] = {}
 
         def on_progress(name: str, done: int, total: int | None) -> None:
             if name not in bars:
-                bars[name] = add_task(name, total)
+                bars[name] = add_task(f"{label}: {name}" if label else name, total)
             bars[name](completed=done, total=total)
 
         info = jobs.run_in_foreground(st.engine(), process_id, on_progress)
         for task in info.tasks:
             if task.status == SKIPPED and task.name in bars:
-                bars[task.name](description=f"{task.name}: skipped", completed=0, total=0)
+                bars[task.name](description=f"{label + ': ' if label else ''}{task.name}: "
+                                            "skipped", completed=0, total=0)
     if info.status != jobs.SUCCEEDED:
         error = TenantctlError(f"process {process_id} {info.status}: "
                                f"{info.error or 'see its log'} "

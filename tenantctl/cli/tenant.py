@@ -234,7 +234,7 @@ def update_(
         try:
             outcome = updates.request_update(engine, tenant_id, day, options, dry_run=dry_run)
             if outcome.process_id is not None and not detach:
-                info = follow_in_foreground(st, outcome.process_id)
+                info = follow_in_foreground(st, outcome.process_id, label=code)
                 outcome = updates.UpdateOutcome(outcome.tenant, info.status,
                                                 outcome.from_revision, outcome.to_revision,
                                                 outcome.counts, outcome.process_id)
