@@ -70,6 +70,10 @@ class TenantctlGroup(TyperGroup):
             raise
         except Exception as exc:
             # A bug, not a rule: one line for the operator, the traceback only with -v.
+            if isinstance(ctx.obj, State) and ctx.obj.committed:
+                output.error(exc, ctx.obj.verbose, unexpected=True)
+                output.message("The change was saved before this error: the store has it.")
+                raise typer.Exit(1) from None
             self._fail(ctx, exc, 1, hint=True)
         finally:
             if isinstance(ctx.obj, State):

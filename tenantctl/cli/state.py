@@ -27,6 +27,8 @@ class State:
     verbose: bool = False
     org: str | None = None
     _engine: Engine | None = field(default=None, repr=False)
+    # A write this run committed: an error after it must say the change was made.
+    committed: bool = False
     _principal: Principal | None = field(default=None, repr=False)
 
     def engine(self, *, check_schema: bool = True, create: bool = True) -> Engine:
@@ -66,6 +68,8 @@ class State:
         opener = write_session if write else read_session
         with opener(self.engine(create=write), org_id=org_id) as session:
             yield session
+        if write:
+            self.committed = True
 
     def org_of(self, session: Session):
         """The organisation this run acts in."""
