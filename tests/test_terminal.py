@@ -504,3 +504,32 @@ def test_an_error_after_a_commit_says_the_change_was_saved(world, monkeypatch, t
         "The change was saved before this error: the store has it.")
     monkeypatch.undo()
     assert world.cli.json("pricelist", "show", "One EUR")["revision"] == 1
+
+
+# --- issue 14 item 17 ----------------------------------------------------------------------------
+
+def test_inside_a_tenant_rows_are_named_by_code_never_by_global_id(world):
+    from tests.test_sales import USER_ENV, tenant_customer
+
+    tenant_customer(world, world.acme, "ACME-CUST")
+    sold = world.at_json(world.acme, "subscription", "create", "ACME-CUST", "MS-EXO-P1",
+                         "--unit", "monthly", "--quantity", "1")
+    assert "id" not in sold and all("id" not in o for o in sold["orders"])
+    for args in (["subscription", "list"], ["order", "list"], ["asset", "list"]):
+        listed = world.at_json(world.acme, *args)
+        assert all("id" not in row for row in listed), args
+    shown = world.at(world.acme, "subscription", "show", sold["code"], env=wide(120))
+    assert not re.search(r"^id ", shown.stdout, re.M)
+    from sqlalchemy import select
+
+    from tenantctl.store.models import Subscription
+
+    with world.write() as session:
+        global_id = session.execute(select(Subscription.id).where(
+            Subscription.code == sold["code"])).scalars().all()
+    assert len(global_id) == 1
+    by_id = world.cli("--org", world.acme, "subscription", "show", str(global_id[0]),
+                      env=USER_ENV, expect=1)
+    assert "not found" in by_id.stderr
+    root = world.cli.json("subscription", "show", "SUB-D-0001")
+    assert "id" in root  # the distributor keeps its ids

@@ -22,6 +22,8 @@ order_app = typer.Typer(help="List the orders that sales made.", no_args_is_help
 
 Unit = choices(config.units())
 AssetKind = choices(sales.ASSET_KINDS)
+SubscriptionRef = Annotated[str, typer.Argument(
+    metavar="ID", help="The subscription's code (or, in the distributor's org, its id).")]
 AccountFilter = Annotated[str | None, typer.Option(
     "--account", metavar="CODE", help="Only this account's.")]
 AddOns = Annotated[list[str] | None, typer.Option(
@@ -63,7 +65,7 @@ def create(
 @subscription_app.command("update")
 def update(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    ref: SubscriptionRef,
     quantity: Annotated[int | None, typer.Option(parser=whole_number,
             help="The new quantity.")] = None,
     add_on: Annotated[list[str] | None, typer.Option(
@@ -86,7 +88,7 @@ def update(
 @subscription_app.command("cancel")
 def cancel(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    ref: SubscriptionRef,
     storefront: Storefront = False,
 ):
     """Cancel a subscription (a paid one makes a cancel order)."""
@@ -104,7 +106,7 @@ def list_(ctx: typer.Context, account: AccountFilter = None):
     with st.session() as session:
         rows = sales.list_subscriptions(session, st.org_of(session), account)
     if st.json:
-        output.print_json(rows)
+        _json(st, rows)
         return
     output.table("Subscriptions", ["Code", "Account", "SKU", "Unit", "Quantity", "Price",
                                    "Currency", "Status", "Start", "Paid", "Add-ons"],
@@ -116,25 +118,41 @@ def list_(ctx: typer.Context, account: AccountFilter = None):
 @subscription_app.command("show")
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    ref: SubscriptionRef,
 ):
     """Show one subscription with its add-ons."""
     st = state(ctx)
     with st.session() as session:
         sub = sales.subscription_detail(session, st.org_of(session), ref)
     if st.json:
-        output.print_json(sub)
+        _json(st, sub)
         return
-    _print_subscription(sub)
+    _print_subscription(st, sub)
+
+
+def _json(st, value) -> None:
+    """JSON on stdout; inside a tenant without row ids (they are the distributor's: a
+    tenant's rows are named by their per-org codes)."""
+    data = output.jsonable(value)
+    output.print_json(data if st.org is None else _without_ids(data))
+
+
+def _without_ids(value):
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
 
 
 def _add_ons(sub: sales.SubscriptionView) -> str:
     return ", ".join(f"{a.sku} x {a.quantity}" for a in sub.add_ons)
 
 
-def _print_subscription(sub: sales.SubscriptionView) -> None:
+def _print_subscription(st, sub: sales.SubscriptionView) -> None:
     output.record(f"Subscription {sub.code}", {
-        "id": sub.id, "account": sub.account, "bill to": sub.bill_to,
+        **({"id": sub.id} if st.org is None else {}), "account": sub.account,
+        "bill to": sub.bill_to,
         "product": f"{sub.sku} ({sub.product})", "unit": sub.unit, "quantity": sub.quantity,
         "price": f"{output.cell(sub.price)} {sub.currency}", "status": sub.status,
         "start date": sub.start_date, "paid": sub.paid, "auto-renew": sub.auto_renew,
@@ -146,10 +164,10 @@ def _print_subscription(sub: sales.SubscriptionView) -> None:
 
 def _print_result(st, result: sales.SubscriptionResult, done: str) -> None:
     if st.json:
-        output.print_json({**output.jsonable(result.subscription), "changed": result.changed,
+        _json(st, {**output.jsonable(result.subscription), "changed": result.changed,
                            "orders": result.orders})
         return
-    _print_subscription(result.subscription)
+    _print_subscription(st, result.subscription)
     if not result.changed:
         output.message(f"Subscription {result.subscription.code} already has these "
                        "values: nothing changed.")
@@ -182,7 +200,7 @@ def asset_create(
             purchase_date=purchase_date, unit=unit,
             storefront=storefront)
     if st.json:
-        output.print_json({**output.jsonable(result.asset), "orders": result.orders})
+        _json(st, {**output.jsonable(result.asset), "orders": result.orders})
         return
     _print_assets([result.asset])
     output.message(f"Created asset {result.asset.code}: "
@@ -197,7 +215,7 @@ def asset_list(ctx: typer.Context, account: AccountFilter = None):
     with st.session() as session:
         rows = sales.list_assets(session, st.org_of(session), account)
     if st.json:
-        output.print_json(rows)
+        _json(st, rows)
         return
     _print_assets(rows)
 
@@ -219,7 +237,7 @@ def order_list(ctx: typer.Context, account: AccountFilter = None):
     with st.session() as session:
         rows = sales.list_orders(session, st.org_of(session), account)
     if st.json:
-        output.print_json(rows)
+        _json(st, rows)
         return
     output.table("Orders", ["Number", "Date", "Type", "Account", "Bill to", "Lines", "Total",
                             "Currency"],

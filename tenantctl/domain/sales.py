@@ -321,7 +321,10 @@ def get_subscription(session: Session, org: Organisation, ref: str, *,
     stmt = select(Subscription).where(Subscription.org_id == org.id)
     found = session.execute(_locked(stmt.where(Subscription.code == ref), for_update)
                             ).scalars().first()
-    if found is None and ref.isascii() and ref.isdigit() and int(ref) < 2**31:
+    # A row id is the distributor's: inside a tenant it would tell how many rows other
+    # orgs hold, so there a subscription is found by its code only.
+    if found is None and org.kind == "root" and ref.isascii() and ref.isdigit() \
+            and int(ref) < 2**31:
         found = session.execute(_locked(stmt.where(Subscription.id == int(ref)), for_update)
                                 ).scalars().first()
     if found is None:
