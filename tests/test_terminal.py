@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 
 from tenantctl.cli import output
@@ -533,3 +535,27 @@ def test_inside_a_tenant_rows_are_named_by_code_never_by_global_id(world):
     assert "not found" in by_id.stderr
     root = world.cli.json("subscription", "show", "SUB-D-0001")
     assert "id" in root  # the distributor keeps its ids
+
+
+# --- issue 11 items 1-2, by generated values ----------------------------------------------------
+
+_HOSTILE = "[]/=\\\x1b\x07\x9b\u202e\x00\n\t;link bold red ]0"
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.sampled_from(_HOSTILE) | st.characters(), max_size=40))
+def test_any_text_is_printed_as_it_is_escaped_where_unsafe(capsys, monkeypatch, text):
+    monkeypatch.setenv("COLUMNS", "100")
+    output.table(text, ["Code", "Name"], [["C-1", text]], caption=text)
+    output.record(text, {"name": text})
+    output.message(text)
+    with output.progress() as add:
+        add(text, 1)(1)
+    out = capsys.readouterr()
+    for stream in (out.out, out.err):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", stream)
+    shown = output.literal(text)
+    assert shown in " ".join(out.err.split("\n")) or len(shown) > 60  # wrapped in a table
+    flat_out = "".join(out.out.split())
+    assert "".join(shown.split()) in flat_out or len(shown) > 40
