@@ -37,7 +37,8 @@ def current(ctx: typer.Context):
     except NotFound as missing:  # say so, and make no file
         rev = None
         if not st.json:
-            output.message(f"{missing}.")
+            text = str(missing)
+            output.message(f"{text[:1].upper()}{text[1:]}.")
     head = migrate.head()
     result = {"current": rev, "head": head, "up_to_date": rev == head}
     if st.json:

@@ -180,7 +180,7 @@ def discard(
     output.table(f"Discarded tenant reseller {done.tenant}", ["Table", "Rows deleted"],
                  sorted(done.deleted.items()))
     process = (f"; its creation, process {done.process_id} ({done.process_status}), stays "
-               "in the history, and a retry of it fails" if done.process_id else "")
+               "in the history, and a retry of it is refused" if done.process_id else "")
     output.message(f"{done.tenant} can be made a tenant reseller again{process}.")
 
 

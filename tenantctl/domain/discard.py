@@ -85,7 +85,7 @@ def discard_tenant(engine, ref: str) -> Discarded:
         if process is not None:
             add_log(session, process.id, f"tenant reseller {code} discarded with "
                     f"`tenantctl tenant discard`: {plural(sum(deleted.values()), 'row')} deleted; "
-                    "a retry of this process fails at its first task", level="warning")
+                    "a retry of this process is refused", level="warning")
         return Discarded(code, org.client_id if org else None,
                          process.id if process else None,
                          process.status if process else None, deleted)
