@@ -362,7 +362,7 @@ def test_a_read_only_command_on_a_missing_store_says_so_and_writes_nothing(tmp_p
                              "with --db)\n")
     assert list(tmp_path.iterdir()) == []
     current = Cli(f"sqlite:///{path}")("db", "current")
-    assert "there is no store at" in current.stderr and list(tmp_path.iterdir()) == []
+    assert "There is no store at" in current.stderr and list(tmp_path.iterdir()) == []
 
 
 def test_a_read_only_command_on_an_empty_store_writes_nothing(empty_db_url):
