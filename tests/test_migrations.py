@@ -78,7 +78,9 @@ def test_db_commands_say_what_they_did(empty_db_url):
 
 def test_a_normal_command_creates_an_empty_store_at_head(empty_db_url):
     cli = Cli(empty_db_url)
-    result = cli("pricelist", "list", expect=1)  # the new store has no root org yet
+    # A command that writes (one that only reads never creates a store); the new store
+    # has no root organisation yet.
+    result = cli("account", "create", "X1", "--name", "x", expect=1)
     assert "root organisation" in result.stderr
     with engine_for(empty_db_url) as engine:
         assert migrate.current(engine) == migrate.head()

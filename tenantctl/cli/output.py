@@ -119,7 +119,7 @@ def log_line(at: datetime, level: str, task: str | None, text: str) -> None:
     if task:
         line.append(f"[{literal(task)}] ")
     line.append(literal(text))
-    _stdout().print(line)
+    _stdout().print(line, soft_wrap=True)  # one entry, one line (for grep and tail)
 
 
 def cell(value: Any) -> str:
@@ -241,9 +241,9 @@ def check_line(passed: bool, name: str, reason: str, fix: str | None) -> None:
     line = Text("PASS" if passed else "FAIL", style="green" if passed else "red")
     line.append(f" {literal(name)}: {literal(reason)}")
     out = _stdout()
-    out.print(line)
+    out.print(line, soft_wrap=True)  # the terminal wraps it; a pipe gets it whole
     if fix and not passed:
-        out.print(Text.assemble(("     fix: ", "dim"), literal(fix)))
+        out.print(Text.assemble(("     fix: ", "dim"), literal(fix)), soft_wrap=True)
 
 
 def error(exc: BaseException, verbose: bool, *, unexpected: bool = False,
