@@ -15,7 +15,7 @@ from tests.world import PL, RETAIL
 DETAIL_KEYS = {"code", "name", "kind", "bill_to", "ordering_enabled", "currency", "country",
                "accounting_number", "email", "billing_address", "price_list", "billing_day",
                "payment_method", "credit_limit", "invoicing_options", "separate_invoices",
-               "contacts", "sync"}
+               "contacts", "sync", "managed_by", "backorder_state"}
 
 
 def show(world, code: str, client_id: str | None = None) -> dict:
@@ -45,7 +45,8 @@ def test_create_with_every_option(world):
         "accounting_number": "CY123", "email": "it@newclinic.example",
         "billing_address": "1 Main St, Nicosia", "price_list": None, "billing_day": 1,
         "payment_method": "invoice", "credit_limit": None, "invoicing_options": None,
-        "separate_invoices": False, "contacts": [], "sync": []}
+        "separate_invoices": False, "contacts": [], "sync": [], "managed_by": None,
+        "backorder_state": None}
     assert show(world, "LC-NEW-CLINIC") == created
     assert "LC-NEW-CLINIC" in [a["code"] for a in world.cli.json(
         "account", "list", "--bill-to", "LITECLOUD")]

@@ -444,7 +444,8 @@ def test_json_shapes(store, cli, tmp_path):
         "price_lists": [
             {"price_list": R, "unit": "monthly", "price": "0.05", "currency": "EUR"},
             {"price_list": "Retail USD", "unit": "monthly", "price": "0.05",
-             "currency": "USD"}]}
+             "currency": "USD"}],
+        "source_sku": None}
 
 
 @pytest.mark.parametrize("args", [

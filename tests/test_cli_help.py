@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import typer
@@ -109,3 +110,61 @@ def test_verbose_adds_the_traceback(rooted):
     assert quiet.stderr.splitlines() == ["Error: price list 'Nope' not found in Distributor"]
     assert "Traceback" in loud.stderr
     assert loud.stderr.rstrip().endswith("Error: price list 'Nope' not found in Distributor")
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_every_help_page_snapshot(snapshot, columns):
+    """Every command's help, as a person reads it at 80 and 120 columns."""
+    pages = []
+    for path, _ in COMMANDS:
+        result = run(*path, "--help", env={"COLUMNS": str(columns)})
+        assert result.exit_code == 0, path
+        pages.append(f"$ tenantctl {' '.join(path)} --help\n{result.stdout}")
+    snapshot.assert_match("\n".join(pages), f"help_{columns}.txt")
+
+
+def test_help_names_values_plainly_and_lists_choices():
+    pages = {" ".join(path): run(*path, "--help", env=WIDE).stdout for path, _ in COMMANDS}
+    everything = "\n".join(pages.values())
+    assert "<str>" not in everything and "<int>" not in everything and "<path>" not in everything
+    assert not re.search(r"\{[a-z_]+\}", everything)  # typer's `{account}` usage
+    assert "Usage: tenantctl pricelist import [OPTIONS] NAME FILE" in pages["pricelist import"]
+    assert "--kind {customer|reseller}" in pages["account list"]
+    assert "--edition {basic|premium}" in pages["tenant create"]
+    assert "--unit {monthly|annual|quarterly|one-time|hourly}" in pages["subscription create"]
+    assert "{microsoft|acronis|oss|panda|other}" in pages["product list"]
+    for name in ("TENANTCTL_USER", "TENANTCTL_PASSWORD", "TENANTCTL_ORG", "TENANTCTL_DB"):
+        assert name in pages[""], name
+    assert "JSON Lines" in pages["process logs"]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "abc"],
+     "Error: --quantity: 'abc' is not a whole number"),
+    (["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "1",
+      "--start", "2026-02-30"],
+     "Error: --start: '2026-02-30' is not a day of the calendar (day is out of range for "
+     "month)"),
+    (["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "1",
+      "--start", "30/02/2026"],
+     "Error: --start: '30/02/2026' is not a date in the form YYYY-MM-DD"),
+    (["process", "show", "abc"], "Error: PROCESS_ID: 'abc' is not a whole number"),
+    (["account", "list", "--kind", "customerz"],
+     "Error: --kind: 'customerz' is not one of 'customer', 'reseller'"),
+    (["product", "list", "--platform", "foo"],
+     "Error: --platform: 'foo' is not one of 'microsoft', 'acronis', 'oss', 'panda', "
+     "'other'"),
+], ids=["quantity", "impossible-date", "date-format", "process-id", "kind", "platform"])
+def test_a_bad_value_is_one_error_line_and_a_hint(rooted, args, says):
+    result = run("--db", rooted, *args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == says
+    assert len(lines) <= 2 and "Usage:" not in result.stderr
+    assert "does not match the format" not in result.stderr
+
+
+def test_an_unknown_bill_to_code_is_not_found(rooted):
+    result = run("--db", rooted, "account", "list", "--bill-to", "NOPE")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: account 'NOPE' not found")

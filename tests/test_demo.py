@@ -22,3 +22,23 @@ def test_the_demo_runs_every_step(cli):
     assert cli.json("reconcile", "--all")["differences"] == []
     invoices = cli.json("invoice", "list", "--reseller", "LITECLOUD")
     assert invoices and all(i["number"].startswith("INV-") for i in invoices)
+
+
+def test_the_demo_never_writes_into_the_store_of_tenantctl_db(db_url):
+    import re
+    import shutil
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from tenantctl.cli.app import app
+    from tests.conftest import Cli
+
+    result = CliRunner().invoke(app, ["demo", "--keep"], env={"TENANTCTL_DB": db_url})
+    assert result.exit_code == 0, result.stderr
+    kept = re.search(r"The demo store is kept at sqlite:///(\S+)", result.stderr)
+    assert kept and Path(kept.group(1)).exists() and kept.group(1) not in db_url
+    untouched = Cli(db_url)("tenant", "list", expect=1)  # the user's store: still empty
+    assert "has no root organisation yet" in untouched.stderr
+    assert Cli(f"sqlite:///{kept.group(1)}").json("tenant", "list") != []
+    shutil.rmtree(Path(kept.group(1)).parent)

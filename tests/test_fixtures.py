@@ -195,9 +195,12 @@ def test_the_next_price_list_imports_as_revision_2(cli, engine):
     with read_session(engine) as s:
         after = {p.sku: p.add_on_of_id for p in s.execute(select(Product)).scalars()}
     assert {sku: after[sku] for sku in before} == before  # add-on structure agrees
-    # reloading the data set keeps what the import added to the catalogue, and makes
+    # reloading the data set would roll the import back: refused, nothing written; with
+    # --replace-price-lists it keeps what the import added to the catalogue, and makes
     # "Resellers EUR" what the data set says again (a third revision, equal to the first)
-    reload = cli.json("load", DATA_SET)
+    assert "loading it would revise back 'Resellers EUR'" in cli(
+        "load", DATA_SET, expect=1).stderr
+    reload = cli.json("load", DATA_SET, "--replace-price-lists")
     assert counts(reload)["products"] == (0, 0, 33)
     assert counts(reload)["price lists"] == (0, 1, 2)
     assert reload["revisions"] == {"Resellers EUR": 3}

@@ -264,7 +264,7 @@ def test_a_waiting_worker_picks_up_work_as_it_arrives(jobs):
     stop = threading.Event()
     done = []
     thread = threading.Thread(target=lambda: done.append(
-        worker(jobs, "idle", once=True, stop=stop, settings=FAST)))
+        worker(jobs, "idle", stop=stop, settings=FAST, on_process=lambda _: stop.set())))
     thread.start()
     pid = _queue(jobs, 3)
     thread.join(timeout=60)
@@ -366,3 +366,43 @@ def test_run_in_foreground_follows_a_process_another_worker_runs(jobs, kinds):
     info = result[0]
     assert (info.status, info.lease_owner, info.fence) == ("succeeded", "worker-a", 1)
     assert seen[0] == ("gated", 1, 2) and seen[-1] == ("gated", 2, 2)
+
+
+def test_a_lost_connection_is_logged_in_one_line_and_until_empty_waits_for_the_retry(jobs,
+                                                                                     kinds):
+    import sqlalchemy.exc
+
+    calls = []
+
+    def flaky(ctx) -> None:
+        calls.append(ctx.process_id)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError(
+                "UPDATE product SET name=%(name)s\nWHERE product.id = %(id)s", {"id": 1},
+                Exception("terminating connection due to administrator command"),
+                connection_invalidated=True)
+
+    kinds(ProcessKind("test.flaky", [("copy", flaky)]))
+    pid = enqueue(jobs, "test.flaky", {}, title="flaky copy")
+    started = []
+    slow_retry = QueueSettings(lease_seconds=2.0, backoff_seconds=0.3, poll_seconds=0.02)
+    report = worker(jobs, "w", until_empty=True, settings=slow_retry,
+                    on_start=lambda c: started.append(c.id))
+    assert [p.status for p in report.processes] == ["queued", "succeeded"]
+    assert started == [pid, pid] and len(calls) == 2
+    lost = [m for m in _messages(jobs, pid) if "lost" in m]
+    assert lost == ["task 1/1 (copy) failed: connection to the database lost (attempt 1 of "
+                    "3); retrying in 0.3 s from its last checkpoint"]
+    assert not any("sqlalche.me" in m or "UPDATE product" in m for m in _messages(jobs, pid))
+
+
+def test_worker_once_on_an_empty_queue_returns_at_once(jobs):
+    import time
+
+    began = time.monotonic()
+    report = worker(jobs, "w", once=True, settings=FAST)
+    assert report.processes == [] and not report.stopped
+    assert time.monotonic() - began < 5
+    # A finished process is nothing to wait for either.
+    run_process(jobs, _queue(jobs, 1), "w", settings=FAST)
+    assert worker(jobs, "w", once=True, settings=FAST).processes == []

@@ -150,9 +150,15 @@ def test_another_tenants_subscription_is_not_found_by_id(world):
     tenant_customer(world, world.lite, "LITE-CUST")
     theirs = world.at_json(world.lite, "subscription", "create", "LITE-CUST", "MS-EXO-P1",
                            "--unit", "monthly", "--quantity", "3")
-    for args in (["subscription", "show", str(theirs["id"])],
-                 ["subscription", "update", str(theirs["id"]), "--quantity", "1"],
-                 ["subscription", "cancel", str(theirs["id"])]):
+    assert "id" not in theirs  # a tenant never sees a global row id
+    with world.write() as session:
+        their_id = session.execute(select(Subscription.id).join(
+            Organisation, Organisation.id == Subscription.org_id).where(
+            Subscription.code == theirs["code"],
+            Organisation.client_id == world.lite)).scalar_one()
+    for args in (["subscription", "show", str(their_id)],
+                 ["subscription", "update", str(their_id), "--quantity", "1"],
+                 ["subscription", "cancel", str(their_id)]):
         assert "not found" in world.at(world.acme, *args, expect=1).stderr
     assert world.at_json(world.lite, "subscription", "show", theirs["code"]) == {
         k: v for k, v in theirs.items() if k not in ("orders", "changed")}

@@ -252,6 +252,19 @@ def test_the_default_edition_is_basic(store):
     assert (out["tenant"]["edition"], out["tenant"]["storefront"]) == ("basic", None)
 
 
+def test_a_basic_tenants_storefront_task_is_skipped_and_says_so(store):
+    made = store("tenant", "create", "ACME", "--price-list", PL, *ADMIN, env=ENV)
+    assert "create the storefront: skipped" in made.stderr  # its progress bar
+    pid = 1
+    tasks = {t["name"]: t for t in store.json("process", "show", pid)["tasks"]}
+    assert tasks["create the storefront"]["status"] == "skipped"
+    assert re.search(r"│ 6 │ create the storefront +│ skipped ", store(
+        "process", "show", pid, env={"COLUMNS": "120"}).stdout)
+    logged = [e["message"] for e in store.json("process", "logs", pid)]
+    assert "task 6/7 (create the storefront) skipped: a basic tenant has no storefront" \
+        in logged
+
+
 def test_detach_only_queues_and_a_worker_runs_it(store, engine):
     products_before = count(engine, Product)
     out = store.json(*CREATE, "--detach", env=ENV)

@@ -657,9 +657,15 @@ def test_rerunning_upgrade_customers_copies_nothing_twice(cli, engine, customers
     before = tenant_counts(engine, lite.org_id)
     assert before["accounts"] == 12
     result = cli.json("upgrade", "customers", LITE)
-    assert jobs.get_process(engine, result["process_id"]).status == "succeeded"
+    rerun = jobs.get_process(engine, result["process_id"])
+    assert rerun.status == "succeeded"
     assert tenant_counts(engine, lite.org_id) == before
     assert tenant_state(engine, lite) == ("customers-copied", "off")
+    # It says it did nothing new: no 12/12 bar, no "customers copied: 12".
+    assert [(t.done, t.total) for t in rerun.tasks if t.name == "copy the customers"] == [
+        (0, 0)]
+    messages = [e.message for e in jobs.logs(engine, rerun.id)]
+    assert any(m.startswith("customers: 0 new, 12 already copied;") for m in messages)
 
     # A customer that joined since is copied, and only it.
     late = add_root_customer(engine, lite, "LC-LATE-JOINER")

@@ -239,7 +239,7 @@ def test_killed_workers_leave_exactly_one_copy_of_everything(cli, engine, big, s
     info = finish(engine, spawn, pid)
     assert (info.status, info.attempt, info.fence) == ("succeeded", 1, 6), f"seed {seed}"
     assert taken_over(engine, pid) == info.takeovers == 5
-    assert re.search(r"taken over +5 time\(s\) in this attempt", cli("process", "show", pid).stdout)
+    assert re.search(r"taken over +5 times in this attempt", cli("process", "show", pid).stdout)
 
     # Exactly one copy of each active subscription: as many rows as distinct sources.
     with read_session(engine) as session:
@@ -344,8 +344,9 @@ def test_two_upgrades_of_one_tenant_at_once(cli, engine, db_url, big, spawn, ste
     out, err = second.communicate(timeout=WAIT)
     assert second.returncode == 4, (out, err)
     assert out == ""
-    assert (f"process {running.id} ({running.title}) is already running and holds "
-            f"'tenant-transfer:{lite.id}'") in " ".join(err.split())
+    # Busy names the process it waits for, never the internal lock key.
+    assert f"process {running.id}" in err and "is already " in err, err
+    assert "tenant-transfer" not in err
     # It ended while the first was still in the middle of its copy, and changed nothing.
     assert progress() == frozen_at
     assert [(p.id, p.status) for p in jobs.list_processes(engine)

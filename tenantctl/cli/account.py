@@ -8,9 +8,13 @@ import typer
 
 from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.domain.fields import PAYMENT_METHODS
+from tenantctl.cli.usage import choices
+from tenantctl.domain.fields import ACCOUNT_KINDS, PAYMENT_METHODS
 
 accounts = lazy.module("tenantctl.domain.accounts")
+
+Kind = choices(ACCOUNT_KINDS)
+PaymentMethod = choices(PAYMENT_METHODS)
 
 account_app = typer.Typer(help="Create, change, list and show accounts (customers and "
                                 "resellers).",
@@ -20,7 +24,7 @@ account_app = typer.Typer(help="Create, change, list and show accounts (customer
 @account_app.command("list")
 def list_(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option(help="Only customers or resellers.")] = None,
+    kind: Annotated[Kind | None, typer.Option(help="Only customers or resellers.")] = None,
     bill_to: Annotated[str | None, typer.Option(
         "--bill-to", help="Only the customers billed to this reseller.")] = None,
 ):
@@ -34,7 +38,8 @@ def list_(
     output.table("Accounts", ["Code", "Name", "Kind", "Bill to", "Ordering", "Currency",
                               "Country", "Price list"],
                  [[a.code, a.name, a.kind, a.bill_to, a.ordering_enabled, a.currency,
-                   a.country, a.price_list] for a in rows])
+                   a.country, a.price_list] for a in rows],
+                 drop=["Country", "Currency", "Ordering", "Price list"])
 
 
 @account_app.command("show")
@@ -56,7 +61,10 @@ def show(
         "billing address": a.billing_address, "price list": a.price_list,
         "billing day": a.billing_day, "payment method": a.payment_method,
         "credit limit": a.credit_limit, "invoicing options": a.invoicing_options,
-        "separate invoices": a.separate_invoices})
+        "separate invoices": a.separate_invoices,
+        **({"managed by": f"tenant reseller {a.managed_by} (back-ordering "
+                          f"{a.backorder_state}): change it in its BSS"}
+           if a.managed_by else {})})
     output.table("Contacts", ["Name", "Email", "Phone", "Role"],
                  [[c["name"], c["email"], c["phone"], c["role"]] for c in a.contacts])
     output.table("Provisioning sync", ["Platform", "Status", "External id"],
@@ -68,7 +76,8 @@ def create(
     ctx: typer.Context,
     code: Annotated[str, typer.Argument(help="The new account's code (unique in the org).")],
     name: Annotated[str, typer.Option(help="The account's name.")],
-    kind: Annotated[str, typer.Option(help="customer or reseller.")] = "customer",
+    kind: Annotated[str, typer.Option(
+        metavar="{customer|reseller}", help="A customer or a reseller.")] = "customer",
     bill_to: Annotated[str | None, typer.Option(
         "--bill-to", metavar="CODE", help="The reseller account a customer is billed to.")
     ] = None,
@@ -116,9 +125,9 @@ def set_(
     billing_day: Annotated[str | None, typer.Option(
         "--billing-day", metavar="INTEGER",
         help="Day of the month it is billed on, 1 to 28.")] = None,
-    payment_method: Annotated[str | None, typer.Option(
+    payment_method: Annotated[PaymentMethod | None, typer.Option(
         "--payment-method",
-        help=f"One of {', '.join(PAYMENT_METHODS)}.")] = None,
+        help="How it pays.")] = None,
     credit_limit: Annotated[str | None, typer.Option(
         "--credit-limit", metavar="AMOUNT", help="Credit limit (\"\" clears it).")] = None,
     invoicing_options: Annotated[str | None, typer.Option(
@@ -148,4 +157,4 @@ def set_(
         output.print_json({**output.jsonable(result.account), "changed": result.changed})
         return
     output.message(f"Account {code}: changed {', '.join(result.changed)}." if result.changed
-                   else f"Account {code} is already so: nothing changed.")
+                   else f"Account {code} already has these values: nothing changed.")

@@ -9,9 +9,9 @@ import typer
 from typer.core import TyperGroup
 
 from tenantctl import __version__
-from tenantctl.cli import output
+from tenantctl.cli import output, usage
 from tenantctl.cli.state import State
-from tenantctl.errors import Busy, TenantctlError
+from tenantctl.errors import BadInput, Busy, TenantctlError
 
 
 def _usage_error_base() -> type[Exception]:
@@ -69,7 +69,16 @@ class TenantctlGroup(TyperGroup):
             return super().invoke(ctx)
         except TenantctlError as exc:
             self._fail(ctx, exc, exc.exit_code)
-        except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
+        except typer.BadParameter as exc:
+            told = usage.one_line(exc)
+            if told is None:
+                raise
+            output.error(BadInput(told[0]), False, hint=told[1])
+            raise typer.Exit(BadInput.exit_code) from None
+        except KeyboardInterrupt:
+            output.message("interrupted")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, ClickException):
             raise
         except Exception as exc:
             if _is_operational_error(exc):
@@ -77,6 +86,10 @@ class TenantctlGroup(TyperGroup):
                     self._fail(ctx, Busy(f"the store is busy: {exc.orig}"), Busy.exit_code)
                 self._fail(ctx, TenantctlError(f"the store cannot be used: {exc.orig}"), 1)
             # A bug, not a rule: one line for the operator, the traceback only with -v.
+            if isinstance(ctx.obj, State) and ctx.obj.committed:
+                output.error(exc, ctx.obj.verbose, unexpected=True)
+                output.message("The change was saved before this error: the store has it.")
+                raise typer.Exit(1) from None
             self._fail(ctx, exc, 1, hint=True)
         finally:
             if isinstance(ctx.obj, State):
@@ -95,7 +108,7 @@ app = typer.Typer(
     help="Make a distributor's reseller a tenant reseller with its own BSS, and keep it in step.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
 )
 
@@ -110,15 +123,17 @@ def _version(value: bool):
 def main_options(
     ctx: typer.Context,
     db: Annotated[str | None, typer.Option(
-        "--db", envvar="TENANTCTL_DB", metavar="URL",
+        "--db", envvar="TENANTCTL_DB", show_envvar=True, metavar="URL",
         help="Store URL: sqlite:///FILE or postgresql+psycopg://... "
              "(default: an SQLite file in your data directory).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose",
                                           help="Show tracebacks of errors.")] = False,
     org: Annotated[str | None, typer.Option(
-        "--org", envvar="TENANTCTL_ORG", metavar="CLIENT_ID",
-        help="Run inside a tenant's BSS (log in as its user).")] = None,
+        "--org", envvar="TENANTCTL_ORG", show_envvar=True, metavar="CLIENT_ID",
+        help="Run inside a tenant's BSS, logged in as one of its users: the user name and "
+             "password come from TENANTCTL_USER and TENANTCTL_PASSWORD, or prompts at a "
+             "terminal.")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ):

@@ -8,9 +8,12 @@ from typing import Annotated
 
 import typer
 
+from tenantctl import config
 from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
+from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain.fields import date_option
+from tenantctl.words import plural
 
 catalogue = lazy.module("tenantctl.domain.catalogue")
 pricing = lazy.module("tenantctl.domain.pricing")
@@ -20,7 +23,9 @@ pricelist_app = typer.Typer(help="Import, list, show and compare price lists.",
 product_app = typer.Typer(help="List, show and change the products of the catalogue.",
                           no_args_is_help=True)
 
-Shown = Annotated[int, typer.Option("--show", metavar="N",
+Platform = choices(config.platforms())
+Unit = choices(config.units())
+Shown = Annotated[int, typer.Option("--show", parser=whole_number, metavar="N",
                                     help="Rows of each kind of change to print (table only).")]
 
 
@@ -63,8 +68,10 @@ def import_(
     else:
         output.message(
             f"{name} ({result.currency}) is now at revision {result.revision}: "
-            f"{result.item_count} items; {result.products_created} products and "
-            f"{result.units_created} units created, {result.products_renamed} renamed.")
+            f"{plural(result.item_count, 'item')}; "
+            f"{plural(result.products_created, 'product')} and "
+            f"{plural(result.units_created, 'unit')} created, "
+            f"{result.products_renamed} renamed.")
 
 
 @pricelist_app.command("list")
@@ -86,7 +93,8 @@ def list_(ctx: typer.Context):
 def show_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Price list name.")],
-    revision: Annotated[int | None, typer.Option(help="Revision to show (default: latest).")
+    revision: Annotated[int | None, typer.Option(parser=whole_number,
+            help="Revision to show (default: latest).")
                         ] = None,
 ):
     """Show a price list's items at a revision, and its revisions."""
@@ -101,7 +109,11 @@ def show_(
                            "items": [{"sku": i.sku, "name": i.name, "platform": i.platform,
                                       "unit": i.unit, "price": i.price} for i in items]})
         return
-    output.table(f"{summary.name} ({summary.currency}), revision {shown}",
+    if not shown:
+        output.message(f"{summary.name} has no revision yet: `tenantctl pricelist import` "
+                       "fills it.")
+    at = f"revision {shown}" if shown else "no revision yet"
+    output.table(f"{summary.name} ({summary.currency}), {at}",
                  ["SKU", "Name", "Platform", "Unit", "Price"],
                  [[i.sku, i.name, i.platform, i.unit, i.price] for i in items])
     today = date.today()
@@ -119,7 +131,7 @@ def set_price(
                                              "list, e.g. \"Retail EUR\").")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     price: Annotated[str, typer.Argument(help="The new price, an exact amount (e.g. 20.60).")],
-    unit: Annotated[str, typer.Option(help="The billing unit the price is for.")],
+    unit: Annotated[Unit, typer.Option(help="The billing unit the price is for.")],
 ):
     """Set the organisation's own price of one product and unit, as a new revision."""
     st = state(ctx)
@@ -142,8 +154,8 @@ def set_price(
 def diff_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Price list name.")],
-    from_: Annotated[int, typer.Option("--from", help="The older revision.")],
-    to: Annotated[int, typer.Option("--to", help="The newer revision.")],
+    from_: Annotated[int, typer.Option("--from", parser=whole_number, help="The older revision.")],
+    to: Annotated[int, typer.Option("--to", parser=whole_number, help="The newer revision.")],
     show: Shown = 20,
 ):
     """Show what changed in a price list between two revisions."""
@@ -160,24 +172,25 @@ def diff_(
 def _print_diff(diff: catalogue.PriceListDiff, show: int) -> None:
     rows = []
     more = []
-    for kind, changes in (("added", diff.added), ("price changed", diff.changed),
+    for kind, changes in (("added", diff.added), ("price-changed", diff.changed),
                           ("discontinued", diff.discontinued)):
         rows += [[kind, c.sku, c.unit, c.name, c.old_price, c.new_price]
                  for c in changes[:show]]
         if len(changes) > show:
             more.append(f"{len(changes) - show} more {kind}")
     counts = diff.counts()
-    caption = (f"{counts['added']} added, {counts['changed']} price changed, "
+    caption = (f"{counts['added']} added, {counts['changed']} price-changed, "
                f"{counts['discontinued']} discontinued"
                + (f" ({'; '.join(more)}: use --json or --show)" if more else ""))
     output.table("Price list changes", ["Change", "SKU", "Unit", "Name", "Old price",
-                                        "New price"], rows, caption=caption)
+                                        "New price"], rows, caption=caption,
+                 drop=["Name"])
 
 
 @product_app.command("list")
 def product_list(
     ctx: typer.Context,
-    platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
+    platform: Annotated[Platform | None, typer.Option(help="Only this platform.")] = None,
 ):
     """List the products of the catalogue with their units."""
     st = state(ctx)
@@ -188,7 +201,8 @@ def product_list(
         return
     output.table("Products", ["SKU", "Name", "Platform", "Type", "Units", "Add-on of", "Status"],
                  [[p.sku, p.name, p.platform, p.type, ", ".join(p.units), p.add_on_of,
-                   p.status] for p in products])
+                   p.status] for p in products],
+                 drop=["Type", "Add-on of", "Units"])
 
 
 @product_app.command("show")
@@ -207,7 +221,7 @@ def product_show(
         "name": detail.name, "platform": detail.platform, "type": detail.type,
         "status": detail.status, "add-on of": detail.add_on_of,
         "add-ons": ", ".join(detail.add_ons), "category": detail.category,
-        "visible": detail.visible})
+        "visible": detail.visible, "copied from": detail.source_sku})
     output.table("Units", ["Unit", "Status", "Cost price"],
                  [[u.unit, u.status, u.cost_price] for u in detail.units])
     output.table("Listed in", ["Price list", "Unit", "Price", "Currency"],
@@ -225,7 +239,7 @@ def product_set(
     visible: Annotated[bool | None, typer.Option(
         "--visible/--hidden", help="Show or hide it on the storefront.")] = None,
     new_sku: Annotated[str | None, typer.Option("--new-sku", help="A new SKU code.")] = None,
-    platform: Annotated[str | None, typer.Option(help="Another platform.")] = None,
+    platform: Annotated[Platform | None, typer.Option(help="Another platform.")] = None,
     add_on_of: Annotated[str | None, typer.Option(
         "--add-on-of", metavar="SKU", help="Make it an add-on of SKU.")] = None,
     add_unit: Annotated[str | None, typer.Option("--add-unit", help="Sell it in UNIT too.")

@@ -12,7 +12,6 @@ from tenantctl.errors import CheckFailed
 
 run_checklist = lazy.function("tenantctl.domain.checklist", "run_checklist")
 root_org = lazy.function("tenantctl.domain.orgs", "root_org")
-read_session = lazy.function("tenantctl.store.engine", "read_session")
 
 
 def checklist(

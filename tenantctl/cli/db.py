@@ -6,6 +6,7 @@ import typer
 
 from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
+from tenantctl.errors import NotFound
 
 migrate = lazy.module("tenantctl.store.migrate")
 
@@ -32,7 +33,13 @@ def current(ctx: typer.Context):
     """Show the store's schema revision and this tenantctl's newest."""
     st = state(ctx)
     st.distributor_only("db current")
-    rev = migrate.current(st.engine(check_schema=False))
+    try:
+        rev = migrate.current(st.engine(check_schema=False, create=False))
+    except NotFound as missing:  # say so, and make no file
+        rev = None
+        if not st.json:
+            text = str(missing)
+            output.message(f"{text[:1].upper()}{text[1:]}.")
     head = migrate.head()
     result = {"current": rev, "head": head, "up_to_date": rev == head}
     if st.json:

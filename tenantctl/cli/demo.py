@@ -117,31 +117,37 @@ def demo(
 ):
     """Run the tenant-reseller lifecycle on the bundled fixtures, narrating each step.
 
-    Uses a fresh SQLite store in a temporary directory unless --db names one.
+    Uses a fresh SQLite store in a temporary directory unless --db on this command line
+    names one (TENANTCTL_DB is not used: the demo never writes into your store).
     """
     st = state(ctx)
     st.distributor_only("demo")
     tmp = Path(tempfile.mkdtemp(prefix="tenantctl-demo-"))
-    db_url = st.db_url or f"sqlite:///{tmp / 'demo.db'}"
-    command = ctx.find_root().command  # the demo drives the same commands a person types
+    root = ctx.find_root()
+    # --db on this command line names the store; TENANTCTL_DB does not (a source's name).
+    named = root.get_parameter_source("db").name == "COMMANDLINE"
+    db_url = st.db_url if named and st.db_url else f"sqlite:///{tmp / 'demo.db'}"
+    output.message(f"The demo's store: {db_url}"
+                   + ("" if named or keep else " (removed at the end; --keep keeps it)"))
+    command = root.command  # the demo drives the same commands a person types
     steps = lifecycle(data_dir("fixtures"))
     # The demo's tenant administrators get a random password that is never shown.
     os.environ.setdefault("TENANTCTL_ADMIN_PASSWORD", secrets.token_urlsafe(18))
     try:
         for number, step in enumerate(steps, 1):
-            output.note(f"\n[bold cyan]Step {number}/{len(steps)}: {step.title}[/bold cyan]")
+            output.note(f"\nStep {number}/{len(steps)}: {step.title}", "bold cyan")
             args = list(step.args)
             if step.inside is not None:
                 args = ["--org", _client_id(db_url, step.inside), *args]
                 os.environ["TENANTCTL_USER"] = "admin"
                 os.environ["TENANTCTL_PASSWORD"] = os.environ["TENANTCTL_ADMIN_PASSWORD"]
-            output.note(f"[dim]$ tenantctl {' '.join(_quote(a) for a in args)}[/dim]")
+            output.note(f"$ tenantctl {' '.join(_quote(a) for a in args)}", "dim")
             code = command.main(["--db", db_url, *args], standalone_mode=False,
                                 prog_name="tenantctl")
             code = code or 0
             if code != step.expect:
                 raise TenantctlError(f"demo step {number} exited {code}, expected {step.expect}")
-        output.note("\n[bold green]The demo ran every step.[/bold green]")
+        output.note("\nThe demo ran every step.", "bold green")
         if keep:
             output.message(f"The demo store is kept at {db_url}")
     finally:

@@ -11,7 +11,6 @@ from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
 
 load_dataset = lazy.function("tenantctl.domain.dataset", "load_dataset")
-write_session = lazy.function("tenantctl.store.engine", "write_session")
 
 
 def load(
@@ -21,6 +20,10 @@ def load(
                                   "accounts, subscriptions and assets.")],
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Check the file and show what would change; write nothing.")] = False,
+    replace_price_lists: Annotated[bool, typer.Option(
+        "--replace-price-lists",
+        help="Revise price lists whose current revision came from `pricelist import` or "
+             "`set-price` back to the file's items (refused without it).")] = False,
 ):
     """Load a distributor data set (YAML) into the store; safe to re-run (idempotent by code).
 
@@ -30,7 +33,8 @@ def load(
     st = state(ctx)
     st.distributor_only("load")  # the data set is the root org's: never inside a tenant
     with st.session(write=True) as session:
-        result = load_dataset(session, file, dry_run=dry_run)
+        result = load_dataset(session, file, dry_run=dry_run,
+                              replace_price_lists=replace_price_lists)
     if st.json:
         output.print_json(result)
         return

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from tenantctl import config
 from tenantctl.cli import lazy, output
 from tenantctl.cli.state import state
-from tenantctl.domain.fields import date_option
+from tenantctl.cli.usage import choices
+from tenantctl.domain.fields import ASSET_KINDS, date_option
 
 sales = lazy.module("tenantctl.domain.sales")
 
@@ -19,6 +21,10 @@ asset_app = typer.Typer(help="Record and list assets (software subscriptions, Az
                              "reservations).", no_args_is_help=True)
 order_app = typer.Typer(help="List the orders that sales made.", no_args_is_help=True)
 
+Unit = choices(config.units())
+AssetKind = choices(ASSET_KINDS)
+SubscriptionRef = Annotated[str, typer.Argument(
+    metavar="ID", help="The subscription's code (or, in the distributor's org, its id).")]
 AccountFilter = Annotated[str | None, typer.Option(
     "--account", metavar="CODE", help="Only this account's.")]
 AddOns = Annotated[list[str] | None, typer.Option(
@@ -36,7 +42,7 @@ def create(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="The account's code.")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-    unit: Annotated[str, typer.Option(help="The billing unit (monthly, annual, ...).")],
+    unit: Annotated[Unit, typer.Option(help="The billing unit.")],
     quantity: Annotated[str, typer.Option(metavar="INTEGER", help="How many (1 or more).")],
     trial: Annotated[bool, typer.Option("--trial", help="A trial: no order until it is "
                                                         "turned paid.")] = False,
@@ -60,7 +66,7 @@ def create(
 @subscription_app.command("update")
 def update(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    ref: SubscriptionRef,
     quantity: Annotated[str | None, typer.Option(metavar="INTEGER",
                                                  help="The new quantity.")] = None,
     add_on: Annotated[list[str] | None, typer.Option(
@@ -83,7 +89,7 @@ def update(
 @subscription_app.command("cancel")
 def cancel(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    ref: SubscriptionRef,
     storefront: Storefront = False,
 ):
     """Cancel a subscription (a paid one makes a cancel order)."""
@@ -97,12 +103,12 @@ def cancel(
 @subscription_app.command("set")
 def set_(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    ref: SubscriptionRef,
     price: Annotated[str | None, typer.Option(
         metavar="PRICE", help="The unit price the customer pays (not on a mirror of a "
                               "tenant reseller's sale).")] = None,
-    billing_day: Annotated[int | None, typer.Option(
-        "--billing-day", metavar="D", help="The day of the month it is billed on (1-28).")
+    billing_day: Annotated[str | None, typer.Option(
+        "--billing-day", metavar="D", help="The day of the month it is billed on, 1 to 28.")
     ] = None,
 ):
     """Amend a subscription's billing: its price or billing day (not a sale: no order)."""
@@ -121,36 +127,53 @@ def list_(ctx: typer.Context, account: AccountFilter = None):
     with st.session() as session:
         rows = sales.list_subscriptions(session, st.org_of(session), account)
     if st.json:
-        output.print_json(rows)
+        _json(st, rows)
         return
     output.table("Subscriptions", ["Code", "Account", "SKU", "Unit", "Quantity", "Price",
                                    "Currency", "Status", "Start", "Paid", "Add-ons"],
                  [[s.code, s.account, s.sku, s.unit, s.quantity, s.price, s.currency,
-                   s.status, s.start_date, s.paid, _add_ons(s)] for s in rows])
+                   s.status, s.start_date, s.paid, _add_ons(s)] for s in rows],
+                 drop=["Currency", "Paid", "Start", "Add-ons"])
 
 
 @subscription_app.command("show")
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="ID", help="The subscription's code or id.")],
+    ref: SubscriptionRef,
 ):
     """Show one subscription with its add-ons."""
     st = state(ctx)
     with st.session() as session:
         sub = sales.subscription_detail(session, st.org_of(session), ref)
     if st.json:
-        output.print_json(sub)
+        _json(st, sub)
         return
-    _print_subscription(sub)
+    _print_subscription(st, sub)
+
+
+def _json(st, value) -> None:
+    """JSON on stdout; inside a tenant without row ids (they are the distributor's: a
+    tenant's rows are named by their per-org codes)."""
+    data = output.jsonable(value)
+    output.print_json(data if st.org is None else _without_ids(data))
+
+
+def _without_ids(value):
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
 
 
 def _add_ons(sub: sales.SubscriptionView) -> str:
     return ", ".join(f"{a.sku} x {a.quantity}" for a in sub.add_ons)
 
 
-def _print_subscription(sub: sales.SubscriptionView) -> None:
+def _print_subscription(st, sub: sales.SubscriptionView) -> None:
     output.record(f"Subscription {sub.code}", {
-        "id": sub.id, "account": sub.account, "bill to": sub.bill_to,
+        **({"id": sub.id} if st.org is None else {}), "account": sub.account,
+        "bill to": sub.bill_to,
         "product": f"{sub.sku} ({sub.product})", "unit": sub.unit, "quantity": sub.quantity,
         "price": f"{output.cell(sub.price)} {sub.currency}", "status": sub.status,
         "start date": sub.start_date, "paid": sub.paid, "auto-renew": sub.auto_renew,
@@ -163,13 +186,13 @@ def _print_subscription(sub: sales.SubscriptionView) -> None:
 def _print_result(st, result: sales.SubscriptionResult, done: str,
                   no_order: str = " (a trial: no order).") -> None:
     if st.json:
-        output.print_json({**output.jsonable(result.subscription), "changed": result.changed,
+        _json(st, {**output.jsonable(result.subscription), "changed": result.changed,
                            "orders": result.orders})
         return
-    _print_subscription(result.subscription)
+    _print_subscription(st, result.subscription)
     if not result.changed:
-        output.message(f"Subscription {result.subscription.code} is already so: "
-                       "nothing changed.")
+        output.message(f"Subscription {result.subscription.code} already has these "
+                       "values: nothing changed.")
         return
     orders = "; ".join(f"order {o.number} ({o.order_type})" for o in result.orders)
     output.message(f"{done}" + (f": {orders}." if orders else no_order))
@@ -182,12 +205,12 @@ def asset_create(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="The account's code.")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-    kind: Annotated[str, typer.Option(help="software-subscription or azure-reservation.")],
+    kind: Annotated[AssetKind, typer.Option(help="What kind of asset.")],
     quantity: Annotated[str, typer.Option(metavar="INTEGER", help="How many (1 or more).")],
     purchase_date: Annotated[str | None, typer.Option(
         "--purchase-date", metavar="YYYY-MM-DD",
         help="Purchase date (default: today in the org's time zone).")] = None,
-    unit: Annotated[str | None, typer.Option(
+    unit: Annotated[Unit | None, typer.Option(
         help="The billing unit (default: the product's only one).")] = None,
     storefront: Storefront = False,
 ):
@@ -199,7 +222,7 @@ def asset_create(
             purchase_date=date_option("--purchase-date", purchase_date), unit=unit,
             storefront=storefront)
     if st.json:
-        output.print_json({**output.jsonable(result.asset), "orders": result.orders})
+        _json(st, {**output.jsonable(result.asset), "orders": result.orders})
         return
     _print_assets([result.asset])
     output.message(f"Created asset {result.asset.code}: "
@@ -214,7 +237,7 @@ def asset_list(ctx: typer.Context, account: AccountFilter = None):
     with st.session() as session:
         rows = sales.list_assets(session, st.org_of(session), account)
     if st.json:
-        output.print_json(rows)
+        _json(st, rows)
         return
     _print_assets(rows)
 
@@ -223,7 +246,8 @@ def _print_assets(rows: list[sales.AssetView]) -> None:
     output.table("Assets", ["Code", "Account", "SKU", "Kind", "Quantity", "Purchased",
                             "Status"],
                  [[a.code, a.account, a.sku, a.kind, a.quantity, a.purchase_date, a.status]
-                  for a in rows])
+                  for a in rows],
+                 drop=["Kind", "Purchased", "Status"])
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -235,11 +259,12 @@ def order_list(ctx: typer.Context, account: AccountFilter = None):
     with st.session() as session:
         rows = sales.list_orders(session, st.org_of(session), account)
     if st.json:
-        output.print_json(rows)
+        _json(st, rows)
         return
     output.table("Orders", ["Number", "Date", "Type", "Account", "Bill to", "Lines", "Total",
                             "Currency"],
                  [[o.number, o.order_date, o.order_type, o.account, o.bill_to,
                    ", ".join(f"{line.sku} x {line.quantity}" for line in o.lines),
                    o.total, o.currency] for o in rows],
-                 caption="Lines: SKU x quantity (prices per line: --json)" if rows else None)
+                 caption="Lines: SKU x quantity (prices per line: --json)" if rows else None,
+                 drop=["Currency", "Bill to", "Type", "Date"])

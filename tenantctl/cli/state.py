@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from tenantctl.errors import BadInput, Refused
+from tenantctl.errors import BadInput, NotFound, Refused
 
 if TYPE_CHECKING:  # imported where used, so that `--help` needs no SQLAlchemy
     from sqlalchemy.engine import Engine
@@ -28,19 +28,31 @@ class State:
     verbose: bool = False
     org: str | None = None
     _engine: Engine | None = field(default=None, repr=False)
+    # A write this run committed: an error after it must say the change was made.
+    committed: bool = False
     _principal: Principal | None = field(default=None, repr=False)
     # What back-ordering delivered after this run's write sessions committed.
     delivered: list = field(default_factory=list, repr=False)
 
-    def engine(self, *, check_schema: bool = True) -> Engine:
-        """The store's engine; an empty store is created at the newest schema."""
+    def engine(self, *, check_schema: bool = True, create: bool = True) -> Engine:
+        """The store's engine; an empty store is created at the newest schema.
+
+        Without CREATE (a command that only reads), a missing or empty store is an error
+        and nothing is written.
+        """
         if self._engine is None:
             from tenantctl.store.engine import open_engine
-            from tenantctl.store.migrate import ensure_current
+            from tenantctl.store.migrate import current, ensure_current
 
-            self._engine = open_engine(self.db_url)
+            engine = open_engine(self.db_url, create=create)
             if check_schema:
-                ensure_current(self._engine)
+                if not create and current(engine) is None:
+                    where = engine.url.render_as_string(hide_password=True)
+                    engine.dispose()
+                    raise NotFound(f"the store {where} is empty: `tenantctl load FILE.yaml` "
+                                   "or `tenantctl db upgrade` fills it")
+                ensure_current(engine)
+            self._engine = engine
         return self._engine
 
     def principal(self) -> Principal | None:
@@ -53,7 +65,7 @@ class State:
             from tenantctl.domain.users import login
             from tenantctl.store.engine import read_session
 
-            with read_session(self.engine()) as session:
+            with read_session(self.engine(create=False)) as session:
                 self._principal = login(session, self.org, username, password)
             if self._principal.weak_hash:
                 from tenantctl.domain.users import rehash_password
@@ -71,9 +83,10 @@ class State:
         principal = self.principal()
         org_id = principal.org_id if principal else None
         opener = write_session if write else read_session
-        with opener(self.engine(), org_id=org_id) as session:
+        with opener(self.engine(create=write), org_id=org_id) as session:
             yield session
         if write:
+            self.committed = True
             self._deliver(session)
 
     def _deliver(self, session: Session) -> None:

@@ -12,12 +12,16 @@ import typer
 from tenantctl.cli import lazy, output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
-from tenantctl.domain.fields import date_option
+from tenantctl.cli.usage import choices, whole_number
+from tenantctl.domain.fields import EDITIONS, date_option
 from tenantctl.errors import BadInput
 
 tenants = lazy.module("tenantctl.domain.tenants")
 updates = lazy.module("tenantctl.domain.updates")
 discard_tenant = lazy.function("tenantctl.domain.discard", "discard_tenant")
+check_password_strength = lazy.function("tenantctl.domain.users", "check_password_strength")
+
+Edition = choices(EDITIONS)
 
 tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
                          no_args_is_help=True)
@@ -33,7 +37,23 @@ def _admin_password() -> str:
     if not sys.stdin.isatty():
         raise BadInput(f"the administrator's password: set {PASSWORD_ENV} "
                        "(there is no terminal to ask on)")
-    return typer.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
+    return ask_password(lambda: typer.prompt("Administrator password", hide_input=True,
+                                             confirmation_prompt=True))
+
+
+def ask_password(prompt, attempts: int = 3) -> str:
+    """PROMPT for a password until it is long enough (at most ATTEMPTS times)."""
+    for attempt in range(1, attempts + 1):
+        password = prompt()
+        try:
+            check_password_strength(password)
+        except BadInput as exc:
+            if attempt == attempts:
+                raise
+            output.message(f"{exc}; try again.")
+            continue
+        return password
+    raise AssertionError("unreachable")
 
 
 @tenant_app.command("create")
@@ -46,8 +66,8 @@ def create(
                                                 help="The tenant administrator's login.")],
     admin_email: Annotated[str, typer.Option("--admin-email",
                                              help="The tenant administrator's e-mail.")],
-    edition: Annotated[str, typer.Option(help="basic or premium (premium has a storefront).")
-                       ] = "basic",
+    edition: Annotated[Edition, typer.Option(
+        help="premium has a storefront.")] = "basic",
     language: Annotated[str | None, typer.Option(help="ISO 639-1 code (default: the parent's).")
                         ] = None,
     timezone: Annotated[str | None, typer.Option(
@@ -62,7 +82,9 @@ def create(
 ):
     """Create a tenant reseller: its own BSS organisation, administrator and catalogue.
 
-    The administrator's password comes from TENANTCTL_ADMIN_PASSWORD or a hidden prompt.
+    The administrator's password comes from TENANTCTL_ADMIN_PASSWORD or a hidden prompt
+    (asked again until it is long enough). It must have at least `min_password_length`
+    characters: 10 unless config/tenants.yaml says otherwise.
     """
     st = state(ctx)
     st.distributor_only("tenant create")
@@ -102,7 +124,7 @@ def list_(ctx: typer.Context):
                                       "Phase", "Back-ordering", "Price list", "Revision"],
                  [[t.account, t.name, t.client_id, t.edition, t.status, t.phase,
                    t.backorder_state, t.price_list, t.price_list_revision] for t in rows],
-                 whole={"Client id"})
+                 drop=["Edition", "Revision", "Price list", "Back-ordering"])
 
 
 @tenant_app.command("show")
@@ -160,7 +182,7 @@ def discard(
     output.table(f"Discarded tenant reseller {done.tenant}", ["Table", "Rows deleted"],
                  sorted(done.deleted.items()))
     process = (f"; its creation, process {done.process_id} ({done.process_status}), stays "
-               "in the history, and a retry of it fails" if done.process_id else "")
+               "in the history, and a retry of it is refused" if done.process_id else "")
     output.message(f"{done.tenant} can be made a tenant reseller again{process}.")
 
 
@@ -180,11 +202,15 @@ def update_(
         "--as-of", metavar="YYYY-MM-DD",
         help="Apply the revision in effect on this date (default today).")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Only queue the updates.")] = False,
+    show: Annotated[int, typer.Option(
+        "--show", parser=whole_number,
+                metavar="N", help="Changes of a dry run to print (table only).")] = 50,
 ):
     """Apply the distributor's price-list changes to tenants: only the differences.
 
     A second run with nothing new says "up to date". A tenant whose update is already
-    queued or running is busy (exit 4). With --all, exit 5 if any tenant failed.
+    queued or running is busy (exit 4). With --all, a busy tenant is reported and
+    skipped: exit 5 if any tenant failed, else 4 if any was busy.
     """
     st = state(ctx)
     st.distributor_only("tenant update")
@@ -192,7 +218,8 @@ def update_(
         raise BadInput("name one TENANT or give --all")
     day = date_option("--as-of", as_of) or date.today()
     options = updates.Options(partial, sell_prices, names)
-    run = None if detach else (lambda process_id: follow_in_foreground(st, process_id).status)
+    run = None if detach else (
+        lambda process_id, code: follow_in_foreground(st, process_id, label=code).status)
     report = updates.update_tenants(st.engine(), tenant, day, options, dry_run=dry_run,
                                     run=run)
     outcomes, skipped = report.outcomes, report.skipped
@@ -204,12 +231,16 @@ def update_(
                            "skipped": [{"tenant": c, "status": s} for c, s in skipped]})
     else:
         if dry_run and len(outcomes) == 1:
+            changes = outcomes[0].changes
+            more = len(changes) - max(show, 0)
             output.table("Changes (dry run)", ["Change", "SKU", "Unit", "Old", "New"],
                          [[c.change, c.sku, c.unit, c.old, c.new]
-                          for c in outcomes[0].changes[:50]])
+                          for c in changes[:max(show, 0)]],
+                         caption=(f"{len(changes)} changes; {more} more not shown: use "
+                                  f"--show {len(changes)} or --json" if more > 0 else None))
         output.table("Tenant updates", ["Tenant", "Result", "From", "To", "Changes", "Process"],
-                     [[o.tenant, o.error or ("up to date" if o.status == "up-to-date"
-                                             else o.status),
+                     [[o.tenant, f"{o.status}: {o.error}" if o.error
+                       else ("up to date" if o.status == "up-to-date" else o.status),
                        o.from_revision, o.to_revision,
                        ", ".join(f"{n} {k}" for k, n in o.counts.items()) or "none",
                        o.process_id] for o in outcomes])
@@ -236,7 +267,8 @@ def log_(
     output.table(f"Update log of {tenant}", ["When", "Change", "SKU", "Unit", "Old", "New",
                                              "Revision", "Process"],
                  [[e.at, e.change, e.sku, e.unit, e.old, e.new,
-                   f"{e.from_revision} -> {e.to_revision}", e.process_id] for e in entries])
+                   f"{e.from_revision} -> {e.to_revision}", e.process_id] for e in entries],
+                 drop=["Process", "Revision", "When"])
 
 
 @tenant_app.command("set")

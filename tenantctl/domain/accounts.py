@@ -57,6 +57,14 @@ class AccountDetail:
     separate_invoices: bool
     contacts: list[dict]
     sync: list[dict]
+    # A back-ordering record: the tenant reseller (its account code) whose BSS manages
+    # the account, and that tenant's back-ordering state.
+    managed_by: str | None = None
+    backorder_state: str | None = None
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def list_accounts(session: Session, org: Organisation, *, kind: str | None = None,
@@ -72,6 +80,7 @@ def list_accounts(session: Session, org: Organisation, *, kind: str | None = Non
     if kind:
         stmt = stmt.where(Account.kind == kind)
     if bill_to:
+        get_account(session, org, bill_to)  # an unknown code is an error, not "none"
         stmt = stmt.where(reseller.code == bill_to)
     return [AccountView(*r) for r in session.execute(stmt)]
 
@@ -87,10 +96,20 @@ def account_detail(session: Session, org: Organisation, code: str) -> AccountDet
     sync = [dict(r._mapping) for r in session.execute(
         select(SyncRecord.platform, SyncRecord.status, SyncRecord.external_id)
         .where(SyncRecord.account_id == a.id).order_by(SyncRecord.platform))]
+    managed_by = backorder_state = None
+    if a.managed_by_org_id is not None:
+        reseller = aliased(Account)
+        row = session.execute(
+            select(reseller.code, TenantReseller.backorder_state)
+            .join(TenantReseller, TenantReseller.account_id == reseller.id)
+            .where(TenantReseller.org_id == a.managed_by_org_id)).first()
+        if row is not None:
+            managed_by, backorder_state = row
     return AccountDetail(a.code, a.name, a.kind, bill_to, a.ordering_enabled, a.currency,
                          a.country, a.accounting_number, a.email, a.billing_address,
                          price_list, a.billing_day, a.payment_method, a.credit_limit,
-                         a.invoicing_options, a.separate_invoices, contacts, sync)
+                         a.invoicing_options, a.separate_invoices, contacts, sync,
+                         managed_by, backorder_state)
 
 
 # --- creating and changing accounts ------------------------------------------------------
@@ -317,8 +336,9 @@ def _refuse_locked_fields(session: Session, account: Account, wanted: dict,
         locked.append("contacts")
     if locked:
         raise Refused(f"account {account.code} is managed by tenant reseller {tenant.reseller} "
-                      f"(a back-ordering record): its {', '.join(locked)} are changed in the "
-                      f"tenant's BSS ({tenant.where(f'account set {account.code} ...')}); "
+                      f"(a back-ordering record): its {_and(locked)} "
+                      f"{'is' if len(locked) == 1 else 'are'} changed in the tenant's BSS "
+                      f"({tenant.where(f'account set {account.code} ...')}); "
                       "here only its pricing options and ordering")
 
 

@@ -499,18 +499,27 @@ def list_price_lists(session: Session, org: Organisation) -> list[PriceListSumma
 
 def _summary(session: Session, price_list: PriceList, last: int | None, *,
              with_revisions: bool = False) -> PriceListSummary:
-    rev = PriceListRevision
+    rev, item = PriceListRevision, PriceListItem
     revisions = []
     count = 0
+    # Counted from the items themselves: a revision records what changed, and a revision
+    # made by a tenant update or at tenant creation has no item count of its own.
+    listed = func.count(item.id)
     rows = session.execute(
-        select(rev.number, rev.item_count, rev.source, rev.effective_date, rev.created_at)
-        .where(rev.price_list_id == price_list.id).order_by(rev.number)
+        select(rev.number, listed.label("items"), rev.source, rev.effective_date,
+               rev.created_at)
+        .outerjoin(item, (item.price_list_id == rev.price_list_id)
+                   & (item.from_revision <= rev.number)
+                   & (item.to_revision.is_(None) | (item.to_revision > rev.number)))
+        .where(rev.price_list_id == price_list.id)
+        .group_by(rev.id, rev.number, rev.source, rev.effective_date, rev.created_at)
+        .order_by(rev.number)
     ).all()
     for r in rows:
         if r.number == last:
-            count = r.item_count
+            count = r.items
         if with_revisions:
-            revisions.append({"revision": r.number, "items": r.item_count, "source": r.source,
+            revisions.append({"revision": r.number, "items": r.items, "source": r.source,
                               "effective_date": r.effective_date, "created_at": r.created_at})
     return PriceListSummary(price_list.name, price_list.currency, last, count,
                             price_list.created_at, revisions)
@@ -551,15 +560,18 @@ class ProductDetail:
     units: list[UnitView]
     add_ons: list[str]
     price_lists: list[dict]
+    source_sku: str | None = None  # as in ProductView: the SKU it was copied from
 
 
 def list_products(session: Session, org: Organisation, *, platform: str | None = None
                   ) -> list[ProductView]:
     """The products of ORG with their units, ordered by SKU."""
-    parent = aliased(Product)
+    parent, source = aliased(Product), aliased(Product)
     stmt = (select(Product.id, Product.sku, Product.name, Product.platform,
-                   Product.product_type, Product.status, parent.sku.label("add_on_of"))
+                   Product.product_type, Product.status, parent.sku.label("add_on_of"),
+                   source.sku.label("source_sku"))
             .outerjoin(parent, parent.id == Product.add_on_of_id)
+            .outerjoin(source, source.id == Product.source_product_id)
             .where(Product.org_id == org.id).order_by(Product.sku))
     if platform:
         stmt = stmt.where(Product.platform == platform)
@@ -570,7 +582,7 @@ def list_products(session: Session, org: Organisation, *, platform: str | None =
             .order_by(ProductUnit.product_id, ProductUnit.unit)):
         units.setdefault(pid, []).append(unit)
     return [ProductView(r.sku, r.name, r.platform, r.product_type, r.status, r.add_on_of,
-                        units.get(r.id, [])) for r in session.execute(stmt)]
+                        units.get(r.id, []), r.source_sku) for r in session.execute(stmt)]
 
 
 def product_detail(session: Session, org: Organisation, sku: str) -> ProductDetail:
@@ -592,8 +604,11 @@ def product_detail(session: Session, org: Organisation, sku: str) -> ProductDeta
                   .where(PriceListItem.product_id == p.id,
                          PriceListItem.to_revision.is_(None))
                   .order_by(PriceList.name, PriceListItem.unit))]
+    source = session.execute(select(Product.sku).where(
+        Product.id == p.source_product_id)).scalar() if p.source_product_id else None
     return ProductDetail(p.sku, p.name, p.platform, p.product_type, p.status, parent,
-                         p.description, p.category, p.visible, units, add_ons, listed)
+                         p.description, p.category, p.visible, units, add_ons, listed,
+                         source)
 
 
 def revision_in_effect(session: Session, price_list_id: int, as_of) -> int | None:

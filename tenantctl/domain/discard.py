@@ -42,6 +42,7 @@ from tenantctl.store.models import (
     User,
 )
 from tenantctl.store.scoping import PARENT_OF
+from tenantctl.words import plural
 
 # What a reseller may have sold in its own organisation: never deleted by a discard.
 _SALES = ((Account, "account"), (Subscription, "subscription"), (Asset, "asset"),
@@ -82,8 +83,9 @@ def discard_tenant(engine, ref: str) -> Discarded:
             deleted["organisation"] = _delete(session, Organisation, org.id)
         if process is not None:
             jobs.add_log(session, process.id, f"tenant reseller {code} discarded with "
-                    f"`tenantctl tenant discard`: {sum(deleted.values())} row(s) deleted; "
-                    "a retry of this process fails at its first task", level="warning")
+                         f"`tenantctl tenant discard`: "
+                         f"{plural(sum(deleted.values()), 'row')} deleted; a retry of this "
+                         "process is refused", level="warning")
         return Discarded(code, org.client_id if org else None,
                          process.id if process else None,
                          process.status if process else None, deleted)
@@ -118,18 +120,20 @@ def _refuse_if_in_use(session: Session, code: str, org: Organisation) -> None:
         return session.execute(select(func.count()).select_from(model).where(*where)
                                ).scalar_one()
 
-    held = [f"{n} {noun}(s)" for model, noun in _SALES
+    held = [plural(n, noun) for model, noun in _SALES
             if (n := count(model, model.org_id == org.id))]
     checks = (
         (count(Product, Product.org_id == org.id, Product.source_product_id.is_(None)),
-         "product(s) of its own"),
+         "product of its own", "products of its own"),
         (count(PriceList, PriceList.org_id == org.id,
                PriceList.name != retail_price_list_name(org.currency)),
-         "price list(s) of its own"),
-        (count(User, User.org_id == org.id) - 1, "user(s) besides its administrator"),
-        (count(Account, Account.managed_by_org_id == org.id), "root account(s) managed by it"),
+         "price list of its own", "price lists of its own"),
+        (count(User, User.org_id == org.id) - 1, "user besides its administrator",
+         "users besides its administrator"),
+        (count(Account, Account.managed_by_org_id == org.id), "root account managed by it",
+         "root accounts managed by it"),
     )
-    held += [f"{n} {what}" for n, what in checks if n > 0]
+    held += [plural(n, one, many) for n, one, many in checks if n > 0]
     if held:
         raise Refused(f"tenant reseller {code} already holds {', '.join(held)}: it is in use "
                       "and cannot be discarded; nothing was deleted")

@@ -25,6 +25,7 @@ from tenantctl.money import check_country, check_currency, parse_amount
 T = TypeVar("T")
 
 ACCOUNT_KINDS = ("customer", "reseller")
+EDITIONS = ("basic", "premium")
 ASSET_KINDS = ("software-subscription", "azure-reservation")
 PAYMENT_METHODS = ("invoice", "bank-transfer", "direct-debit", "credit-card")
 # Every database's INTEGER holds it, and it is far beyond any real order.

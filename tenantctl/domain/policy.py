@@ -23,6 +23,7 @@ from tenantctl.store.models import (
     Subscription,
     SubscriptionAddon,
 )
+from tenantctl.words import plural
 
 EDITABLE = ("name", "description", "category", "visible")
 
@@ -132,8 +133,8 @@ def delete_product(session: Session, org: Organisation, sku: str) -> None:
     in_use += session.execute(select(func.count(Subscription.id)).where(
         Subscription.product_id == product.id)).scalar_one()
     if in_use:
-        raise Refused(f"product {sku} is in use by {in_use} subscription(s): discontinue it "
-                      "instead")
+        raise Refused(f"product {sku} is in use by {plural(in_use, 'subscription')}: "
+                      "discontinue it instead")
     session.execute(delete(ProductUnit).where(ProductUnit.product_id == product.id)
                     .execution_options(synchronize_session=False))
     session.delete(product)

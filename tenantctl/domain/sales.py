@@ -33,7 +33,6 @@ from tenantctl.domain.catalogue import revision_in_effect
 from tenantctl.domain.orgs import get_account, get_product
 from tenantctl.domain.pricing import account_price, listed_price, today
 from tenantctl.errors import BadInput, Conflict, NotFound, Refused
-from tenantctl.money import parse_amount
 from tenantctl.store.models import (
     Account,
     Asset,
@@ -335,7 +334,10 @@ def get_subscription(session: Session, org: Organisation, ref: str, *,
     stmt = select(Subscription).where(Subscription.org_id == org.id)
     found = session.execute(_locked(stmt.where(Subscription.code == ref), for_update)
                             ).scalars().first()
-    if found is None and ref.isascii() and ref.isdigit() and int(ref) < 2**31:
+    # A row id is the distributor's: inside a tenant it would tell how many rows other
+    # orgs hold, so there a subscription is found by its code only.
+    if found is None and org.kind == "root" and ref.isascii() and ref.isdigit() \
+            and int(ref) < 2**31:
         found = session.execute(_locked(stmt.where(Subscription.id == int(ref)), for_update)
                                 ).scalars().first()
     if found is None:
@@ -571,7 +573,7 @@ def cancel_subscription(session: Session, org: Organisation, ref: str, *,
 
 
 def set_subscription_billing(session: Session, org: Organisation, ref: str, *,
-                             price: str | None = None, billing_day: int | None = None
+                             price: str | None = None, billing_day: str | int | None = None
                              ) -> SubscriptionResult:
     """Amend a subscription's billing: its unit price (what the customer pays) or its
     billing day. Not a sale: no order. On a mirror of a tenant reseller's sale (a
@@ -579,15 +581,10 @@ def set_subscription_billing(session: Session, org: Organisation, ref: str, *,
     reseller's cost, and its quantity, add-ons and status follow the tenant."""
     if price is None and billing_day is None:
         raise BadInput("subscription set: nothing to change (give --price or --billing-day)")
-    problems = []
-    amount = None
-    if price is not None:
-        try:
-            amount = parse_amount(price)
-        except ValueError as exc:
-            problems.append(f"--price: {exc}")
-    if billing_day is not None and not 1 <= billing_day <= 28:
-        problems.append(f"--billing-day: {billing_day} is not a day from 1 to 28")
+    problems: list[str] = []
+    amount = fields.collect(problems, "--price", fields.amount, price) if price else None
+    day = (fields.collect(problems, "--billing-day", fields.billing_day, billing_day)
+           if billing_day is not None else None)
     if problems:
         raise BadInput("bad options; nothing was changed", problems)
     sub = get_subscription(session, org, ref, for_update=True)
@@ -599,8 +596,8 @@ def set_subscription_billing(session: Session, org: Organisation, ref: str, *,
     changed = False
     if amount is not None and amount != sub.unit_price:
         sub.unit_price, changed = amount, True
-    if billing_day is not None and billing_day != sub.billing_day:
-        sub.billing_day, changed = billing_day, True
+    if day is not None and day != sub.billing_day:
+        sub.billing_day, changed = day, True
     session.flush()
     return SubscriptionResult(subscription_view(session, org, sub), [], changed=changed)
 

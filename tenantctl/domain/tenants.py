@@ -40,10 +40,10 @@ from tenantctl.store.models import (
     UserGroup,
     utcnow,
 )
+from tenantctl.words import plural
 
 CREATE_KIND = "tenant.create"
 COPY_BATCH = 5000
-EDITIONS = ("basic", "premium")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,99}$")
 
 
@@ -72,7 +72,7 @@ def complete_request(req: TenantRequest, parent: Organisation) -> TenantRequest:
 def validate_request(req: TenantRequest) -> None:
     """Refuse bad options before anything is queued, naming each bad option."""
     problems = []
-    fields.collect(problems, "--edition", fields.choice, req.edition, EDITIONS)
+    fields.collect(problems, "--edition", fields.choice, req.edition, fields.EDITIONS)
     if pycountry.languages.get(alpha_2=req.language.split("-")[0].lower()) is None:
         problems.append(f"--language: {req.language!r} is not an ISO 639-1 language code")
     fields.collect(problems, "--timezone", fields.timezone, req.timezone,
@@ -138,6 +138,14 @@ def request_tenant_creation(engine, req: TenantRequest, password: str, *,
 def creation_lock_key(account_id: int) -> str:
     """The lock key of a tenant creation: one at a time per reseller account."""
     return f"tenant-create:{account_id}"
+
+
+def _creation_retry_refused(session: Session, process_id: int, params: dict) -> str | None:
+    tenant = session.get(TenantReseller, params.get("tenant_id"))
+    if tenant is None or tenant.creation_process_id not in (None, process_id):
+        return (f"the tenant reseller {params.get('account')} it created was discarded; "
+                f"`tenantctl tenant create {params.get('account')}` starts a new creation")
+    return None
 
 
 def _tenant(session: Session, ctx) -> TenantReseller:
@@ -240,8 +248,8 @@ def task_copy_catalogue(ctx) -> None:
     with ctx.transaction() as session:
         link_add_ons(session, org_id)
         _finish_retail_revision(session, retail_id)
-        ctx.log(f"catalogue copied: {done} products, "
-                f"{_count(session, ProductUnit, org_id)} units")
+        ctx.log(f"catalogue copied: {plural(done, 'product')}, "
+                f"{plural(_count(session, ProductUnit, org_id), 'unit')}")
         ctx.save(session, done=done, total=total)
 
 
@@ -268,9 +276,12 @@ def task_create_storefront(ctx) -> None:
     branding = config.tenants()["storefront"]
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
-        if tenant.edition != "premium":
-            ctx.log("basic edition: no storefront")
-        elif session.execute(select(Storefront.id).where(
+        edition = tenant.edition
+    if edition != "premium":
+        ctx.skip(f"a {edition} tenant has no storefront")
+    with ctx.transaction() as session:
+        tenant = _tenant(session, ctx)
+        if session.execute(select(Storefront.id).where(
                 Storefront.org_id == tenant.org_id)).first() is None:
             org = session.get(Organisation, tenant.org_id)
             session.add(Storefront(org_id=org.id, name=f"{org.name} Store",
@@ -301,7 +312,7 @@ jobs.register(jobs.ProcessKind(CREATE_KIND, [
     ("copy provisioning settings", task_copy_provisioning),
     ("create the storefront", task_create_storefront),
     ("record the price-list revision", task_record_revision),
-]))
+], retry_refused=_creation_retry_refused))
 
 
 # --- set-based catalogue copy ------------------------------------------------------------

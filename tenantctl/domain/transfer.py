@@ -33,6 +33,7 @@ from tenantctl.store.models import (
     TenantReseller,
     utcnow,
 )
+from tenantctl.words import plural
 
 CUSTOMERS_KIND = "tenant.upgrade-customers"
 SUBSCRIPTIONS_KIND = "tenant.upgrade-subscriptions"
@@ -64,9 +65,9 @@ def request_customer_transfer(engine, ref: str) -> int:
         conflicts = _code_conflicts(session, tenant)
         if conflicts:
             raise CheckFailed(
-                f"the tenant already has accounts with the codes of {len(conflicts)} "
-                f"customer(s) to copy: {', '.join(conflicts[:20])}; rename them in the tenant "
-                "first")
+                f"the tenant already has accounts with the codes of "
+                f"{plural(len(conflicts), 'customer')} to copy: {', '.join(conflicts[:20])}; "
+                "rename them in the tenant first")
         account = session.get(Account, tenant.account_id)
         return jobs.enqueue(session, CUSTOMERS_KIND, {"tenant_id": tenant.id},
                             title=f"Copy the customers of {account.code} into its tenant",
@@ -95,7 +96,7 @@ def _code_conflicts(session: Session, tenant: TenantReseller) -> list[str]:
 
 def task_copy_customers(ctx) -> None:
     """Copy every customer not copied yet, with contacts and sync records, in batches."""
-    done, total = _copy_in_batches(
+    new, already = _copy_in_batches(
         ctx, "customers",
         lambda session, tenant: session.execute(select(func.count(Account.id)).where(
             _customers(tenant))).scalar_one(),
@@ -104,12 +105,12 @@ def task_copy_customers(ctx) -> None:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         restored = copy_missing_sync_records(session, tenant)
         if restored:
-            ctx.log(f"copied {restored} sync record(s) missing from customers copied before")
+            ctx.log(f"copied {plural(restored, 'sync record')} missing from customers "
+                    "copied before")
         if tenant.phase == "setup":
             tenant.phase = "customers-copied"
-        ctx.log(f"customers copied: {done}; in the parent they are now back-ordering records "
-                f"managed by the tenant; phase {tenant.phase}")
-        ctx.save(session, done=done, total=total)
+        ctx.log(f"customers: {new} new, {already} already copied; in the parent they are "
+                f"back-ordering records managed by the tenant; phase {tenant.phase}")
 
 
 def copy_customer_batch(session: Session, tenant: TenantReseller, limit: int) -> int:
@@ -333,7 +334,7 @@ def _require_prechecks(session: Session, tenant: TenantReseller) -> None:
     if offenders:
         lines = "\n  ".join(f"{o.kind} {o.code} ({o.account}): {o.problem}; fix: {o.fix}"
                             for o in offenders)
-        raise CheckFailed(f"{len(offenders)} record(s) cannot be copied; nothing was "
+        raise CheckFailed(f"{plural(len(offenders), 'record')} cannot be copied; nothing was "
                           f"copied:\n  {lines}")
 
 
@@ -369,26 +370,34 @@ def task_copy_assets(ctx) -> None:
     _copy_records(ctx, Asset, copy_asset_batch, "assets")
 
 
-def _copy_in_batches(ctx, what: str, count_total, copy_batch, count_done) -> tuple[int, int]:
+def _copy_in_batches(ctx, what: str, count_total, copy_batch, count_done
+                     ) -> tuple[int, int]:
     """Run COPY_BATCH until it copies nothing, each batch committed with the task's progress
-    (fenced by the lease); returns (done, total)."""
+    (fenced by the lease); returns (new, already): the rows this process copied, and those
+    copied before it (by an earlier run). Its progress counts the new ones only."""
     with ctx.transaction() as session:
-        total = count_total(session, session.get(TenantReseller, ctx.params["tenant_id"]))
-        ctx.save(session, total=total)
+        tenant = session.get(TenantReseller, ctx.params["tenant_id"])
+        already = ctx.checkpoint.get("already")  # kept across a resumed attempt
+        if already is None:
+            already = count_done(session, tenant)
+        total = count_total(session, tenant) - already
+        ctx.save(session, checkpoint={**ctx.checkpoint, "already": already}, total=total)
     while True:
         with ctx.transaction() as session:
             tenant = session.get(TenantReseller, ctx.params["tenant_id"])
             copied = copy_batch(session, tenant, config.copy_batch(BATCH))
-            done = count_done(session, tenant)
-            ctx.save(session, done=done, total=total)
+            new = count_done(session, tenant) - already
+            ctx.save(session, done=new, total=max(total, new))
         if not copied:
-            return done, total
-        ctx.log(f"copied {done} of {total} {what}")
+            return new, already
+        ctx.log(f"copied {new} of {total} {what}")
 
 
 def _copy_records(ctx, model, copy_batch, what: str) -> None:
-    _copy_in_batches(ctx, what, lambda session, tenant: _to_copy_total(session, model, tenant),
-                     copy_batch, lambda session, tenant: _copied(session, model, tenant))
+    new, already = _copy_in_batches(
+        ctx, what, lambda session, tenant: _to_copy_total(session, model, tenant),
+        copy_batch, lambda session, tenant: _copied(session, model, tenant))
+    ctx.log(f"{what}: {new} new, {already} already copied")
     with ctx.transaction() as session:
         # What could not be copied (changed since the pre-check) is reported, not retried.
         _require_prechecks(session, session.get(TenantReseller, ctx.params["tenant_id"]))

@@ -47,7 +47,7 @@ from tenantctl.domain.tenants import (
     link_add_ons,
     retail_price_list_name,
 )
-from tenantctl.errors import BatchFailed, Conflict, TenantctlError
+from tenantctl.errors import BatchFailed, Busy, Conflict, TenantctlError
 from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import (
     Account,
@@ -61,6 +61,7 @@ from tenantctl.store.models import (
     TenantUpdateLog,
     utcnow,
 )
+from tenantctl.words import plural
 
 UPDATE_KIND = "tenant.update"
 ADDED, PRICE, DISCONTINUED, ADD_ON, RENAMED, SELL = (
@@ -337,21 +338,30 @@ class UpdateReport:
     def failed(self) -> int:
         return sum(o.status == "failed" for o in self.outcomes)
 
+    @property
+    def busy(self) -> int:
+        return sum(o.status == "busy" for o in self.outcomes)
+
     def raise_if_failed(self) -> None:
-        """Exit 5 (some of a batch failed) when any tenant's update failed."""
+        """Exit 5 (some of a batch failed) when any tenant's update failed; else exit 4
+        when a tenant was busy with another update (run again later)."""
         if self.failed:
-            raise BatchFailed(f"{self.failed} tenant update(s) failed")
+            raise BatchFailed(f"{plural(self.failed, 'tenant update')} failed")
+        if self.busy:
+            raise Busy(f"{plural(self.busy, 'tenant')} busy with an update already queued "
+                       "or running; run again when it has finished")
 
 
 def update_tenants(engine, ref: str | None, as_of: date, options: Options, *,
-                   dry_run: bool = False, run: Callable[[int], str] | None = None
+                   dry_run: bool = False, run: Callable[[int, str], str] | None = None
                    ) -> UpdateReport:
     """Update one tenant (REF: client id or reseller code) or, REF None, every tenant.
 
     Each update is planned and queued (unless up to date or DRY_RUN); RUN, when given,
-    runs a queued process to its end and returns its status. One tenant named: its error
-    is raised. Every tenant: a tenant whose update fails is reported as failed and the
-    others go on; `raise_if_failed` then exits 5.
+    runs a queued process (its id, the tenant's code) to its end and returns its status.
+    One tenant named: its error is raised. Every tenant: a tenant busy with another update
+    is reported busy, one whose update fails failed, and the others go on;
+    `raise_if_failed` then exits 5 (any failed) or 4 (some busy).
     """
     with read_session(engine) as session:
         targets, skipped = tenants_to_update(session, ref)
@@ -362,7 +372,11 @@ def update_tenants(engine, ref: str | None, as_of: date, options: Options, *,
             outcome = request_update(engine, tenant_id, as_of, options, dry_run=dry_run,
                                      foreground=run is not None)
             if outcome.process_id is not None and run is not None:
-                outcome = replace(outcome, status=run(outcome.process_id))
+                outcome = replace(outcome, status=run(outcome.process_id, code))
+        except Busy as exc:
+            if ref is not None:
+                raise
+            outcome = UpdateOutcome(code, "busy", None, None, {}, error=str(exc))
         except TenantctlError as exc:
             if ref is not None:
                 raise

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from tenantctl.errors import BadInput, Conflict, NotFound
+from tenantctl.errors import BadInput, Conflict, NotFound, Refused
+from tenantctl.jobs import registry
 from tenantctl.jobs.models import (
     ACTIVE_STATUSES,
     CANCELLED,
@@ -199,7 +200,8 @@ def _lock_row(session: Session, process_id: int):
     # Lock the process row first, as a worker's fenced transaction does, so an operator's
     # change waits for the worker's batch to commit instead of interleaving with it.
     _check_id(process_id)
-    query = select(P.c.id, P.c.title, P.c.status, P.c.lock_key, P.c.lease_owner).where(
+    query = select(P.c.id, P.c.title, P.c.status, P.c.lock_key, P.c.lease_owner, P.c.kind,
+                   P.c.params).where(
         P.c.id == process_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
@@ -247,6 +249,11 @@ def retry(engine: Engine, process_id: int) -> ProcessInfo:
         if row.status not in (FAILED, CANCELLED):
             raise Conflict(f"process {process_id} is {row.status}: "
                            "only a failed or cancelled process can be retried")
+        kind = registry._REGISTRY.get(row.kind)
+        refused = kind.retry_refused(session, process_id, row.params or {}) if (
+            kind is not None and kind.retry_refused is not None) else None
+        if refused:
+            raise Refused(f"process {process_id} cannot be retried: {refused}")
         if row.lock_key is not None:
             raise_if_lock_held(session, row.lock_key, other_than=process_id)
         now = db_now(session)
@@ -273,13 +280,15 @@ def retry(engine: Engine, process_id: int) -> ProcessInfo:
 
 
 def cancel(engine: Engine, process_id: int) -> ProcessInfo:
-    """Cancel a queued or running process.
+    """Cancel a queued or running process (a cancelled one is left as it is).
 
     A running one stops at its worker's next transaction (which finds it cancelled and
     rolls back); what it committed before stays, and `retry` resumes from there.
     """
     with write_session(engine) as session:
         row = _lock_row(session, process_id)
+        if row.status == CANCELLED:
+            return _get(session, process_id)
         if row.status not in (QUEUED, RUNNING):
             raise Conflict(f"process {process_id} is {row.status} already: "
                            "only a queued or running process can be cancelled")

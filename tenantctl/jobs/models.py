@@ -13,24 +13,22 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from tenantctl.process_states import (  # noqa: F401 (the queue's names for them)
+    ACTIVE_STATUSES,
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINAL_STATUSES,
+    PENDING,
+    PROCESS_STATUSES,
+    QUEUED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    TASK_FAILED,
+    TASK_RUNNING,
+)
 from tenantctl.store.models import json_field, utcnow
-
-# Process status
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
-PROCESS_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-ACTIVE_STATUSES = (QUEUED, RUNNING)
-FINAL_STATUSES = (SUCCEEDED, FAILED, CANCELLED)
-
-# Task status
-PENDING = "pending"
-TASK_RUNNING = "running"
-DONE = "done"
-TASK_FAILED = "failed"
-SKIPPED = "skipped"
 
 # The one-active-process-per-lock-key rule, as SQL both SQLite and PostgreSQL accept in a
 # partial index (the migration repeats this text; keep them the same).

@@ -150,7 +150,7 @@ class ProcessBusy(Busy):
         self.process_id = process_id
         self.lock_key = lock_key
         super().__init__(
-            f"process {process_id} ({title}) is already {status} and holds {lock_key!r}: "
+            f"process {process_id} ({title}) is already {status}: "
             f"wait for it (`tenantctl process show {process_id}`) or cancel it"
         )
 

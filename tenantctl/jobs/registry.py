@@ -30,6 +30,9 @@ class ProcessKind:
     kind: str
     tasks: Sequence[tuple[str, StepFn]]
     max_attempts: int = 3
+    # (session, process id, params) -> why the process cannot be retried, or None: asked
+    # by `process retry` so a process whose subject is gone is refused at once.
+    retry_refused: Callable[[Any, int, dict], str | None] | None = None
     task_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

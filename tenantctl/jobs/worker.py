@@ -29,11 +29,13 @@ from typing import Any, NoReturn
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from tenantctl.errors import Busy, Conflict, NotFound, TenantctlError
 from tenantctl.jobs.manage import ProcessInfo, get_process
 from tenantctl.jobs.models import (
+    ACTIVE_STATUSES,
     DONE,
     FAILED,
     PENDING,
@@ -60,6 +62,7 @@ from tenantctl.jobs.queue import (
 )
 from tenantctl.jobs.redaction import redact
 from tenantctl.jobs.registry import ProcessKind, get_kind, registered_kinds, sweepers
+from tenantctl.store.engine import read_session
 
 logger = logging.getLogger("tenantctl.jobs")
 
@@ -349,7 +352,7 @@ class _Run:
 
     def _fail(self, ctx: TaskContext | None, exc: BaseException, *, retryable: bool) -> None:
         # The project's errors are written for the user; others need their type to mean much.
-        detail = str(exc) if isinstance(exc, TenantctlError) else f"{type(exc).__name__}: {exc}"
+        detail = _told(exc)
         where = self._label(ctx, len(self.spec.tasks)) if ctx else "the run"
         error = redact(f"{where} failed: {detail}")
         attempt, attempts = self.claimed.attempt, self.claimed.max_attempts
@@ -384,6 +387,29 @@ class _Run:
 
     def _release(self, ctx: TaskContext | None) -> None:
         release(self.engine, self.claimed, self.settings, ctx.task_id if ctx else None)
+
+
+def _anything_active(engine: Engine, kinds: Sequence[str] | None) -> bool:
+    """Whether any process of KINDS (default: this program's) is queued or running."""
+    with read_session(engine) as session:
+        return session.execute(select(P.c.id).where(
+            P.c.status.in_(ACTIVE_STATUSES),
+            P.c.kind.in_(list(kinds) if kinds is not None else registered_kinds()))
+            .limit(1)).first() is not None
+
+
+def _told(exc: BaseException) -> str:
+    """One line on what went wrong: never the SQL statement or a link to the docs."""
+    if isinstance(exc, TenantctlError):
+        return str(exc)
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, OperationalError) and any(
+                word in str(exc.orig).lower() for word in ("connection", "terminating",
+                                                           "server closed")):
+            return "connection to the database lost"
+        first = (str(exc.orig).strip().splitlines() or [""])[0]
+        return f"{type(exc.orig).__name__}: {first}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def release(engine: Engine, claimed: ClaimedProcess, settings: QueueSettings,
@@ -517,7 +543,8 @@ def _sweep(engine: Engine) -> int:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
+def _stop_on_signals(stop: threading.Event, enabled: bool,
+                     on_stopping: Callable[[], None] | None = None) -> Iterator[None]:
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -528,6 +555,8 @@ def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
             raise KeyboardInterrupt
         logger.warning("signal %s: stopping at the next transaction boundary", signum)
         stop.set()
+        if on_stopping is not None:
+            on_stopping()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -541,15 +570,20 @@ def worker(engine: Engine, worker_id: str | None = None, *, once: bool = False,
            until_empty: bool = False, kinds: Sequence[str] | None = None,
            poll_interval: float | None = None, settings: QueueSettings | None = None,
            on_process: Callable[[ProcessInfo], None] | None = None,
-           stop: threading.Event | None = None, handle_signals: bool = True) -> WorkerReport:
+           stop: threading.Event | None = None, handle_signals: bool = True,
+           on_start: Callable[[ClaimedProcess], None] | None = None,
+           on_stopping: Callable[[], None] | None = None) -> WorkerReport:
     """Claim and run processes until stopped; any number may run against one store.
 
     Each round first runs the registered sweepers (see `register_sweeper`).
-    ONCE: run at most one process. UNTIL_EMPTY: stop as soon as nothing is claimable
-    (a process another live worker runs, or one waiting for its retry, is not); without
-    it an idle worker looks again every POLL_INTERVAL seconds. SIGTERM/SIGINT stop it at
-    the next transaction boundary (the process is queued again); a second one at once.
-    ON_PROCESS is called with each process's state when the worker lets go of it. An
+    ONCE: run at most one process, and return at once when none is queued or running
+    (one running elsewhere is waited for, to be taken over if its worker dies).
+    UNTIL_EMPTY: stop as soon as nothing is claimable (a process another live worker
+    runs is not), except that a retry of a process this worker ran is waited for until it
+    falls due; without it an idle worker looks again every POLL_INTERVAL seconds.
+    SIGTERM/SIGINT stop it at the next transaction boundary (the process is queued
+    again; ON_STOPPING is told); a second one at once. ON_START is called with each
+    process claimed, ON_PROCESS with its state when the worker lets go of it. An
     error of the store itself ends the worker; its process is taken over when the lease
     runs out.
     """
@@ -558,21 +592,31 @@ def worker(engine: Engine, worker_id: str | None = None, *, once: bool = False,
     poll = settings.poll_seconds if poll_interval is None else poll_interval
     stop = stop or threading.Event()
     report = WorkerReport(worker_id)
-    with _stop_on_signals(stop, handle_signals):
+    retrying: set[int] = set()  # processes this worker ran that wait for their retry
+    with _stop_on_signals(stop, handle_signals, on_stopping):
         while not stop.is_set():
             report.swept += _sweep(engine)
             claimed = claim(engine, worker_id, kinds, settings=settings)
             if claimed is None:
-                if until_empty:
+                if once and not _anything_active(engine, kinds):
                     break
+                if until_empty:
+                    retrying = {i for i in retrying
+                                if get_process(engine, i).status == QUEUED}
+                    if not retrying:
+                        break
                 stop.wait(poll)
                 continue
+            if on_start is not None:
+                on_start(claimed)
             try:
                 info = run_process(engine, claimed, worker_id, settings=settings, stop=stop)
             except WorkerStopping:
                 report.processes.append(get_process(engine, claimed.id))
                 break
             report.processes.append(info)
+            if info.status == QUEUED:
+                retrying.add(info.id)
             if on_process is not None:
                 on_process(info)
             if once:

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from tenantctl.errors import BadInput
+from tenantctl.errors import BadInput, NotFound
 
 BUSY_TIMEOUT_MS = 60_000
 WRITE = "tenantctl_write"
@@ -64,8 +64,10 @@ def _check_sqlite_file(path: Path) -> None:
                        "table(s) of another application; it was left untouched")
 
 
-def open_engine(url: str | None = None) -> Engine:
+def open_engine(url: str | None = None, *, create: bool = True) -> Engine:
     """An engine for URL (default: the user's SQLite file), set up for this tool.
+
+    Without CREATE, a missing SQLite file is not made: NotFound says there is no store.
 
     Statement parameters are never shown in errors: they may hold a password hash.
     """
@@ -78,6 +80,9 @@ def open_engine(url: str | None = None) -> Engine:
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database).expanduser()
+            if not create and not path.exists():
+                raise NotFound(f"there is no store at {path}: `tenantctl load FILE.yaml` or "
+                               "`tenantctl db upgrade` makes one (or name one with --db)")
             try:
                 _create_owner_only(path)
             except OSError as exc:

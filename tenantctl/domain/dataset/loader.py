@@ -21,6 +21,7 @@ from tenantctl.domain.catalogue import (
     record_revision,
 )
 from tenantctl.domain.dataset.reading import DataSet, Entry, read_dataset
+from tenantctl.errors import Refused
 from tenantctl.store.bulk import chunks, ids_by, insert_batched, rows_in, update_by_id
 from tenantctl.store.models import (
     Account,
@@ -28,6 +29,7 @@ from tenantctl.store.models import (
     Contact,
     Organisation,
     PriceList,
+    PriceListRevision,
     Product,
     ProductUnit,
     Subscription,
@@ -66,14 +68,19 @@ class LoadResult:
 
 # --- loading into the store --------------------------------------------------------------
 
-def load_dataset(session: Session, path: Path, *, dry_run: bool = False) -> LoadResult:
+def load_dataset(session: Session, path: Path, *, dry_run: bool = False,
+                 replace_price_lists: bool = False) -> LoadResult:
     """Load the data set at PATH into the store, idempotently by code, or change nothing.
 
     Everything is checked (the file, and its references against the file and the store)
     before anything is written; any problem raises BadInput listing every problem.
-    With DRY_RUN the counts are those a load would report and nothing is written.
+    With DRY_RUN the counts are those a load would report and nothing is written. A price
+    list whose current revision was not made by a load (`pricelist import`, `set-price`)
+    is not revised back to the file's items (Refused) unless REPLACE_PRICE_LISTS.
     """
-    return _Loader(session, read_dataset(path)).run(dry_run=dry_run)
+    loader = _Loader(session, read_dataset(path))
+    loader.replace_price_lists = replace_price_lists
+    return loader.run(dry_run=dry_run)
 
 
 @dataclass
@@ -610,6 +617,8 @@ class _Loader:
             "assets": self._plan_assets(),
         }
         self.problems.raise_if_any()  # the plans refuse changes to back-ordering records
+        if not self.replace_price_lists:
+            self._refuse_rolling_back_price_lists()
         counts = [EntityCounts("organisation", **{org_state: 1})]
         counts += [plan.counts(entity) for entity, plan in plans.items()]
         revisions = {}
@@ -673,6 +682,26 @@ class _Loader:
             skus.add(entry.values["sku"])
             skus.update(a.values["sku"] for a in entry.get("add_ons", []))
         return skus
+
+    replace_price_lists = False
+
+    def _refuse_rolling_back_price_lists(self) -> None:
+        """A load would undo a newer revision made by `pricelist import` or `set-price`."""
+        newer = []
+        for name, diff in sorted(self.diffs.items()):
+            stored = self.store_price_lists.get(name)
+            if diff.empty or stored is None:
+                continue
+            source = self.session.execute(
+                select(PriceListRevision.source)
+                .where(PriceListRevision.price_list_id == stored.id)
+                .order_by(PriceListRevision.number.desc()).limit(1)).scalar()
+            if source is not None and not source.endswith((".yaml", ".yml")):
+                newer.append(f"{name!r} (its current revision came from {source})")
+        if newer:
+            raise Refused(f"{self.label}: loading it would revise back {', '.join(newer)}; "
+                          "nothing was loaded (--replace-price-lists replaces them with "
+                          "the file's)")
 
     def _write_price_lists(self, plan: _Plan) -> dict[str, int]:
         revisions = {}
