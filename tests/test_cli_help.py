@@ -140,7 +140,7 @@ def test_help_names_values_plainly_and_lists_choices():
 
 @pytest.mark.parametrize(("args", "says"), [
     (["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "abc"],
-     "Error: --quantity: 'abc' is not a whole number"),
+     "Error: --quantity: must be a quantity from 1 to 1000000000, not the text 'abc'"),
     (["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "1",
       "--start", "2026-02-30"],
      "Error: --start: '2026-02-30' is not a day of the calendar (day is out of range for "

@@ -117,7 +117,7 @@ CASES = [
         ("cli", ["account", "set", "ACME", "--name", "Acme\x1b[31m Ltd"], "--name"),
         ("cli", ["product", "set", "MS-M365-E3", "--name", "Acme\x1b[31m Ltd"], "--name"),
     ]),
-    ("date", "'2024-13-01' is not a date (month must be in 1..12)", [
+    ("date", "'2024-13-01' is not a day of the calendar (month must be in 1..12)", [
         ("load", lambda d: _yaml(d, "date", _subscription(start_date="2024-13-01")),
          "subscriptions[0].start_date"),
         ("cli", [*SUB, "--quantity", "1", "--start", "2024-13-01"], "--start"),

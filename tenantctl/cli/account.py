@@ -123,7 +123,7 @@ def set_(
         "--price-list", metavar="NAME",
         help="The price list it is priced from, in its currency (\"\" clears it).")] = None,
     billing_day: Annotated[str | None, typer.Option(
-        "--billing-day", metavar="INTEGER",
+        "--billing-day", metavar="N",
         help="Day of the month it is billed on, 1 to 28.")] = None,
     payment_method: Annotated[PaymentMethod | None, typer.Option(
         "--payment-method",

@@ -43,7 +43,7 @@ def create(
     account: Annotated[str, typer.Argument(help="The account's code.")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     unit: Annotated[Unit, typer.Option(help="The billing unit.")],
-    quantity: Annotated[str, typer.Option(metavar="INTEGER", help="How many (1 or more).")],
+    quantity: Annotated[str, typer.Option(metavar="N", help="How many (1 or more).")],
     trial: Annotated[bool, typer.Option("--trial", help="A trial: no order until it is "
                                                         "turned paid.")] = False,
     start: Annotated[str | None, typer.Option(
@@ -67,7 +67,7 @@ def create(
 def update(
     ctx: typer.Context,
     ref: SubscriptionRef,
-    quantity: Annotated[str | None, typer.Option(metavar="INTEGER",
+    quantity: Annotated[str | None, typer.Option(metavar="N",
                                                  help="The new quantity.")] = None,
     add_on: Annotated[list[str] | None, typer.Option(
         "--add-on", metavar="SKU=N", help="Add an add-on or set its quantity (SKU=0 removes "
@@ -206,7 +206,7 @@ def asset_create(
     account: Annotated[str, typer.Argument(help="The account's code.")],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     kind: Annotated[AssetKind, typer.Option(help="What kind of asset.")],
-    quantity: Annotated[str, typer.Option(metavar="INTEGER", help="How many (1 or more).")],
+    quantity: Annotated[str, typer.Option(metavar="N", help="How many (1 or more).")],
     purchase_date: Annotated[str | None, typer.Option(
         "--purchase-date", metavar="YYYY-MM-DD",
         help="Purchase date (default: today in the org's time zone).")] = None,

@@ -180,11 +180,11 @@ def date(value: Any) -> _date:
         raise ValueError(f"must be a date written YYYY-MM-DD, not {describe(value)}")
     written = value.strip()
     if not _DATE.fullmatch(written):
-        raise ValueError(f"{written!r} is not a date written YYYY-MM-DD")
+        raise ValueError(f"{written!r} is not a date in the form YYYY-MM-DD")
     try:
         return _date.fromisoformat(written)
     except ValueError as exc:
-        raise ValueError(f"{written!r} is not a date ({exc})") from None
+        raise ValueError(f"{written!r} is not a day of the calendar ({exc})") from None
 
 
 def timezone(value: Any, max_length: int | None = 64) -> str:
