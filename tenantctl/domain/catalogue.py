@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -23,6 +23,7 @@ from tenantctl import config
 from tenantctl.domain.orgs import get_price_list
 from tenantctl.errors import BadInput, NotFound
 from tenantctl.money import check_currency, parse_amount
+from tenantctl.store.bulk import insert_rows
 from tenantctl.store.engine import advisory_lock
 from tenantctl.store.models import (
     Organisation,
@@ -516,8 +517,7 @@ def _chunks(seq: list, size: int):
 
 
 def _insert_batched(session: Session, table, rows: list[dict]) -> None:
-    for chunk in _chunks(rows, _BATCH):
-        session.execute(insert(table), chunk)
+    insert_rows(session, table, rows)
 
 
 # --- products ---------------------------------------------------------------------------
