@@ -24,7 +24,7 @@ from tenantctl.domain import fields
 from tenantctl.domain.orgs import get_price_list
 from tenantctl.errors import BadInput, NotFound
 from tenantctl.money import check_currency
-from tenantctl.store.bulk import chunks, insert_batched
+from tenantctl.store.bulk import chunks, insert_rows
 from tenantctl.store.engine import advisory_lock
 from tenantctl.store.models import (
     Organisation,
@@ -317,7 +317,7 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
          "created_at": now}
         for sku, r in by_sku.items() if sku not in existing
     ]
-    insert_batched(session, product, new_products)
+    insert_rows(session, product, new_products)
     renamed = [
         {"pid": existing[sku].id, "new_name": r.name}
         for sku, r in by_sku.items() if sku in existing and existing[sku].name != r.name
@@ -356,7 +356,7 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
             have.add(key)
             new_units.append({"org_id": org.id, "product_id": key[0], "unit": r.unit,
                               "status": "active"})
-    insert_batched(session, unit_t, new_units)
+    insert_rows(session, unit_t, new_units)
     return ids, len(new_products), len(new_units), len(renamed)
 
 
@@ -396,7 +396,7 @@ def record_revision(session: Session, price_list: PriceList, items: Mapping[Key,
          "price": items[(c.sku, c.unit)].price, "from_revision": number}
         for c in (*diff.added, *diff.changed)
     ]
-    insert_batched(session, item_t, starting)
+    insert_rows(session, item_t, starting)
     return previous, number, diff
 
 
