@@ -12,15 +12,13 @@ import typer
 from tenantctl.cli import output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
-from tenantctl.cli.usage import choices, whole_number
+from tenantctl.cli.usage import whole_number
 from tenantctl.domain import tenants, updates
 from tenantctl.domain.discard import discard_tenant
 from tenantctl.domain.users import check_password_strength
 from tenantctl.errors import BadInput, BatchFailed, Busy, TenantctlError
 from tenantctl.store.engine import read_session
 from tenantctl.words import plural
-
-Edition = choices(tenants.EDITIONS)
 
 tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
                          no_args_is_help=True)
@@ -65,8 +63,9 @@ def create(
                                                 help="The tenant administrator's login.")],
     admin_email: Annotated[str, typer.Option("--admin-email",
                                              help="The tenant administrator's e-mail.")],
-    edition: Annotated[Edition, typer.Option(
-        help="premium has a storefront.")] = "basic",
+    edition: Annotated[str, typer.Option(
+        metavar="{basic|premium}", autocompletion=lambda: list(tenants.EDITIONS),
+        help="premium has a storefront (checked with the other options).")] = "basic",
     language: Annotated[str | None, typer.Option(help="ISO 639-1 code (default: the parent's).")
                         ] = None,
     timezone: Annotated[str | None, typer.Option(
