@@ -77,7 +77,8 @@ def create(
     code: Annotated[str, typer.Argument(help="The new account's code (unique in the org).")],
     name: Annotated[str, typer.Option(help="The account's name.")],
     kind: Annotated[str, typer.Option(
-        metavar="{customer|reseller}", help="A customer or a reseller.")] = "customer",
+        metavar="{customer|reseller}", autocompletion=lambda: list(accounts.ACCOUNT_KINDS),
+        help="A customer or a reseller.")] = "customer",
     bill_to: Annotated[str | None, typer.Option(
         "--bill-to", metavar="CODE", help="The reseller account a customer is billed to.")
     ] = None,

@@ -12,7 +12,7 @@ import typer
 from tenantctl.cli import lazy, output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
-from tenantctl.cli.usage import choices, whole_number
+from tenantctl.cli.usage import whole_number
 from tenantctl.domain.fields import EDITIONS, date_option
 from tenantctl.errors import BadInput
 
@@ -20,8 +20,6 @@ tenants = lazy.module("tenantctl.domain.tenants")
 updates = lazy.module("tenantctl.domain.updates")
 discard_tenant = lazy.function("tenantctl.domain.discard", "discard_tenant")
 check_password_strength = lazy.function("tenantctl.domain.users", "check_password_strength")
-
-Edition = choices(EDITIONS)
 
 tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
                          no_args_is_help=True)
@@ -66,8 +64,9 @@ def create(
                                                 help="The tenant administrator's login.")],
     admin_email: Annotated[str, typer.Option("--admin-email",
                                              help="The tenant administrator's e-mail.")],
-    edition: Annotated[Edition, typer.Option(
-        help="premium has a storefront.")] = "basic",
+    edition: Annotated[str, typer.Option(
+        metavar="{basic|premium}", autocompletion=lambda: list(EDITIONS),
+        help="premium has a storefront (checked with the other options).")] = "basic",
     language: Annotated[str | None, typer.Option(help="ISO 639-1 code (default: the parent's).")
                         ] = None,
     timezone: Annotated[str | None, typer.Option(
