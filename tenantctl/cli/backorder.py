@@ -3,13 +3,13 @@ parent (SPEC section 7)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from tenantctl.cli import lazy, output
 from tenantctl.cli.state import State, state
+from tenantctl.cli.usage import confirm
 from tenantctl.errors import BadInput, Differences
 
 backorder = lazy.module("tenantctl.domain.backorder")
@@ -55,11 +55,8 @@ def enable(
     """
     st = state(ctx)
     st.distributor_only("backorder enable")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise BadInput("--yes: confirm switching back-ordering on (there is no terminal "
-                           "to ask on)")
-        typer.confirm(f"Switch back-ordering on for {tenant}? It cannot be undone", abort=True)
+    confirm(yes, f"Switch back-ordering on for {tenant}? It cannot be undone",
+            "switching back-ordering on")
     with st.session(write=True) as session:
         result = backorder.enable(session, tenant)
     _switched(st, result, f"Back-ordering of {result.tenant} is on ({result.customers_copied} "

@@ -12,7 +12,7 @@ import typer
 from tenantctl.cli import lazy, output
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
-from tenantctl.cli.usage import whole_number
+from tenantctl.cli.usage import confirm, whole_number
 from tenantctl.domain.fields import EDITIONS, date_option
 from tenantctl.errors import BadInput
 
@@ -169,11 +169,8 @@ def discard(
     """
     st = state(ctx)
     st.distributor_only("tenant discard")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise BadInput("--yes: confirm the discard (there is no terminal to ask on)")
-        typer.confirm(f"Discard tenant reseller {tenant} and delete everything its creation "
-                      "built?", abort=True)
+    confirm(yes, f"Discard tenant reseller {tenant} and delete everything its creation "
+                 "built?", "the discard")
     done = discard_tenant(st.engine(), tenant)
     if st.json:
         output.print_json(done)

@@ -9,10 +9,13 @@ wrong with it.
 from __future__ import annotations
 
 import re
+import sys
 from datetime import date
 
 import typer
 from typer.core import TyperArgument, TyperOption, _TyperParameter
+
+from tenantctl.errors import BadInput
 
 _TYPE_NAMES = {"str": "TEXT", "int": "N", "path": "PATH", "file": "FILE", "float": "NUMBER"}
 
@@ -109,3 +112,14 @@ def choices(values) -> object:
     from typing import Literal
 
     return Literal[tuple(values)]
+
+
+def confirm(yes: bool, question: str, what: str) -> None:
+    """Ask QUESTION at a terminal unless YES (`--yes`); without a terminal `--yes` is
+    required (exit 2, naming WHAT it confirms); a "no" aborts."""
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput(f"--yes: confirm {what} (there is no terminal to ask on)")
+    typer.confirm(question, abort=True)
