@@ -13,26 +13,10 @@ from sqlalchemy import update
 
 from tenantctl.cli import output
 from tenantctl.store.models import Account, Product
-from tests.test_sales import (  # noqa: F401 - the module-scoped world and its fixtures
-    PL,
-    World,
-    _reuse_the_built_command,
-    build_world_template,
-    private_world,
-)
+from tests.world import PL, World
 
 MARKUP = "Acme [/bold] Ltd [link=https://evil.example/]Click[/link] [red]x"
 ESCAPES = "Evil \x1b[31mred\x1b[0m \x1b]0;title\x07 \x9b2J end"
-
-
-@pytest.fixture(scope="module")
-def world_template(_template, tmp_path_factory):
-    yield from build_world_template(_template, tmp_path_factory)
-
-
-@pytest.fixture
-def world(world_template, tmp_path) -> World:
-    yield from private_world(world_template, tmp_path)
 
 
 def wide(columns: int = 200) -> dict:
@@ -274,7 +258,7 @@ def test_plural():
 
 
 def test_messages_are_sentences(world, tmp_path):
-    from tests.test_sales import manage
+    from tests.world import manage
 
     csv = tmp_path / "one.csv"
     csv.write_text("sku,name,platform,unit,price\nONE-THING,One thing,other,monthly,1.00\n",
@@ -384,7 +368,7 @@ def test_a_read_only_command_on_an_empty_store_writes_nothing(empty_db_url):
 # --- issue 14 item 16 ----------------------------------------------------------------------------
 
 def test_account_show_says_which_tenant_manages_an_account(world):
-    from tests.test_sales import manage
+    from tests.world import manage
 
     plain = world.cli.json("account", "show", "LC-ATHENS-DENTAL")
     assert (plain["managed_by"], plain["backorder_state"]) == (None, None)
@@ -511,7 +495,7 @@ def test_an_error_after_a_commit_says_the_change_was_saved(world, monkeypatch, t
 # --- issue 14 item 17 ----------------------------------------------------------------------------
 
 def test_inside_a_tenant_rows_are_named_by_code_never_by_global_id(world):
-    from tests.test_sales import USER_ENV, tenant_customer
+    from tests.world import USER_ENV, tenant_customer
 
     tenant_customer(world, world.acme, "ACME-CUST")
     sold = world.at_json(world.acme, "subscription", "create", "ACME-CUST", "MS-EXO-P1",

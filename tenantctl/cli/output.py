@@ -257,9 +257,9 @@ def check_line(passed: bool, name: str, reason: str, fix: str | None) -> None:
     line = Text("PASS" if passed else "FAIL", style="green" if passed else "red")
     line.append(f" {literal(name)}: {literal(reason)}")
     out = _stdout()
-    out.print(line, soft_wrap=True)  # the terminal wraps it; a pipe gets it whole
+    out.print(line)  # wrapped at the terminal's width (a pipe's is wide)
     if fix and not passed:
-        out.print(Text.assemble(("     fix: ", "dim"), literal(fix)), soft_wrap=True)
+        out.print(Text.assemble(("     fix: ", "dim"), literal(fix)))
 
 
 def error(exc: BaseException, verbose: bool, *, unexpected: bool = False,
