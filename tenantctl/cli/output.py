@@ -37,11 +37,14 @@ def _console(file, *, width: int | None, soft_wrap: bool) -> Console:
                    markup=False, width=width, **extra)
 
 
+def _piped() -> bool:
+    """stdout goes to a file or another program (no terminal width to fit)."""
+    return not sys.stdout.isatty() and "COLUMNS" not in os.environ
+
+
 def _stdout() -> Console:
     # Piped into a file or another program, a table keeps its lines whole (not 80 columns).
-
-    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-    return _console(sys.stdout, width=width, soft_wrap=False)
+    return _console(sys.stdout, width=160 if _piped() else None, soft_wrap=False)
 
 
 def _stderr() -> Console:
@@ -119,7 +122,7 @@ def log_line(at: datetime, level: str, task: str | None, text: str) -> None:
     if task:
         line.append(f"[{literal(task)}] ")
     line.append(literal(text))
-    _stdout().print(line, soft_wrap=True)  # one entry, one line (for grep and tail)
+    _stdout().print(line, soft_wrap=_piped())  # piped: one entry, one line (for grep)
 
 
 def cell(value: Any) -> str:
@@ -257,9 +260,9 @@ def check_line(passed: bool, name: str, reason: str, fix: str | None) -> None:
     line = Text("PASS" if passed else "FAIL", style="green" if passed else "red")
     line.append(f" {literal(name)}: {literal(reason)}")
     out = _stdout()
-    out.print(line)  # wrapped at the terminal's width (a pipe's is wide)
+    out.print(line, soft_wrap=_piped())  # fits the terminal; a pipe gets it whole
     if fix and not passed:
-        out.print(Text.assemble(("     fix: ", "dim"), literal(fix)))
+        out.print(Text.assemble(("     fix: ", "dim"), literal(fix)), soft_wrap=_piped())
 
 
 def error(exc: BaseException, verbose: bool, *, unexpected: bool = False,
