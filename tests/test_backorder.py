@@ -64,13 +64,18 @@ def root_sub(world, code: str) -> dict:
     return world.cli.json("subscription", "show", code)
 
 
-def mirror_of(world, tenant_sub_id: int) -> dict:
-    """The root's mirror of a tenant subscription (by the tenant row's id)."""
+def mirror_of(world, sub: dict, client_id: str | None = None) -> dict:
+    """The root's mirror of a tenant subscription (SUB, as the tenant's JSON shows it) of
+    the tenant CLIENT_ID (LITECLOUD's by default)."""
+    _, org_id, _ = world.ids(client_id or world.lite)
     engine = world.engine()
     try:
         with read_session(engine) as session:
+            original = select(Subscription.id).where(Subscription.org_id == org_id,
+                                                     Subscription.code == sub["code"])
             code = session.execute(select(Subscription.code).where(
-                Subscription.source_subscription_id == tenant_sub_id)).scalar_one()
+                Subscription.source_subscription_id == original.scalar_subquery())
+            ).scalar_one()
     finally:
         engine.dispose()
     return root_sub(world, code)
@@ -130,7 +135,7 @@ def test_enable_copies_missing_customers_mirrors_earlier_sales_and_is_one_way(wo
     tenant = world.cli.json("tenant", "show", "ACME")
     assert (tenant["phase"], tenant["backorder_state"]) == ("live", "on")
     # The sale made before is mirrored, without an order (it was not sold through here).
-    mirror = mirror_of(world, early["id"])
+    mirror = mirror_of(world, early, world.acme)
     assert (mirror["quantity"], mirror["status"]) == (4, "active")
     assert root_orders(world, mirror["account"]) == []
     again = world.cli.json("backorder", "enable", "ACME", "--yes")
@@ -152,7 +157,7 @@ def test_a_paid_sale_copies_the_customer_up_mirrors_it_and_orders_it(world):
     assert (customer["name"], customer["email"], customer["accounting_number"],
             customer["billing_address"]) == ("Newco Ltd", "it@newco.example", "EL123",
                                               "Odos 1, Athens")
-    mirror = mirror_of(world, sub["id"])
+    mirror = mirror_of(world, sub)
     assert mirror["account"] == "NEWCO" and mirror["bill_to"] == "LITECLOUD"
     assert (mirror["sku"], mirror["unit"], mirror["quantity"]) == ("MS-M365-BS", "monthly", 5)
     assert Decimal(mirror["price"]) == COST["MS-M365-BS", "monthly"]
@@ -202,7 +207,7 @@ def test_a_subscription_starting_later_is_inactive_in_the_parent_and_ordered_on_
     start = (today() + timedelta(days=10)).isoformat()
     sub = sell(world, world.lite, "NEWCO", "MS-EXO-P1", "--unit", "monthly", "--quantity",
                "2", "--start", start)
-    mirror = mirror_of(world, sub["id"])
+    mirror = mirror_of(world, sub)
     assert (mirror["status"], mirror["start_date"]) == ("inactive", start)
     assert root_orders(world, "NEWCO")[0]["order_date"] == start
 
@@ -217,7 +222,7 @@ def test_trials_and_own_products_are_not_mirrored_a_trial_turned_paid_is(world):
     world.at_json(world.lite, "subscription", "update", trial["code"], "--quantity", "3")
     assert world.root_account("NEWCO") is None
     world.at_json(world.lite, "subscription", "update", trial["code"], "--paid")
-    mirror = mirror_of(world, trial["id"])
+    mirror = mirror_of(world, trial)
     assert (mirror["quantity"], mirror["paid"]) == (3, True)
     (order,) = root_orders(world, "NEWCO")
     assert order["order_type"] == "trial-to-paid" and order["order_date"] == today().isoformat()
@@ -244,17 +249,17 @@ def test_quantity_add_on_and_cancellation_reach_the_mirror_each_with_an_order(wo
     new_customer(world, world.lite)
     sub = sell(world, world.lite, "NEWCO", "MS-M365-BS", "--unit", "monthly", "--quantity", "5")
     world.at_json(world.lite, "subscription", "update", sub["code"], "--quantity", "7")
-    mirror = mirror_of(world, sub["id"])
+    mirror = mirror_of(world, sub)
     assert mirror["quantity"] == 7
     world.at_json(world.lite, "subscription", "update", sub["code"], "--add-on",
                   "MS-DEFENDER-O365-P1=2")
-    assert [(a["sku"], a["quantity"]) for a in mirror_of(world, sub["id"])["add_ons"]] == [
+    assert [(a["sku"], a["quantity"]) for a in mirror_of(world, sub)["add_ons"]] == [
         ("MS-DEFENDER-O365-P1", 2)]
     world.at_json(world.lite, "subscription", "update", sub["code"], "--add-on",
                   "MS-DEFENDER-O365-P1=0")
-    assert mirror_of(world, sub["id"])["add_ons"] == []
+    assert mirror_of(world, sub)["add_ons"] == []
     world.at_json(world.lite, "subscription", "cancel", sub["code"])
-    mirror = mirror_of(world, sub["id"])
+    mirror = mirror_of(world, sub)
     assert (mirror["status"], mirror["auto_renew"]) == ("cancelled", False)
     orders = root_orders(world, "NEWCO")
     assert [o["order_type"] for o in orders] == ["new", "change", "add-on", "change", "cancel"]
@@ -315,7 +320,7 @@ def test_account_set_in_the_tenant_reaches_the_parent_which_may_not_change_it(wo
 def test_the_parent_may_change_only_a_mirrors_billing_options(world):
     new_customer(world, world.lite)
     sub = sell(world, world.lite, "NEWCO", "MS-EXO-P1", "--unit", "monthly", "--quantity", "1")
-    code = mirror_of(world, sub["id"])["code"]
+    code = mirror_of(world, sub)["code"]
     for args in (["update", code, "--quantity", "9"], ["cancel", code],
                  ["update", code, "--add-on", "MS-DEFENDER-O365-P1=1"]):
         result = world.cli("subscription", *args, expect=1)
@@ -329,7 +334,7 @@ def test_the_parent_may_change_only_a_mirrors_billing_options(world):
     # In the tenant, the reseller may amend what its customer pays; the mirror keeps the cost.
     amended = world.at_json(world.lite, "subscription", "set", sub["code"], "--price", "9.99")
     assert Decimal(amended["price"]) == Decimal("9.99")
-    assert Decimal(mirror_of(world, sub["id"])["price"]) == COST["MS-EXO-P1", "monthly"]
+    assert Decimal(mirror_of(world, sub)["price"]) == COST["MS-EXO-P1", "monthly"]
     world.cli("reconcile", "LITECLOUD")
 
 
@@ -356,7 +361,7 @@ def test_paused_nothing_reaches_the_parent_and_resume_delivers_it_in_order(world
     assert [(o["order_type"], o["lines"][0]["quantity"]) for o in orders] == [
         ("new", 1), ("change", 4), ("change", 2)]
     assert [o["number"] for o in orders] == sorted(o["number"] for o in orders)
-    assert mirror_of(world, sub["id"])["quantity"] == 2
+    assert mirror_of(world, sub)["quantity"] == 2
     assert world.cli.json("account", "show", "NEWCO")["name"] == "Held Name"
     status = world.cli.json("backorder", "status", "LITECLOUD")
     assert status["pending"] == 0 and status["last_delivered"]["subject"] == "customer"
@@ -418,7 +423,7 @@ def test_an_event_that_cannot_be_priced_waits_with_its_error_and_the_sale_stands
 def test_reconcile_lists_each_difference_and_exits_6(world):
     new_customer(world, world.lite)
     sub = sell(world, world.lite, "NEWCO", "MS-EXO-P1", "--unit", "monthly", "--quantity", "3")
-    code = mirror_of(world, sub["id"])["code"]
+    code = mirror_of(world, sub)["code"]
     engine = world.engine()
     with write_session(engine) as session:
         _, _, root_id = world.ids(world.lite)

@@ -53,11 +53,12 @@ def _stderr() -> Console:
 
 
 # C0 and C1 controls, DEL, and the invisible marks that reorder or hide text (bidi
-# overrides, zero-width characters): never sent to a terminal as they are.
+# overrides, zero-width characters), and lone surrogates (no encoding can write them):
+# never sent to a terminal as they are.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e"
-                     "\u2060-\u2069\ufeff]")
+                     "\u2060-\u2069\ud800-\udfff\ufeff]")
 _UNSAFE_KEEP_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f"
-                                "\u2028-\u202e\u2060-\u2069\ufeff]")
+                                "\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff]")
 
 
 def _escaped(match: re.Match) -> str:
