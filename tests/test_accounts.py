@@ -263,7 +263,7 @@ KEPT_FIELD_CHANGES = [  # (account set arguments, the kept fields they change)
     (["--add-contact", "New <new@olive.example>"], "contacts"),
     (["--remove-contact", "g.vlachos@olivetrade.gr"], "contacts"),
     (["--name", "Renamed", "--email", "x@y.example", "--add-contact", "N <n@o.example>"],
-     "name, email, contacts"),
+     "name, email and contacts"),
 ]
 
 
@@ -280,11 +280,12 @@ def test_a_managed_accounts_kept_fields_are_changed_in_the_tenant_not_the_parent
     before = show(world, "LC-OLIVE-TRADE")
     in_tenant = f"tenantctl --org {world.lite} account set LC-OLIVE-TRADE ..."
     for args, fields in KEPT_FIELD_CHANGES:
+        verb = "are" if fields == "contacts" or " and " in fields else "is"
         result = world.cli("account", "set", "LC-OLIVE-TRADE", *args, expect=1)
         assert result.stdout == ""
         assert one_line(result.stderr) == (
             "Error: account LC-OLIVE-TRADE is managed by tenant reseller LITECLOUD (a "
-            f"back-ordering record): its {fields} are changed in the tenant's BSS "
+            f"back-ordering record): its {fields} {verb} changed in the tenant's BSS "
             f"({in_tenant}); here only its pricing options and ordering"), args
     assert show(world, "LC-OLIVE-TRADE") == before
     # Its pricing options stay the parent's; a kept field set to the value it has is no

@@ -335,9 +335,10 @@ def _refuse_locked_fields(session: Session, account: Account, wanted: dict,
     if contacts:
         locked.append("contacts")
     if locked:
+        verb = "are" if len(locked) > 1 or locked == ["contacts"] else "is"
         raise Refused(f"account {account.code} is managed by tenant reseller {tenant.reseller} "
-                      f"(a back-ordering record): its {_and(locked)} "
-                      f"{'is' if len(locked) == 1 else 'are'} changed in the tenant's BSS "
+                      f"(a back-ordering record): its {_and(locked)} {verb} changed in the "
+                      "tenant's BSS "
                       f"({tenant.where(f'account set {account.code} ...')}); "
                       "here only its pricing options and ordering")
 
