@@ -387,8 +387,11 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path):
 
 
 def test_an_sqlite_file_that_cannot_be_created_is_bad_usage():
-    result = CliRunner().invoke(app, ["--db", "sqlite:////proc/x/y.db", "pricelist", "list"])
+    # a command that writes creates its store; a read-only one only says there is none
+    result = CliRunner().invoke(app, ["--db", "sqlite:////proc/x/y.db", "db", "upgrade"])
     assert "--db: cannot create the SQLite file /proc/x/y.db" in _one_error_line(result, 2)
+    result = CliRunner().invoke(app, ["--db", "sqlite:////proc/x/y.db", "pricelist", "list"])
+    assert "there is no store at /proc/x/y.db" in _one_error_line(result, 1)
 
 
 @pytest.mark.parametrize("command", ["show", "logs", "retry", "cancel"])

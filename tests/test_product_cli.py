@@ -155,5 +155,5 @@ def test_delete_refuses_an_own_product_in_use(world):
                   "--quantity", "2")
     result = world.at(world.acme, "product", "delete", OWN, expect=1)
     assert one_line(result.stderr) == (
-        f"Error: product {OWN} is in use by 1 subscription(s): discontinue it instead")
+        f"Error: product {OWN} is in use by 1 subscription: discontinue it instead")
     assert OWN in skus(world, world.acme)

@@ -24,7 +24,7 @@ from tenantctl import jobs
 from tenantctl.domain import sales
 from tenantctl.domain.kinds import register_all
 from tenantctl.domain.updates import Options, request_update, update_tenants
-from tenantctl.errors import BatchFailed, ProcessFailed, Refused, TenantctlError
+from tenantctl.errors import Busy, ProcessFailed, Refused, TenantctlError
 from tenantctl.store.engine import open_engine, read_session, write_session
 from tenantctl.store.models import (
     Account,
@@ -722,22 +722,22 @@ def test_update_tenants_reports_a_failed_tenant_and_goes_on_with_the_others(stor
     """The rule of `--all` lives in the domain: a failed tenant is reported, not raised."""
     store("pricelist", "import", PL, V2)
 
-    def fail(process_id: int) -> str:
-        raise ProcessFailed(process_id, "failed", "boom", exit_code=4)
+    def fail(process_id: int, code: str) -> str:
+        raise ProcessFailed(process_id, "failed", f"{code}: boom", exit_code=4)
 
     # one tenant named: its own error, with its own exit code
     with pytest.raises(ProcessFailed) as failed:
         update_tenants(engine, "ACME", date.today(), Options(), run=fail)
     assert failed.value.exit_code == 4
-    # every tenant: ACME's update is still queued, so this run of it is refused (busy);
-    # the refusal is reported as a failed tenant and the batch fails with exit 5
+    # every tenant: ACME's update is still queued, so this run of it is refused: reported
+    # busy (not failed), and the batch exits 4
     report = update_tenants(engine, None, date.today(), Options(), run=fail)
-    assert [(o.tenant, o.status) for o in report.outcomes] == [("ACME", "failed")]
+    assert [(o.tenant, o.status) for o in report.outcomes] == [("ACME", "busy")]
     assert "is already queued" in report.outcomes[0].error
-    assert report.failed == 1
-    with pytest.raises(BatchFailed) as refused:
+    assert (report.failed, report.busy) == (0, 1)
+    with pytest.raises(Busy) as refused:
         report.raise_if_failed()
-    assert refused.value.exit_code == 5
+    assert refused.value.exit_code == 4
 
 
 # --- the log -----------------------------------------------------------------------------------
