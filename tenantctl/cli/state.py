@@ -42,11 +42,12 @@ class State:
         """
         if self._engine is None:
             from tenantctl.store.engine import open_engine
-            from tenantctl.store.migrate import current, ensure_current
+            from tenantctl.store.migrate import current, ensure_current, refuse_foreign
 
             engine = open_engine(self.db_url, create=create)
             if check_schema:
                 if not create and current(engine) is None:
+                    refuse_foreign(engine)  # another application's tables: bad usage
                     where = engine.url.render_as_string(hide_password=True)
                     engine.dispose()
                     raise NotFound(f"the store {where} is empty: `tenantctl load FILE.yaml` "

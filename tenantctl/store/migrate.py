@@ -103,6 +103,12 @@ def ensure_current(engine: Engine) -> None:
     )
 
 
+def refuse_foreign(engine: Engine) -> None:
+    """Refuse (untouched) a database that holds another application's tables."""
+    with engine.connect() as conn:
+        _refuse_foreign(conn)
+
+
 def _refuse_foreign(conn: Connection) -> None:
     """A database with tables but no schema revision is another application's: refused
     before anything is written to it."""
