@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from tenantctl.domain import backorder, reconcile
 from tenantctl.store.engine import open_engine, read_session, write_session
@@ -71,11 +72,25 @@ def held_events(world, count: int, seed: int) -> tuple[int, int, int]:
     return tenant_id, org_id, root_id
 
 
+def _count_events(engine, tenant_id: int, *, delivered: bool) -> int:
+    """How many of the tenant's events are (not) delivered. SQLite may answer "locking
+    protocol" to a reader while a worker is killed or frozen mid-write: asked again."""
+    done = BackorderEvent.delivered_at.is_not(None) if delivered else \
+        BackorderEvent.delivered_at.is_(None)
+    for attempt in range(50):
+        try:
+            with read_session(engine) as session:
+                return session.execute(select(func.count()).select_from(BackorderEvent).where(
+                    BackorderEvent.tenant_id == tenant_id, done)).scalar_one()
+        except OperationalError:
+            if attempt == 49:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
 def pending(engine, tenant_id: int) -> int:
-    with read_session(engine) as session:
-        return session.execute(select(func.count()).select_from(BackorderEvent).where(
-            BackorderEvent.tenant_id == tenant_id,
-            BackorderEvent.delivered_at.is_(None))).scalar_one()
+    return _count_events(engine, tenant_id, delivered=False)
 
 
 def assert_exactly_once(engine, tenant_id: int, root_id: int, org_id: int, seed) -> None:
@@ -117,10 +132,7 @@ def test_a_command_killed_between_its_commit_and_its_delivery_loses_nothing(worl
 
 
 def delivered(engine, tenant_id: int) -> int:
-    with read_session(engine) as session:
-        return session.execute(select(func.count()).select_from(BackorderEvent).where(
-            BackorderEvent.tenant_id == tenant_id,
-            BackorderEvent.delivered_at.is_not(None))).scalar_one()
+    return _count_events(engine, tenant_id, delivered=True)
 
 
 @pytest.mark.slow
