@@ -15,7 +15,6 @@ transaction, and travels on up the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -48,7 +47,6 @@ from tenantctl.store.models import (
     utcnow,
 )
 
-STATES = ("off", "on", "paused")
 _COPY_BATCH = 2000
 # Subscription statuses the parent bills: one such in the parent not copied down blocks
 # `backorder enable` (SPEC section 7).
@@ -228,18 +226,14 @@ class DeliveryReport:
     onward: set[int] = field(default_factory=set)
 
 
-def deliver(engine, tenant_id: int, *, limit: int | None = None,
-            before_each: Callable[[], None] | None = None) -> DeliveryReport:
+def deliver(engine, tenant_id: int) -> DeliveryReport:
     """Apply TENANT_ID's pending events to its parent in order, each in one transaction
     with its delivered mark, while back-ordering is on. An event that cannot be applied
     stops the run (the ones after it wait: order matters) and keeps its error for
-    `backorder status`; the worker tries it again. LIMIT: at most that many events.
-    BEFORE_EACH is called before each transaction (tests aim their kills with it)."""
+    `backorder status`; the worker tries it again."""
     report = DeliveryReport(tenant_id)
     more = True
-    while more and (limit is None or report.delivered < limit):
-        if before_each is not None:
-            before_each()
+    while more:
         tried = None
         try:
             with write_session(engine) as session:

@@ -85,32 +85,21 @@ def _reconcile(session: Session, tenant: TenantReseller) -> Reconciliation:
                               None if mine is None else str(mine),
                               None if theirs is None else str(theirs)))
 
-    subs = _mirrored(session, tenant, Subscription)
-    for sub in subs:
-        if ("subscription", sub.id) in pending:
-            continue
-        mirror = find_mirror(session, tenant, Subscription, sub)
-        if mirror is None:
-            diff("subscription", sub.code, "no mirror in the parent")
-            continue
-        for name, mine, theirs in _subscription_fields(session, sub, mirror):
-            if mine != theirs:
-                diff("subscription", sub.code, f"{name} differs", mine, theirs)
-    assets = _mirrored(session, tenant, Asset)
-    for asset in assets:
-        if ("asset", asset.id) in pending:
-            continue
-        mirror = find_mirror(session, tenant, Asset, asset)
-        if mirror is None:
-            diff("asset", asset.code, "no mirror in the parent")
-            continue
-        for name, mine, theirs in (
-                ("product", _source(session, asset.product_id), mirror.product_id),
-                ("quantity", asset.quantity, mirror.quantity),
-                ("status", asset.status, mirror.status),
-                ("purchase date", asset.purchase_date, mirror.purchase_date)):
-            if mine != theirs:
-                diff("asset", asset.code, f"{name} differs", mine, theirs)
+    checked = {}
+    for model, kind, fields in ((Subscription, "subscription", _subscription_fields),
+                                (Asset, "asset", _asset_fields)):
+        originals = _mirrored(session, tenant, model)
+        checked[f"{kind}s"] = len(originals)
+        for original in originals:
+            if (kind, original.id) in pending:
+                continue
+            mirror = find_mirror(session, tenant, model, original)
+            if mirror is None:
+                diff(kind, original.code, "no mirror in the parent")
+                continue
+            for name, mine, theirs in fields(session, original, mirror):
+                if mine != theirs:
+                    diff(kind, original.code, f"{name} differs", mine, theirs)
     for model, kind in ((Subscription, "subscription"), (Asset, "asset")):
         linked = _linked(session, tenant, model)
         for orphan in _parent_rows(session, tenant, model):
@@ -119,7 +108,7 @@ def _reconcile(session: Session, tenant: TenantReseller) -> Reconciliation:
                      "in the tenant")
     _compare_customers(session, tenant, pending_customers, diff)
     _compare_orders(session, tenant, diff)
-    result.checked = {"subscriptions": len(subs), "assets": len(assets)}
+    result.checked = checked
     return result
 
 
@@ -191,6 +180,13 @@ def _subscription_fields(session: Session, sub: Subscription, mirror: Subscripti
             ("status", sub.status, mirror.status),
             ("start date", sub.start_date, mirror.start_date),
             ("auto-renew", sub.auto_renew, mirror.auto_renew))
+
+
+def _asset_fields(session: Session, asset: Asset, mirror: Asset):
+    return (("product", _source(session, asset.product_id), mirror.product_id),
+            ("quantity", asset.quantity, mirror.quantity),
+            ("status", asset.status, mirror.status),
+            ("purchase date", asset.purchase_date, mirror.purchase_date))
 
 
 def _compare_customers(session: Session, tenant: TenantReseller, pending: set[int],
