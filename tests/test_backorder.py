@@ -443,3 +443,18 @@ def test_reconcile_lists_each_difference_and_exits_6(world):
 def test_reconcile_all_is_clean_on_the_world_and_needs_a_target(world):
     assert world.cli.json("reconcile", "--all")["differences"] == []
     assert world.cli("reconcile", expect=2).exit_code == 2
+
+
+def test_reconcile_finds_a_mirror_without_its_original(world):
+    new_customer(world, world.lite)
+    sub = sell(world, world.lite, "NEWCO", "MS-EXO-P1", "--unit", "monthly", "--quantity", "3")
+    code = mirror_of(world, sub)["code"]
+    _, _, root_id = world.ids(world.lite)
+    with world.write() as session:  # the link lost, as a manual edit of the parent would
+        session.execute(update(Subscription).where(
+            Subscription.org_id == root_id, Subscription.code == code)
+            .values(source_subscription_id=None))
+    report = world.cli.json("reconcile", "LITECLOUD", expect=6)
+    assert {(d["kind"], d["code"], d["problem"]) for d in report["differences"]} == {
+        ("subscription", sub["code"], "no mirror in the parent"),
+        ("subscription", code, "a mirror in the parent without its original in the tenant")}
