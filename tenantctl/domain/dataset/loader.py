@@ -39,10 +39,16 @@ from tenantctl.store.models import (
 )
 
 # a new root organisation: None means the file must give it
-ORGANISATION_DEFAULTS = {"currency": None, "country": None, "language": "en",
-                         "timezone": "UTC", "date_format": "YYYY-MM-DD"}
+ORGANISATION_DEFAULTS = {
+    "currency": None,
+    "country": None,
+    "language": "en",
+    "timezone": "UTC",
+    "date_format": "YYYY-MM-DD",
+}
 
 # --- the result --------------------------------------------------------------------------
+
 
 @dataclass
 class EntityCounts:
@@ -68,8 +74,10 @@ class LoadResult:
 
 # --- loading into the store --------------------------------------------------------------
 
-def load_dataset(session: Session, path: Path, *, dry_run: bool = False,
-                 replace_price_lists: bool = False) -> LoadResult:
+
+def load_dataset(
+    session: Session, path: Path, *, dry_run: bool = False, replace_price_lists: bool = False
+) -> LoadResult:
     """Load the data set at PATH into the store, idempotently by code, or change nothing.
 
     Everything is checked (the file, and its references against the file and the store)
@@ -122,55 +130,84 @@ class _Loader:
     # -- the store's side --
 
     def _read_store(self) -> None:
-        self.org = self.session.execute(
-            select(Organisation).where(Organisation.kind == "root").order_by(Organisation.id)
-        ).scalars().first()
+        self.org = (
+            self.session.execute(
+                select(Organisation).where(Organisation.kind == "root").order_by(Organisation.id)
+            )
+            .scalars()
+            .first()
+        )
         if self.org is not None:
             self.org_id = self.org.id
         org_id = self.org_id  # -1 while there is no root yet: nothing to find
         p, u = Product.__table__, ProductUnit.__table__
         parent = p.alias("parent")
         self.store_products = {
-            r.sku: r for r in self.session.execute(
-                select(p.c.id, p.c.sku, p.c.name, p.c.platform, p.c.product_type,
-                       p.c.description, p.c.category, parent.c.sku.label("add_on_of"))
+            r.sku: r
+            for r in self.session.execute(
+                select(
+                    p.c.id,
+                    p.c.sku,
+                    p.c.name,
+                    p.c.platform,
+                    p.c.product_type,
+                    p.c.description,
+                    p.c.category,
+                    parent.c.sku.label("add_on_of"),
+                )
                 .select_from(p.outerjoin(parent, parent.c.id == p.c.add_on_of_id))
-                .where(p.c.org_id == org_id))
+                .where(p.c.org_id == org_id)
+            )
         }
         self.store_units: dict[str, set[str]] = {}
         for sku, unit in self.session.execute(
-                select(p.c.sku, u.c.unit).join(p, p.c.id == u.c.product_id)
-                .where(u.c.org_id == org_id)):
+            select(p.c.sku, u.c.unit).join(p, p.c.id == u.c.product_id).where(u.c.org_id == org_id)
+        ):
             self.store_units.setdefault(sku, set()).add(unit)
         pl = PriceList.__table__
         self.store_price_lists = {
-            r.name: r for r in self.session.execute(
-                select(pl.c.id, pl.c.name, pl.c.currency).where(pl.c.org_id == org_id))
+            r.name: r
+            for r in self.session.execute(
+                select(pl.c.id, pl.c.name, pl.c.currency).where(pl.c.org_id == org_id)
+            )
         }
         wanted = set(self.accounts)
         wanted.update(e.values["bill_to"] for e in self.data.accounts if e.get("bill_to"))
-        wanted.update(e.values["account"] for e in (*self.data.subscriptions, *self.data.assets)
-                      if e.has("account"))
+        wanted.update(
+            e.values["account"]
+            for e in (*self.data.subscriptions, *self.data.assets)
+            if e.has("account")
+        )
         a, pl = Account.__table__, PriceList.__table__
         bill_to = a.alias("bill_to")
-        stmt = (select(a, bill_to.c.code.label("bill_to_code"),
-                       pl.c.name.label("price_list_name"))
-                .select_from(a.outerjoin(bill_to, bill_to.c.id == a.c.bill_to_id)
-                             .outerjoin(pl, pl.c.id == a.c.price_list_id))
-                .where(a.c.org_id == org_id))
+        stmt = (
+            select(a, bill_to.c.code.label("bill_to_code"), pl.c.name.label("price_list_name"))
+            .select_from(
+                a.outerjoin(bill_to, bill_to.c.id == a.c.bill_to_id).outerjoin(
+                    pl, pl.c.id == a.c.price_list_id
+                )
+            )
+            .where(a.c.org_id == org_id)
+        )
         self.store_accounts = {r.code: r for r in rows_in(self.session, stmt, a.c.code, wanted)}
         s = Subscription.__table__
-        stmt = (select(s, a.c.code.label("account_code"), p.c.sku.label("sku"))
-                .join(a, a.c.id == s.c.account_id).join(p, p.c.id == s.c.product_id)
-                .where(s.c.org_id == org_id))
-        self.store_subscriptions = {r.code: r for r in rows_in(self.session, stmt, s.c.code,
-                                                                self.subscriptions)}
+        stmt = (
+            select(s, a.c.code.label("account_code"), p.c.sku.label("sku"))
+            .join(a, a.c.id == s.c.account_id)
+            .join(p, p.c.id == s.c.product_id)
+            .where(s.c.org_id == org_id)
+        )
+        self.store_subscriptions = {
+            r.code: r for r in rows_in(self.session, stmt, s.c.code, self.subscriptions)
+        }
         t = Asset.__table__
-        stmt = (select(t, a.c.code.label("account_code"), p.c.sku.label("sku"))
-                .join(a, a.c.id == t.c.account_id).join(p, p.c.id == t.c.product_id)
-                .where(t.c.org_id == org_id))
-        self.store_assets = {r.code: r for r in rows_in(self.session, stmt, t.c.code,
-                                                         self.assets)}
+        stmt = (
+            select(t, a.c.code.label("account_code"), p.c.sku.label("sku"))
+            .join(a, a.c.id == t.c.account_id)
+            .join(p, p.c.id == t.c.product_id)
+            .where(t.c.org_id == org_id)
+        )
+        self.store_assets = {r.code: r for r in rows_in(self.session, stmt, t.c.code, self.assets)}
 
     # -- what a code means, the file first and then the store --
 
@@ -182,11 +219,19 @@ class _Loader:
         if entry is not None:
             # units are only ever added: one the file leaves out stays in the store
             units.update(unit for unit, _, _ in entry.get("units", []))
-            return {"platform": entry.get("platform"), "units": units,
-                    "add_on_of": entry.get("add_on_of"), "name": entry.get("name")}
+            return {
+                "platform": entry.get("platform"),
+                "units": units,
+                "add_on_of": entry.get("add_on_of"),
+                "name": entry.get("name"),
+            }
         if stored is not None:
-            return {"platform": stored.platform, "units": units,
-                    "add_on_of": stored.add_on_of, "name": stored.name}
+            return {
+                "platform": stored.platform,
+                "units": units,
+                "add_on_of": stored.add_on_of,
+                "name": stored.name,
+            }
         return None
 
     def account(self, code: str) -> dict | None:
@@ -194,12 +239,19 @@ class _Loader:
         stored = self.store_accounts.get(code)
         entry = self.accounts.get(code)
         if entry is not None:
-            return {"kind": entry.get("kind"), "currency": entry.get("currency"),
-                    "billing_day": entry.get("pricing.billing_day"),
-                    "managed": stored.managed_by_org_id if stored is not None else None}
+            return {
+                "kind": entry.get("kind"),
+                "currency": entry.get("currency"),
+                "billing_day": entry.get("pricing.billing_day"),
+                "managed": stored.managed_by_org_id if stored is not None else None,
+            }
         if stored is not None:
-            return {"kind": stored.kind, "currency": stored.currency,
-                    "billing_day": stored.billing_day, "managed": stored.managed_by_org_id}
+            return {
+                "kind": stored.kind,
+                "currency": stored.currency,
+                "billing_day": stored.billing_day,
+                "managed": stored.managed_by_org_id,
+            }
         return None
 
     def price_list_currency(self, name: str) -> str | None | bool:
@@ -218,10 +270,13 @@ class _Loader:
         if entry is None:
             return
         if self.org is not None and entry.has("name") and entry.values["name"] != self.org.name:
-            self.problems.at(entry, "name",
-                             f"the store's root organisation is {self.org.name!r}, not "
-                             f"{entry.values['name']!r}: a data set adds to the store's root "
-                             "organisation and must name it")
+            self.problems.at(
+                entry,
+                "name",
+                f"the store's root organisation is {self.org.name!r}, not "
+                f"{entry.values['name']!r}: a data set adds to the store's root "
+                "organisation and must name it",
+            )
         for key, default in ORGANISATION_DEFAULTS.items():
             if key not in entry.values or entry.values[key] is not None:
                 continue  # a bad value (already a problem), or given
@@ -245,22 +300,30 @@ class _Loader:
         for entry in self.data.products:
             sku = entry.get("sku")
             stored = self.store_products.get(sku)
-            if stored is not None and entry.has("platform") \
-                    and stored.platform != entry.values["platform"]:
-                self.problems.at(entry, "platform",
-                                 f"{sku} is a {stored.platform} product in the store; a "
-                                 "product's platform cannot change")
+            if (
+                stored is not None
+                and entry.has("platform")
+                and stored.platform != entry.values["platform"]
+            ):
+                self.problems.at(
+                    entry,
+                    "platform",
+                    f"{sku} is a {stored.platform} product in the store; a "
+                    "product's platform cannot change",
+                )
             parent = entry.get("add_on_of")
             if parent is None or sku is None:
                 continue
             if parent == sku:
                 self.problems.at(entry, "add_on_of", "a product cannot be an add-on of itself")
             elif self.product(parent) is None:
-                self.problems.at(entry, "add_on_of",
-                                 f"no product {parent!r} in the file or the store")
+                self.problems.at(
+                    entry, "add_on_of", f"no product {parent!r} in the file or the store"
+                )
             elif self._add_on_loop(sku):
-                self.problems.at(entry, "add_on_of",
-                                 f"{sku} would be an add-on of itself through {parent}")
+                self.problems.at(
+                    entry, "add_on_of", f"{sku} would be an add-on of itself through {parent}"
+                )
 
     def _add_on_loop(self, sku: str) -> bool:
         seen = {sku}
@@ -272,8 +335,9 @@ class _Loader:
             current = self.product(current["add_on_of"])
         return False
 
-    def _check_sold_in(self, entry: Entry, sku_key: str = "sku", unit_key: str | None = "unit"
-                       ) -> dict | None:
+    def _check_sold_in(
+        self, entry: Entry, sku_key: str = "sku", unit_key: str | None = "unit"
+    ) -> dict | None:
         """The product ENTRY names, after checking it exists and is sold in its unit."""
         sku = entry.get(sku_key)
         if sku is None:
@@ -293,18 +357,24 @@ class _Loader:
             stored = self.store_price_lists.get(entry.get("name"))
             currency = entry.get("currency")
             if stored is not None and currency is not None and stored.currency != currency:
-                self.problems.at(entry, "currency",
-                                 f"price list {stored.name!r} is in {stored.currency} in the "
-                                 "store; a price list's currency cannot change")
+                self.problems.at(
+                    entry,
+                    "currency",
+                    f"price list {stored.name!r} is in {stored.currency} in the "
+                    "store; a price list's currency cannot change",
+                )
             for item in entry.get("items", []):
                 self._check_sold_in(item)
             if stored is None:
                 continue
             listed = self.store_items[stored.name] = listed_items(self.session, stored.id)
             if "items" in entry.values and not entry.values["items"] and listed:
-                self.problems.at(entry, "items",
-                                 f"price list {stored.name!r} has {len(listed)} items in the "
-                                 "store; a data set cannot empty it")
+                self.problems.at(
+                    entry,
+                    "items",
+                    f"price list {stored.name!r} has {len(listed)} items in the "
+                    "store; a data set cannot empty it",
+                )
 
     def _check_accounts(self) -> None:
         for entry in self.data.accounts:
@@ -313,21 +383,29 @@ class _Loader:
             if name is not None:
                 currency = self.price_list_currency(name)
                 if currency is False:
-                    self.problems.at(entry, "pricing.price_list",
-                                     f"no price list {name!r} in the file or the store")
+                    self.problems.at(
+                        entry,
+                        "pricing.price_list",
+                        f"no price list {name!r} in the file or the store",
+                    )
                 elif currency and entry.get("currency") and currency != entry.get("currency"):
-                    self.problems.at(entry, "pricing.price_list",
-                                     f"price list {name!r} is in {currency} but the account "
-                                     f"is billed in {entry.get('currency')}")
+                    self.problems.at(
+                        entry,
+                        "pricing.price_list",
+                        f"price list {name!r} is in {currency} but the account "
+                        f"is billed in {entry.get('currency')}",
+                    )
             target = entry.get("bill_to")
             if target is not None and target != code:
                 billed_to = self.account(target)
                 if billed_to is None:
-                    self.problems.at(entry, "bill_to",
-                                     f"no account {target!r} in the file or the store")
+                    self.problems.at(
+                        entry, "bill_to", f"no account {target!r} in the file or the store"
+                    )
                 elif billed_to["kind"] is not None and billed_to["kind"] != "reseller":
-                    self.problems.at(entry, "bill_to",
-                                     f"{target} is a {billed_to['kind']}, not a reseller")
+                    self.problems.at(
+                        entry, "bill_to", f"{target} is a {billed_to['kind']}, not a reseller"
+                    )
         self._check_account_changes()
 
     def _check_account_changes(self) -> None:
@@ -346,58 +424,82 @@ class _Loader:
             stmt = select(s.c.account_id, func.count()).group_by(s.c.account_id)
             for account_id, count in rows_in(self.session, stmt, s.c.account_id, recurrency):
                 entry, stored = recurrency[account_id]
-                self.problems.at(entry, "currency",
-                                 f"{stored.code} has {count} subscription(s) in "
-                                 f"{stored.currency}; an account's currency cannot change")
+                self.problems.at(
+                    entry,
+                    "currency",
+                    f"{stored.code} has {count} subscription(s) in "
+                    f"{stored.currency}; an account's currency cannot change",
+                )
         if demoted:
             a = Account.__table__
             stmt = select(a.c.bill_to_id, a.c.code).where(a.c.org_id == self.org_id)
             for bill_to_id, code in rows_in(self.session, stmt, a.c.bill_to_id, demoted):
                 if code not in self.accounts:  # a file account gets its own bill_to checked
-                    self.problems.at(demoted[bill_to_id], "kind",
-                                     f"account {code} in the store is billed to it, so it "
-                                     "must stay a reseller")
+                    self.problems.at(
+                        demoted[bill_to_id],
+                        "kind",
+                        f"account {code} in the store is billed to it, so it must stay a reseller",
+                    )
 
     def _check_sales(self) -> None:
         for entry in (*self.data.subscriptions, *self.data.assets):
             code = entry.get("account")
             account = self.account(code) if code is not None else None
             if code is not None and account is None:
-                self.problems.at(entry, "account",
-                                 f"no account {code!r} in the file or the store")
+                self.problems.at(entry, "account", f"no account {code!r} in the file or the store")
             is_subscription = entry.path.startswith("subscriptions")
             product = self._check_sold_in(entry, unit_key="unit" if is_subscription else None)
             section = "subscription" if is_subscription else "asset"
-            stored = (self.store_subscriptions if is_subscription else self.store_assets
-                      ).get(entry.get("code"))
+            stored = (self.store_subscriptions if is_subscription else self.store_assets).get(
+                entry.get("code")
+            )
             if stored is not None:
                 for key, before in (("account", stored.account_code), ("sku", stored.sku)):
                     if entry.get(key) not in (None, before):
-                        self.problems.at(entry, key,
-                                         f"{section} {stored.code} is for {before} in the "
-                                         f"store; its {key} cannot change (cancel it and "
-                                         "add a new one)")
+                        self.problems.at(
+                            entry,
+                            key,
+                            f"{section} {stored.code} is for {before} in the "
+                            f"store; its {key} cannot change (cancel it and "
+                            "add a new one)",
+                        )
             if not is_subscription:
                 continue
             currency = entry.get("currency")
-            if currency is not None and account is not None and account["currency"] \
-                    and currency != account["currency"]:
-                self.problems.at(entry, "currency",
-                                 f"a subscription is in its account's currency: {code} is "
-                                 f"billed in {account['currency']}, not {currency}")
+            if (
+                currency is not None
+                and account is not None
+                and account["currency"]
+                and currency != account["currency"]
+            ):
+                self.problems.at(
+                    entry,
+                    "currency",
+                    f"a subscription is in its account's currency: {code} is "
+                    f"billed in {account['currency']}, not {currency}",
+                )
             for add_on in entry.get("add_ons", []):
                 child = self._check_sold_in(add_on, unit_key=None)
-                if child is not None and product is not None and entry.has("sku") \
-                        and child["add_on_of"] != entry.values["sku"]:
-                    self.problems.at(add_on, "sku", f"{add_on.values['sku']} is not an "
-                                                    f"add-on of {entry.values['sku']}")
+                if (
+                    child is not None
+                    and product is not None
+                    and entry.has("sku")
+                    and child["add_on_of"] != entry.values["sku"]
+                ):
+                    self.problems.at(
+                        add_on,
+                        "sku",
+                        f"{add_on.values['sku']} is not an add-on of {entry.values['sku']}",
+                    )
 
     # -- plans: what differs from the store --
 
     def _plan_organisation(self) -> str:
         entry = self.data.organisation
-        wanted = {k: entry.values[k] for k in ("name", "currency", "country", "language",
-                                               "timezone", "date_format")}
+        wanted = {
+            k: entry.values[k]
+            for k in ("name", "currency", "country", "language", "timezone", "date_format")
+        }
         self.org_wanted = wanted
         if self.org is None:
             return "created"
@@ -406,9 +508,11 @@ class _Loader:
         return "unchanged"
 
     def _product_extra(self, entry: Entry) -> dict:
-        return {"product_type": entry.values["type"],
-                "description": entry.values["description"],
-                "category": entry.values["category"]}
+        return {
+            "product_type": entry.values["type"],
+            "description": entry.values["description"],
+            "category": entry.values["category"],
+        }
 
     def _plan_products(self) -> _Plan:
         plan = _Plan()
@@ -418,12 +522,13 @@ class _Loader:
                 plan.create.append(entry)
                 continue
             units = {unit for unit, _, _ in entry.values["units"]}
-            same = (stored.name == entry.values["name"]
-                    and stored.add_on_of == entry.values["add_on_of"]
-                    and units <= self.store_units.get(sku, set())
-                    and {k: getattr(stored, k) for k in ("product_type", "description",
-                                                         "category")}
-                    == self._product_extra(entry))
+            same = (
+                stored.name == entry.values["name"]
+                and stored.add_on_of == entry.values["add_on_of"]
+                and units <= self.store_units.get(sku, set())
+                and {k: getattr(stored, k) for k in ("product_type", "description", "category")}
+                == self._product_extra(entry)
+            )
             if same:
                 plan.unchanged += 1
             else:
@@ -435,8 +540,14 @@ class _Loader:
         for item in entry.values["items"]:
             sku, unit = item.values["sku"], item.values["unit"]
             product = self.product(sku)
-            items[(sku, unit)] = PriceRow(sku, product["name"], product["platform"], unit,
-                                          item.values["price"], line=item.line)
+            items[(sku, unit)] = PriceRow(
+                sku,
+                product["name"],
+                product["platform"],
+                unit,
+                item.values["price"],
+                line=item.line,
+            )
         return items
 
     def _plan_price_lists(self) -> _Plan:
@@ -456,11 +567,17 @@ class _Loader:
     def _account_wanted(self, entry: Entry) -> dict:
         v = entry.values
         return {
-            "name": v["name"], "kind": v["kind"], "bill_to": v["bill_to"],
-            "ordering_enabled": v["ordering_enabled"], "currency": v["currency"],
-            "country": v["country"], "accounting_number": v["accounting_number"],
-            "email": v["email"], "billing_address": v["billing_address"],
-            "price_list": v["pricing.price_list"], "billing_day": v["pricing.billing_day"],
+            "name": v["name"],
+            "kind": v["kind"],
+            "bill_to": v["bill_to"],
+            "ordering_enabled": v["ordering_enabled"],
+            "currency": v["currency"],
+            "country": v["country"],
+            "accounting_number": v["accounting_number"],
+            "email": v["email"],
+            "billing_address": v["billing_address"],
+            "price_list": v["pricing.price_list"],
+            "billing_day": v["pricing.billing_day"],
             "payment_method": v["pricing.payment_method"],
             "credit_limit": v["pricing.credit_limit"],
             "invoicing_options": v["pricing.invoicing_options"],
@@ -470,30 +587,40 @@ class _Loader:
     @staticmethod
     def _account_stored(row) -> dict:
         return {
-            "name": row.name, "kind": row.kind, "bill_to": row.bill_to_code,
-            "ordering_enabled": row.ordering_enabled, "currency": row.currency,
-            "country": row.country, "accounting_number": row.accounting_number,
-            "email": row.email, "billing_address": row.billing_address,
-            "price_list": row.price_list_name, "billing_day": row.billing_day,
-            "payment_method": row.payment_method, "credit_limit": row.credit_limit,
+            "name": row.name,
+            "kind": row.kind,
+            "bill_to": row.bill_to_code,
+            "ordering_enabled": row.ordering_enabled,
+            "currency": row.currency,
+            "country": row.country,
+            "accounting_number": row.accounting_number,
+            "email": row.email,
+            "billing_address": row.billing_address,
+            "price_list": row.price_list_name,
+            "billing_day": row.billing_day,
+            "payment_method": row.payment_method,
+            "credit_limit": row.credit_limit,
             "invoicing_options": row.invoicing_options,
             "separate_invoices": row.separate_invoices,
         }
 
     @staticmethod
     def _contacts_wanted(entry: Entry) -> list[tuple]:
-        return [(c.values["name"], c.values["email"], c.values["phone"], c.values["role"])
-                for c in entry.values["contacts"]]
+        return [
+            (c.values["name"], c.values["email"], c.values["phone"], c.values["role"])
+            for c in entry.values["contacts"]
+        ]
 
     @staticmethod
     def _sync_wanted(entry: Entry) -> list[tuple]:
-        return sorted((s.values["platform"], s.values["status"], s.values["external_id"])
-                      for s in entry.values["sync"])
+        return sorted(
+            (s.values["platform"], s.values["status"], s.values["external_id"])
+            for s in entry.values["sync"]
+        )
 
     def _plan_accounts(self) -> _Plan:
         plan = _Plan()
-        stored_ids = {self.store_accounts[c].id for c in self.accounts if c in
-                      self.store_accounts}
+        stored_ids = {self.store_accounts[c].id for c in self.accounts if c in self.store_accounts}
         contacts: dict[int, list[tuple]] = {}
         c = Contact.__table__
         stmt = select(c.c.account_id, c.c.name, c.c.email, c.c.phone, c.c.role).order_by(c.c.id)
@@ -523,20 +650,29 @@ class _Loader:
                 continue
             plan.update.append((entry, stored.id))
             if stored.managed_by_org_id is not None:
-                self.problems.at(entry, "code",
-                                 f"account {code} is managed by its tenant reseller (a "
-                                 "back-ordering record); change it in the tenant, not here")
+                self.problems.at(
+                    entry,
+                    "code",
+                    f"account {code} is managed by its tenant reseller (a "
+                    "back-ordering record); change it in the tenant, not here",
+                )
         return plan
 
     def _subscription_wanted(self, entry: Entry) -> dict:
         v = entry.values
         account = self.account(v["account"])
         return {
-            "account": v["account"], "sku": v["sku"], "unit": v["unit"],
-            "quantity": v["quantity"], "unit_price": v["price"],
-            "currency": account["currency"], "status": v["status"],
-            "start_date": v["start_date"], "auto_renew": v["auto_renew"],
-            "paid": not v["trial"], "billing_day": account["billing_day"],
+            "account": v["account"],
+            "sku": v["sku"],
+            "unit": v["unit"],
+            "quantity": v["quantity"],
+            "unit_price": v["price"],
+            "currency": account["currency"],
+            "status": v["status"],
+            "start_date": v["start_date"],
+            "auto_renew": v["auto_renew"],
+            "paid": not v["trial"],
+            "billing_day": account["billing_day"],
             "characteristics": v["characteristics"],
         }
 
@@ -544,8 +680,14 @@ class _Loader:
     def _add_ons_wanted(entry: Entry) -> list[tuple]:
         return sorted((a.values["sku"], a.values["quantity"]) for a in entry.values["add_ons"])
 
-    def _plan_sales(self, entries: dict[str, Entry], stored_rows: dict, wanted: Callable,
-                    what: str, add_ons: dict[int, list] | None = None) -> _Plan:
+    def _plan_sales(
+        self,
+        entries: dict[str, Entry],
+        stored_rows: dict,
+        wanted: Callable,
+        what: str,
+        add_ons: dict[int, list] | None = None,
+    ) -> _Plan:
         """Plan subscriptions (with ADD_ONS, stored ones by subscription id) or assets."""
         plan = _Plan()
         for code, entry in entries.items():
@@ -558,10 +700,13 @@ class _Loader:
             else:
                 want = wanted(entry)
                 # the stored row names its account and product by the joined codes
-                same = all(getattr(stored, "account_code" if key == "account" else key) == value
-                           for key, value in want.items())
+                same = all(
+                    getattr(stored, "account_code" if key == "account" else key) == value
+                    for key, value in want.items()
+                )
                 if add_ons is not None and self._add_ons_wanted(entry) != sorted(
-                        add_ons.get(stored.id, [])):
+                    add_ons.get(stored.id, [])
+                ):
                     self.add_ons_to_replace.add(code)
                     same = False
                 if same:
@@ -569,29 +714,45 @@ class _Loader:
                 else:
                     plan.update.append((entry, stored.id))
             if not same and (self.account(entry.values["account"]) or {}).get("managed"):
-                self.problems.at(entry, "account",
-                                 f"account {entry.values['account']} is managed by its tenant "
-                                 f"reseller: its {what}s are back-ordering records and change "
-                                 "only in the tenant")
+                self.problems.at(
+                    entry,
+                    "account",
+                    f"account {entry.values['account']} is managed by its tenant "
+                    f"reseller: its {what}s are back-ordering records and change "
+                    "only in the tenant",
+                )
         return plan
 
     def _plan_subscriptions(self) -> _Plan:
         stored_ids = [r.id for r in self.store_subscriptions.values()]
         add_ons: dict[int, list] = {}
         sa, p = SubscriptionAddon.__table__, Product.__table__
-        stmt = (select(sa.c.subscription_id, p.c.sku, sa.c.quantity)
-                .join(p, p.c.id == sa.c.product_id))
-        for subscription_id, sku, quantity in rows_in(self.session, stmt,
-                                                       sa.c.subscription_id, stored_ids):
+        stmt = select(sa.c.subscription_id, p.c.sku, sa.c.quantity).join(
+            p, p.c.id == sa.c.product_id
+        )
+        for subscription_id, sku, quantity in rows_in(
+            self.session, stmt, sa.c.subscription_id, stored_ids
+        ):
             add_ons.setdefault(subscription_id, []).append((sku, quantity))
-        return self._plan_sales(self.subscriptions, self.store_subscriptions,
-                                self._subscription_wanted, "subscription", add_ons)
+        return self._plan_sales(
+            self.subscriptions,
+            self.store_subscriptions,
+            self._subscription_wanted,
+            "subscription",
+            add_ons,
+        )
 
     def _asset_wanted(self, entry: Entry) -> dict:
         v = entry.values
-        return {"account": v["account"], "sku": v["sku"], "kind": v["kind"],
-                "quantity": v["quantity"], "purchase_date": v["purchase_date"],
-                "status": v["status"], "characteristics": v["characteristics"]}
+        return {
+            "account": v["account"],
+            "sku": v["sku"],
+            "kind": v["kind"],
+            "quantity": v["quantity"],
+            "purchase_date": v["purchase_date"],
+            "status": v["status"],
+            "characteristics": v["characteristics"],
+        }
 
     def _plan_assets(self) -> _Plan:
         return self._plan_sales(self.assets, self.store_assets, self._asset_wanted, "asset")
@@ -635,8 +796,7 @@ class _Loader:
             self._write_subscriptions(plans["subscriptions"])
             self._write_assets(plans["assets"])
         changed = any(c.created or c.updated for c in counts)
-        return LoadResult(self.label, self.org_wanted["name"], dry_run, changed, counts,
-                          revisions)
+        return LoadResult(self.label, self.org_wanted["name"], dry_run, changed, counts, revisions)
 
     # -- writing --
 
@@ -654,24 +814,37 @@ class _Loader:
     def _write_products(self, plan: _Plan) -> None:
         changed = plan.create + [entry for entry, _ in plan.update]
         if changed:
-            rows = [PriceRow(e.values["sku"], e.values["name"], e.values["platform"], unit,
-                             Decimal(0), e.values["add_on_of"], e.values["type"], e.line)
-                    for e in changed for unit, _, _ in e.values["units"]]
+            rows = [
+                PriceRow(
+                    e.values["sku"],
+                    e.values["name"],
+                    e.values["platform"],
+                    unit,
+                    Decimal(0),
+                    e.values["add_on_of"],
+                    e.values["type"],
+                    e.line,
+                )
+                for e in changed
+                for unit, _, _ in e.values["units"]
+            ]
             ensure_products(self.session, self.org, rows, self.label)
-        self.product_ids = ids_by(self.session, Product.__table__, "sku", self.org_id,
-                                self._skus_referenced())
+        self.product_ids = ids_by(
+            self.session, Product.__table__, "sku", self.org_id, self._skus_referenced()
+        )
         # ensure_products keeps names, units and add-ons; the other fields are the loader's
         extra = []
         for entry in changed:
             stored = self.store_products.get(entry.values["sku"])
-            before = ({k: getattr(stored, k) for k in ("product_type", "description",
-                                                      "category")}
-                      if stored is not None else
-                      {"product_type": entry.values["type"], "description": None,
-                       "category": None})
+            before = (
+                {k: getattr(stored, k) for k in ("product_type", "description", "category")}
+                if stored is not None
+                else {"product_type": entry.values["type"], "description": None, "category": None}
+            )
             if before != self._product_extra(entry):
-                extra.append({"id": self.product_ids[entry.values["sku"]],
-                              **self._product_extra(entry)})
+                extra.append(
+                    {"id": self.product_ids[entry.values["sku"]], **self._product_extra(entry)}
+                )
         update_by_id(self.session, Product.__table__, extra)
 
     def _skus_referenced(self) -> set[str]:
@@ -695,37 +868,64 @@ class _Loader:
             source = self.session.execute(
                 select(PriceListRevision.source)
                 .where(PriceListRevision.price_list_id == stored.id)
-                .order_by(PriceListRevision.number.desc()).limit(1)).scalar()
+                .order_by(PriceListRevision.number.desc())
+                .limit(1)
+            ).scalar()
             if source is not None and not source.endswith((".yaml", ".yml")):
                 newer.append(f"{name!r} (its current revision came from {source})")
         if newer:
-            raise Refused(f"{self.label}: loading it would revise back {', '.join(newer)}; "
-                          "nothing was loaded (--replace-price-lists replaces them with "
-                          "the file's)")
+            raise Refused(
+                f"{self.label}: loading it would revise back {', '.join(newer)}; "
+                "nothing was loaded (--replace-price-lists replaces them with "
+                "the file's)"
+            )
 
     def _write_price_lists(self, plan: _Plan) -> dict[str, int]:
         revisions = {}
-        created = [{"org_id": self.org_id, "name": e.values["name"],
-                    "currency": e.values["currency"], "created_at": utcnow()}
-                   for e in plan.create]
+        created = [
+            {
+                "org_id": self.org_id,
+                "name": e.values["name"],
+                "currency": e.values["currency"],
+                "created_at": utcnow(),
+            }
+            for e in plan.create
+        ]
         insert_batched(self.session, PriceList.__table__, created)
         changed = [e for e in plan.create if not self.diffs[e.values["name"]].empty]
         changed += [e for e, _ in plan.update]
         if changed:
-            lists = {pl.name: pl for pl in self.session.execute(
-                select(PriceList).where(PriceList.org_id == self.org_id,
-                                        PriceList.name.in_([e.values["name"] for e in changed]))
-            ).scalars()}
+            lists = {
+                pl.name: pl
+                for pl in self.session.execute(
+                    select(PriceList).where(
+                        PriceList.org_id == self.org_id,
+                        PriceList.name.in_([e.values["name"] for e in changed]),
+                    )
+                ).scalars()
+            }
             for entry in changed:
                 name = entry.values["name"]
-                _, number, _ = record_revision(self.session, lists[name],
-                                               self.items_wanted[name], self.product_ids,
-                                               source=self.label)
+                _, number, _ = record_revision(
+                    self.session,
+                    lists[name],
+                    self.items_wanted[name],
+                    self.product_ids,
+                    source=Path(self.label).name,
+                )
                 if number is not None:
                     revisions[name] = number
-        self.price_list_ids = ids_by(self.session, PriceList.__table__, "name", self.org_id,
-                                   {e.values["pricing.price_list"] for e in self.data.accounts
-                                    if e.values["pricing.price_list"]})
+        self.price_list_ids = ids_by(
+            self.session,
+            PriceList.__table__,
+            "name",
+            self.org_id,
+            {
+                e.values["pricing.price_list"]
+                for e in self.data.accounts
+                if e.values["pricing.price_list"]
+            },
+        )
         return revisions
 
     def _account_row(self, entry: Entry) -> dict:
@@ -737,9 +937,20 @@ class _Loader:
     def _write_accounts(self, plan: _Plan) -> None:
         a = Account.__table__
         now = utcnow()
-        insert_batched(self.session, a, [
-            {"org_id": self.org_id, "code": e.values["code"], "bill_to_id": None,
-             "created_at": now, **self._account_row(e)} for e in plan.create])
+        insert_batched(
+            self.session,
+            a,
+            [
+                {
+                    "org_id": self.org_id,
+                    "code": e.values["code"],
+                    "bill_to_id": None,
+                    "created_at": now,
+                    **self._account_row(e),
+                }
+                for e in plan.create
+            ],
+        )
         codes = set(self.accounts)
         codes.update(e.values["account"] for e in (*self.data.subscriptions, *self.data.assets))
         codes.update(e.values["bill_to"] for e in self.accounts.values() if e.values["bill_to"])
@@ -750,69 +961,131 @@ class _Loader:
             return self.account_ids[target] if target else None
 
         # new accounts get their bill_to once every account of the file has an id
-        update_by_id(self.session, a, [
-            {"id": self.account_ids[e.values["code"]], "bill_to_id": bill_to_id(e)}
-            for e in plan.create if e.values["bill_to"]])
-        update_by_id(self.session, a, [
-            {"id": account_id, "bill_to_id": bill_to_id(e), **self._account_row(e)}
-            for e, account_id in plan.update])
+        update_by_id(
+            self.session,
+            a,
+            [
+                {"id": self.account_ids[e.values["code"]], "bill_to_id": bill_to_id(e)}
+                for e in plan.create
+                if e.values["bill_to"]
+            ],
+        )
+        update_by_id(
+            self.session,
+            a,
+            [
+                {"id": account_id, "bill_to_id": bill_to_id(e), **self._account_row(e)}
+                for e, account_id in plan.update
+            ],
+        )
         self._replace_children(
-            Contact.__table__, self.contacts_to_replace,
-            lambda e: [{"name": n, "email": m, "phone": p, "role": r}
-                       for n, m, p, r in self._contacts_wanted(e)])
+            Contact.__table__,
+            self.contacts_to_replace,
+            lambda e: [
+                {"name": n, "email": m, "phone": p, "role": r}
+                for n, m, p, r in self._contacts_wanted(e)
+            ],
+        )
         self._replace_children(
-            SyncRecord.__table__, self.sync_to_replace,
-            lambda e: [{"platform": p, "status": s, "external_id": x}
-                       for p, s, x in self._sync_wanted(e)])
+            SyncRecord.__table__,
+            self.sync_to_replace,
+            lambda e: [
+                {"platform": p, "status": s, "external_id": x} for p, s, x in self._sync_wanted(e)
+            ],
+        )
 
     def _replace_children(self, table, codes: set[str], rows_of: Callable) -> None:
         ids = [self.account_ids[code] for code in codes]
         for chunk in chunks(ids):
             self.session.execute(delete(table).where(table.c.account_id.in_(chunk)))
-        insert_batched(self.session, table, [
-            {"account_id": self.account_ids[code], **row}
-            for code in sorted(codes) for row in rows_of(self.accounts[code])])
+        insert_batched(
+            self.session,
+            table,
+            [
+                {"account_id": self.account_ids[code], **row}
+                for code in sorted(codes)
+                for row in rows_of(self.accounts[code])
+            ],
+        )
 
     def _subscription_row(self, entry: Entry) -> dict:
         want = self._subscription_wanted(entry)
-        return {**{k: v for k, v in want.items() if k not in ("account", "sku")},
-                "account_id": self.account_ids[want["account"]],
-                "product_id": self.product_ids[want["sku"]]}
+        return {
+            **{k: v for k, v in want.items() if k not in ("account", "sku")},
+            "account_id": self.account_ids[want["account"]],
+            "product_id": self.product_ids[want["sku"]],
+        }
 
     def _write_subscriptions(self, plan: _Plan) -> None:
         s = Subscription.__table__
         now = utcnow()
-        insert_batched(self.session, s, [
-            {"org_id": self.org_id, "code": e.values["code"], "created_at": now,
-             **self._subscription_row(e)} for e in plan.create])
-        update_by_id(self.session, s, [
-            {"id": subscription_id, **self._subscription_row(e)}
-            for e, subscription_id in plan.update])
+        insert_batched(
+            self.session,
+            s,
+            [
+                {
+                    "org_id": self.org_id,
+                    "code": e.values["code"],
+                    "created_at": now,
+                    **self._subscription_row(e),
+                }
+                for e in plan.create
+            ],
+        )
+        update_by_id(
+            self.session,
+            s,
+            [
+                {"id": subscription_id, **self._subscription_row(e)}
+                for e, subscription_id in plan.update
+            ],
+        )
         entries = self.subscriptions
         ids = ids_by(self.session, s, "code", self.org_id, self.add_ons_to_replace)
         sa = SubscriptionAddon.__table__
         for chunk in chunks(list(ids.values())):
             self.session.execute(delete(sa).where(sa.c.subscription_id.in_(chunk)))
-        insert_batched(self.session, sa, [
-            {"subscription_id": ids[code], "product_id": self.product_ids[sku],
-             "quantity": quantity}
-            for code in sorted(self.add_ons_to_replace)
-            for sku, quantity in self._add_ons_wanted(entries[code])])
+        insert_batched(
+            self.session,
+            sa,
+            [
+                {
+                    "subscription_id": ids[code],
+                    "product_id": self.product_ids[sku],
+                    "quantity": quantity,
+                }
+                for code in sorted(self.add_ons_to_replace)
+                for sku, quantity in self._add_ons_wanted(entries[code])
+            ],
+        )
 
     def _asset_row(self, entry: Entry) -> dict:
         want = self._asset_wanted(entry)
-        return {**{k: v for k, v in want.items() if k not in ("account", "sku")},
-                "account_id": self.account_ids[want["account"]],
-                "product_id": self.product_ids[want["sku"]]}
+        return {
+            **{k: v for k, v in want.items() if k not in ("account", "sku")},
+            "account_id": self.account_ids[want["account"]],
+            "product_id": self.product_ids[want["sku"]],
+        }
 
     def _write_assets(self, plan: _Plan) -> None:
         t = Asset.__table__
         now = utcnow()
-        insert_batched(self.session, t, [
-            {"org_id": self.org_id, "code": e.values["code"], "created_at": now,
-             **self._asset_row(e)} for e in plan.create])
-        update_by_id(self.session, t, [
-            {"id": asset_id, **self._asset_row(e)} for e, asset_id in plan.update])
+        insert_batched(
+            self.session,
+            t,
+            [
+                {
+                    "org_id": self.org_id,
+                    "code": e.values["code"],
+                    "created_at": now,
+                    **self._asset_row(e),
+                }
+                for e in plan.create
+            ],
+        )
+        update_by_id(
+            self.session, t, [{"id": asset_id, **self._asset_row(e)} for e, asset_id in plan.update]
+        )
 
 
 def _first_by(entries: Iterable[Entry], key: str) -> dict[Any, Entry]:
