@@ -57,14 +57,15 @@ def platforms() -> dict[str, Platform]:
 def cancellation_days() -> dict[str, int]:
     """Per platform, the days after a term's first day in which a decrease or a cancellation
     is credited (SPEC section 8; a platform that names none: 0)."""
-    return {code: int(spec.get("cancellation_days", 0) or 0)
-            for code, spec in _read("platforms.yaml")["platforms"].items()}
+    return {
+        code: int(spec.get("cancellation_days", 0) or 0)
+        for code, spec in _read("platforms.yaml")["platforms"].items()
+    }
 
 
 def units() -> tuple[str, ...]:
     """The billing units a product may be sold in."""
     return tuple(_read("platforms.yaml")["units"])
-
 
 
 def tenants() -> dict:

@@ -43,10 +43,13 @@ class BadInput(TenantctlError):
 class ProcessFailed(TenantctlError):
     """A process run in the foreground did not succeed; exits with the code of its error."""
 
-    def __init__(self, process_id: int, status: str, reason: str | None,
-                 exit_code: int | None = None):
-        super().__init__(f"process {process_id} {status}: {reason or 'see its log'} "
-                         f"(tenantctl process logs {process_id})")
+    def __init__(
+        self, process_id: int, status: str, reason: str | None, exit_code: int | None = None
+    ):
+        super().__init__(
+            f"process {process_id} {status}: {reason or 'see its log'} "
+            f"(tenantctl process logs {process_id})"
+        )
         self.exit_code = exit_code or 1
 
 

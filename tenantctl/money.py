@@ -28,8 +28,10 @@ def parse_amount(text: object, *, allow_negative: bool = False) -> Decimal:
         if not _WRITTEN.fullmatch(text.strip()):
             if text.strip().lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
                 raise ValueError(f"{text!r} is not a finite number")
-            raise ValueError(f"{text!r} is not a number written with the digits 0-9 and "
-                             "at most one decimal point (such as 20.60)")
+            raise ValueError(
+                f"{text!r} is not a number written with the digits 0-9 and "
+                "at most one decimal point (such as 20.60)"
+            )
         value = Decimal(text.strip())
     else:
         raise ValueError(f"{text!r} is not a number")
@@ -93,8 +95,28 @@ def check_country(code: object) -> str:
 
 # ISO 4217 minor units of the currencies that do not have two (every other code has 2).
 _MINOR_UNITS = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
-                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
     **dict.fromkeys(("CLF", "UYW"), 4),
 }

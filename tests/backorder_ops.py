@@ -27,10 +27,22 @@ from tenantctl.store.models import Account, Organisation, Subscription
 # Products of the parent in the tenant (from "Resellers EUR"), sold monthly.
 MONTHLY = ("MS-EXO-P1", "MS-M365-BS", "OTH-SUPPORT-STD", "MS-M365-BB")
 ADD_ON = ("MS-M365-BS", "MS-DEFENDER-O365-P1")
-ASSETS = (("MS-WINSRV-STD-16C", "software-subscription"),
-          ("MS-AZURE-RI-D2SV5", "azure-reservation"))
-OPERATIONS = ("customer", "paid", "trial", "quantity", "add-on", "remove-add-on", "to-paid",
-              "cancel", "asset", "edit")
+ASSETS = (
+    ("MS-WINSRV-STD-16C", "software-subscription"),
+    ("MS-AZURE-RI-D2SV5", "azure-reservation"),
+)
+OPERATIONS = (
+    "customer",
+    "paid",
+    "trial",
+    "quantity",
+    "add-on",
+    "remove-add-on",
+    "to-paid",
+    "cancel",
+    "asset",
+    "edit",
+)
 
 
 @dataclass
@@ -52,36 +64,55 @@ def one_transaction(engine, org_id: int, work, *, deliver: bool):
 
 
 def _pick(session, model, *where, rnd: random.Random):
-    ids = list(session.execute(select(model.code).where(*where).order_by(model.code))
-               .scalars())
+    ids = list(session.execute(select(model.code).where(*where).order_by(model.code)).scalars())
     return rnd.choice(ids) if ids else None
 
 
-def operate(engine, org_id: int, rnd: random.Random, tally: Tally, *, deliver: bool,
-            prefix: str = "RND") -> str:
+def operate(
+    engine, org_id: int, rnd: random.Random, tally: Tally, *, deliver: bool, prefix: str = "RND"
+) -> str:
     """One random operation; returns its name ("skip: ..." when nothing fitted)."""
     op = rnd.choice(OPERATIONS) if tally.customers else "customer"
 
     def work(session, org):
-        customer = _pick(session, Account, Account.org_id == org.id,
-                         Account.code.like(f"{prefix}-%"), rnd=rnd)
-        live = (Subscription.org_id == org.id, Subscription.status != "cancelled",
-                Subscription.code.like("SUB-%"))
+        customer = _pick(
+            session, Account, Account.org_id == org.id, Account.code.like(f"{prefix}-%"), rnd=rnd
+        )
+        live = (
+            Subscription.org_id == org.id,
+            Subscription.status != "cancelled",
+            Subscription.code.like("SUB-%"),
+        )
         if op == "customer":
             code = f"{prefix}-{tally.customers:04d}"
-            accounts.create_account(session, org, accounts.NewAccount(
-                code=code, name=f"Random customer {tally.customers}",
-                email=f"c{tally.customers}@random.example"))
-            accounts.update_account(session, org, code,
-                                    accounts.AccountChanges(price_list="Retail EUR"))
+            accounts.create_account(
+                session,
+                org,
+                accounts.NewAccount(
+                    code=code,
+                    name=f"Random customer {tally.customers}",
+                    email=f"c{tally.customers}@random.example",
+                ),
+            )
+            accounts.update_account(
+                session, org, code, accounts.AccountChanges(price_list="Retail EUR")
+            )
             tally.customers += 1
         elif op in ("paid", "trial"):
             sku = rnd.choice(MONTHLY)
-            add_ons = ({ADD_ON[1]: rnd.randint(1, 5)} if sku == ADD_ON[0] and rnd.random() < .5
-                       else {})
-            sales.create_subscription(session, org, customer, sku, unit="monthly",
-                                      quantity=rnd.randint(1, 20), trial=op == "trial",
-                                      add_ons=add_ons)
+            add_ons = (
+                {ADD_ON[1]: rnd.randint(1, 5)} if sku == ADD_ON[0] and rnd.random() < 0.5 else {}
+            )
+            sales.create_subscription(
+                session,
+                org,
+                customer,
+                sku,
+                unit="monthly",
+                quantity=rnd.randint(1, 20),
+                trial=op == "trial",
+                add_ons=add_ons,
+            )
         elif op == "quantity":
             code = _pick(session, Subscription, *live, rnd=rnd)
             if code is None:
@@ -89,8 +120,9 @@ def operate(engine, org_id: int, rnd: random.Random, tally: Tally, *, deliver: b
             sales.update_subscription(session, org, code, quantity=rnd.randint(1, 30))
         elif op in ("add-on", "remove-add-on"):
             product = get_product(session, org, ADD_ON[0])
-            code = _pick(session, Subscription, *live, Subscription.product_id == product.id,
-                         rnd=rnd)
+            code = _pick(
+                session, Subscription, *live, Subscription.product_id == product.id, rnd=rnd
+            )
             if code is None:
                 return "skip: no subscription to add to"
             sub = sales.get_subscription(session, org, code)
@@ -111,12 +143,15 @@ def operate(engine, org_id: int, rnd: random.Random, tally: Tally, *, deliver: b
             sales.cancel_subscription(session, org, code)
         elif op == "asset":
             sku, kind = rnd.choice(ASSETS)
-            sales.create_asset(session, org, customer, sku, kind=kind,
-                               quantity=rnd.randint(1, 4))
+            sales.create_asset(session, org, customer, sku, kind=kind, quantity=rnd.randint(1, 4))
         elif op == "edit":
             n = rnd.randrange(10**6)
-            accounts.update_account(session, org, customer, accounts.AccountChanges(
-                name=f"Renamed {n}", email=f"r{n}@random.example"))
+            accounts.update_account(
+                session,
+                org,
+                customer,
+                accounts.AccountChanges(name=f"Renamed {n}", email=f"r{n}@random.example"),
+            )
         return op
 
     try:
@@ -131,11 +166,16 @@ def _sell_and_die(db_url: str, org_id: int) -> None:
     engine = open_engine(db_url)
 
     def work(session, org):
-        code = session.execute(select(Account.code).where(
-            Account.org_id == org.id, Account.kind == "customer").order_by(Account.code)
-        ).scalars().first()
-        sales.create_subscription(session, org, code, "MS-EXO-P1", unit="monthly",
-                                  quantity=11)
+        code = (
+            session.execute(
+                select(Account.code)
+                .where(Account.org_id == org.id, Account.kind == "customer")
+                .order_by(Account.code)
+            )
+            .scalars()
+            .first()
+        )
+        sales.create_subscription(session, org, code, "MS-EXO-P1", unit="monthly", quantity=11)
 
     one_transaction(engine, org_id, work, deliver=False)
     os.kill(os.getpid(), signal.SIGKILL)  # committed; the delivery never runs
@@ -145,4 +185,3 @@ if __name__ == "__main__":
     _url, _org, _what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     assert _what == "sell-and-die", _what
     _sell_and_die(_url, _org)
-

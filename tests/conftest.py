@@ -138,8 +138,9 @@ class CliResult:
     exception: BaseException | None
 
 
-def invoke(runner: CliRunner, args: list[str], input: str | None = None,
-           env: dict | None = None) -> CliResult:
+def invoke(
+    runner: CliRunner, args: list[str], input: str | None = None, env: dict | None = None
+) -> CliResult:
     """Run COMMAND with ARGS in the runner's isolation (what CliRunner.invoke does, with
     the command built once; public API only)."""
     exit_code, exception = 0, None
@@ -157,8 +158,10 @@ def invoke(runner: CliRunner, args: list[str], input: str | None = None,
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-            stdout, stderr = (stream.getvalue().decode(runner.charset, "replace")
-                              .replace("\r\n", "\n") for stream in streams[:2])
+            stdout, stderr = (
+                stream.getvalue().decode(runner.charset, "replace").replace("\r\n", "\n")
+                for stream in streams[:2]
+            )
     return CliResult(exit_code, stdout, stderr, exception)
 
 
@@ -169,8 +172,9 @@ class Cli:
         self.db_url = db_url
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None, env: dict | None = None,
-                 expect: int | None = 0) -> CliResult:
+    def __call__(
+        self, *args: str, input: str | None = None, env: dict | None = None, expect: int | None = 0
+    ) -> CliResult:
         result = invoke(self.runner, ["--db", self.db_url, *map(str, args)], input, env)
         if expect is not None and result.exit_code != expect:
             raise AssertionError(
@@ -274,8 +278,10 @@ def table_counts(url: str) -> dict[str, int]:
     engine = open_engine(url)
     try:
         with engine.connect() as conn:
-            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                    for t in SQLModel.metadata.sorted_tables}
+            return {
+                t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in SQLModel.metadata.sorted_tables
+            }
     finally:
         engine.dispose()
 

@@ -88,10 +88,13 @@ def count_rows(ctx: TaskContext) -> None:
             raise RuntimeError(f"simulated failure at {nxt}, password=hunter2")
         end = min(nxt + batch, n)
         with ctx.transaction() as session:
-            session.execute(ROWS.insert(), [
-                {"process_id": ctx.process_id, "n": i, "writer": ctx.worker_id}
-                for i in range(nxt, end)
-            ])
+            session.execute(
+                ROWS.insert(),
+                [
+                    {"process_id": ctx.process_id, "n": i, "writer": ctx.worker_id}
+                    for i in range(nxt, end)
+                ],
+            )
             ctx.save(session, checkpoint={"next": end}, done=end)
         nxt = end
         batches += 1
@@ -134,16 +137,21 @@ FAST = QueueSettings(lease_seconds=2.0, backoff_seconds=0.0, poll_seconds=0.02)
 def rows_of(engine, process_id: int) -> list[int]:
     """The `n` of every row written for PROCESS_ID, sorted (duplicates kept)."""
     with read_session(engine) as session:
-        return sorted(session.execute(
-            select(ROWS.c.n).where(ROWS.c.process_id == process_id)).scalars())
+        return sorted(
+            session.execute(select(ROWS.c.n).where(ROWS.c.process_id == process_id)).scalars()
+        )
 
 
 def writers_of(engine, process_id: int) -> dict[str, int]:
     """How many rows each worker wrote for PROCESS_ID."""
     with read_session(engine) as session:
-        return dict(session.execute(
-            select(ROWS.c.writer, func.count()).where(ROWS.c.process_id == process_id)
-            .group_by(ROWS.c.writer)).all())
+        return dict(
+            session.execute(
+                select(ROWS.c.writer, func.count())
+                .where(ROWS.c.process_id == process_id)
+                .group_by(ROWS.c.writer)
+            ).all()
+        )
 
 
 def wait_until(predicate, what: str, timeout: float = 60.0, interval: float = 0.01):
@@ -172,21 +180,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll", type=float, default=0.05)
     parser.add_argument("--max-takeovers", type=int, default=QueueSettings.max_takeovers)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
     register_test_kinds()
     engine = open_engine(args.db_url)
     report = worker(
-        engine, args.worker_id, once=args.once, until_empty=args.until_empty,
-        settings=QueueSettings(lease_seconds=args.lease, backoff_seconds=args.backoff,
-                               poll_seconds=args.poll, max_takeovers=args.max_takeovers),
+        engine,
+        args.worker_id,
+        once=args.once,
+        until_empty=args.until_empty,
+        settings=QueueSettings(
+            lease_seconds=args.lease,
+            backoff_seconds=args.backoff,
+            poll_seconds=args.poll,
+            max_takeovers=args.max_takeovers,
+        ),
     )
     engine.dispose()
-    print(json.dumps({
-        "worker_id": report.worker_id,
-        "stopped": report.stopped,
-        "processes": [{"id": p.id, "status": p.status} for p in report.processes],
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "worker_id": report.worker_id,
+                "stopped": report.stopped,
+                "processes": [{"id": p.id, "status": p.status} for p in report.processes],
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -35,17 +35,20 @@ GCP_VERSIONS = ("2025-04-27", "2025-10-09", "2026-03-25")
 MS_VERSIONS = ("2022-01-25", "2023-08-08")
 PRICE_COLUMNS = ("sku", "name", "platform", "unit", "price")
 
-MS_SKIP_REASON = (f"optional data: Microsoft's licensing table is not vendored (its licence "
-                  f"is not known to allow it); set {MS_DATA_VARIABLE} to a folder holding "
-                  f"products-{MS_VERSIONS[0]}.csv and products-{MS_VERSIONS[1]}.csv to run it")
+MS_SKIP_REASON = (
+    f"optional data: Microsoft's licensing table is not vendored (its licence "
+    f"is not known to allow it); set {MS_DATA_VARIABLE} to a folder holding "
+    f"products-{MS_VERSIONS[0]}.csv and products-{MS_VERSIONS[1]}.csv to run it"
+)
 
 
 def ms_missing_reason() -> str | None:
     """Why the Microsoft tests cannot run here, or None when the table is present."""
     if not os.environ.get(MS_DATA_VARIABLE):
         return MS_SKIP_REASON
-    missing = [f"products-{v}.csv" for v in MS_VERSIONS
-               if not (ms_dir() / f"products-{v}.csv").is_file()]
+    missing = [
+        f"products-{v}.csv" for v in MS_VERSIONS if not (ms_dir() / f"products-{v}.csv").is_file()
+    ]
     if missing:  # asked for and not there: a mistake to report, not a reason to skip
         raise FileNotFoundError(f"{MS_DATA_VARIABLE}={ms_dir()}: no {', '.join(missing)}")
     return None
@@ -56,6 +59,7 @@ def ms_dir() -> Path:
 
 
 # --- Google Cloud -----------------------------------------------------------------------
+
 
 class TextFloatLoader(yaml.CSafeLoader):
     """A YAML loader that keeps every float as the text it was written as."""
@@ -99,6 +103,7 @@ def write_gcp_csv(version: str, path: Path) -> Path:
 
 # --- Microsoft --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MsProduct:
     """One product of the Microsoft table, its values exactly as the file has them."""
@@ -125,16 +130,18 @@ def ms_products(version: str) -> tuple[MsProduct, ...]:
     with path.open(newline="", encoding="cp1252") as handle:
         reader = csv.reader(handle)
         header = [h.replace(" ", "") for h in next(reader)]  # 2022: "String_ Id"
-        col = {name: header.index(name) for name in ("Product_Display_Name", "String_Id",
-                                                     "GUID")}
+        col = {name: header.index(name) for name in ("Product_Display_Name", "String_Id", "GUID")}
         products: dict[tuple[str, str], MsProduct] = {}
         for row in reader:
-            product = MsProduct(row[col["String_Id"]], row[col["Product_Display_Name"]],
-                                row[col["GUID"]])
+            product = MsProduct(
+                row[col["String_Id"]], row[col["Product_Display_Name"]], row[col["GUID"]]
+            )
             first = products.setdefault((product.guid, product.string_id), product)
             if first.name != product.name:
-                raise ValueError(f"{path}:{reader.line_num}: {product.string_id} has two "
-                                 f"names: {first.name!r} and {product.name!r}")
+                raise ValueError(
+                    f"{path}:{reader.line_num}: {product.string_id} has two "
+                    f"names: {first.name!r} and {product.name!r}"
+                )
     return tuple(products.values())
 
 

@@ -63,8 +63,10 @@ class SkipCheck:
         terminalreporter.section("skipped for a reason this run does not accept", red=True)
         for nodeid, reason in self.refused:
             terminalreporter.write_line(f"{nodeid}: {reason}")
-        terminalreporter.write_line(f"Only skips whose reason starts with {accepted} are "
-                                    f"accepted here (tests/skipcheck.py): the run fails.")
+        terminalreporter.write_line(
+            f"Only skips whose reason starts with {accepted} are "
+            f"accepted here (tests/skipcheck.py): the run fails."
+        )
 
 
 def pytest_configure(config) -> None:

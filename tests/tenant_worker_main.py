@@ -43,6 +43,7 @@ def hang_guard(seconds: int):
 
     Nothing asserts on speed: SECONDS is many times what the guarded code needs.
     """
+
     def expire(signum, frame):
         raise Hang(f"still running after {seconds} s: the code under test hangs")
 
@@ -63,19 +64,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll", type=float, default=0.05)
     parser.add_argument("--freeze-after-copied", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
     register_all()
     engine = open_engine(args.db_url)
-    settings = QueueSettings(lease_seconds=args.lease, backoff_seconds=0.0,
-                             poll_seconds=args.poll)
+    settings = QueueSettings(lease_seconds=args.lease, backoff_seconds=0.0, poll_seconds=args.poll)
     worker_id = args.worker_id or default_worker_id()
     frozen = False
 
     def on_progress(task: str, done: int, total: int | None) -> None:
         nonlocal frozen
-        if (args.freeze_after_copied and not frozen and task == COPY_TASK
-                and done >= args.freeze_after_copied):
+        if (
+            args.freeze_after_copied
+            and not frozen
+            and task == COPY_TASK
+            and done >= args.freeze_after_copied
+        ):
             frozen = True
             os.kill(os.getpid(), signal.SIGSTOP)
 
@@ -85,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         claimed = claim(engine, worker_id, settings=settings)
     info = run_process(engine, claimed, on_progress=on_progress, settings=settings)
     engine.dispose()
-    print(json.dumps({"worker_id": worker_id, "id": info.id, "status": info.status}),
-          flush=True)
+    print(json.dumps({"worker_id": worker_id, "id": info.id, "status": info.status}), flush=True)
     return 0
 
 

@@ -42,8 +42,14 @@ def spawn(world):
     started: list[subprocess.Popen] = []
 
     def start(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=dict(os.environ),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(proc)
         return proc
 
@@ -75,13 +81,19 @@ def held_events(world, count: int, seed: int) -> tuple[int, int, int]:
 def _count_events(engine, tenant_id: int, *, delivered: bool) -> int:
     """How many of the tenant's events are (not) delivered. SQLite may answer "locking
     protocol" to a reader while a worker is killed or frozen mid-write: asked again."""
-    done = BackorderEvent.delivered_at.is_not(None) if delivered else \
-        BackorderEvent.delivered_at.is_(None)
+    done = (
+        BackorderEvent.delivered_at.is_not(None)
+        if delivered
+        else BackorderEvent.delivered_at.is_(None)
+    )
     for attempt in range(50):
         try:
             with read_session(engine) as session:
-                return session.execute(select(func.count()).select_from(BackorderEvent).where(
-                    BackorderEvent.tenant_id == tenant_id, done)).scalar_one()
+                return session.execute(
+                    select(func.count())
+                    .select_from(BackorderEvent)
+                    .where(BackorderEvent.tenant_id == tenant_id, done)
+                ).scalar_one()
         except OperationalError:
             if attempt == 49:
                 raise
@@ -95,20 +107,33 @@ def pending(engine, tenant_id: int) -> int:
 
 def assert_exactly_once(engine, tenant_id: int, root_id: int, org_id: int, seed) -> None:
     with read_session(engine) as session:
-        events = session.execute(select(BackorderEvent).where(
-            BackorderEvent.tenant_id == tenant_id)).scalars().all()
+        events = (
+            session.execute(select(BackorderEvent).where(BackorderEvent.tenant_id == tenant_id))
+            .scalars()
+            .all()
+        )
         assert all(e.delivered_at is not None for e in events), f"seed {seed}: undelivered"
         with_order = {e.id for e in events if e.order_id is not None}
-        orders = session.execute(select(SalesOrder.backorder_event_id).where(
-            SalesOrder.org_id == root_id, SalesOrder.backorder_event_id.is_not(None))
-        ).scalars().all()
+        orders = (
+            session.execute(
+                select(SalesOrder.backorder_event_id).where(
+                    SalesOrder.org_id == root_id, SalesOrder.backorder_event_id.is_not(None)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert sorted(orders) == sorted(with_order), f"seed {seed}: orders != sales"
-        for model, source in ((Account, Account.source_account_id),
-                              (Subscription, Subscription.source_subscription_id)):
+        for model, source in (
+            (Account, Account.source_account_id),
+            (Subscription, Subscription.source_subscription_id),
+        ):
             copies = session.execute(
-                select(source, func.count()).where(model.org_id == root_id,
-                                                   source.is_not(None))
-                .group_by(source).having(func.count() > 1)).all()
+                select(source, func.count())
+                .where(model.org_id == root_id, source.is_not(None))
+                .group_by(source)
+                .having(func.count() > 1)
+            ).all()
             assert copies == [], f"seed {seed}: {model.__name__} copied twice: {copies}"
         result = reconcile.reconcile(session, "LITECLOUD")
         assert (result.pending, result.differences) == (0, []), f"seed {seed}: {result}"
@@ -148,8 +173,12 @@ def test_workers_killed_mid_delivery_leave_each_event_applied_once(world, spawn)
             # Once it delivers, it runs only in slices of a few milliseconds (SIGCONT,
             # sleep, SIGSTOP) and is killed while stopped: a random point of its delivery.
             start = delivered(engine, tenant_id)
-            wait_until(lambda s=start: delivered(engine, tenant_id) > s,
-                       f"seed {seed}: victim {kill} to deliver", timeout=WAIT, interval=0.005)
+            wait_until(
+                lambda s=start: delivered(engine, tenant_id) > s,
+                f"seed {seed}: victim {kill} to deliver",
+                timeout=WAIT,
+                interval=0.005,
+            )
             os.kill(victim.pid, signal.SIGSTOP)
             target = delivered(engine, tenant_id) + rnd.randint(3, 15)
             deadline = time.monotonic() + WAIT
@@ -164,8 +193,7 @@ def test_workers_killed_mid_delivery_leave_each_event_applied_once(world, spawn)
         survivor = spawn("-m", "tenantctl", "--db", world.db_url, "worker", "--until-empty")
         out, err = survivor.communicate(timeout=WAIT * 2)
         assert survivor.returncode == 0, f"seed {seed}: {err}"
-        wait_until(lambda: pending(engine, tenant_id) == 0, "every event delivered",
-                   timeout=WAIT)
+        wait_until(lambda: pending(engine, tenant_id) == 0, "every event delivered", timeout=WAIT)
         assert_exactly_once(engine, tenant_id, root_id, org_id, seed)
     finally:
         engine.dispose()
@@ -195,15 +223,18 @@ def test_two_deliverers_racing_deliver_each_event_once(world):
         def after_a_command(own) -> int:
             return sum(r.delivered for r in backorder.deliver_tenants(own, [tenant_id]))
 
-        threads = [threading.Thread(target=run, args=(backorder.deliver_all,)),
-                   threading.Thread(target=run, args=(after_a_command,))]
+        threads = [
+            threading.Thread(target=run, args=(backorder.deliver_all,)),
+            threading.Thread(target=run, args=(after_a_command,)),
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=WAIT * 2)
         assert errors == [], f"seed {seed}: {errors}"
         assert pending(engine, tenant_id) == 0 and sum(results) == total, (
-            f"seed {seed}: delivered {results} of {total}")
+            f"seed {seed}: delivered {results} of {total}"
+        )
         assert_exactly_once(engine, tenant_id, root_id, org_id, seed)
     finally:
         engine.dispose()

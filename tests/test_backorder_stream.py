@@ -35,9 +35,13 @@ def set_state(engine, state: str) -> None:
 def mirrored_sales(session, org_id: int) -> int:
     """The tenant's executed sales of subscriptions and assets the parent mirrors: its
     orders of paid subscriptions and assets of products that came from the parent."""
-    orders = session.execute(
-        select(SalesOrder).where(SalesOrder.org_id == org_id,
-                                 SalesOrder.number.like("ORD-%"))).scalars().all()
+    orders = (
+        session.execute(
+            select(SalesOrder).where(SalesOrder.org_id == org_id, SalesOrder.number.like("ORD-%"))
+        )
+        .scalars()
+        .all()
+    )
     count = 0
     for order in orders:
         if order.subscription_id is not None:
@@ -72,16 +76,21 @@ def test_a_random_stream_of_tenant_operations_ends_reconciled(world):
             result = reconcile.reconcile(session, "LITECLOUD")
             assert result.pending == 0, f"seed {seed}: {result.pending} events pending"
             assert result.differences == [], f"seed {seed}: {result.differences[:10]}"
-            events = session.execute(select(func.count()).select_from(BackorderEvent).where(
-                BackorderEvent.tenant_id == tenant_id,
-                BackorderEvent.order_id.is_not(None))).scalar_one()
-            parent_orders = session.execute(select(func.count()).select_from(SalesOrder).where(
-                SalesOrder.org_id == root_id,
-                SalesOrder.backorder_event_id.is_not(None))).scalar_one()
+            events = session.execute(
+                select(func.count())
+                .select_from(BackorderEvent)
+                .where(BackorderEvent.tenant_id == tenant_id, BackorderEvent.order_id.is_not(None))
+            ).scalar_one()
+            parent_orders = session.execute(
+                select(func.count())
+                .select_from(SalesOrder)
+                .where(SalesOrder.org_id == root_id, SalesOrder.backorder_event_id.is_not(None))
+            ).scalar_one()
             sold = mirrored_sales(session, org_id)
             assert parent_orders == events == sold, (
                 f"seed {seed}: {sold} mirrored sales, {events} events with an order, "
-                f"{parent_orders} orders in the parent; operations {tally.done}")
+                f"{parent_orders} orders in the parent; operations {tally.done}"
+            )
             assert tally.done.get("paid", 0) > 10, f"seed {seed}: too few sales {tally.done}"
     finally:
         engine.dispose()

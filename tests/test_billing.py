@@ -46,6 +46,7 @@ def inv(n: int) -> str:
 
 # --- a small distributor, built in the store directly --------------------------------
 
+
 @dataclass
 class World:
     root: int
@@ -56,100 +57,185 @@ class World:
     counter: int = 0
 
 
-PRICES = {("M365", "monthly"): "10.00", ("ADDON", "monthly"): "2.00",
-          ("M365", "annual"): "120.00", ("DISK", "one-time"): "50.00",
-          ("SETUP", "one-time"): "25.00"}
+PRICES = {
+    ("M365", "monthly"): "10.00",
+    ("ADDON", "monthly"): "2.00",
+    ("M365", "annual"): "120.00",
+    ("DISK", "one-time"): "50.00",
+    ("SETUP", "one-time"): "25.00",
+}
 
 
 def build_world(engine, timezone: str = "UTC") -> World:
     with write_session(engine) as s:
-        root = Organisation(name="Distributor", kind="root", currency="EUR", country="GR",
-                            timezone=timezone)
+        root = Organisation(
+            name="Distributor", kind="root", currency="EUR", country="GR", timezone=timezone
+        )
         s.add(root)
         s.flush()
         pl = PriceList(org_id=root.id, name="Resellers", currency="EUR")
         s.add(pl)
         s.flush()
-        s.add(PriceListRevision(price_list_id=pl.id, number=1,
-                                effective_date=date(2020, 1, 1)))
+        s.add(PriceListRevision(price_list_id=pl.id, number=1, effective_date=date(2020, 1, 1)))
         products = {}
-        for sku, platform in (("M365", "microsoft"), ("ADDON", "microsoft"),
-                              ("DISK", "other"), ("SETUP", "other")):
+        for sku, platform in (
+            ("M365", "microsoft"),
+            ("ADDON", "microsoft"),
+            ("DISK", "other"),
+            ("SETUP", "other"),
+        ):
             p = Product(org_id=root.id, sku=sku, name=f"{sku} product", platform=platform)
             s.add(p)
             s.flush()
             products[sku] = p.id
         for (sku, unit), price in PRICES.items():
-            s.add(PriceListItem(price_list_id=pl.id, product_id=products[sku], unit=unit,
-                                price=D(price), from_revision=1))
+            s.add(
+                PriceListItem(
+                    price_list_id=pl.id,
+                    product_id=products[sku],
+                    unit=unit,
+                    price=D(price),
+                    from_revision=1,
+                )
+            )
         return World(root.id, pl.id, products)
 
 
-def add_reseller(engine, world: World, code: str, *, billing_day: int = 1,
-                 separate: bool = False, price_list: int | None = None) -> None:
+def add_reseller(
+    engine,
+    world: World,
+    code: str,
+    *,
+    billing_day: int = 1,
+    separate: bool = False,
+    price_list: int | None = None,
+) -> None:
     with write_session(engine) as s:
-        acc = Account(org_id=world.root, code=code, name=f"{code} S.A.", kind="reseller",
-                      currency="EUR", country="GR", billing_day=billing_day,
-                      price_list_id=price_list or world.price_list)
-        org = Organisation(name=f"{code} tenant", kind="tenant", parent_id=world.root,
-                           currency="EUR", country="GR", client_id=f"client-{code}")
+        acc = Account(
+            org_id=world.root,
+            code=code,
+            name=f"{code} S.A.",
+            kind="reseller",
+            currency="EUR",
+            country="GR",
+            billing_day=billing_day,
+            price_list_id=price_list or world.price_list,
+        )
+        org = Organisation(
+            name=f"{code} tenant",
+            kind="tenant",
+            parent_id=world.root,
+            currency="EUR",
+            country="GR",
+            client_id=f"client-{code}",
+        )
         s.add_all([acc, org])
         s.flush()
-        s.add(TenantReseller(account_id=acc.id, parent_org_id=world.root, org_id=org.id,
-                             price_list_id=world.price_list, edition="basic",
-                             separate_invoices=separate, phase="live",
-                             backorder_state="on", status="active"))
+        s.add(
+            TenantReseller(
+                account_id=acc.id,
+                parent_org_id=world.root,
+                org_id=org.id,
+                price_list_id=world.price_list,
+                edition="basic",
+                separate_invoices=separate,
+                phase="live",
+                backorder_state="on",
+                status="active",
+            )
+        )
         world.resellers[code], world.tenants[code] = acc.id, org.id
 
 
-def add_customer(engine, world: World, reseller: str, code: str, separate: bool = False
-                 ) -> int:
+def add_customer(engine, world: World, reseller: str, code: str, separate: bool = False) -> int:
     with write_session(engine) as s:
-        acc = Account(org_id=world.root, code=code, name=f"{code} Ltd", currency="EUR",
-                      country="GR", bill_to_id=world.resellers[reseller],
-                      managed_by_org_id=world.tenants[reseller], separate_invoices=separate)
+        acc = Account(
+            org_id=world.root,
+            code=code,
+            name=f"{code} Ltd",
+            currency="EUR",
+            country="GR",
+            bill_to_id=world.resellers[reseller],
+            managed_by_org_id=world.tenants[reseller],
+            separate_invoices=separate,
+        )
         s.add(acc)
         s.flush()
         return acc.id
 
 
-def add_subscription(engine, world: World, customer: int, sku: str, unit: str,
-                     quantity: int, start: date, *, add_ons: dict[str, int] | None = None,
-                     paid: bool = True, with_order: bool = True) -> int:
+def add_subscription(
+    engine,
+    world: World,
+    customer: int,
+    sku: str,
+    unit: str,
+    quantity: int,
+    start: date,
+    *,
+    add_ons: dict[str, int] | None = None,
+    paid: bool = True,
+    with_order: bool = True,
+) -> int:
     """A mirror; WITH_ORDER: made by delivery (a `new` order), else as a lite upgrade
     leaves it (no order at all)."""
     with write_session(engine) as s:
         world.counter += 1
-        sub = Subscription(org_id=world.root, code=f"SUB-{world.counter:04d}",
-                           account_id=customer, product_id=world.products[sku], unit=unit,
-                           quantity=quantity, unit_price=D(0), currency="EUR",
-                           start_date=start, paid=paid)
+        sub = Subscription(
+            org_id=world.root,
+            code=f"SUB-{world.counter:04d}",
+            account_id=customer,
+            product_id=world.products[sku],
+            unit=unit,
+            quantity=quantity,
+            unit_price=D(0),
+            currency="EUR",
+            start_date=start,
+            paid=paid,
+        )
         s.add(sub)
         s.flush()
         for add_on, q in (add_ons or {}).items():
-            s.add(SubscriptionAddon(subscription_id=sub.id, product_id=world.products[add_on],
-                                    quantity=q))
+            s.add(
+                SubscriptionAddon(
+                    subscription_id=sub.id, product_id=world.products[add_on], quantity=q
+                )
+            )
         sub_id = sub.id
     if with_order and paid:
-        record_sale(engine, world, sub_id, "new", start,
-                    {sku: quantity, **(add_ons or {})})
+        record_sale(engine, world, sub_id, "new", start, {sku: quantity, **(add_ons or {})})
     return sub_id
 
 
-def record_sale(engine, world: World, sub_id: int, order_type: str, day: date,
-                after: dict[str, int]) -> None:
+def record_sale(
+    engine, world: World, sub_id: int, order_type: str, day: date, after: dict[str, int]
+) -> None:
     """An executed sale of the mirror, as delivery records it: the quantity after it."""
     with write_session(engine) as s:
         sub = s.get(Subscription, sub_id)
         world.counter += 1
-        order = SalesOrder(org_id=world.root, number=f"ORD-{world.counter:05d}",
-                           account_id=sub.account_id, order_date=day, order_type=order_type,
-                           subscription_id=sub_id)
+        order = SalesOrder(
+            org_id=world.root,
+            number=f"ORD-{world.counter:05d}",
+            account_id=sub.account_id,
+            order_date=day,
+            order_type=order_type,
+            subscription_id=sub_id,
+        )
         s.add(order)
         s.flush()
         for sku, q in after.items():
-            s.add(OrderLine(order_id=order.id, product_id=world.products[sku], unit=sub.unit,
-                            quantity=q, unit_price=D(0), currency="EUR", quantity_after=q))
+            s.add(
+                OrderLine(
+                    order_id=order.id,
+                    product_id=world.products[sku],
+                    unit=sub.unit,
+                    quantity=q,
+                    unit_price=D(0),
+                    currency="EUR",
+                    quantity_after=q,
+                )
+            )
         if order_type == "cancel":
             sub.status = "cancelled"
         if order_type == "trial-to-paid":
@@ -159,9 +245,17 @@ def record_sale(engine, world: World, sub_id: int, order_type: str, day: date,
 def add_asset(engine, world: World, customer: int, sku: str, quantity: int, day: date):
     with write_session(engine) as s:
         world.counter += 1
-        s.add(Asset(org_id=world.root, code=f"AST-{world.counter:04d}", account_id=customer,
-                    product_id=world.products[sku], kind="software-subscription",
-                    quantity=quantity, purchase_date=day))
+        s.add(
+            Asset(
+                org_id=world.root,
+                code=f"AST-{world.counter:04d}",
+                account_id=customer,
+                product_id=world.products[sku],
+                kind="software-subscription",
+                quantity=quantity,
+                purchase_date=day,
+            )
+        )
 
 
 @pytest.fixture
@@ -173,13 +267,16 @@ def world(engine) -> World:
 
 def invoices_of(engine) -> list[tuple[str, str | None, Decimal]]:
     with read_session(engine) as s:
-        rows = s.execute(select(Invoice.number, Account.code, Invoice.total)
-                         .outerjoin(Account, Account.id == Invoice.customer_id)
-                         .order_by(Invoice.id)).all()
+        rows = s.execute(
+            select(Invoice.number, Account.code, Invoice.total)
+            .outerjoin(Account, Account.id == Invoice.customer_id)
+            .order_by(Invoice.id)
+        ).all()
     return [tuple(r) for r in rows]
 
 
 # --- what is billed ------------------------------------------------------------------
+
 
 def test_consolidated_and_separate_invoices_with_a_per_account_override(cli, engine, world):
     # The tenant says "separate invoices", but ALPHA's own setting (no) is what counts.
@@ -188,8 +285,9 @@ def test_consolidated_and_separate_invoices_with_a_per_account_override(cli, eng
     alpha = add_customer(engine, world, "RES", "ALPHA", separate=False)
     beta = add_customer(engine, world, "RES", "BETA", separate=True)
     gamma = add_customer(engine, world, "RES", "GAMMA")
-    add_subscription(engine, world, alpha, "M365", "monthly", 3, date(2025, 1, 1),
-                     add_ons={"ADDON": 3})
+    add_subscription(
+        engine, world, alpha, "M365", "monthly", 3, date(2025, 1, 1), add_ons={"ADDON": 3}
+    )
     add_subscription(engine, world, beta, "M365", "monthly", 2, date(2025, 1, 1))
     add_subscription(engine, world, gamma, "M365", "monthly", 1, date(2025, 1, 1))
 
@@ -198,24 +296,39 @@ def test_consolidated_and_separate_invoices_with_a_per_account_override(cli, eng
     consolidated, separate = result["invoices"]
     # ALPHA: 3 x 10.00 + 3 x 2.00 (its add-on, a line of its own) = 36.00; GAMMA 10.00.
     assert (consolidated["number"], consolidated["customer"], consolidated["total"]) == (
-        inv(1), None, "46.00")
+        inv(1),
+        None,
+        "46.00",
+    )
     assert [(s["customer"], s["amount"]) for s in consolidated["subtotals"]] == [
-        ("ALPHA", "36.00"), ("GAMMA", "10.00")]
-    assert [(x["sku"], x["quantity"], x["charged"], x["unit_price"], x["amount"])
-            for x in consolidated["lines"]] == [
+        ("ALPHA", "36.00"),
+        ("GAMMA", "10.00"),
+    ]
+    assert [
+        (x["sku"], x["quantity"], x["charged"], x["unit_price"], x["amount"])
+        for x in consolidated["lines"]
+    ] == [
         ("M365", 3, "31/31 days", "10.00", "30.00"),
         ("ADDON", 3, "31/31 days", "2.00", "6.00"),
-        ("M365", 1, "31/31 days", "10.00", "10.00")]
+        ("M365", 1, "31/31 days", "10.00", "10.00"),
+    ]
     # BETA on its own: 2 x 10.00 = 20.00
     assert (separate["number"], separate["customer"], separate["total"]) == (
-        inv(2), "BETA", "20.00")
+        inv(2),
+        "BETA",
+        "20.00",
+    )
 
 
 def test_tenant_set_separate_invoices_changes_the_tenant_not_its_mirrored_accounts(
-        cli, engine, world):
+    cli, engine, world
+):
     alpha = add_customer(engine, world, "RES", "ALPHA")
     assert cli.json("tenant", "set", "RES", "--separate-invoices") == {
-        "tenant": "RES", "separate_invoices": True, "changed": True}
+        "tenant": "RES",
+        "separate_invoices": True,
+        "changed": True,
+    }
     assert cli.json("tenant", "set", "RES", "--separate-invoices")["changed"] is False
     with read_session(engine) as s:
         assert s.get(TenantReseller, 1).separate_invoices is True
@@ -238,8 +351,7 @@ def test_terms_one_time_and_assets_through_the_store(cli, engine, world):
 
 def test_a_trial_turned_paid_is_billed_from_the_day_it_turned_paid(cli, engine, world):
     c = add_customer(engine, world, "RES", "ALPHA")
-    sub = add_subscription(engine, world, c, "M365", "monthly", 2, date(2026, 2, 1),
-                           paid=False)
+    sub = add_subscription(engine, world, c, "M365", "monthly", 2, date(2026, 2, 1), paid=False)
     record_sale(engine, world, sub, "trial-to-paid", date(2026, 3, 17), {"M365": 2})
     (invoice,) = cli.json("invoice", "preview", "RES", "--period", "2026-03")["invoices"]
     # 17-31 March: 15 days. 2 x 15 x 10.00 / 31 = 300 / 31 = 9.677... = 9.68
@@ -248,18 +360,33 @@ def test_a_trial_turned_paid_is_billed_from_the_day_it_turned_paid(cli, engine, 
 
 
 def test_a_revision_without_an_effective_date_is_in_effect_from_when_it_was_made(
-        cli, engine, world):
+    cli, engine, world
+):
     c = add_customer(engine, world, "RES", "ALPHA")
     add_subscription(engine, world, c, "M365", "monthly", 1, date(2025, 1, 1))
     with write_session(engine) as s:
-        s.add(PriceListRevision(price_list_id=world.price_list, number=2,
-                                created_at=datetime(2026, 3, 15, 9, tzinfo=UTC)))
-        item = s.execute(select(PriceListItem).where(
-            PriceListItem.product_id == world.products["M365"],
-            PriceListItem.unit == "monthly")).scalar_one()
+        s.add(
+            PriceListRevision(
+                price_list_id=world.price_list,
+                number=2,
+                created_at=datetime(2026, 3, 15, 9, tzinfo=UTC),
+            )
+        )
+        item = s.execute(
+            select(PriceListItem).where(
+                PriceListItem.product_id == world.products["M365"], PriceListItem.unit == "monthly"
+            )
+        ).scalar_one()
         item.to_revision = 2
-        s.add(PriceListItem(price_list_id=world.price_list, product_id=item.product_id,
-                            unit="monthly", price=D("12.40"), from_revision=2))
+        s.add(
+            PriceListItem(
+                price_list_id=world.price_list,
+                product_id=item.product_id,
+                unit="monthly",
+                price=D("12.40"),
+                from_revision=2,
+            )
+        )
     march = cli.json("invoice", "preview", "RES", "--period", "2026-03")
     april = cli.json("invoice", "preview", "RES", "--period", "2026-04")
     # Made on 15 March, mid-cycle: March stays at 10.00; April (30 days) at 12.40.
@@ -269,6 +396,7 @@ def test_a_revision_without_an_effective_date_is_in_effect_from_when_it_was_made
 
 # --- issuing -------------------------------------------------------------------------
 
+
 def test_a_second_run_changes_nothing_and_says_so(cli, engine, world):
     c = add_customer(engine, world, "RES", "ALPHA")
     add_subscription(engine, world, c, "M365", "monthly", 1, date(2025, 1, 1))
@@ -277,8 +405,11 @@ def test_a_second_run_changes_nothing_and_says_so(cli, engine, world):
     assert "issued already: nothing changes" in again.stderr
     second = cli.json("invoice", "run", "RES", "--period", "2026-03")
     assert second["status"] == "already-issued"
-    assert [i["number"] for i in second["invoices"]] == [i["number"] for i in
-                                                         first["invoices"]] == [inv(1)]
+    assert (
+        [i["number"] for i in second["invoices"]]
+        == [i["number"] for i in first["invoices"]]
+        == [inv(1)]
+    )
     assert invoices_of(engine) == [(inv(1), None, D("10.00"))]
 
 
@@ -308,8 +439,7 @@ def test_a_cycle_with_nothing_to_bill_is_still_closed(cli, engine, world):
     cli("invoice", "run", "RES", "--period", "2026-02")
 
 
-def test_a_late_cancellation_is_adjusted_next_cycle_as_a_credit_note_once(
-        cli, engine, world):
+def test_a_late_cancellation_is_adjusted_next_cycle_as_a_credit_note_once(cli, engine, world):
     c = add_customer(engine, world, "RES", "ALPHA")
     sub = add_subscription(engine, world, c, "M365", "monthly", 1, date(2025, 1, 1))
     cli("invoice", "run", "RES", "--period", "2026-03")  # 1 x 10.00 = 10.00
@@ -319,16 +449,25 @@ def test_a_late_cancellation_is_adjusted_next_cycle_as_a_credit_note_once(
     # March is now 1-10 March: 10 x 10.00 / 31 = 3.2258 = 3.23; issued 10.00: -6.77.
     # April has nothing else, so the invoice is negative: a credit note.
     (note,) = april["invoices"]
-    assert (note["number"], note["kind"], note["total"]) == (f"CN-{YEAR}-000001",
-                                                             "credit-note", "-6.77")
+    assert (note["number"], note["kind"], note["total"]) == (
+        f"CN-{YEAR}-000001",
+        "credit-note",
+        "-6.77",
+    )
     (line,) = note["lines"]
     assert (line["kind"], line["period"], line["corrects"], line["amount"]) == (
-        "adjustment", "2026-03", inv(1), "-6.77")
+        "adjustment",
+        "2026-03",
+        inv(1),
+        "-6.77",
+    )
     # Issued once: the next cycle adds nothing.
     may = cli.json("invoice", "run", "RES", "--period", "2026-05")
     assert (may["status"], may["invoices"]) == ("issued", [])
-    assert invoices_of(engine) == [(inv(1), None, D("10.00")),
-                                   (f"CN-{YEAR}-000001", None, D("-6.77"))]
+    assert invoices_of(engine) == [
+        (inv(1), None, D("10.00")),
+        (f"CN-{YEAR}-000001", None, D("-6.77")),
+    ]
 
 
 def test_a_late_change_goes_on_the_same_kind_of_invoice(cli, engine, world):
@@ -341,23 +480,34 @@ def test_a_late_change_goes_on_the_same_kind_of_invoice(cli, engine, world):
     april = cli.json("invoice", "run", "RES", "--period", "2026-04")
     # BETA: April 4 x 10.00 = 40.00 plus March again at 4: 40.00 - 10.00 = 30.00 -> 70.00
     assert [(i["customer"], i["total"]) for i in april["invoices"]] == [
-        (None, "50.00"), ("BETA", "70.00")]
+        (None, "50.00"),
+        ("BETA", "70.00"),
+    ]
     charge, adjustment = april["invoices"][1]["lines"]
     assert (charge["kind"], charge["amount"]) == ("charge", "40.00")
     assert (adjustment["kind"], adjustment["corrects"], adjustment["amount"]) == (
-        "adjustment", inv(2), "30.00")
+        "adjustment",
+        inv(2),
+        "30.00",
+    )
 
 
 def test_issued_invoices_never_change_in_the_store(cli, engine, world):
     c = add_customer(engine, world, "RES", "ALPHA")
     add_subscription(engine, world, c, "M365", "monthly", 1, date(2025, 1, 1))
     cli("invoice", "run", "RES", "--period", "2026-03")
-    for statement in ("UPDATE invoice SET total = 0", "DELETE FROM invoice_line",
-                      "UPDATE invoice_line SET amount = 1", "DELETE FROM invoice",
-                      "UPDATE billing_cycle SET period = '2026-04'",
-                      "DELETE FROM billing_cycle"):
-        with pytest.raises(sqlalchemy.exc.DBAPIError, match="issued invoices never change"
-                           ), engine.begin() as conn:
+    for statement in (
+        "UPDATE invoice SET total = 0",
+        "DELETE FROM invoice_line",
+        "UPDATE invoice_line SET amount = 1",
+        "DELETE FROM invoice",
+        "UPDATE billing_cycle SET period = '2026-04'",
+        "DELETE FROM billing_cycle",
+    ):
+        with (
+            pytest.raises(sqlalchemy.exc.DBAPIError, match="issued invoices never change"),
+            engine.begin() as conn,
+        ):
             conn.execute(text(statement))
     assert invoices_of(engine) == [(inv(1), None, D("10.00"))]
 
@@ -365,8 +515,14 @@ def test_issued_invoices_never_change_in_the_store(cli, engine, world):
 def test_a_cycle_is_recorded_once_by_a_unique_key(engine, world):
     add_customer(engine, world, "RES", "ALPHA")
     for _ in range(2):
-        row = dict(org_id=world.root, account_id=world.resellers["RES"], period="2026-03",
-                   start_date=date(2026, 3, 1), end_date=date(2026, 3, 31), currency="EUR")
+        row = dict(
+            org_id=world.root,
+            account_id=world.resellers["RES"],
+            period="2026-03",
+            start_date=date(2026, 3, 1),
+            end_date=date(2026, 3, 31),
+            currency="EUR",
+        )
         try:
             with write_session(engine) as s:
                 s.add(BillingCycle(**row))
@@ -389,30 +545,41 @@ def test_run_all_in_code_order_one_failure_does_not_stop_the_others(cli, engine,
         empty = PriceList(org_id=world.root, name="Empty", currency="EUR")
         s.add(empty)
         s.flush()
-        s.add(PriceListRevision(price_list_id=empty.id, number=1,
-                                effective_date=date(2020, 1, 1)))
+        s.add(PriceListRevision(price_list_id=empty.id, number=1, effective_date=date(2020, 1, 1)))
         empty_id = empty.id
     add_reseller(engine, world, "BROKEN", price_list=empty_id)
     add_reseller(engine, world, "ZED")
     add_reseller(engine, world, "HALF")  # a creation that has not finished: left out
     with write_session(engine) as s:
-        s.execute(select(TenantReseller).where(
-            TenantReseller.account_id == world.resellers["HALF"])).scalar_one().status = (
-            "in-progress")
+        s.execute(
+            select(TenantReseller).where(TenantReseller.account_id == world.resellers["HALF"])
+        ).scalar_one().status = "in-progress"
     for reseller, customer in (("RES", "R1"), ("BROKEN", "B1"), ("ZED", "Z1")):
-        add_subscription(engine, world, add_customer(engine, world, reseller, customer),
-                         "M365", "monthly", 1, date(2025, 1, 1))
+        add_subscription(
+            engine,
+            world,
+            add_customer(engine, world, reseller, customer),
+            "M365",
+            "monthly",
+            1,
+            date(2025, 1, 1),
+        )
     failed = cli("invoice", "run", "--all", "--period", "2026-03", expect=5)
     assert "BROKEN" in failed.stderr and "is not sold monthly" in failed.stderr
     assert invoices_of(engine) == [(inv(1), None, D("10.00")), (inv(2), None, D("10.00"))]
     with read_session(engine) as s:
-        numbers = dict(s.execute(select(Account.code, Invoice.number).join(
-            Invoice, Invoice.account_id == Account.id)).all())
+        numbers = dict(
+            s.execute(
+                select(Account.code, Invoice.number).join(Invoice, Invoice.account_id == Account.id)
+            ).all()
+        )
     assert numbers == {"RES": inv(1), "ZED": inv(2)}  # the fixed order: by code
     # Twice: nothing more is issued (BROKEN still fails).
     again = cli("invoice", "run", "--all", "--period", "2026-03", "--json", expect=5)
     assert [r["status"] for r in json.loads(again.stdout)["results"]] == [
-        "already-issued", "already-issued"]
+        "already-issued",
+        "already-issued",
+    ]
     assert len(invoices_of(engine)) == 2
     half = cli("invoice", "run", "HALF", "--period", "2026-03", expect=1)
     assert "creation has not finished" in half.stderr
@@ -422,10 +589,10 @@ def test_run_all_in_code_order_one_failure_does_not_stop_the_others(cli, engine,
 
 # --- reading what was issued ---------------------------------------------------------
 
+
 def test_list_show_and_export(cli, engine, world, tmp_path):
     c = add_customer(engine, world, "RES", "ALPHA")
-    add_subscription(engine, world, c, "M365", "monthly", 2, date(2025, 1, 1),
-                     add_ons={"ADDON": 1})
+    add_subscription(engine, world, c, "M365", "monthly", 2, date(2025, 1, 1), add_ons={"ADDON": 1})
     cli("invoice", "run", "RES", "--period", "2026-03")
     listed = cli.json("invoice", "list", "--reseller", "RES", "--period", "2026-03")
     assert [(r["number"], r["total"], r["lines"]) for r in listed] == [(inv(1), "22.00", 2)]
@@ -440,14 +607,19 @@ def test_list_show_and_export(cli, engine, world, tmp_path):
     cli("invoice", "export", inv(1), "--format", "csv", "--output", str(out))
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [(r["customer"], r["sku"], r["quantity"], r["amount"]) for r in rows] == [
-        ("ALPHA", "M365", "2", "20.00"), ("ALPHA", "ADDON", "1", "2.00")]
+        ("ALPHA", "M365", "2", "20.00"),
+        ("ALPHA", "ADDON", "1", "2.00"),
+    ]
     exported = json.loads(cli("invoice", "export", inv(1), "--format", "json").stdout)
     assert [(r["customer_name"], r["amount"]) for r in exported] == [
-        ("ALPHA Ltd", "20.00"), ("ALPHA Ltd", "2.00")]
+        ("ALPHA Ltd", "20.00"),
+        ("ALPHA Ltd", "2.00"),
+    ]
     cli("invoice", "export", inv(1), "--format", "xml", expect=2)
 
 
 # --- mirrors of a lite upgrade -------------------------------------------------------
+
 
 def test_lite_upgrade_mirrors_bill_only_the_cycle_asked_for(cli, engine, monkeypatch):
     from tests.test_upgrade import CREATE, DATASET, ENV, LITE
@@ -458,25 +630,46 @@ def test_lite_upgrade_mirrors_bill_only_the_cycle_asked_for(cli, engine, monkeyp
     cli("upgrade", "subscriptions", LITE)
     with read_session(engine) as s:
         reseller = s.execute(select(Account).where(Account.code == LITE)).scalar_one()
-        tenant = s.execute(select(TenantReseller).where(
-            TenantReseller.account_id == reseller.id)).scalar_one()
-        customers = [a.id for a in s.execute(select(Account).where(
-            Account.bill_to_id == reseller.id,
-            Account.managed_by_org_id == tenant.org_id)).scalars()]
-        monthly = s.execute(select(Subscription).where(
-            Subscription.account_id.in_(customers), Subscription.unit == "monthly",
-            Subscription.status.in_(("active", "suspended")),
-            Subscription.paid.is_(True))).scalars().all()  # a trial is not billed
+        tenant = s.execute(
+            select(TenantReseller).where(TenantReseller.account_id == reseller.id)
+        ).scalar_one()
+        customers = [
+            a.id
+            for a in s.execute(
+                select(Account).where(
+                    Account.bill_to_id == reseller.id, Account.managed_by_org_id == tenant.org_id
+                )
+            ).scalars()
+        ]
+        monthly = (
+            s.execute(
+                select(Subscription).where(
+                    Subscription.account_id.in_(customers),
+                    Subscription.unit == "monthly",
+                    Subscription.status.in_(("active", "suspended")),
+                    Subscription.paid.is_(True),
+                )
+            )
+            .scalars()
+            .all()
+        )  # a trial is not billed
         oldest = min(sub.start_date for sub in monthly)
         # The price of each monthly mirror and of each of its add-ons in the list.
-        price = dict(((i.product_id, i.unit), i.price) for i in s.execute(
-            select(PriceListItem).where(PriceListItem.price_list_id == reseller.price_list_id,
-                                        PriceListItem.to_revision.is_(None))).scalars())
+        price = dict(
+            ((i.product_id, i.unit), i.price)
+            for i in s.execute(
+                select(PriceListItem).where(
+                    PriceListItem.price_list_id == reseller.price_list_id,
+                    PriceListItem.to_revision.is_(None),
+                )
+            ).scalars()
+        )
         expected = D(0)
         for sub in monthly:
             expected += sub.quantity * price[(sub.product_id, "monthly")]
-            for add_on in s.execute(select(SubscriptionAddon).where(
-                    SubscriptionAddon.subscription_id == sub.id)).scalars():
+            for add_on in s.execute(
+                select(SubscriptionAddon).where(SubscriptionAddon.subscription_id == sub.id)
+            ).scalars():
                 expected += add_on.quantity * price[(add_on.product_id, "monthly")]
     assert oldest.year <= 2024  # years back
     result = cli.json("invoice", "preview", LITE, "--period", "2026-10")
@@ -491,6 +684,7 @@ def test_lite_upgrade_mirrors_bill_only_the_cycle_asked_for(cli, engine, monkeyp
 
 # --- every level ---------------------------------------------------------------------
 
+
 def test_a_tenant_bills_its_own_tenant_resellers_and_sees_nothing_else(cli, engine, world):
     """Inside RES's tenant (--org), `invoice` bills RES's own tenant reseller SUB from RES's
     org, with RES's own counter; the root's invoices are not found there, nor the other way."""
@@ -502,63 +696,150 @@ def test_a_tenant_bills_its_own_tenant_resellers_and_sees_nothing_else(cli, engi
     cli("invoice", "run", "RES", "--period", "2026-03")  # the root's INV 1: 10.00
     org = world.tenants["RES"]
     with write_session(engine) as s:
-        s.add(User(org_id=org, username="admin", email="a@res.example",
-                   password_hash=hash_password("long-enough-pw")))
+        s.add(
+            User(
+                org_id=org,
+                username="admin",
+                email="a@res.example",
+                password_hash=hash_password("long-enough-pw"),
+            )
+        )
         pl = PriceList(org_id=org, name="Own", currency="EUR")
         product = Product(org_id=org, sku="OWN-SVC", name="Own service", platform="other")
         s.add_all([pl, product])
         s.flush()
         s.add(PriceListRevision(price_list_id=pl.id, number=1, effective_date=date(2020, 1, 1)))
-        s.add(PriceListItem(price_list_id=pl.id, product_id=product.id, unit="monthly",
-                            price=D("7.75"), from_revision=1))
-        sub_reseller = Account(org_id=org, code="SUBRES", name="Sub reseller", kind="reseller",
-                               currency="EUR", country="GR", price_list_id=pl.id)
-        sub_org = Organisation(name="Sub tenant", kind="tenant", parent_id=org, currency="EUR",
-                               country="GR", client_id="client-SUBRES")
+        s.add(
+            PriceListItem(
+                price_list_id=pl.id,
+                product_id=product.id,
+                unit="monthly",
+                price=D("7.75"),
+                from_revision=1,
+            )
+        )
+        sub_reseller = Account(
+            org_id=org,
+            code="SUBRES",
+            name="Sub reseller",
+            kind="reseller",
+            currency="EUR",
+            country="GR",
+            price_list_id=pl.id,
+        )
+        sub_org = Organisation(
+            name="Sub tenant",
+            kind="tenant",
+            parent_id=org,
+            currency="EUR",
+            country="GR",
+            client_id="client-SUBRES",
+        )
         s.add_all([sub_reseller, sub_org])
         s.flush()
-        s.add(TenantReseller(account_id=sub_reseller.id, parent_org_id=org, org_id=sub_org.id,
-                             price_list_id=pl.id, edition="basic", phase="live",
-                             status="active"))
-        end = Account(org_id=org, code="END", name="End customer", currency="EUR",
-                      country="GR", bill_to_id=sub_reseller.id, managed_by_org_id=sub_org.id)
+        s.add(
+            TenantReseller(
+                account_id=sub_reseller.id,
+                parent_org_id=org,
+                org_id=sub_org.id,
+                price_list_id=pl.id,
+                edition="basic",
+                phase="live",
+                status="active",
+            )
+        )
+        end = Account(
+            org_id=org,
+            code="END",
+            name="End customer",
+            currency="EUR",
+            country="GR",
+            bill_to_id=sub_reseller.id,
+            managed_by_org_id=sub_org.id,
+        )
         s.add(end)
         s.flush()
-        s.add(Subscription(org_id=org, code="SUB-T-1", account_id=end.id,
-                           product_id=product.id, unit="monthly", quantity=4,
-                           unit_price=D(0), currency="EUR", start_date=date(2025, 1, 1)))
+        s.add(
+            Subscription(
+                org_id=org,
+                code="SUB-T-1",
+                account_id=end.id,
+                product_id=product.id,
+                unit="monthly",
+                quantity=4,
+                unit_price=D(0),
+                currency="EUR",
+                start_date=date(2025, 1, 1),
+            )
+        )
     inside = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": "long-enough-pw"}
-    result = cli.json("--org", "client-RES", "invoice", "run", "SUBRES", "--period",
-                      "2026-03", env=inside)
+    result = cli.json(
+        "--org", "client-RES", "invoice", "run", "SUBRES", "--period", "2026-03", env=inside
+    )
     # 4 x 7.75 = 31.00, numbered from RES's own counter.
     assert [(i["number"], i["total"]) for i in result["invoices"]] == [(inv(1), "31.00")]
-    assert [i["reseller"] for i in cli.json("--org", "client-RES", "invoice", "list",
-                                            env=inside)] == ["SUBRES"]
+    assert [
+        i["reseller"] for i in cli.json("--org", "client-RES", "invoice", "list", env=inside)
+    ] == ["SUBRES"]
     # The root lists only what it issued itself.
     assert [i["reseller"] for i in cli.json("invoice", "list")] == ["RES"]
     # The root's RES is not a tenant reseller of RES's org.
-    cli("--org", "client-RES", "invoice", "preview", "RES", "--period", "2026-03",
-        env=inside, expect=1)
+    cli(
+        "--org",
+        "client-RES",
+        "invoice",
+        "preview",
+        "RES",
+        "--period",
+        "2026-03",
+        env=inside,
+        expect=1,
+    )
 
 
 def test_a_lite_mirror_cancelled_later_ends_with_its_add_ons(cli, engine, world):
     c = add_customer(engine, world, "RES", "ALPHA")
-    sub = add_subscription(engine, world, c, "M365", "monthly", 3, date(2024, 6, 1),
-                           add_ons={"ADDON": 2}, with_order=False)
+    sub = add_subscription(
+        engine,
+        world,
+        c,
+        "M365",
+        "monthly",
+        3,
+        date(2024, 6, 1),
+        add_ons={"ADDON": 2},
+        with_order=False,
+    )
     with write_session(engine) as s:  # a cancel order names the quantity it cancels
         world.counter += 1
-        order = SalesOrder(org_id=world.root, number="ORD-C", account_id=c,
-                           order_date=date(2026, 3, 11), order_type="cancel",
-                           subscription_id=sub)
+        order = SalesOrder(
+            org_id=world.root,
+            number="ORD-C",
+            account_id=c,
+            order_date=date(2026, 3, 11),
+            order_type="cancel",
+            subscription_id=sub,
+        )
         s.add(order)
         s.flush()
-        s.add(OrderLine(order_id=order.id, product_id=world.products["M365"], unit="monthly",
-                        quantity=3, unit_price=D(0), currency="EUR", quantity_after=0))
+        s.add(
+            OrderLine(
+                order_id=order.id,
+                product_id=world.products["M365"],
+                unit="monthly",
+                quantity=3,
+                unit_price=D(0),
+                currency="EUR",
+                quantity_after=0,
+            )
+        )
     (invoice,) = cli.json("invoice", "preview", "RES", "--period", "2026-03")["invoices"]
     # 1-10 March of 31 days: M365 3 x 10 x 10.00 / 31 = 9.677 = 9.68; its add-on ends too:
     # 2 x 10 x 2.00 / 31 = 1.290 = 1.29.
     assert [(x["sku"], x["amount"]) for x in invoice["lines"]] == [
-        ("M365", "9.68"), ("ADDON", "1.29")]
+        ("M365", "9.68"),
+        ("ADDON", "1.29"),
+    ]
     # February: the whole cycle at the quantities from the start date: 30.00 + 4.00.
     (february,) = cli.json("invoice", "preview", "RES", "--period", "2026-02")["invoices"]
     assert february["total"] == "34.00"
@@ -567,8 +848,9 @@ def test_a_lite_mirror_cancelled_later_ends_with_its_add_ons(cli, engine, world)
 def test_an_invoice_in_human_form(cli, engine, world, snapshot):
     alpha = add_customer(engine, world, "RES", "ALPHA")
     beta = add_customer(engine, world, "RES", "BETA")
-    add_subscription(engine, world, alpha, "M365", "monthly", 3, date(2026, 3, 11),
-                     add_ons={"ADDON": 3})
+    add_subscription(
+        engine, world, alpha, "M365", "monthly", 3, date(2026, 3, 11), add_ons={"ADDON": 3}
+    )
     add_subscription(engine, world, beta, "M365", "annual", 2, date(2025, 3, 20))
     result = cli("invoice", "preview", "RES", "--period", "2026-03", env={"COLUMNS": "120"})
     # 3 x 21 x 10.00 / 31 = 20.32; 3 x 21 x 2.00 / 31 = 4.06; BETA's renewal 2 x 120.00.
@@ -594,19 +876,35 @@ def test_schema_0006_goes_down_and_up_again_with_its_guard(empty_db_url):
         w = build_world(engine)
         add_reseller(engine, w, "RES")
         with write_session(engine) as s:
-            s.add(BillingCycle(org_id=w.root, account_id=w.resellers["RES"], period="2026-01",
-                               start_date=date(2026, 1, 1), end_date=date(2026, 1, 31),
-                               currency="EUR"))
-        with pytest.raises(sqlalchemy.exc.DBAPIError, match="issued invoices never change"
-                           ), engine.begin() as conn:
+            s.add(
+                BillingCycle(
+                    org_id=w.root,
+                    account_id=w.resellers["RES"],
+                    period="2026-01",
+                    start_date=date(2026, 1, 1),
+                    end_date=date(2026, 1, 31),
+                    currency="EUR",
+                )
+            )
+        with (
+            pytest.raises(sqlalchemy.exc.DBAPIError, match="issued invoices never change"),
+            engine.begin() as conn,
+        ):
             conn.execute(text("DELETE FROM billing_cycle"))
     finally:
         engine.dispose()
 
 
 def test_a_reseller_is_invoiced_in_its_own_currency(cli, engine, world):
-    add_subscription(engine, world, add_customer(engine, world, "RES", "ALPHA"), "M365",
-                     "monthly", 1, date(2025, 1, 1))
+    add_subscription(
+        engine,
+        world,
+        add_customer(engine, world, "RES", "ALPHA"),
+        "M365",
+        "monthly",
+        1,
+        date(2025, 1, 1),
+    )
     with write_session(engine) as s:
         s.get(Account, world.resellers["RES"]).currency = "USD"
     refused = cli("invoice", "run", "RES", "--period", "2026-03", expect=1)
@@ -614,16 +912,16 @@ def test_a_reseller_is_invoiced_in_its_own_currency(cli, engine, world):
     assert invoices_of(engine) == []
 
 
-def test_the_unique_key_not_the_check_in_code_stops_a_second_issue(engine, world,
-                                                                    monkeypatch):
+def test_the_unique_key_not_the_check_in_code_stops_a_second_issue(engine, world, monkeypatch):
     """With the check in code blinded (as if two runs read at the same moment), the unique
     (reseller, cycle) key still issues the cycle once, and the second run says so."""
     c = add_customer(engine, world, "RES", "ALPHA")
     add_subscription(engine, world, c, "M365", "monthly", 1, date(2025, 1, 1))
     first = billing_store.run(engine, None, "RES", "2026-03")
     real = billing_store._cycle_state
-    monkeypatch.setattr(billing_store, "_cycle_state",
-                        lambda session, org, reseller, cycle: (None, None))
+    monkeypatch.setattr(
+        billing_store, "_cycle_state", lambda session, org, reseller, cycle: (None, None)
+    )
     second = billing_store.run(engine, None, "RES", "2026-03")
     monkeypatch.setattr(billing_store, "_cycle_state", real)
     assert (first.status, second.status) == ("issued", "already-issued")

@@ -40,15 +40,21 @@ def many(engine):
         add_reseller(engine, world, code)
         for separate in (False, True):
             customer = add_customer(engine, world, code, f"{code}-C{int(separate)}", separate)
-            add_subscription(engine, world, customer, "M365", "monthly", 1 + n % 5,
-                             date(2025, 1, 1))
+            add_subscription(
+                engine, world, customer, "M365", "monthly", 1 + n % 5, date(2025, 1, 1)
+            )
     return world
 
 
 def spawn(db_url: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tenantctl", "--db", db_url, *args],
-                            cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tenantctl", "--db", db_url, *args],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def issued_cycles(engine) -> int:
@@ -58,11 +64,15 @@ def issued_cycles(engine) -> int:
 
 def assert_each_once_without_gaps(engine) -> None:
     with read_session(engine) as s:
-        cycles = s.execute(select(BillingCycle.account_id, func.count())
-                           .group_by(BillingCycle.account_id)).all()
+        cycles = s.execute(
+            select(BillingCycle.account_id, func.count()).group_by(BillingCycle.account_id)
+        ).all()
         numbers = s.execute(select(Invoice.number).order_by(Invoice.id)).scalars().all()
-        per_reseller = s.execute(select(Account.code, func.count(Invoice.id)).join(
-            Invoice, Invoice.account_id == Account.id).group_by(Account.code)).all()
+        per_reseller = s.execute(
+            select(Account.code, func.count(Invoice.id))
+            .join(Invoice, Invoice.account_id == Account.id)
+            .group_by(Account.code)
+        ).all()
     assert len(cycles) == RESELLERS and {n for _, n in cycles} == {1}
     assert {n for _, n in per_reseller} == {2} and len(per_reseller) == RESELLERS
     serials = [int(re.fullmatch(r"INV-\d{4}-(\d{6})", n)[1]) for n in numbers]
@@ -85,8 +95,9 @@ def test_a_run_killed_half_way_leaves_no_gap_in_the_numbers(db_url, engine, many
 
 
 def test_two_runs_of_all_at_once_issue_each_invoice_once(db_url, engine, many):
-    runs = [spawn(db_url, "invoice", "run", "--all", "--period", PERIOD, "--json")
-            for _ in range(2)]
+    runs = [
+        spawn(db_url, "invoice", "run", "--all", "--period", PERIOD, "--json") for _ in range(2)
+    ]
     for proc in runs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err

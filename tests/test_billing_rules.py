@@ -21,8 +21,7 @@ WINDOWS = {"microsoft": 7, "acronis": 0}
 MAIN, ADDON = 1, 2
 
 
-def book(prices: dict, currency: str = "EUR", revisions=((1, date(2000, 1, 1)),)
-         ) -> PriceBook:
+def book(prices: dict, currency: str = "EUR", revisions=((1, date(2000, 1, 1)),)) -> PriceBook:
     """PRICES: {(product, unit): price} for one revision, or {(product, unit, from, to):
     price} for several."""
     items = []
@@ -30,18 +29,41 @@ def book(prices: dict, currency: str = "EUR", revisions=((1, date(2000, 1, 1)),)
         product, unit, *span = key
         first, last = span if span else (1, None)
         items.append(PriceItem(product, unit, D(price), first, last))
-    return PriceBook("Resellers", currency, tuple(Revision(n, d) for n, d in revisions),
-                     tuple(items))
+    return PriceBook(
+        "Resellers", currency, tuple(Revision(n, d) for n, d in revisions), tuple(items)
+    )
 
 
-def item(unit: str | None, start: date, *changes: tuple[date, int], product: int = MAIN,
-         platform: str = "microsoft", auto_renew: bool = True, customer: str = "C1",
-         separate: bool = False, subject: str = "subscription", key: str | None = None
-         ) -> Billable:
-    return Billable(key or f"{subject}:{customer}:{product}", hash(customer) % 1000, customer,
-                    f"{customer} Ltd", separate, subject, 1, f"SUB-{customer}", product,
-                    f"SKU-{product}", f"Product {product}", platform, unit, start, auto_renew,
-                    tuple(Change(d, q) for d, q in changes))
+def item(
+    unit: str | None,
+    start: date,
+    *changes: tuple[date, int],
+    product: int = MAIN,
+    platform: str = "microsoft",
+    auto_renew: bool = True,
+    customer: str = "C1",
+    separate: bool = False,
+    subject: str = "subscription",
+    key: str | None = None,
+) -> Billable:
+    return Billable(
+        key or f"{subject}:{customer}:{product}",
+        hash(customer) % 1000,
+        customer,
+        f"{customer} Ltd",
+        separate,
+        subject,
+        1,
+        f"SUB-{customer}",
+        product,
+        f"SKU-{product}",
+        f"Product {product}",
+        platform,
+        unit,
+        start,
+        auto_renew,
+        tuple(Change(d, q) for d, q in changes),
+    )
 
 
 def lines(things, period: str, prices: PriceBook, billing_day: int = 1):
@@ -55,6 +77,7 @@ def amounts(things, period, prices, billing_day=1) -> list[Decimal]:
 
 
 # --- cycles --------------------------------------------------------------------------
+
 
 def test_a_cycle_runs_from_the_billing_day_to_the_day_before_it_next_month():
     c = billing.cycle_of("2026-01", 5)
@@ -84,10 +107,14 @@ def test_anniversaries_on_the_29th_to_31st_fall_on_the_last_day_of_shorter_month
 
 # --- monthly -------------------------------------------------------------------------
 
+
 def test_monthly_over_a_full_cycle():
     # 10 x 12.00 for all 31 days of January: 10 x 31 x 12.00 / 31 = 120.00
-    assert amounts(item("monthly", date(2025, 6, 1), (date(2025, 6, 1), 10)), "2026-01",
-                   book({(MAIN, "monthly"): "12.00"})) == [D("120.00")]
+    assert amounts(
+        item("monthly", date(2025, 6, 1), (date(2025, 6, 1), 10)),
+        "2026-01",
+        book({(MAIN, "monthly"): "12.00"}),
+    ) == [D("120.00")]
 
 
 def test_a_start_mid_cycle_divides_by_the_whole_cycle():
@@ -135,8 +162,10 @@ def test_a_cycle_across_february_in_a_leap_year():
 
 
 def test_a_revision_published_mid_cycle_waits_for_the_next_cycle():
-    prices = book({(MAIN, "monthly", 1, 2): "10.00", (MAIN, "monthly", 2, None): "12.00"},
-                  revisions=((1, date(2025, 1, 1)), (2, date(2026, 1, 15))))
+    prices = book(
+        {(MAIN, "monthly", 1, 2): "10.00", (MAIN, "monthly", 2, None): "12.00"},
+        revisions=((1, date(2025, 1, 1)), (2, date(2026, 1, 15))),
+    )
     sub = item("monthly", date(2025, 1, 1), (date(2025, 1, 1), 1))
     # January: the revision in effect on 1 January (1): 1 x 31 x 10.00 / 31 = 10.00
     (jan,) = lines(sub, "2026-01", prices)
@@ -148,8 +177,9 @@ def test_a_revision_published_mid_cycle_waits_for_the_next_cycle():
 def test_a_day_before_the_first_revision_uses_the_first():
     prices = book({(MAIN, "monthly"): "3.10"}, revisions=((1, date(2026, 3, 1)),))
     # 1 x 31 x 3.10 / 31 = 3.10, although revision 1 takes effect only in March.
-    assert amounts(item("monthly", date(2026, 1, 1), (date(2026, 1, 1), 1)), "2026-01",
-                   prices) == [D("3.10")]
+    assert amounts(item("monthly", date(2026, 1, 1), (date(2026, 1, 1), 1)), "2026-01", prices) == [
+        D("3.10")
+    ]
 
 
 # --- terms ---------------------------------------------------------------------------
@@ -187,8 +217,14 @@ def test_a_decrease_then_an_increase_in_one_term_is_not_charged_twice():
     # 10 charged; 6 from 1 March (outside the window, owed); 8 from 1 May: still below the
     # 10 charged, nothing; 12 from 1 June: 2 above 10, 214 days left (1 June - 31 Dec).
     # 2 x 365.00 x 214 / 365 = 428.00
-    sub = item("annual", date(2026, 1, 1), (date(2026, 1, 1), 10), (date(2026, 3, 1), 6),
-               (date(2026, 5, 1), 8), (date(2026, 6, 1), 12))
+    sub = item(
+        "annual",
+        date(2026, 1, 1),
+        (date(2026, 1, 1), 10),
+        (date(2026, 3, 1), 6),
+        (date(2026, 5, 1), 8),
+        (date(2026, 6, 1), 12),
+    )
     assert amounts(sub, "2026-03", ANNUAL) == []
     assert amounts(sub, "2026-05", ANNUAL) == []
     assert amounts(sub, "2026-06", ANNUAL) == [D("428.00")]
@@ -209,16 +245,26 @@ def test_a_cancellation_outside_the_window_is_owed():
     sub = item("annual", date(2026, 1, 10), (date(2026, 1, 10), 4), (date(2026, 1, 17), 0))
     assert amounts(sub, "2026-01", prices, 10) == [D("480.00")]
     # A platform whose window is 0 credits nothing, even the next day.
-    acronis = item("annual", date(2026, 1, 10), (date(2026, 1, 10), 4),
-                   (date(2026, 1, 11), 0), platform="acronis")
+    acronis = item(
+        "annual",
+        date(2026, 1, 10),
+        (date(2026, 1, 10), 4),
+        (date(2026, 1, 11), 0),
+        platform="acronis",
+    )
     assert amounts(acronis, "2026-01", prices, 10) == [D("480.00")]
 
 
 def test_a_decrease_inside_the_window_is_credited_and_lowers_what_was_charged():
     # 10 -> 4 on 3 Jan (window): credit -6 x 365.00 x 363 / 365 = -2178.00; back to 10 on
     # 1 July: 6 above the 4 now charged, 184 days: 6 x 365.00 x 184 / 365 = 1104.00
-    sub = item("annual", date(2026, 1, 1), (date(2026, 1, 1), 10), (date(2026, 1, 3), 4),
-               (date(2026, 7, 1), 10))
+    sub = item(
+        "annual",
+        date(2026, 1, 1),
+        (date(2026, 1, 1), 10),
+        (date(2026, 1, 3), 4),
+        (date(2026, 7, 1), 10),
+    )
     assert amounts(sub, "2026-01", ANNUAL) == [D("3650.00"), D("-2178.00")]
     assert amounts(sub, "2026-07", ANNUAL) == [D("1104.00")]
 
@@ -248,9 +294,10 @@ def test_a_quarterly_start_on_30_november():
     # Terms start 30 Nov 2025, 28 Feb 2026, 30 May 2026: 2 x 30.00 = 60.00 in each.
     sub = item("quarterly", date(2025, 11, 30), (date(2025, 11, 30), 2))
     prices = book({(MAIN, "quarterly"): "30.00"})
-    assert [amounts(sub, p, prices) for p in ("2025-11", "2025-12", "2026-01", "2026-02",
-                                              "2026-03", "2026-04", "2026-05")] == [
-        [D("60.00")], [], [], [D("60.00")], [], [], [D("60.00")]]
+    assert [
+        amounts(sub, p, prices)
+        for p in ("2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04", "2026-05")
+    ] == [[D("60.00")], [], [], [D("60.00")], [], [], [D("60.00")]]
 
 
 def test_a_quarterly_increase_is_pro_rata_over_the_quarter():
@@ -261,8 +308,10 @@ def test_a_quarterly_increase_is_pro_rata_over_the_quarter():
 
 
 def test_a_revision_published_mid_term_does_not_change_the_term():
-    prices = book({(MAIN, "annual", 1, 2): "100.00", (MAIN, "annual", 2, None): "200.00"},
-                  revisions=((1, date(2025, 1, 1)), (2, date(2026, 3, 1))))
+    prices = book(
+        {(MAIN, "annual", 1, 2): "100.00", (MAIN, "annual", 2, None): "200.00"},
+        revisions=((1, date(2025, 1, 1)), (2, date(2026, 3, 1))),
+    )
     sub = item("annual", date(2026, 1, 1), (date(2026, 1, 1), 1), (date(2026, 7, 1), 2))
     # The increase keeps the term's price: 1 x 100.00 x 184 / 365 = 50.4109... = 50.41
     assert amounts(sub, "2026-07", prices) == [D("50.41")]
@@ -272,6 +321,7 @@ def test_a_revision_published_mid_term_does_not_change_the_term():
 
 # --- one-time, hourly, assets, add-ons -----------------------------------------------
 
+
 def test_one_time_is_charged_once_in_the_cycle_of_its_start():
     sub = item("one-time", date(2026, 1, 20), (date(2026, 1, 20), 3))
     prices = book({(MAIN, "one-time"): "15.50"})
@@ -280,8 +330,7 @@ def test_one_time_is_charged_once_in_the_cycle_of_its_start():
 
 
 def test_hourly_is_listed_with_amount_zero_and_a_note():
-    (line,) = lines(item("hourly", date(2026, 1, 1), (date(2026, 1, 1), 1)), "2026-01",
-                    book({}))
+    (line,) = lines(item("hourly", date(2026, 1, 1), (date(2026, 1, 1), 1)), "2026-01", book({}))
     assert line.amount == D("0.00") and line.note == billing.USAGE_NOTE
 
 
@@ -312,14 +361,18 @@ def test_a_product_missing_from_the_price_list_is_refused():
 
 # --- rounding ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("currency", "price", "expected"), [
-    # April has 30 days; started 16 April: 15 days, so half a month.
-    ("JPY", "105", "53"),  # 105 / 2 = 52.5, half up -> 53
-    ("EUR", "0.25", "0.13"),  # 0.125 -> 0.13
-    ("EUR", "0.05", "0.03"),  # 0.025 -> 0.03
-    ("KWD", "0.001", "0.001"),  # 0.0005 -> 0.001
-    ("KWD", "2.469", "1.235"),  # 1.2345 -> 1.235
-])
+
+@pytest.mark.parametrize(
+    ("currency", "price", "expected"),
+    [
+        # April has 30 days; started 16 April: 15 days, so half a month.
+        ("JPY", "105", "53"),  # 105 / 2 = 52.5, half up -> 53
+        ("EUR", "0.25", "0.13"),  # 0.125 -> 0.13
+        ("EUR", "0.05", "0.03"),  # 0.025 -> 0.03
+        ("KWD", "0.001", "0.001"),  # 0.0005 -> 0.001
+        ("KWD", "2.469", "1.235"),  # 1.2345 -> 1.235
+    ],
+)
 def test_ties_round_half_up_to_the_minor_unit(currency, price, expected):
     sub = item("monthly", date(2026, 4, 16), (date(2026, 4, 16), 1))
     (line,) = lines(sub, "2026-04", book({(MAIN, "monthly"): price}, currency))
@@ -335,6 +388,7 @@ def test_a_credit_rounds_away_from_zero_like_its_charge():
 
 # --- invoices ------------------------------------------------------------------------
 
+
 def test_one_consolidated_invoice_plus_one_per_separate_customer():
     prices = book({(MAIN, "monthly"): "10.00"})
     start = ((date(2026, 1, 1), 1),)
@@ -342,13 +396,15 @@ def test_one_consolidated_invoice_plus_one_per_separate_customer():
     b = item("monthly", date(2026, 1, 1), *start, customer="B")
     c = item("monthly", date(2026, 1, 1), *start, customer="C", separate=True)
     drafts = billing.invoices(lines([a, b, c], "2026-01", prices), "EUR")
-    assert [(d.customer_code, d.total) for d in drafts] == [(None, D("20.00")),
-                                                             ("C", D("10.00"))]
+    assert [(d.customer_code, d.total) for d in drafts] == [(None, D("20.00")), ("C", D("10.00"))]
     assert [(s.customer_code, s.amount) for s in drafts[0].subtotals] == [
-        ("A", D("10.00")), ("B", D("10.00"))]
+        ("A", D("10.00")),
+        ("B", D("10.00")),
+    ]
     # Only separate customers: no consolidated invoice (an invoice with no line is not one).
-    assert [d.customer_code for d in billing.invoices(lines([c], "2026-01", prices),
-                                                      "EUR")] == ["C"]
+    assert [d.customer_code for d in billing.invoices(lines([c], "2026-01", prices), "EUR")] == [
+        "C"
+    ]
 
 
 def test_a_negative_total_is_a_credit_note():
@@ -361,36 +417,56 @@ def test_a_negative_total_is_a_credit_note():
 
 # --- adjustments ---------------------------------------------------------------------
 
+
 def test_a_late_cancellation_is_adjusted_once_in_the_next_cycle():
     issued_at = datetime(2026, 2, 2, tzinfo=UTC)
     prices = book({(MAIN, "monthly"): "31.00"})
     jan = billing.cycle_of("2026-01", 1)
     # Issued 31 days x 1 x 31.00 / 31 = 31.00; then a cancellation dated 21 January is
     # recorded on 3 February: January is now 20 x 31.00 / 31 = 20.00, so -11.00.
-    sub = Billable("k", 1, "A", "A Ltd", False, "subscription", 1, "SUB-A", MAIN, "SKU",
-                   "P", "microsoft", "monthly", date(2025, 1, 1), True,
-                   (Change(date(2025, 1, 1), 1), Change(date(2026, 1, 21), 0,
-                                                        issued_at + timedelta(days=1))))
+    sub = Billable(
+        "k",
+        1,
+        "A",
+        "A Ltd",
+        False,
+        "subscription",
+        1,
+        "SUB-A",
+        MAIN,
+        "SKU",
+        "P",
+        "microsoft",
+        "monthly",
+        date(2025, 1, 1),
+        True,
+        (Change(date(2025, 1, 1), 1), Change(date(2026, 1, 21), 0, issued_at + timedelta(days=1))),
+    )
     issued = {("k", "2026-01"): billing.Issued(D("31.00"), "INV-2026-000001", False)}
     done = [billing.IssuedCycle(jan, issued_at)]
     (adj,) = billing.adjustment_lines([sub], lambda p: prices, done, issued, WINDOWS, "EUR")
     assert (adj.amount, adj.corrects, adj.period, adj.kind) == (
-        D("-11.00"), "INV-2026-000001", "2026-01", "adjustment")
+        D("-11.00"),
+        "INV-2026-000001",
+        "2026-01",
+        "adjustment",
+    )
     # Once issued, the adjustment is part of what was issued: nothing more.
     issued[("k", "2026-01")] = billing.Issued(D("20.00"), "INV-2026-000001", False)
-    assert billing.adjustment_lines([sub], lambda p: prices, done, issued, WINDOWS,
-                                    "EUR") == []
+    assert billing.adjustment_lines([sub], lambda p: prices, done, issued, WINDOWS, "EUR") == []
 
 
 # --- the property --------------------------------------------------------------------
+
 
 @st.composite
 def monthly_histories(draw):
     start = date(2024, 1, 1) + timedelta(days=draw(st.integers(0, 400)))
     changes = [(start, draw(st.integers(1, 50)))]
     for _ in range(draw(st.integers(0, 8))):
-        changes.append((start + timedelta(days=draw(st.integers(0, 500))),
-                        draw(st.integers(0, 50))))
+        changes.append(
+            (start + timedelta(days=draw(st.integers(0, 500))), draw(st.integers(0, 50)))
+        )
     price = D(draw(st.integers(1, 10**6))) / D(10 ** draw(st.integers(0, 4)))
     currency = draw(st.sampled_from(["EUR", "JPY", "KWD"]))
     return start, changes, price, currency, draw(st.integers(1, 28)), draw(st.integers(1, 18))
@@ -406,8 +482,9 @@ def test_consecutive_cycles_add_up_to_the_whole_span(case):
     sub = item("monthly", start, *changes)
     prices = book({(MAIN, "monthly"): str(price)}, currency)
     first = billing.cycle_containing(start, billing_day)
-    cycles = [billing.cycle_of(billing.next_period(first.period, n), billing_day)
-              for n in range(count)]
+    cycles = [
+        billing.cycle_of(billing.next_period(first.period, n), billing_day) for n in range(count)
+    ]
     charged = [x for c in cycles for x in billing.cycle_lines([sub], prices, c, WINDOWS)]
 
     in_order = sorted(changes, key=lambda change: change[0])  # stable: same day, as made
@@ -432,17 +509,43 @@ def test_consecutive_cycles_add_up_to_the_whole_span(case):
 
 
 def test_the_readme_worked_example():
-    prices = book({(1, "monthly"): "11.70", (2, "monthly"): "1.87", (3, "annual"): "74.80",
-                   (4, "monthly"): "3.74"})
+    prices = book(
+        {
+            (1, "monthly"): "11.70",
+            (2, "monthly"): "1.87",
+            (3, "annual"): "74.80",
+            (4, "monthly"): "3.74",
+        }
+    )
     things = [
-        item("monthly", date(2025, 6, 1), (date(2025, 6, 1), 8), (date(2026, 1, 20), 10),
-             product=1, customer="OLIVE"),
+        item(
+            "monthly",
+            date(2025, 6, 1),
+            (date(2025, 6, 1), 8),
+            (date(2026, 1, 20), 10),
+            product=1,
+            customer="OLIVE",
+        ),
         item("monthly", date(2025, 6, 1), (date(2025, 6, 1), 8), product=2, customer="OLIVE"),
-        item("annual", date(2025, 1, 12), (date(2025, 1, 12), 3), (date(2026, 1, 15), 4),
-             product=3, customer="OLIVE"),
-        item("monthly", date(2026, 1, 21), (date(2026, 1, 21), 5), product=4,
-             customer="KRONOS", separate=True)]
+        item(
+            "annual",
+            date(2025, 1, 12),
+            (date(2025, 1, 12), 3),
+            (date(2026, 1, 15), 4),
+            product=3,
+            customer="OLIVE",
+        ),
+        item(
+            "monthly",
+            date(2026, 1, 21),
+            (date(2026, 1, 21), 5),
+            product=4,
+            customer="KRONOS",
+            separate=True,
+        ),
+    ]
     drafts = billing.invoices(lines(things, "2026-01", prices, 5), "EUR")
     assert [(d.customer_code, [x.amount for x in d.lines], d.total) for d in drafts] == [
         (None, [D("105.68"), D("14.96"), D("224.40"), D("74.19")], D("419.23")),
-        ("KRONOS", [D("9.05")], D("9.05"))]
+        ("KRONOS", [D("9.05")], D("9.05")),
+    ]

@@ -30,13 +30,27 @@ def root(engine) -> int:
         return org.id
 
 
-def add_account(engine, code="ACME", *, kind="reseller", ordering=True, currency="EUR",
-                sync: dict[str, str] | None = None) -> int:
+def add_account(
+    engine,
+    code="ACME",
+    *,
+    kind="reseller",
+    ordering=True,
+    currency="EUR",
+    sync: dict[str, str] | None = None,
+) -> int:
     """An account of the root org with sync records {platform: status}."""
     with write_session(engine) as session:
         org = root_org(session)
-        account = Account(org_id=org.id, code=code, name=f"{code} Ltd", kind=kind,
-                          ordering_enabled=ordering, currency=currency, country="GR")
+        account = Account(
+            org_id=org.id,
+            code=code,
+            name=f"{code} Ltd",
+            kind=kind,
+            ordering_enabled=ordering,
+            currency=currency,
+            country="GR",
+        )
         session.add(account)
         session.flush()
         for platform, status in (sync or {}).items():
@@ -46,8 +60,9 @@ def add_account(engine, code="ACME", *, kind="reseller", ordering=True, currency
 
 def import_list(engine, platforms=ALL_PLATFORMS, *, name=PL, currency="EUR") -> None:
     """A new version of price list NAME with one product per platform."""
-    rows = [PriceRow(f"{p.upper()}-1", f"{p} product", p, "monthly", Decimal("9.99"))
-            for p in platforms]
+    rows = [
+        PriceRow(f"{p.upper()}-1", f"{p} product", p, "monthly", Decimal("9.99")) for p in platforms
+    ]
     with write_session(engine) as session:
         import_price_list(session, root_org(session), name, rows, currency=currency)
 
@@ -62,9 +77,15 @@ def add_tenant(engine, account_id: int) -> None:
     with write_session(engine) as session:
         org = root_org(session)
         price_list = session.exec(select(PriceList).where(PriceList.name == PL)).one()
-        session.add(TenantReseller(account_id=account_id, parent_org_id=org.id,
-                                   price_list_id=price_list.id, edition="basic",
-                                   status="active"))
+        session.add(
+            TenantReseller(
+                account_id=account_id,
+                parent_org_id=org.id,
+                price_list_id=price_list.id,
+                edition="basic",
+                status="active",
+            )
+        )
 
 
 def outcome(result: dict) -> dict[str, bool]:
@@ -106,8 +127,12 @@ def test_json_shape(root, engine, cli):
 def test_account_missing(root, engine, cli):
     import_list(engine)
     result = cli.json("checklist", "NOPE", "--price-list", PL, expect=3)
-    assert outcome(result) == {"reseller account": False, "price list": True,
-                               "provisioning sync": False, "not a tenant yet": False}
+    assert outcome(result) == {
+        "reseller account": False,
+        "price list": True,
+        "provisioning sync": False,
+        "not a tenant yet": False,
+    }
     assert "no account 'NOPE'" in failed(result, "reseller account")["reason"]
     assert "cannot be checked" in failed(result, "provisioning sync")["reason"]
 
@@ -116,8 +141,12 @@ def test_account_that_is_not_a_reseller(root, engine, cli):
     add_account(engine, kind="customer", sync=SYNCED)
     import_list(engine)
     result = cli.json("checklist", "ACME", "--price-list", PL, expect=3)
-    assert outcome(result) == {"reseller account": False, "price list": True,
-                               "provisioning sync": True, "not a tenant yet": True}
+    assert outcome(result) == {
+        "reseller account": False,
+        "price list": True,
+        "provisioning sync": True,
+        "not a tenant yet": True,
+    }
     assert "customer, not a reseller" in failed(result, "reseller account")["reason"]
 
 
@@ -132,8 +161,12 @@ def test_account_not_enabled_for_ordering(root, engine, cli):
 def test_price_list_missing(root, engine, cli):
     add_account(engine, sync=SYNCED)
     result = cli.json("checklist", "ACME", "--price-list", "Nope", expect=3)
-    assert outcome(result) == {"reseller account": True, "price list": False,
-                               "provisioning sync": False, "not a tenant yet": True}
+    assert outcome(result) == {
+        "reseller account": True,
+        "price list": False,
+        "provisioning sync": False,
+        "not a tenant yet": True,
+    }
     check = failed(result, "price list")
     assert "no price list 'Nope'" in check["reason"]
     assert "pricelist import" in check["fix"]
@@ -159,15 +192,25 @@ def test_price_list_in_another_currency(root, engine, cli):
     assert "USD" in check["fix"]
 
 
-@pytest.mark.parametrize(("sync", "missing"), [
-    ({"acronis": "synced"}, ["oss"]),
-    ({"oss": "synced"}, ["acronis"]),
-    ({}, ["acronis", "oss"]),
-    ({"oss": "pending", "acronis": "synced"}, ["oss"]),
-    ({"oss": "synced", "acronis": "failed"}, ["acronis"]),
-    ({"oss": "synced", "acronis": "synced", "microsoft": "pending"}, []),
-], ids=["oss-missing", "acronis-missing", "both-missing", "oss-pending", "acronis-failed",
-        "microsoft-needs-none"])
+@pytest.mark.parametrize(
+    ("sync", "missing"),
+    [
+        ({"acronis": "synced"}, ["oss"]),
+        ({"oss": "synced"}, ["acronis"]),
+        ({}, ["acronis", "oss"]),
+        ({"oss": "pending", "acronis": "synced"}, ["oss"]),
+        ({"oss": "synced", "acronis": "failed"}, ["acronis"]),
+        ({"oss": "synced", "acronis": "synced", "microsoft": "pending"}, []),
+    ],
+    ids=[
+        "oss-missing",
+        "acronis-missing",
+        "both-missing",
+        "oss-pending",
+        "acronis-failed",
+        "microsoft-needs-none",
+    ],
+)
 def test_provisioning_sync(root, engine, cli, sync, missing):
     add_account(engine, sync=sync)
     import_list(engine)
@@ -182,8 +225,9 @@ def test_provisioning_sync(root, engine, cli, sync, missing):
     assert all(fixes[p] in check["fix"] for p in missing)
 
 
-@pytest.mark.parametrize("platforms", [("microsoft",), ("panda",), ("microsoft", "panda"),
-                                       ("other",)])
+@pytest.mark.parametrize(
+    "platforms", [("microsoft",), ("panda",), ("microsoft", "panda"), ("other",)]
+)
 def test_platforms_that_need_no_sync(root, engine, cli, platforms):
     add_account(engine)  # no sync record at all
     import_list(engine, platforms)
@@ -250,8 +294,9 @@ def test_human_output_of_a_failing_checklist(root, engine, cli, snapshot):
     add_account(engine, "GAMMA", sync={"oss": "pending"})
     import_list(engine)
     result = cli("checklist", "GAMMA", "--price-list", PL, expect=3, env={"COLUMNS": "120"})
-    snapshot.assert_match(f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}",
-                          "checklist_gamma.txt")
+    snapshot.assert_match(
+        f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}", "checklist_gamma.txt"
+    )
 
 
 def test_human_output_of_a_passing_checklist(root, engine, cli):
@@ -259,13 +304,15 @@ def test_human_output_of_a_passing_checklist(root, engine, cli):
     import_list(engine)
     result = cli("checklist", "ACME", "--price-list", PL)
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == [
-        f"PASS {name}" for name in CHECKS]
+        f"PASS {name}" for name in CHECKS
+    ]
     assert "ACME is ready to become a tenant reseller." in result.stderr
 
 
 def import_scheduled(engine, platforms, effective) -> None:
-    rows = [PriceRow(f"{p.upper()}-1", f"{p} product", p, "monthly", Decimal("9.99"))
-            for p in platforms]
+    rows = [
+        PriceRow(f"{p.upper()}-1", f"{p} product", p, "monthly", Decimal("9.99")) for p in platforms
+    ]
     with write_session(engine) as session:
         import_price_list(session, root_org(session), PL, rows, effective=effective)
 
@@ -286,9 +333,14 @@ def test_a_revision_scheduled_later_is_not_checked_yet(root, engine, cli):
 def test_a_list_whose_only_revision_is_scheduled_later_is_not_ready(root, engine, cli):
     add_account(engine)
     with write_session(engine) as session:
-        import_price_list(session, root_org(session), PL,
-                          [PriceRow("MS-1", "m", "microsoft", "monthly", Decimal("1"))],
-                          currency="EUR", effective=date.today() + timedelta(days=30))
+        import_price_list(
+            session,
+            root_org(session),
+            PL,
+            [PriceRow("MS-1", "m", "microsoft", "monthly", Decimal("1"))],
+            currency="EUR",
+            effective=date.today() + timedelta(days=30),
+        )
     result = cli.json("checklist", "ACME", "--price-list", PL, expect=3)
     check = failed(result, "price list")
     assert "no revision in effect yet" in check["reason"]

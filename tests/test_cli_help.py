@@ -33,16 +33,21 @@ def run(*args: str, env: dict | None = None):
 
 def test_the_walk_finds_the_command_groups():
     paths = {path for path, _ in COMMANDS}
-    assert {(), ("db", "upgrade"), ("pricelist", "import"), ("product", "show"),
-            ("checklist",)} <= paths
+    assert {
+        (),
+        ("db", "upgrade"),
+        ("pricelist", "import"),
+        ("product", "show"),
+        ("checklist",),
+    } <= paths
 
 
-@pytest.mark.parametrize(("path", "command"), COMMANDS,
-                         ids=[" ".join(path) or "tenantctl" for path, _ in COMMANDS])
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(path) or "tenantctl" for path, _ in COMMANDS]
+)
 def test_every_command_has_help(path, command):
     assert (command.help or "").strip(), f"tenantctl {' '.join(path)} has no help"
-    undocumented = [p.name for p in command.params if not (getattr(p, "help", None) or "")
-                    .strip()]
+    undocumented = [p.name for p in command.params if not (getattr(p, "help", None) or "").strip()]
     assert undocumented == [], f"tenantctl {' '.join(path)}: options without help"
 
     result = run(*path, "--help", env=WIDE)
@@ -65,11 +70,16 @@ def test_version():
     assert result.stdout == f"tenantctl {__version__}\n"
 
 
-@pytest.mark.parametrize("args", [["nope"], ["pricelist", "nope"], ["pricelist", "list",
-                                                                     "--nope"],
-                                  ["pricelist", "diff", "X", "--from", "one", "--to", "2"]],
-                         ids=["unknown-command", "unknown-sub-command", "unknown-option",
-                              "bad-option-value"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nope"],
+        ["pricelist", "nope"],
+        ["pricelist", "list", "--nope"],
+        ["pricelist", "diff", "X", "--from", "one", "--to", "2"],
+    ],
+    ids=["unknown-command", "unknown-sub-command", "unknown-option", "bad-option-value"],
+)
 def test_bad_usage_exits_2(tmp_path, args):
     result = run("--db", f"sqlite:///{tmp_path / 'store.db'}", *args)
     assert result.exit_code == 2
@@ -81,17 +91,18 @@ def test_bad_usage_exits_2(tmp_path, args):
 def rooted(db_url) -> str:
     engine = open_engine(db_url)
     with write_session(engine) as session:
-        session.add(Organisation(name="Distributor", kind="root", currency="EUR",
-                                 country="GR"))
+        session.add(Organisation(name="Distributor", kind="root", currency="EUR", country="GR"))
     engine.dispose()
     return db_url
 
 
 def test_global_options_after_the_command(rooted, cli):
     assert cli.json("pricelist", "list") == []  # `--json` goes last here
-    for args in (["pricelist", "list", "--db", rooted, "--json"],
-                 ["pricelist", "list", "--json", f"--db={rooted}"],
-                 ["pricelist", "list", "-v", "--json", "--db", rooted]):
+    for args in (
+        ["pricelist", "list", "--db", rooted, "--json"],
+        ["pricelist", "list", "--json", f"--db={rooted}"],
+        ["pricelist", "list", "-v", "--json", "--db", rooted],
+    ):
         result = run(*args)
         assert result.exit_code == 0, (args, result.stderr)
         assert json.loads(result.stdout) == []
@@ -138,23 +149,57 @@ def test_help_names_values_plainly_and_lists_choices():
     assert "JSON Lines" in pages["process logs"]
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "abc"],
-     "Error: --quantity: must be a quantity from 1 to 1000000000, not the text 'abc'"),
-    (["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "1",
-      "--start", "2026-02-30"],
-     "Error: --start: '2026-02-30' is not a day of the calendar (day is out of range for "
-     "month)"),
-    (["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "1",
-      "--start", "30/02/2026"],
-     "Error: --start: '30/02/2026' is not a date in the form YYYY-MM-DD"),
-    (["process", "show", "abc"], "Error: PROCESS_ID: 'abc' is not a whole number"),
-    (["account", "list", "--kind", "customerz"],
-     "Error: --kind: 'customerz' is not one of 'customer', 'reseller'"),
-    (["product", "list", "--platform", "foo"],
-     "Error: --platform: 'foo' is not one of 'microsoft', 'acronis', 'oss', 'panda', "
-     "'other'"),
-], ids=["quantity", "impossible-date", "date-format", "process-id", "kind", "platform"])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["subscription", "create", "A", "S", "--unit", "monthly", "--quantity", "abc"],
+            "Error: --quantity: must be a quantity from 1 to 1000000000, not the text 'abc'",
+        ),
+        (
+            [
+                "subscription",
+                "create",
+                "A",
+                "S",
+                "--unit",
+                "monthly",
+                "--quantity",
+                "1",
+                "--start",
+                "2026-02-30",
+            ],
+            "Error: --start: '2026-02-30' is not a day of the calendar (day is out of range for "
+            "month)",
+        ),
+        (
+            [
+                "subscription",
+                "create",
+                "A",
+                "S",
+                "--unit",
+                "monthly",
+                "--quantity",
+                "1",
+                "--start",
+                "30/02/2026",
+            ],
+            "Error: --start: '30/02/2026' is not a date in the form YYYY-MM-DD",
+        ),
+        (["process", "show", "abc"], "Error: PROCESS_ID: 'abc' is not a whole number"),
+        (
+            ["account", "list", "--kind", "customerz"],
+            "Error: --kind: 'customerz' is not one of 'customer', 'reseller'",
+        ),
+        (
+            ["product", "list", "--platform", "foo"],
+            "Error: --platform: 'foo' is not one of 'microsoft', 'acronis', 'oss', 'panda', "
+            "'other'",
+        ),
+    ],
+    ids=["quantity", "impossible-date", "date-format", "process-id", "kind", "platform"],
+)
 def test_a_bad_value_is_one_error_line_and_a_hint(rooted, args, says):
     result = run("--db", rooted, *args)
     assert result.exit_code == 2

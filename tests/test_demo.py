@@ -14,7 +14,9 @@ def test_the_demo_runs_every_step(cli):
     assert "The demo ran every step." in result.stderr
     tenants = cli.json("tenant", "list")
     assert {(t["account"], t["phase"], t["backorder_state"]) for t in tenants} == {
-        ("ACME", "live", "on"), ("LITECLOUD", "live", "on")}
+        ("ACME", "live", "on"),
+        ("LITECLOUD", "live", "on"),
+    }
     assert [t["price_list_revision"] for t in tenants] == [2, 2]
     # The sale made in LITECLOUD's tenant reached the distributor, reconciled.
     (order,) = cli.json("order", "list", "--account", "DEMO-BAKERY")

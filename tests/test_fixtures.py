@@ -53,8 +53,13 @@ def _price_list(session, name: str) -> PriceList:
 def test_the_data_set_loads_cleanly_and_a_reload_changes_nothing(cli, engine):
     result = cli.json("load", DATA_SET)
     assert counts(result) == {
-        "organisation": (1, 0, 0), "products": (33, 0, 0), "price lists": (3, 0, 0),
-        "accounts": (20, 0, 0), "subscriptions": (33, 0, 0), "assets": (5, 0, 0)}
+        "organisation": (1, 0, 0),
+        "products": (33, 0, 0),
+        "price lists": (3, 0, 0),
+        "accounts": (20, 0, 0),
+        "subscriptions": (33, 0, 0),
+        "assets": (5, 0, 0),
+    }
     assert result["organisation"] == "Cloudway Distribution S.A."
     loaded = dump_store(engine)
     again = cli.json("load", DATA_SET)
@@ -78,8 +83,12 @@ def test_the_catalogue_spans_every_platform_with_units_and_add_ons(distributor):
             assert any("annual" in units[p.id] for p in mine), platform
         by_id = {p.id: p for p in products}
         add_ons = {(p.sku, by_id[p.add_on_of_id].sku) for p in products if p.add_on_of_id}
-        assert {("MS-TEAMS-PHONE", "MS-M365-E3"), ("ACR-STORAGE-GB", "ACR-CPC-STD"),
-                ("OSS-IPV4-EXTRA", "OSS-VPS-2C4G"), ("PANDA-PATCH", "PANDA-AD360")} <= add_ons
+        assert {
+            ("MS-TEAMS-PHONE", "MS-M365-E3"),
+            ("ACR-STORAGE-GB", "ACR-CPC-STD"),
+            ("OSS-IPV4-EXTRA", "OSS-VPS-2C4G"),
+            ("PANDA-PATCH", "PANDA-AD360"),
+        } <= add_ons
         kinds = {p.product_type for p in products}
         assert {"software-subscription", "azure-reservation"} <= kinds
 
@@ -99,30 +108,38 @@ def test_the_price_lists_are_exact_and_draft_eur_is_empty(distributor):
         assert 5 <= len(premium) < len(resellers)
         shared = premium.keys() & resellers.keys()
         assert shared and all(premium[k].price != resellers[k].price for k in shared)
-        assert {sku for sku, _ in premium} - {sku for sku, _ in resellers} == {
-            "OTH-SUPPORT-PREM"}
+        assert {sku for sku, _ in premium} - {sku for sku, _ in resellers} == {"OTH-SUPPORT-PREM"}
         # the checklist's "empty price list": no items and no revision at all
         assert listed_items(s, draft.id) == {}
-        assert s.execute(select(PriceListRevision).where(
-            PriceListRevision.price_list_id == draft.id)).first() is None
+        assert (
+            s.execute(
+                select(PriceListRevision).where(PriceListRevision.price_list_id == draft.id)
+            ).first()
+            is None
+        )
 
 
 def test_each_checklist_account_passes_or_fails_as_described(distributor):
     expected = {  # account -> the checks that fail against "Resellers EUR"
-        "ACME": set(), "LITECLOUD": set(), "NORDIC": {"reseller account"},
+        "ACME": set(),
+        "LITECLOUD": set(),
+        "NORDIC": {"reseller account"},
         "BETA-CUST": {"reseller account", "provisioning sync"},
-        "GAMMA": {"provisioning sync"}, "UKSERVE": {"price list"},
+        "GAMMA": {"provisioning sync"},
+        "UKSERVE": {"price list"},
     }
     with read_session(distributor) as s:
         org = root_org(s)
         for code, failing in expected.items():
             result = run_checklist(s, org, code, "Resellers EUR")
             assert {c.name for c in result.checks if not c.passed} == failing, code
-        reasons = {c.name: c.reason for c in run_checklist(s, org, "NORDIC",
-                                                           "Resellers EUR").checks}
+        reasons = {
+            c.name: c.reason for c in run_checklist(s, org, "NORDIC", "Resellers EUR").checks
+        }
         assert "not enabled for ordering" in reasons["reseller account"]
-        reasons = {c.name: c.reason for c in run_checklist(s, org, "UKSERVE",
-                                                           "Resellers EUR").checks}
+        reasons = {
+            c.name: c.reason for c in run_checklist(s, org, "UKSERVE", "Resellers EUR").checks
+        }
         assert "billed in GBP" in reasons["price list"]
         draft = run_checklist(s, org, "ACME", "Draft EUR")
         assert [c.name for c in draft.checks if not c.passed] == ["price list"]
@@ -130,11 +147,21 @@ def test_each_checklist_account_passes_or_fails_as_described(distributor):
         accounts = _accounts(s)
         acme = accounts["ACME"]
         assert (acme.kind, acme.ordering_enabled, acme.currency) == ("reseller", True, "EUR")
-        synced = dict(s.execute(select(SyncRecord.platform, SyncRecord.status)
-                                .where(SyncRecord.account_id == acme.id)).all())
+        synced = dict(
+            s.execute(
+                select(SyncRecord.platform, SyncRecord.status).where(
+                    SyncRecord.account_id == acme.id
+                )
+            ).all()
+        )
         assert synced["oss"] == synced["acronis"] == "synced"
-        gamma_sync = dict(s.execute(select(SyncRecord.platform, SyncRecord.status)
-                                    .where(SyncRecord.account_id == accounts["GAMMA"].id)).all())
+        gamma_sync = dict(
+            s.execute(
+                select(SyncRecord.platform, SyncRecord.status).where(
+                    SyncRecord.account_id == accounts["GAMMA"].id
+                )
+            ).all()
+        )
         assert gamma_sync.get("oss") is None and gamma_sync.get("acronis") != "synced"
 
 
@@ -155,13 +182,11 @@ def test_litecloud_is_a_lite_reseller_with_customers_subscriptions_and_assets(di
 
         items = listed_items(s, _price_list(s, "Resellers EUR").id)
         skus = dict(s.execute(select(Product.id, Product.sku)).all())
-        subs = [x for x in s.execute(select(Subscription)).scalars()
-                if x.account_id in customers]
+        subs = [x for x in s.execute(select(Subscription)).scalars() if x.account_id in customers]
         assert len(subs) >= 20
         for sub in subs:  # LiteCloud's cost: the reseller price list, exactly
             assert sub.unit_price == items[(skus[sub.product_id], sub.unit)].price, sub.code
-            assert (sub.currency, sub.billing_day) == (
-                "EUR", customers[sub.account_id].billing_day)
+            assert (sub.currency, sub.billing_day) == ("EUR", customers[sub.account_id].billing_day)
         assert {True, False} == {x.paid for x in subs}
         assert {"monthly", "annual"} <= {x.unit for x in subs}
         assert Counter(x.status for x in subs)["cancelled"] >= 2
@@ -183,8 +208,9 @@ def test_the_next_price_list_imports_as_revision_2(cli, engine):
         before = {p.sku: p.add_on_of_id for p in s.execute(select(Product)).scalars()}
     rows = read_price_csv(NEXT_PRICE_LIST)
     with write_session(engine) as s:
-        result = import_price_list(s, root_org(s), "Resellers EUR", rows,
-                                   source=str(NEXT_PRICE_LIST))
+        result = import_price_list(
+            s, root_org(s), "Resellers EUR", rows, source=str(NEXT_PRICE_LIST)
+        )
     assert (result.previous_revision, result.revision) == (1, 2)
     assert result.products_created == 2 and result.products_renamed == 0
     added = {(c.sku, c.unit) for c in result.diff.added}
@@ -198,8 +224,7 @@ def test_the_next_price_list_imports_as_revision_2(cli, engine):
     # reloading the data set would roll the import back: refused, nothing written; with
     # --replace-price-lists it keeps what the import added to the catalogue, and makes
     # "Resellers EUR" what the data set says again (a third revision, equal to the first)
-    assert "loading it would revise back 'Resellers EUR'" in cli(
-        "load", DATA_SET, expect=1).stderr
+    assert "loading it would revise back 'Resellers EUR'" in cli("load", DATA_SET, expect=1).stderr
     reload = cli.json("load", DATA_SET, "--replace-price-lists")
     assert counts(reload)["products"] == (0, 0, 33)
     assert counts(reload)["price lists"] == (0, 1, 2)

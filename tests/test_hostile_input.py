@@ -25,11 +25,42 @@ from tests.conftest import table_counts
 
 ORG = "Cloudway Distribution S.A."
 
-NAME_PIECES = ["Acme", " ", "Ltd", "[/bold]", "[bold red]", "[/]",
-               "[link=https://evil.example/]Click[/link]", "\x1b[31m", "\x1b]0;title\x07",
-               "\x00", "\t", "\n", "\r", "\x7f", "\u200b", "é", "\uff11\uff12", "\u0663"]
-AMOUNT_PIECES = ["0", "1", "20", "5", ".", "60", "_", "e", "E+", "-", " ", "\uff12", "\u0663",
-                 "\x00"]
+NAME_PIECES = [
+    "Acme",
+    " ",
+    "Ltd",
+    "[/bold]",
+    "[bold red]",
+    "[/]",
+    "[link=https://evil.example/]Click[/link]",
+    "\x1b[31m",
+    "\x1b]0;title\x07",
+    "\x00",
+    "\t",
+    "\n",
+    "\r",
+    "\x7f",
+    "\u200b",
+    "é",
+    "\uff11\uff12",
+    "\u0663",
+]
+AMOUNT_PIECES = [
+    "0",
+    "1",
+    "20",
+    "5",
+    ".",
+    "60",
+    "_",
+    "e",
+    "E+",
+    "-",
+    " ",
+    "\uff12",
+    "\u0663",
+    "\x00",
+]
 QUANTITY_PIECES = ["1", "0", "7", "000", "_", "\uff12", "\u0663", "-", "e3", " ", "\x1b"]
 
 names = st.lists(st.sampled_from(NAME_PIECES), min_size=1, max_size=5).map("".join)
@@ -44,8 +75,9 @@ def name_ok(name: str) -> bool:
 
 def amount_ok(amount: str) -> bool:
     text = amount.strip()
-    return (re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text, re.ASCII) is not None
-            and Decimal(text) >= 0)  # "-0" is zero, not a negative amount
+    return (
+        re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text, re.ASCII) is not None and Decimal(text) >= 0
+    )  # "-0" is zero, not a negative amount
 
 
 def quantity_ok(quantity: str) -> bool:
@@ -72,20 +104,29 @@ def run(store, *args, accepted: bool) -> None:
     assert table_counts(store.db_url) == before, f"{shown} changed the store"
 
 
-@settings(max_examples=int(os.environ.get("TENANTCTL_HOSTILE_EXAMPLES", "20")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                 HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("TENANTCTL_HOSTILE_EXAMPLES", "20")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(name=names, amount=amounts, quantity=quantities)
-def test_hostile_values_are_taken_literally_or_refused_cleanly(distributor_store, name,
-                                                              amount, quantity):
+def test_hostile_values_are_taken_literally_or_refused_cleanly(
+    distributor_store, name, amount, quantity
+):
     store = distributor_store
     n = next(_n)
     # load: an account named NAME, a price list item at AMOUNT
-    data = {"organisation": {"name": ORG},
-            "accounts": [{"code": f"HYP-{n}", "name": name}],
-            "price_lists": [{"name": "Hostile EUR", "currency": "EUR",
-                             "items": [{"sku": "MS-M365-E3", "unit": "monthly",
-                                        "price": amount}]}]}
+    data = {
+        "organisation": {"name": ORG},
+        "accounts": [{"code": f"HYP-{n}", "name": name}],
+        "price_lists": [
+            {
+                "name": "Hostile EUR",
+                "currency": "EUR",
+                "items": [{"sku": "MS-M365-E3", "unit": "monthly", "price": amount}],
+            }
+        ],
+    }
     path = store.folder / f"hostile-{n}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=False), encoding="utf-8")
     run(store, "load", path, accepted=name_ok(name) and amount_ok(amount))
@@ -96,14 +137,39 @@ def test_hostile_values_are_taken_literally_or_refused_cleanly(distributor_store
         writer = csv.writer(handle)
         writer.writerow(["sku", "name", "platform", "unit", "price"])
         writer.writerow(["HYP-SKU", name, "other", "monthly", amount])
-    run(store, "pricelist", "import", "Hostile CSV", path, "--currency", "EUR",
-        accepted=name_ok(name) and amount_ok(amount))
+    run(
+        store,
+        "pricelist",
+        "import",
+        "Hostile CSV",
+        path,
+        "--currency",
+        "EUR",
+        accepted=name_ok(name) and amount_ok(amount),
+    )
 
     # the sales commands: a subscription of QUANTITY, an account named NAME, a price
-    run(store, "subscription", "create", "LC-OLIVE-TRADE", "MS-M365-E3", "--unit", "monthly",
-        "--quantity", quantity, accepted=quantity_ok(quantity))
+    run(
+        store,
+        "subscription",
+        "create",
+        "LC-OLIVE-TRADE",
+        "MS-M365-E3",
+        "--unit",
+        "monthly",
+        "--quantity",
+        quantity,
+        accepted=quantity_ok(quantity),
+    )
     if "\x00" not in name:  # a real command line cannot hold NUL
         run(store, "account", "create", f"HYP-CLI-{n}", "--name", name, accepted=name_ok(name))
     if "\x00" not in amount:
-        run(store, "account", "set", "LC-OLIVE-TRADE", "--credit-limit", amount,
-            accepted=amount_ok(amount) or not amount.strip())
+        run(
+            store,
+            "account",
+            "set",
+            "LC-OLIVE-TRADE",
+            "--credit-limit",
+            amount,
+            accepted=amount_ok(amount) or not amount.strip(),
+        )

@@ -55,8 +55,11 @@ def spawn(db_url):
     def start(*args: str, env: dict | None = None) -> subprocess.Popen:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.jobs_worker_main", db_url, *args],
-            cwd=ROOT, env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         started.append(proc)
         return proc
@@ -90,8 +93,7 @@ def _state(pid: int) -> str:
 
 def test_four_workers_run_twenty_processes_each_exactly_once(jobs, spawn):
     ids = [_queue(jobs, 30, batch=5) for _ in range(20)]
-    workers = [spawn("--until-empty", "--lease", "30", "--worker-id", f"w{i}")
-               for i in range(4)]
+    workers = [spawn("--until-empty", "--lease", "30", "--worker-id", f"w{i}") for i in range(4)]
     reports = [_report(w)[0] for w in workers]
     ran = sorted(p["id"] for r in reports for p in r["processes"])
     assert ran == ids
@@ -110,8 +112,10 @@ def test_killed_workers_are_taken_over_without_writing_a_row_twice(jobs, spawn):
     pid = _queue(jobs, n, batch=10, delay=0.03)
     for kill in range(3):
         victim = spawn("--once", "--lease", "2", "--worker-id", f"victim-{kill}")
-        wait_until(lambda k=kill: get_process(jobs, pid).fence == k + 1,
-                   f"victim-{kill} to claim the process")
+        wait_until(
+            lambda k=kill: get_process(jobs, pid).fence == k + 1,
+            f"victim-{kill} to claim the process",
+        )
         target = _counted(jobs, pid) + 10 * rnd.randint(1, 6)
         wait_until(lambda t=target: _counted(jobs, pid) >= t, f"row {target}")
         # Anywhere in the batch loop: inside a transaction or between two.
@@ -134,14 +138,16 @@ def test_killed_workers_are_taken_over_without_writing_a_row_twice(jobs, spawn):
 
 def test_a_frozen_worker_commits_nothing_after_it_was_taken_over(jobs, spawn):
     pid = _queue(jobs, 100, batch=10)
-    frozen = spawn("--once", "--lease", "2", "--worker-id", "frozen",
-                   env={SELF_STOP_ENV: "3"})
+    frozen = spawn("--once", "--lease", "2", "--worker-id", "frozen", env={SELF_STOP_ENV: "3"})
     wait_until(lambda: _state(frozen.pid) == "T", "the worker to freeze")
     assert writers_of(jobs, pid) == {"frozen": 30}
 
     # Its lease runs out; another worker takes the process over and finishes it.
-    claimed = wait_until(lambda: claim_process(jobs, pid, "thawed-out", settings=FAST),
-                         "the frozen worker's lease to run out", interval=0.1)
+    claimed = wait_until(
+        lambda: claim_process(jobs, pid, "thawed-out", settings=FAST),
+        "the frozen worker's lease to run out",
+        interval=0.1,
+    )
     assert claimed.fence == 2
     assert run_process(jobs, claimed, settings=FAST).status == "succeeded"
     last_log = logs(jobs, pid)[-1].id
@@ -181,16 +187,25 @@ def test_a_process_that_kills_every_worker_fails_after_the_allowed_take_overs(jo
     pid = _queue(jobs, 100, batch=10)
     poison = {SELF_KILL_ENV: "1"}
     for n in range(3):
-        victim = spawn("--once", "--lease", "1", "--max-takeovers", "2",
-                       "--worker-id", f"victim-{n}", env=poison)
+        victim = spawn(
+            "--once",
+            "--lease",
+            "1",
+            "--max-takeovers",
+            "2",
+            "--worker-id",
+            f"victim-{n}",
+            env=poison,
+        )
         victim.communicate(timeout=120)
         assert victim.returncode == -signal.SIGKILL, f"victim-{n} exited {victim.returncode}"
         assert get_process(jobs, pid).fence == n + 1
     assert rows_of(jobs, pid) == list(range(30))
 
     wait_until(lambda: lease_ran_out(jobs, pid), "the last victim's lease to run out")
-    report, err = _report(spawn("--until-empty", "--lease", "1", "--max-takeovers", "2",
-                                "--worker-id", "fourth"))
+    report, err = _report(
+        spawn("--until-empty", "--lease", "1", "--max-takeovers", "2", "--worker-id", "fourth")
+    )
     assert report["processes"] == []  # it ran nothing: it failed the process, and said so
     assert f"process {pid} failed: its worker died (lease ran out) 3 times" in err
     info = get_process(jobs, pid)
@@ -204,8 +219,9 @@ def test_a_process_that_kills_every_worker_fails_after_the_allowed_take_overs(jo
     assert "noticed by worker fourth, which did not take it over" in messages[-1]
 
     retry(jobs, pid)
-    report, _ = _report(spawn("--until-empty", "--lease", "1", "--max-takeovers", "2",
-                              "--worker-id", "healthy"))
+    report, _ = _report(
+        spawn("--until-empty", "--lease", "1", "--max-takeovers", "2", "--worker-id", "healthy")
+    )
     assert report["processes"] == [{"id": pid, "status": "succeeded"}]
     assert rows_of(jobs, pid) == list(range(100))
     assert get_process(jobs, pid).fence == 4
@@ -213,6 +229,7 @@ def test_a_process_that_kills_every_worker_fails_after_the_allowed_take_overs(jo
 
 def lease_ran_out(engine, pid: int) -> bool:
     with read_session(engine) as session:
-        expires = session.execute(select(Process.lease_expires_at).where(
-            Process.id == pid)).scalar_one()
+        expires = session.execute(
+            select(Process.lease_expires_at).where(Process.id == pid)
+        ).scalar_one()
         return expires is not None and expires <= db_now(session)

@@ -83,12 +83,15 @@ def test_enqueue_commits_with_the_callers_session(jobs):
     assert get_process(jobs, pid).title == "kept"
 
 
-@pytest.mark.parametrize("params", [
-    {"n": 1, "password": "hunter2"},
-    {"n": 1, "admin": {"Password": "hunter2"}},
-    {"n": 1, "users": [{"name": "a"}, {"api-token": "t"}]},
-    {"n": 1, "client_secret": "s"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n": 1, "password": "hunter2"},
+        {"n": 1, "admin": {"Password": "hunter2"}},
+        {"n": 1, "users": [{"name": "a"}, {"api-token": "t"}]},
+        {"n": 1, "client_secret": "s"},
+    ],
+)
 def test_enqueue_refuses_parameters_that_carry_a_secret(jobs, params):
     with pytest.raises(Refused, match="must not carry secrets"):
         enqueue(jobs, "test.count", params, title="leaky")
@@ -96,8 +99,9 @@ def test_enqueue_refuses_parameters_that_carry_a_secret(jobs, params):
 
 
 def test_enqueue_allows_a_password_hash(jobs):
-    pid = enqueue(jobs, "test.count", {"n": 1, "admin_password_hash": "$scrypt$..."},
-                  title="hashed")
+    pid = enqueue(
+        jobs, "test.count", {"n": 1, "admin_password_hash": "$scrypt$..."}, title="hashed"
+    )
     assert get_process(jobs, pid).params["admin_password_hash"] == "$scrypt$..."
 
 
@@ -135,12 +139,26 @@ def test_a_second_process_with_an_active_lock_key_is_busy(jobs):
 
 def test_the_lock_key_rule_is_enforced_by_the_database(jobs):
     now = utcnow()
-    row = {"kind": "test.count", "title": "t", "params": {}, "attempt": 0, "max_attempts": 3,
-           "fence": 0, "not_before": now, "created_at": now, "lock_key": "k"}
+    row = {
+        "kind": "test.count",
+        "title": "t",
+        "params": {},
+        "attempt": 0,
+        "max_attempts": 3,
+        "fence": 0,
+        "not_before": now,
+        "created_at": now,
+        "lock_key": "k",
+    }
     with write_session(jobs) as session:
-        session.execute(insert(P), [{**row, "status": "succeeded"},
-                                    {**row, "status": "failed"},
-                                    {**row, "status": "queued"}])
+        session.execute(
+            insert(P),
+            [
+                {**row, "status": "succeeded"},
+                {**row, "status": "failed"},
+                {**row, "status": "queued"},
+            ],
+        )
     for status in ("queued", "running"):
         with pytest.raises(IntegrityError), write_session(jobs) as session:
             session.execute(insert(P).values(**row, status=status))
@@ -176,7 +194,11 @@ def test_claim_takes_the_oldest_runnable_process_and_starts_an_attempt(jobs):
     first, second = _queue(jobs), _queue(jobs)
     claimed = claim(jobs, "worker-a", settings=LONG)
     assert (claimed.id, claimed.fence, claimed.attempt, claimed.worker_id) == (
-        first, 1, 1, "worker-a")
+        first,
+        1,
+        1,
+        "worker-a",
+    )
     assert claimed.taken_over_from is None and claimed.params == {"n": 10}
     info = get_process(jobs, first)
     assert (info.status, info.lease_owner, info.attempt) == ("running", "worker-a", 1)
@@ -189,8 +211,9 @@ def test_claim_takes_the_oldest_runnable_process_and_starts_an_attempt(jobs):
 def test_claim_passes_over_a_process_waiting_for_its_retry(jobs):
     pid = _queue(jobs)
     with write_session(jobs) as session:
-        session.execute(update(P).where(P.c.id == pid).values(
-            not_before=utcnow() + timedelta(hours=1)))
+        session.execute(
+            update(P).where(P.c.id == pid).values(not_before=utcnow() + timedelta(hours=1))
+        )
     assert claim(jobs, "w", settings=LONG) is None
     assert claim_process(jobs, pid, "w", settings=LONG) is None
 
@@ -246,8 +269,7 @@ def test_a_process_whose_workers_keep_dying_is_failed_not_taken_over_forever(job
     pid = _queue(jobs)
     behind = _queue(jobs)
     claims = [claim(jobs, f"worker-{n}", settings=dying) for n in range(3)]
-    assert [(c.id, c.fence, c.attempt) for c in claims] == [(pid, 1, 1), (pid, 2, 1),
-                                                             (pid, 3, 1)]
+    assert [(c.id, c.fence, c.attempt) for c in claims] == [(pid, 1, 1), (pid, 2, 1), (pid, 3, 1)]
     # The fourth claimer fails PID (its workers died three times) and takes the next one.
     fourth = claim(jobs, "worker-3", settings=dying)
     assert (fourth.id, fourth.attempt) == (behind, 1)
@@ -278,13 +300,16 @@ def test_a_fenced_transaction_renews_the_lease_and_refuses_a_replaced_worker(job
     # Renewed for a minute: nobody may take it over now.
     assert claim(jobs, "worker-b", settings=LONG) is None
     with write_session(jobs) as session:  # the minute passes
-        session.execute(update(P).where(P.c.id == pid).values(
-            lease_expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(P).where(P.c.id == pid).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
     second = claim(jobs, "worker-b", settings=LONG)
     assert second.fence == 2
 
-    with (pytest.raises(LeaseLost, match="claimed again since, by worker-b") as lost,
-          fenced_session(jobs, first, LONG) as session):
+    with (
+        pytest.raises(LeaseLost, match="claimed again since, by worker-b") as lost,
+        fenced_session(jobs, first, LONG) as session,
+    ):
         session.execute(insert(ROWS).values(process_id=pid, n=1, writer="worker-a"))
     assert isinstance(lost.value, Conflict)
     assert rows_of(jobs, pid) == [0]
@@ -370,10 +395,12 @@ def test_retry_respects_the_lock_key(jobs):
 
 def test_redact_blanks_secrets_out_of_messages():
     assert redact("login failed: password=hunter2 for bob") == (
-        "login failed: password=*** for bob")
+        "login failed: password=*** for bob"
+    )
     assert redact('{"api_token": "abc", "n": 1}') == '{"api_token": "***", "n": 1}'
     assert redact("cannot reach postgresql+psycopg://bob:s3cret@db/x") == (
-        "cannot reach postgresql+psycopg://bob:***@db/x")
+        "cannot reach postgresql+psycopg://bob:***@db/x"
+    )
     assert redact("copied 12 products") == "copied 12 products"
 
 

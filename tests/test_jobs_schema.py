@@ -33,8 +33,9 @@ def _tables_named(diff) -> set[str]:
 
 def test_the_migrated_queue_tables_match_the_models(engine):
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                 SQLModel.metadata)
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        )
         indexes = {i["name"]: i for i in inspect(conn).get_indexes("process")}
     assert [d for d in diffs if _tables_named(d) & QUEUE_TABLES] == []
     lock = indexes["uq_process_active_lock_key"]

@@ -68,8 +68,9 @@ def kinds():
 
 def _queue(engine, n: int, **params) -> int:
     max_attempts = params.pop("max_attempts", None)
-    return enqueue(engine, "test.count", {"n": n, **params}, title=f"count to {n}",
-                   max_attempts=max_attempts)
+    return enqueue(
+        engine, "test.count", {"n": n, **params}, title=f"count to {n}", max_attempts=max_attempts
+    )
 
 
 def _messages(engine, pid: int) -> list[str]:
@@ -78,27 +79,38 @@ def _messages(engine, pid: int) -> list[str]:
 
 def _expire_lease(engine, pid: int) -> None:
     with write_session(engine) as session:
-        session.execute(update(P).where(P.c.id == pid).values(
-            lease_expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(P).where(P.c.id == pid).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
 
 
 def test_a_process_runs_every_task_in_order_with_progress_and_result(jobs):
     pid = _queue(jobs, 25, batch=10)
     seen = []
-    info = run_process(jobs, pid, "worker-a", settings=FAST,
-                       on_progress=lambda *p: seen.append(p))
+    info = run_process(jobs, pid, "worker-a", settings=FAST, on_progress=lambda *p: seen.append(p))
     assert (info.status, info.attempt, info.error, info.result) == (
-        "succeeded", 1, None, {"rows": 25})
+        "succeeded",
+        1,
+        None,
+        {"rows": 25},
+    )
     assert [(t.name, t.status, t.done, t.total) for t in info.tasks] == [
-        ("prepare", "done", 0, 0), ("count rows", "done", 25, 25), ("finish", "done", 0, 0)]
+        ("prepare", "done", 0, 0),
+        ("count rows", "done", 25, 25),
+        ("finish", "done", 0, 0),
+    ]
     assert all(t.started_at and t.finished_at for t in info.tasks)
     assert info.lease_expires_at is None and info.finished_at is not None
     assert rows_of(jobs, pid) == list(range(25))
     count = [(done, total) for name, done, total in seen if name == "count rows"]
     assert count == [(0, None), (0, 25), (10, 25), (20, 25), (25, 25)]
     messages = _messages(jobs, pid)
-    for expected in ("task 1/3 (prepare) started", "preparing to count to 25",
-                     "task 2/3 (count rows) done: 25 of 25", "succeeded"):
+    for expected in (
+        "task 1/3 (prepare) started",
+        "preparing to count to 25",
+        "task 2/3 (count rows) done: 25 of 25",
+        "succeeded",
+    ):
         assert expected in messages
     task_of = {e.message: e.task_name for e in logs(jobs, pid)}
     assert task_of["counting from 0"] == "count rows" and task_of["succeeded"] is None
@@ -115,8 +127,9 @@ def test_a_rule_refusal_fails_the_process_at_once(jobs):
     pid = _queue(jobs, 3, refuse="the reseller account is not enabled for ordering")
     info = run_process(jobs, pid, "w", settings=FAST)
     assert (info.status, info.attempt, info.exit_code) == ("failed", 1, 3)
-    assert info.error == ("task 1/3 (prepare) failed: "
-                          "the reseller account is not enabled for ordering")
+    assert info.error == (
+        "task 1/3 (prepare) failed: the reseller account is not enabled for ordering"
+    )
     assert [t.status for t in info.tasks] == ["failed", "pending", "pending"]
     last = logs(jobs, pid)[-1]
     assert last.level == "error" and "retrying cannot change" in last.message
@@ -131,8 +144,7 @@ def test_a_failing_step_is_retried_after_a_backoff_then_fails(jobs):
     # Rows 0-19 were committed in two batches; the failure came before row 20.
     assert (info.status, info.attempt) == ("queued", 1)
     assert info.not_before >= info.created_at + timedelta(seconds=59)
-    assert [(t.status, t.done) for t in info.tasks] == [("done", 0), ("failed", 20),
-                                                        ("pending", 0)]
+    assert [(t.status, t.done) for t in info.tasks] == [("done", 0), ("failed", 20), ("pending", 0)]
     # Waiting out its backoff, it is not claimable; a worker that runs until empty ends.
     assert claim(jobs, "w", settings=slow) is None
     assert worker(jobs, "w", until_empty=True, settings=slow).processes == []
@@ -147,8 +159,9 @@ def test_a_failing_step_is_retried_after_a_backoff_then_fails(jobs):
     assert [p.status for p in report.processes] == ["queued", "failed"]
     info = get_process(jobs, pid)
     assert (info.status, info.attempt, info.exit_code) == ("failed", 3, 1)
-    assert info.error == ("task 2/3 (count rows) failed: "
-                          "RuntimeError: simulated failure at 20, password=***")
+    assert info.error == (
+        "task 2/3 (count rows) failed: RuntimeError: simulated failure at 20, password=***"
+    )
     assert rows_of(jobs, pid) == list(range(20))
     messages = _messages(jobs, pid)
     assert messages.count("counting from 20") == 2
@@ -168,13 +181,14 @@ def test_retry_resumes_a_failed_process_from_its_checkpoint(jobs, tmp_path):
     gate.unlink()
     info = retry(jobs, pid)
     assert (info.status, info.attempt) == ("queued", 0)
-    assert [(t.status, t.done) for t in info.tasks] == [("done", 0), ("pending", 20),
-                                                        ("pending", 0)]
-    assert _messages(jobs, pid)[-1] == ("retried by an operator; resumes at "
-                                        "task 2 (count rows)")
+    assert [(t.status, t.done) for t in info.tasks] == [
+        ("done", 0),
+        ("pending", 20),
+        ("pending", 0),
+    ]
+    assert _messages(jobs, pid)[-1] == ("retried by an operator; resumes at task 2 (count rows)")
     info = run_process(jobs, pid, "w", settings=FAST)
-    assert (info.status, info.attempt, info.error, info.exit_code) == (
-        "succeeded", 1, None, None)
+    assert (info.status, info.attempt, info.error, info.exit_code) == ("succeeded", 1, None, None)
     assert rows_of(jobs, pid) == list(range(40))
     messages = _messages(jobs, pid)
     assert "task 2/3 (count rows) resumed from its checkpoint (20 of 40 done)" in messages
@@ -185,8 +199,10 @@ def test_cancelling_a_running_process_stops_its_worker_before_the_next_commit(jo
     def cancelled_midway(ctx):
         for batch in range(3):
             with ctx.transaction() as session:
-                session.execute(ROWS.insert(), [
-                    {"process_id": ctx.process_id, "n": batch, "writer": ctx.worker_id}])
+                session.execute(
+                    ROWS.insert(),
+                    [{"process_id": ctx.process_id, "n": batch, "writer": ctx.worker_id}],
+                )
                 ctx.save(session, checkpoint={"next": batch + 1}, done=batch + 1, total=3)
             if batch == 0:
                 cancel(ctx.engine, ctx.process_id)  # an operator, from another terminal
@@ -198,7 +214,8 @@ def test_cancelling_a_running_process_stops_its_worker_before_the_next_commit(jo
     assert rows_of(jobs, pid) == [0]
     assert [(t.status, t.done) for t in info.tasks] == [("pending", 1)]
     assert _messages(jobs, pid)[-1] == (
-        "cancelled by an operator (it was running on worker worker-a)")
+        "cancelled by an operator (it was running on worker worker-a)"
+    )
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing_more(jobs):
@@ -212,8 +229,9 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(jobs):
             _expire_lease(jobs, pid)
             taken.append(claim_process(jobs, pid, "worker-b", settings=FAST))
 
-    info = run_process(jobs, pid, "worker-a", settings=FAST,
-                       on_progress=take_over_after_first_batch)
+    info = run_process(
+        jobs, pid, "worker-a", settings=FAST, on_progress=take_over_after_first_batch
+    )
     assert (info.status, info.lease_owner, info.fence) == ("running", "worker-b", 2)
     assert writers_of(jobs, pid) == {"worker-a": 10}
 
@@ -232,12 +250,16 @@ def test_a_stopped_worker_queues_the_process_again_at_a_transaction_boundary(job
             stop.set()
 
     with pytest.raises(WorkerStopping):
-        run_process(jobs, pid, "worker-a", settings=FAST, stop=stop,
-                    on_progress=stop_after_first_batch)
+        run_process(
+            jobs, pid, "worker-a", settings=FAST, stop=stop, on_progress=stop_after_first_batch
+        )
     info = get_process(jobs, pid)
     assert (info.status, info.attempt, info.lease_owner) == ("queued", 0, None)
-    assert [(t.status, t.done) for t in info.tasks] == [("done", 0), ("pending", 10),
-                                                        ("pending", 0)]
+    assert [(t.status, t.done) for t in info.tasks] == [
+        ("done", 0),
+        ("pending", 10),
+        ("pending", 0),
+    ]
     assert "worker worker-a let go of it" in _messages(jobs, pid)[-1]
 
     report = worker(jobs, "worker-b", until_empty=True, settings=FAST)
@@ -263,8 +285,11 @@ def test_worker_once_until_empty_and_stop(jobs):
 def test_a_waiting_worker_picks_up_work_as_it_arrives(jobs):
     stop = threading.Event()
     done = []
-    thread = threading.Thread(target=lambda: done.append(
-        worker(jobs, "idle", stop=stop, settings=FAST, on_process=lambda _: stop.set())))
+    thread = threading.Thread(
+        target=lambda: done.append(
+            worker(jobs, "idle", stop=stop, settings=FAST, on_process=lambda _: stop.set())
+        )
+    )
     thread.start()
     pid = _queue(jobs, 3)
     thread.join(timeout=60)
@@ -326,8 +351,7 @@ def test_the_result_survives_a_resumed_run(jobs, kinds):
 def test_run_in_foreground_runs_the_process_here_through_its_retries(jobs):
     pid = _queue(jobs, 20, batch=10, fail_at=10, fail_attempts=1)
     seen = []
-    info = run_in_foreground(jobs, pid, lambda *p: seen.append(p), worker_id="cli",
-                             settings=FAST)
+    info = run_in_foreground(jobs, pid, lambda *p: seen.append(p), worker_id="cli", settings=FAST)
     assert (info.status, info.attempt, info.lease_owner) == ("succeeded", 2, "cli")
     assert rows_of(jobs, pid) == list(range(20))
     assert seen[-2:] == [("count rows", 20, 20), ("finish", 0, 0)]
@@ -345,8 +369,11 @@ def test_run_in_foreground_follows_a_process_another_worker_runs(jobs, kinds):
 
     kinds(ProcessKind("test.gated", [("gated", gated)]))
     pid = enqueue(jobs, "test.gated", {}, title="gated")
-    other = threading.Thread(target=run_process, args=(jobs, pid, "worker-a"),
-                             kwargs={"settings": QueueSettings(lease_seconds=60)})
+    other = threading.Thread(
+        target=run_process,
+        args=(jobs, pid, "worker-a"),
+        kwargs={"settings": QueueSettings(lease_seconds=60)},
+    )
     other.start()
     wait_until(lambda: get_process(jobs, pid).tasks[0].done == 1, "worker-a's first batch")
 
@@ -356,8 +383,11 @@ def test_run_in_foreground_follows_a_process_another_worker_runs(jobs, kinds):
         seen.append(p)
         following.set()
 
-    foreground = threading.Thread(target=lambda: result.append(run_in_foreground(
-        jobs, pid, on_progress, worker_id="cli", settings=FAST)))
+    foreground = threading.Thread(
+        target=lambda: result.append(
+            run_in_foreground(jobs, pid, on_progress, worker_id="cli", settings=FAST)
+        )
+    )
     foreground.start()
     assert following.wait(timeout=60)
     gate.set()
@@ -368,8 +398,7 @@ def test_run_in_foreground_follows_a_process_another_worker_runs(jobs, kinds):
     assert seen[0] == ("gated", 1, 2) and seen[-1] == ("gated", 2, 2)
 
 
-def test_a_lost_connection_is_logged_in_one_line_and_until_empty_waits_for_the_retry(jobs,
-                                                                                     kinds):
+def test_a_lost_connection_is_logged_in_one_line_and_until_empty_waits_for_the_retry(jobs, kinds):
     import sqlalchemy.exc
 
     calls = []
@@ -378,21 +407,26 @@ def test_a_lost_connection_is_logged_in_one_line_and_until_empty_waits_for_the_r
         calls.append(ctx.process_id)
         if len(calls) == 1:
             raise sqlalchemy.exc.OperationalError(
-                "UPDATE product SET name=%(name)s\nWHERE product.id = %(id)s", {"id": 1},
+                "UPDATE product SET name=%(name)s\nWHERE product.id = %(id)s",
+                {"id": 1},
                 Exception("terminating connection due to administrator command"),
-                connection_invalidated=True)
+                connection_invalidated=True,
+            )
 
     kinds(ProcessKind("test.flaky", [("copy", flaky)]))
     pid = enqueue(jobs, "test.flaky", {}, title="flaky copy")
     started = []
     slow_retry = QueueSettings(lease_seconds=2.0, backoff_seconds=0.3, poll_seconds=0.02)
-    report = worker(jobs, "w", until_empty=True, settings=slow_retry,
-                    on_start=lambda c: started.append(c.id))
+    report = worker(
+        jobs, "w", until_empty=True, settings=slow_retry, on_start=lambda c: started.append(c.id)
+    )
     assert [p.status for p in report.processes] == ["queued", "succeeded"]
     assert started == [pid, pid] and len(calls) == 2
     lost = [m for m in _messages(jobs, pid) if "lost" in m]
-    assert lost == ["task 1/1 (copy) failed: connection to the database lost (attempt 1 of "
-                    "3); retrying in 0.3 s from its last checkpoint"]
+    assert lost == [
+        "task 1/1 (copy) failed: connection to the database lost (attempt 1 of "
+        "3); retrying in 0.3 s from its last checkpoint"
+    ]
     assert not any("sqlalche.me" in m or "UPDATE product" in m for m in _messages(jobs, pid))
 
 

@@ -23,28 +23,40 @@ def _imports(layer: str) -> list[tuple[str, str, list[str]]]:
 
 def test_no_command_module_imports_the_app_back():
     """`cli/app` registers the commands; a command that imported it made a cycle."""
-    assert [(f, m) for f, m, _ in _imports("cli")
-            if m == "tenantctl.cli.app" and f != "app.py"] == []
+    assert [
+        (f, m) for f, m, _ in _imports("cli") if m == "tenantctl.cli.app" and f != "app.py"
+    ] == []
 
 
 def test_the_domain_uses_the_jobs_package_through_its_interface():
-    assert [(f, m) for f, m, _ in _imports("domain")
-            if m.startswith("tenantctl.jobs.")] == []
+    assert [(f, m) for f, m, _ in _imports("domain") if m.startswith("tenantctl.jobs.")] == []
 
 
 def test_no_layer_imports_a_private_name_of_another():
-    private = [(layer, f, m, n) for layer in ("cli", "domain", "jobs", "store")
-               for f, m, names in _imports(layer) for n in names
-               if n.startswith("_") and m.startswith("tenantctl.")
-               and not m.startswith(f"tenantctl.{layer}")]
+    private = [
+        (layer, f, m, n)
+        for layer in ("cli", "domain", "jobs", "store")
+        for f, m, names in _imports(layer)
+        for n in names
+        if n.startswith("_")
+        and m.startswith("tenantctl.")
+        and not m.startswith(f"tenantctl.{layer}")
+    ]
     assert private == []
 
 
 def test_the_layers_point_one_way():
     """cli -> domain -> store and jobs; never back up (the migrations' env.py sees every
     table, the queue's too)."""
-    upward = {"domain": ("tenantctl.cli",), "jobs": ("tenantctl.cli", "tenantctl.domain"),
-              "store": ("tenantctl.cli", "tenantctl.domain", "tenantctl.jobs")}
-    wrong = [(layer, f, m) for layer, above in upward.items()
-             for f, m, _ in _imports(layer) if m.startswith(above) and f != "env.py"]
+    upward = {
+        "domain": ("tenantctl.cli",),
+        "jobs": ("tenantctl.cli", "tenantctl.domain"),
+        "store": ("tenantctl.cli", "tenantctl.domain", "tenantctl.jobs"),
+    }
+    wrong = [
+        (layer, f, m)
+        for layer, above in upward.items()
+        for f, m, _ in _imports(layer)
+        if m.startswith(above) and f != "env.py"
+    ]
     assert wrong == []

@@ -25,7 +25,8 @@ def big_data_set(*, renamed: int = 0, requantified: int = 0) -> str:
             f"    pricing: {{price_list: Resellers EUR, billing_day: {1 + i % 28}, "
             f"credit_limit: {i}.50}}\n"
             f"    contacts: [{{name: Person {i}, email: p{i}@example.com}}]\n"
-            f"    sync: [{{platform: microsoft, external_id: X{i}}}]")
+            f"    sync: [{{platform: microsoft, external_id: X{i}}}]"
+        )
     lines.append("subscriptions:")
     for i in range(SUBSCRIPTIONS):
         quantity = 1 + i % 50 + (1 if i < requantified else 0)
@@ -34,7 +35,8 @@ def big_data_set(*, renamed: int = 0, requantified: int = 0) -> str:
             f"    sku: M365-E3\n    unit: monthly\n    quantity: {quantity}\n"
             f"    price: 20.60\n    start_date: 2024-01-{1 + i % 28:02d}\n"
             + ("    add_ons: [{sku: TEAMS-PHONE, quantity: 2}]\n" if i % 2 else "")
-            + f"    characteristics: {{group: g{i % 7}}}")
+            + f"    characteristics: {{group: g{i % 7}}}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -45,8 +47,10 @@ def test_a_large_second_file_loads_set_wise_and_reloads_unchanged(cli, engine, t
     assert counts(result)["accounts"] == (ACCOUNTS, 0, 0)
     assert counts(result)["subscriptions"] == (SUBSCRIPTIONS, 0, 0)
     with engine.connect() as conn:
+
         def count(table, *where):
             return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
         assert count(Contact) == ACCOUNTS + 2  # and BASE's two
         assert count(SyncRecord, SyncRecord.platform == "microsoft") == ACCOUNTS
         assert count(SubscriptionAddon) == SUBSCRIPTIONS // 2 + 1
@@ -59,13 +63,19 @@ def test_a_large_second_file_loads_set_wise_and_reloads_unchanged(cli, engine, t
     assert counts(again)["subscriptions"] == (0, 0, SUBSCRIPTIONS)
     assert dump_store(engine) == loaded
 
-    changed = cli.json("load", write(tmp_path, "changed.yaml",
-                                     big_data_set(renamed=1100, requantified=1500)))
+    changed = cli.json(
+        "load", write(tmp_path, "changed.yaml", big_data_set(renamed=1100, requantified=1500))
+    )
     assert counts(changed)["accounts"] == (0, 1100, ACCOUNTS - 1100)
     assert counts(changed)["subscriptions"] == (0, 1500, SUBSCRIPTIONS - 1500)
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(Account)
-                            .where(Account.name.like("% Ltd"))).scalar() == 1100
-        first = conn.execute(select(Subscription.quantity)
-                             .where(Subscription.code == "BIGSUB-000000")).scalar()
+        assert (
+            conn.execute(
+                select(func.count()).select_from(Account).where(Account.name.like("% Ltd"))
+            ).scalar()
+            == 1100
+        )
+        first = conn.execute(
+            select(Subscription.quantity).where(Subscription.code == "BIGSUB-000000")
+        ).scalar()
         assert first == 2

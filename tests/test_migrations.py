@@ -51,10 +51,20 @@ def add_root(url: str) -> None:
     """A root organisation, written with the columns revision 0001 has (Core, not the ORM,
     so that columns a later revision adds are not named)."""
     with engine_for(url) as engine, engine.begin() as conn:
-        conn.execute(insert(Organisation.__table__).values(
-            name="Distributor", kind="root", edition="premium", language="en",
-            timezone="UTC", date_format="YYYY-MM-DD", currency="EUR", country="GR",
-            status="active", created_at=datetime.now(UTC)))
+        conn.execute(
+            insert(Organisation.__table__).values(
+                name="Distributor",
+                kind="root",
+                edition="premium",
+                language="en",
+                timezone="UTC",
+                date_format="YYYY-MM-DD",
+                currency="EUR",
+                country="GR",
+                status="active",
+                created_at=datetime.now(UTC),
+            )
+        )
 
 
 def test_empty_store_to_head_without_drift(empty_db_url):
@@ -123,41 +133,70 @@ def test_0004_and_0005r_add_take_overs_and_find_each_tenants_creation_process(em
     with engine_for(empty_db_url) as engine:
         with engine.begin() as conn:
             run = conn.execute
-            run(text("INSERT INTO price_list (org_id, name, currency, created_at) "
-                     "VALUES (1, 'Resellers EUR', 'EUR', :now)"), now)
+            run(
+                text(
+                    "INSERT INTO price_list (org_id, name, currency, created_at) "
+                    "VALUES (1, 'Resellers EUR', 'EUR', :now)"
+                ),
+                now,
+            )
             for n, code in enumerate(["ACME", "BETA", "GAMMA"], start=1):
-                run(text("INSERT INTO account (org_id, code, name, kind, ordering_enabled, "
-                         "currency, country, billing_day, payment_method, separate_invoices, "
-                         "created_at) VALUES (1, :code, :code, 'reseller', true, 'EUR', 'GR', "
-                         "1, 'invoice', false, :now)"), {"code": code, **now})
-                run(text("INSERT INTO tenant_reseller (account_id, parent_org_id, "
-                         "price_list_id, edition, separate_invoices, phase, backorder_state, "
-                         "status, created_at) VALUES (:n, 1, 1, 'basic', false, 'setup', "
-                         "'off', 'in-progress', :now)"), {"n": n, **now})
+                run(
+                    text(
+                        "INSERT INTO account (org_id, code, name, kind, ordering_enabled, "
+                        "currency, country, billing_day, payment_method, separate_invoices, "
+                        "created_at) VALUES (1, :code, :code, 'reseller', true, 'EUR', 'GR', "
+                        "1, 'invoice', false, :now)"
+                    ),
+                    {"code": code, **now},
+                )
+                run(
+                    text(
+                        "INSERT INTO tenant_reseller (account_id, parent_org_id, "
+                        "price_list_id, edition, separate_invoices, phase, backorder_state, "
+                        "status, created_at) VALUES (:n, 1, 1, 'basic', false, 'setup', "
+                        "'off', 'in-progress', :now)"
+                    ),
+                    {"n": n, **now},
+                )
             # ACME's creation had made its organisation when it was cancelled.
-            run(text("INSERT INTO organisation (name, kind, parent_id, edition, language, "
-                     "timezone, date_format, currency, country, client_id, status, "
-                     "created_at) VALUES ('ACME', 'tenant', 1, 'basic', 'en', 'UTC', "
-                     "'YYYY-MM-DD', 'EUR', 'GR', 'c1', 'active', :now)"), now)
+            run(
+                text(
+                    "INSERT INTO organisation (name, kind, parent_id, edition, language, "
+                    "timezone, date_format, currency, country, client_id, status, "
+                    "created_at) VALUES ('ACME', 'tenant', 1, 'basic', 'en', 'UTC', "
+                    "'YYYY-MM-DD', 'EUR', 'GR', 'c1', 'active', :now)"
+                ),
+                now,
+            )
             run(text("UPDATE tenant_reseller SET org_id = 2 WHERE account_id = 1"))
             # ACME: a cancelled creation, then the one that is queued now; BETA: an update
             # of another kind under a look-alike key; GAMMA: no process at all.
-            for kind, key, status in [("tenant.create", "tenant-create:1", "cancelled"),
-                                      ("tenant.create", "tenant-create:1", "queued"),
-                                      ("tenant.update", "tenant-create:2", "queued")]:
-                run(text("INSERT INTO process (kind, title, params, status, attempt, "
-                         "max_attempts, fence, lock_key, not_before, created_at) VALUES "
-                         "(:kind, 'at 0003', '{}', :status, 1, 3, 4, :key, :now, :now)"),
-                    {"kind": kind, "key": key, "status": status, **now})
+            for kind, key, status in [
+                ("tenant.create", "tenant-create:1", "cancelled"),
+                ("tenant.create", "tenant-create:1", "queued"),
+                ("tenant.update", "tenant-create:2", "queued"),
+            ]:
+                run(
+                    text(
+                        "INSERT INTO process (kind, title, params, status, attempt, "
+                        "max_attempts, fence, lock_key, not_before, created_at) VALUES "
+                        "(:kind, 'at 0003', '{}', :status, 1, 3, 4, :key, :now, :now)"
+                    ),
+                    {"kind": kind, "key": key, "status": status, **now},
+                )
         assert migrate.upgrade(engine, "0005r") == ("0003", "0005r")
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT DISTINCT fence, takeovers FROM process")
-                                ).all() == [(4, 0)]
-            assert conn.execute(text(
-                "SELECT account_id, creation_process_id FROM tenant_reseller ORDER BY 1")
+            assert conn.execute(text("SELECT DISTINCT fence, takeovers FROM process")).all() == [
+                (4, 0)
+            ]
+            assert conn.execute(
+                text("SELECT account_id, creation_process_id FROM tenant_reseller ORDER BY 1")
             ).all() == [(1, 2), (2, None), (3, None)]
-            assert conn.execute(text("SELECT id, status FROM organisation ORDER BY 1")
-                                ).all() == [(1, "active"), (2, "setup")]
+            assert conn.execute(text("SELECT id, status FROM organisation ORDER BY 1")).all() == [
+                (1, "active"),
+                (2, "setup"),
+            ]
 
 
 # --- every past release's store upgrades (issue 11 item 8) ------------------------------------
@@ -167,8 +206,9 @@ VERSIONS = "tenantctl/store/migrations/versions"
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True
+    ).stdout
 
 
 # The newest commit that landed (passed CI on main). Every commit up to it that changed the
@@ -193,7 +233,8 @@ def _migrate_with(commit: str, url: str, folder: Path) -> str:
         shutil.copy(migrate.MIGRATIONS / name, scripts / name)
     for path in _git("ls-tree", "--name-only", commit, VERSIONS + "/").split():
         (scripts / "versions" / Path(path).name).write_text(
-            _git("show", f"{commit}:{path}"), encoding="utf-8")
+            _git("show", f"{commit}:{path}"), encoding="utf-8"
+        )
     with engine_for(url) as engine, engine.begin() as conn:
         cfg = migrate.alembic_config(conn)
         cfg.set_main_option("script_location", str(scripts))
@@ -221,8 +262,14 @@ def test_a_store_made_by_each_past_release_upgrades_to_the_models(tmp_path):
 def test_a_store_left_at_the_first_0004_is_repaired_by_db_upgrade(empty_db_url, tmp_path):
     """0004 as first released had no creation_process_id; code that said "up to date" to
     such a store then failed every tenant command on the missing column."""
-    first_0004 = _git("log", "--reverse", "--format=%H", "--diff-filter=A", "--",
-                      f"{VERSIONS}/0004_process_takeovers.py").split()[0]
+    first_0004 = _git(
+        "log",
+        "--reverse",
+        "--format=%H",
+        "--diff-filter=A",
+        "--",
+        f"{VERSIONS}/0004_process_takeovers.py",
+    ).split()[0]
     assert _migrate_with(first_0004, empty_db_url, tmp_path) == "0004"
     with engine_for(empty_db_url) as engine:
         columns = {c["name"] for c in inspect(engine).get_columns("tenant_reseller")}
@@ -252,8 +299,11 @@ def test_newer_store_is_refused_by_every_command(empty_db_url):
         assert FUTURE in result.stderr
         assert "newer than this tenantctl knows" in result.stderr
         assert "upgrade tenantctl" in result.stderr
-    assert cli.json("db", "current") == {"current": FUTURE, "head": migrate.head(),
-                                         "up_to_date": False}
+    assert cli.json("db", "current") == {
+        "current": FUTURE,
+        "head": migrate.head(),
+        "up_to_date": False,
+    }
     with engine_for(empty_db_url) as engine:
         assert migrate.current(engine) == FUTURE
 
@@ -314,9 +364,13 @@ def test_sqlite_money_columns_hold_text(db_url):
 @postgres_only
 def test_postgres_money_columns_are_unconstrained_numeric(db_url):
     with engine_for(db_url) as engine:
-        for table, column in (("price_list_item", "price"), ("product_unit", "cost_price"),
-                              ("subscription", "unit_price"), ("order_line", "unit_price"),
-                              ("account", "credit_limit")):
+        for table, column in (
+            ("price_list_item", "price"),
+            ("product_unit", "cost_price"),
+            ("subscription", "unit_price"),
+            ("order_line", "unit_price"),
+            ("account", "credit_limit"),
+        ):
             [found] = [c for c in inspect(engine).get_columns(table) if c["name"] == column]
             assert type(found["type"]).__name__ == "NUMERIC", (table, column)
             assert (found["type"].precision, found["type"].scale) == (None, None), (table, column)
@@ -324,14 +378,14 @@ def test_postgres_money_columns_are_unconstrained_numeric(db_url):
 
 @postgres_only
 def test_postgres_url_without_a_driver_uses_psycopg(empty_db_url):
-    url = make_url(empty_db_url).set(drivername="postgresql").render_as_string(
-        hide_password=False)
+    url = make_url(empty_db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     cli = Cli(url)
     assert cli.json("db", "upgrade")["after"] == migrate.head()
     assert cli.json("db", "current")["up_to_date"] is True
 
 
 # --- odd stores (issue 11 items 9 and 10) ------------------------------------------------------
+
 
 def _one_error_line(result, code: int) -> str:
     assert result.exit_code == code, result.stderr
@@ -346,8 +400,10 @@ def _foreign_sqlite(path) -> bytes:
     import sqlite3
 
     conn = sqlite3.connect(path)
-    conn.executescript("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
-                       "CREATE TABLE tags (name TEXT); INSERT INTO notes VALUES (1, 'mine');")
+    conn.executescript(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+        "CREATE TABLE tags (name TEXT); INSERT INTO notes VALUES (1, 'mine');"
+    )
     conn.commit()
     conn.close()
     return path.read_bytes()
@@ -396,6 +452,5 @@ def test_an_sqlite_file_that_cannot_be_created_is_bad_usage():
 
 @pytest.mark.parametrize("command", ["show", "logs", "retry", "cancel"])
 def test_a_process_id_beyond_any_integer_is_not_found(db_url, command):
-    result = CliRunner().invoke(app, ["--db", db_url, "process", command,
-                                      "99999999999999999999"])
+    result = CliRunner().invoke(app, ["--db", db_url, "process", command, "99999999999999999999"])
     assert _one_error_line(result, 1) == "Error: no process 99999999999999999999"

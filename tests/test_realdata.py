@@ -30,15 +30,15 @@ from tests.realdata import (
     write_ms_csv,
 )
 
-needs_ms_data = pytest.mark.skipif(ms_missing_reason() is not None,
-                                   reason=ms_missing_reason() or "Microsoft data present")
+needs_ms_data = pytest.mark.skipif(
+    ms_missing_reason() is not None, reason=ms_missing_reason() or "Microsoft data present"
+)
 
 
 def add_root(db_url: str) -> None:
     engine = open_engine(db_url)
     with write_session(engine) as session:
-        session.add(Organisation(name="Distributor", kind="root", currency="EUR",
-                                 country="GR"))
+        session.add(Organisation(name="Distributor", kind="root", currency="EUR", country="GR"))
     engine.dispose()
 
 
@@ -51,30 +51,38 @@ class Expected:
     discontinued: set[str]
 
     def counts(self) -> dict[str, int]:
-        return {"added": len(self.added), "changed": len(self.changed),
-                "discontinued": len(self.discontinued)}
+        return {
+            "added": len(self.added),
+            "changed": len(self.changed),
+            "discontinued": len(self.discontinued),
+        }
 
 
 def expected_diff(old: dict[str, str], new: dict[str, str]) -> Expected:
     """SKU -> price text, before and after; prices compared as Decimal of their text."""
     both = old.keys() & new.keys()
-    return Expected(added=set(new) - set(old),
-                    changed={s for s in both if Decimal(old[s]) != Decimal(new[s])},
-                    discontinued=set(old) - set(new))
+    return Expected(
+        added=set(new) - set(old),
+        changed={s for s in both if Decimal(old[s]) != Decimal(new[s])},
+        discontinued=set(old) - set(new),
+    )
 
 
 def reported_skus(diff: dict) -> dict[str, set[str]]:
-    return {kind: {c["sku"] for c in diff[kind]} for kind in ("added", "changed",
-                                                               "discontinued")}
+    return {kind: {c["sku"] for c in diff[kind]} for kind in ("added", "changed", "discontinued")}
 
 
 def assert_diff(reported: dict, counts: dict, expected: Expected) -> None:
     assert counts == expected.counts()
-    assert reported_skus(reported) == {"added": expected.added, "changed": expected.changed,
-                                       "discontinued": expected.discontinued}
+    assert reported_skus(reported) == {
+        "added": expected.added,
+        "changed": expected.changed,
+        "discontinued": expected.discontinued,
+    }
 
 
 # --- Google Cloud -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def gcp() -> dict[str, dict[str, str]]:
@@ -105,11 +113,13 @@ def gcp_run(gcp, _template, tmp_path_factory) -> GcpRun:
         db_url = f"sqlite:///{tmp / 'store.db'}"
     try:
         add_root(db_url)
-        run = GcpRun(Cli(db_url), db_url,
-                     {v: write_gcp_csv(v, tmp / f"gcp-{v}.csv") for v in GCP_VERSIONS})
+        run = GcpRun(
+            Cli(db_url), db_url, {v: write_gcp_csv(v, tmp / f"gcp-{v}.csv") for v in GCP_VERSIONS}
+        )
         for version in GCP_VERSIONS:
-            run.imports.append(run.cli.json("pricelist", "import", "GCP", run.files[version],
-                                            "--currency", "USD"))
+            run.imports.append(
+                run.cli.json("pricelist", "import", "GCP", run.files[version], "--currency", "USD")
+            )
         run.reimport = run.cli.json("pricelist", "import", "GCP", run.files[GCP_VERSIONS[-1]])
         yield run
     finally:
@@ -126,8 +136,9 @@ def test_gcp_first_import_creates_every_item(gcp_run, gcp):
     assert first["item_count"] == len(prices)
     assert first["products_created"] == len(prices)
     assert first["units_created"] == len(prices)
-    assert_diff(first["diff"], {k: len(v) for k, v in first["diff"].items()},
-                expected_diff({}, prices))
+    assert_diff(
+        first["diff"], {k: len(v) for k, v in first["diff"].items()}, expected_diff({}, prices)
+    )
 
 
 @pytest.mark.parametrize("step", [1, 2], ids=["2025-04_to_2025-10", "2025-10_to_2026-03"])
@@ -138,8 +149,9 @@ def test_gcp_import_reports_the_real_diff(gcp_run, gcp, step):
     assert (result["previous_revision"], result["revision"]) == (step, step + 1)
     assert result["created"] is False
     assert result["item_count"] == len(new)
-    assert result["products_created"] == len(set(new) - set().union(
-        *(gcp[v] for v in GCP_VERSIONS[:step])))
+    assert result["products_created"] == len(
+        set(new) - set().union(*(gcp[v] for v in GCP_VERSIONS[:step]))
+    )
     assert_diff(result["diff"], {k: len(v) for k, v in result["diff"].items()}, expected)
     # The real data has every kind of change between the first two versions.
     if step == 1:
@@ -155,9 +167,13 @@ def test_gcp_every_stored_price_is_the_source_text_exactly(gcp_run, gcp):
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(Product.sku, PriceListItem.price, PriceListItem.from_revision,
-                       PriceListItem.to_revision)
-                .join(Product, Product.id == PriceListItem.product_id)).all()
+                select(
+                    Product.sku,
+                    PriceListItem.price,
+                    PriceListItem.from_revision,
+                    PriceListItem.to_revision,
+                ).join(Product, Product.id == PriceListItem.product_id)
+            ).all()
     finally:
         engine.dispose()
     by_revision = {n: gcp[v] for n, v in enumerate(GCP_VERSIONS, 1)}
@@ -194,9 +210,15 @@ def test_gcp_reimporting_the_same_file_makes_no_revision(gcp_run):
     assert again["revision"] is None
     assert again["previous_revision"] == 3
     assert {k: len(v) for k, v in again["diff"].items()} == {
-        "added": 0, "changed": 0, "discontinued": 0}
-    assert (again["products_created"], again["units_created"],
-            again["products_renamed"]) == (0, 0, 0)
+        "added": 0,
+        "changed": 0,
+        "discontinued": 0,
+    }
+    assert (again["products_created"], again["units_created"], again["products_renamed"]) == (
+        0,
+        0,
+        0,
+    )
     [listed] = gcp_run.cli.json("pricelist", "list")
     assert listed["revision"] == 3
 
@@ -217,6 +239,7 @@ def test_gcp_discontinued_product_is_kept(gcp_run, gcp):
 
 
 # --- Microsoft --------------------------------------------------------------------------
+
 
 def ms_catalogue(version: str) -> dict[str, tuple[str, str]]:
     """SKU -> (name, price) of one Microsoft version, as an import must read them.
@@ -256,14 +279,16 @@ def test_ms_imports_report_the_real_diff_and_renames(cli, db_url, ms_files):
     add_root(db_url)
     old, new = (ms_catalogue(v) for v in MS_VERSIONS)
 
-    first = cli.json("pricelist", "import", "Microsoft", ms_files[MS_VERSIONS[0]],
-                     "--currency", "EUR")
+    first = cli.json(
+        "pricelist", "import", "Microsoft", ms_files[MS_VERSIONS[0]], "--currency", "EUR"
+    )
     assert first["revision"] == 1
     assert first["item_count"] == first["products_created"] == len(old)
 
     second = cli.json("pricelist", "import", "Microsoft", ms_files[MS_VERSIONS[1]])
-    expected = expected_diff({s: p for s, (_, p) in old.items()},
-                             {s: p for s, (_, p) in new.items()})
+    expected = expected_diff(
+        {s: p for s, (_, p) in old.items()}, {s: p for s, (_, p) in new.items()}
+    )
     assert second["revision"] == 2
     assert second["item_count"] == len(new)
     assert second["products_created"] == len(expected.added)
@@ -275,7 +300,8 @@ def test_ms_imports_report_the_real_diff_and_renames(cli, db_url, ms_files):
     assert {s: names[s] for s in new} == {s: name for s, (name, _) in new.items()}
     # The ones no longer listed keep their last name.
     assert {s: names[s] for s in expected.discontinued} == {
-        s: old[s][0] for s in expected.discontinued}
+        s: old[s][0] for s in expected.discontinued
+    }
     shown = cli.json("pricelist", "show", "Microsoft")
     assert {i["sku"]: (i["name"], i["price"]) for i in shown["items"]} == new
     assert {i["platform"] for i in shown["items"]} == {"microsoft"}
@@ -289,14 +315,17 @@ def test_ms_going_back_to_the_old_version_is_the_reverse_diff(cli, db_url, ms_fi
         cli.json("pricelist", "import", "Microsoft", ms_files[version], "--currency", "EUR")
 
     back = cli.json("pricelist", "import", "Microsoft", ms_files[MS_VERSIONS[0]])
-    expected = expected_diff({s: p for s, (_, p) in new.items()},
-                             {s: p for s, (_, p) in old.items()})
+    expected = expected_diff(
+        {s: p for s, (_, p) in new.items()}, {s: p for s, (_, p) in old.items()}
+    )
     assert back["revision"] == 3
     assert back["products_created"] == 0  # the discontinued products come back as they were
     assert back["products_renamed"] == len(renamed_skus(new, old))
     assert_diff(back["diff"], {k: len(v) for k, v in back["diff"].items()}, expected)
     revision_1 = cli.json("pricelist", "show", "Microsoft", "--revision", 1)
     revision_3 = cli.json("pricelist", "show", "Microsoft", "--revision", 3)
-    assert ({i["sku"]: i["price"] for i in revision_3["items"]}
-            == {i["sku"]: i["price"] for i in revision_1["items"]}
-            == {s: p for s, (_, p) in old.items()})
+    assert (
+        {i["sku"]: i["price"] for i in revision_3["items"]}
+        == {i["sku"]: i["price"] for i in revision_1["items"]}
+        == {s: p for s, (_, p) in old.items()}
+    )

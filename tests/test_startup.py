@@ -28,14 +28,20 @@ print("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules}))
 
 
 def _imported_by(*args: str) -> tuple[str, set[str]]:
-    run = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)],
-                         capture_output=True, text=True, check=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     printed, _, modules = run.stdout.rpartition("\nMODULES ")
     return printed, set(json.loads(modules))
 
 
-@pytest.mark.parametrize("args", [("--version",), ("--help",), ("tenant", "--help"),
-                                  ("account", "create", "--help")])
+@pytest.mark.parametrize(
+    "args", [("--version",), ("--help",), ("tenant", "--help"), ("account", "create", "--help")]
+)
 def test_version_and_help_import_no_database_library(args):
     printed, modules = _imported_by(*args)
     assert "tenantctl" in printed.lower() or "usage" in printed.lower()
@@ -82,4 +88,5 @@ def test_a_store_that_cannot_be_opened_is_one_error_line(tmp_path):
     result = CliRunner().invoke(app, ["--db", f"sqlite:///{folder}", "tenant", "list"])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "Error: the store cannot be used: unable to open database file"]
+        "Error: the store cannot be used: unable to open database file"
+    ]

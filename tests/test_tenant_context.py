@@ -32,9 +32,17 @@ REFUSED = "Error: login refused: wrong client id, user name or password"
 
 def root_state(world) -> tuple:
     """The root org's sales and accounts, as the distributor sees them."""
-    return tuple(world.cli.json(*args) for args in (
-        ["subscription", "list"], ["order", "list"], ["asset", "list"], ["account", "list"],
-        ["pricelist", "list"], ["product", "list"]))
+    return tuple(
+        world.cli.json(*args)
+        for args in (
+            ["subscription", "list"],
+            ["order", "list"],
+            ["asset", "list"],
+            ["account", "list"],
+            ["pricelist", "list"],
+            ["product", "list"],
+        )
+    )
 
 
 def ids(world) -> dict:
@@ -44,51 +52,84 @@ def ids(world) -> dict:
             root = root_org(session)
 
             def first(model, *where):
-                return session.execute(select(model.id).where(model.org_id == root.id, *where)
-                                       ).scalars().first()
-            return {"root": root.id,
-                    "account": first(Account, Account.code == "BETA-CUST"),
-                    "subscription": first(Subscription, Subscription.code == "SUB-D-0001"),
-                    "product": first(Product, Product.sku == "OTH-SUPPORT-PREM"),
-                    "price_list": first(PriceList, PriceList.name == PL),
-                    "acme": session.execute(select(Organisation.id).where(
-                        Organisation.client_id == world.acme)).scalar_one()}
+                return (
+                    session.execute(select(model.id).where(model.org_id == root.id, *where))
+                    .scalars()
+                    .first()
+                )
+
+            return {
+                "root": root.id,
+                "account": first(Account, Account.code == "BETA-CUST"),
+                "subscription": first(Subscription, Subscription.code == "SUB-D-0001"),
+                "product": first(Product, Product.sku == "OTH-SUPPORT-PREM"),
+                "price_list": first(PriceList, PriceList.name == PL),
+                "acme": session.execute(
+                    select(Organisation.id).where(Organisation.client_id == world.acme)
+                ).scalar_one(),
+            }
     finally:
         engine.dispose()
 
 
 # --- logging in ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("client", "user", "password"), [
-    ("acme", "admin", "wrong-password-123"),
-    ("acme", "nobody", PASSWORD),
-    ("acme", "ADMIN", PASSWORD),
-    ("unknown", "admin", PASSWORD),
-    ("lite-with-acme-user", "admin", PASSWORD + "x"),
-    ("empty", "admin", PASSWORD),
-])
+
+@pytest.mark.parametrize(
+    ("client", "user", "password"),
+    [
+        ("acme", "admin", "wrong-password-123"),
+        ("acme", "nobody", PASSWORD),
+        ("acme", "ADMIN", PASSWORD),
+        ("unknown", "admin", PASSWORD),
+        ("lite-with-acme-user", "admin", PASSWORD + "x"),
+        ("empty", "admin", PASSWORD),
+    ],
+)
 def test_a_wrong_login_is_refused_with_one_message(world, client, user, password):
-    client_id = {"acme": world.acme, "unknown": "0" * 32, "lite-with-acme-user": world.lite,
-                 "empty": ""}[client]
-    result = world.cli("--org", client_id, "account", "list", expect=1,
-                       env={"TENANTCTL_USER": user, "TENANTCTL_PASSWORD": password})
+    client_id = {
+        "acme": world.acme,
+        "unknown": "0" * 32,
+        "lite-with-acme-user": world.lite,
+        "empty": "",
+    }[client]
+    result = world.cli(
+        "--org",
+        client_id,
+        "account",
+        "list",
+        expect=1,
+        env={"TENANTCTL_USER": user, "TENANTCTL_PASSWORD": password},
+    )
     assert result.stderr.strip() == REFUSED
     assert result.stdout == ""
 
 
 def test_credentials_come_from_the_environment_without_a_terminal(world):
-    result = world.cli("--org", world.acme, "account", "list", expect=2,
-                       env={"TENANTCTL_USER": None, "TENANTCTL_PASSWORD": None})
+    result = world.cli(
+        "--org",
+        world.acme,
+        "account",
+        "list",
+        expect=2,
+        env={"TENANTCTL_USER": None, "TENANTCTL_PASSWORD": None},
+    )
     assert "set TENANTCTL_USER" in result.stderr
-    result = world.cli("--org", world.acme, "account", "list", expect=2,
-                       env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": None})
+    result = world.cli(
+        "--org",
+        world.acme,
+        "account",
+        "list",
+        expect=2,
+        env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": None},
+    )
     assert "set TENANTCTL_PASSWORD" in result.stderr
     # TENANTCTL_ORG works like --org
-    assert world.cli.json("account", "list", env={**USER_ENV, "TENANTCTL_ORG": world.acme}
-                          ) == []
+    assert world.cli.json("account", "list", env={**USER_ENV, "TENANTCTL_ORG": world.acme}) == []
 
 
 # --- nothing of another org ----------------------------------------------------------------
+
 
 def test_a_tenant_sees_only_its_own_rows(world):
     assert world.at_json(world.acme, "account", "list") == []
@@ -101,8 +142,17 @@ def test_a_tenant_sees_only_its_own_rows(world):
     assert products == listed and "OTH-SUPPORT-PREM" not in products
     # what one tenant sells stays in it
     tenant_customer(world, world.lite, "LITE-CUST")
-    world.at(world.lite, "subscription", "create", "LITE-CUST", "MS-EXO-P1", "--unit",
-             "monthly", "--quantity", "1")
+    world.at(
+        world.lite,
+        "subscription",
+        "create",
+        "LITE-CUST",
+        "MS-EXO-P1",
+        "--unit",
+        "monthly",
+        "--quantity",
+        "1",
+    )
     assert world.at_json(world.acme, "subscription", "list") == []
     assert world.at_json(world.acme, "account", "list") == []
     assert world.at_json(world.acme, "order", "list") == []
@@ -119,49 +169,94 @@ def test_root_rows_are_not_found_from_a_tenant_even_by_id(world):
         (["account", "set", "CUST", "--price-list", PL], f"price list '{PL}' not found"),
         (["subscription", "show", "SUB-D-0001"], "subscription SUB-D-0001 not found"),
         (["subscription", "show", str(known["subscription"])], "not found"),
-        (["subscription", "update", str(known["subscription"]), "--quantity", "999"],
-         "not found"),
+        (["subscription", "update", str(known["subscription"]), "--quantity", "999"], "not found"),
         (["subscription", "update", "SUB-D-0001", "--paid"], "not found"),
         (["subscription", "cancel", str(known["subscription"])], "not found"),
         (["subscription", "cancel", "SUB-D-0001"], "not found"),
-        (["subscription", "create", "BETA-CUST", "MS-EXO-P1", "--unit", "monthly",
-          "--quantity", "1"], "account 'BETA-CUST' not found"),
-        (["subscription", "create", "CUST", "OTH-SUPPORT-PREM", "--unit", "monthly",
-          "--quantity", "1"], "product 'OTH-SUPPORT-PREM' not found"),
+        (
+            [
+                "subscription",
+                "create",
+                "BETA-CUST",
+                "MS-EXO-P1",
+                "--unit",
+                "monthly",
+                "--quantity",
+                "1",
+            ],
+            "account 'BETA-CUST' not found",
+        ),
+        (
+            [
+                "subscription",
+                "create",
+                "CUST",
+                "OTH-SUPPORT-PREM",
+                "--unit",
+                "monthly",
+                "--quantity",
+                "1",
+            ],
+            "product 'OTH-SUPPORT-PREM' not found",
+        ),
         (["subscription", "list", "--account", "BETA-CUST"], "not found"),
         (["order", "list", "--account", "BETA-CUST"], "not found"),
         (["asset", "list", "--account", "DIR-HELLENIC-MARINE"], "not found"),
-        (["asset", "create", "DIR-HELLENIC-MARINE", "MS-SQL-STD-2C", "--kind",
-          "software-subscription", "--quantity", "1"], "not found"),
+        (
+            [
+                "asset",
+                "create",
+                "DIR-HELLENIC-MARINE",
+                "MS-SQL-STD-2C",
+                "--kind",
+                "software-subscription",
+                "--quantity",
+                "1",
+            ],
+            "not found",
+        ),
         (["product", "show", "OTH-SUPPORT-PREM"], "product 'OTH-SUPPORT-PREM' not found"),
         (["pricelist", "show", PL], f"price list '{PL}' not found"),
-        (["pricelist", "set-price", PL, "MS-M365-E3", "--unit", "monthly", "0.01"],
-         "not found"),
+        (["pricelist", "set-price", PL, "MS-M365-E3", "--unit", "monthly", "0.01"], "not found"),
     ]:
         result = world.at(world.acme, *args, expect=1)
         assert words in result.stderr, args
-    result = world.at(world.acme, "account", "create", "X1", "--name", "X", "--bill-to",
-                      "LITECLOUD", expect=2)
+    result = world.at(
+        world.acme, "account", "create", "X1", "--name", "X", "--bill-to", "LITECLOUD", expect=2
+    )
     assert "--bill-to: account 'LITECLOUD' not found" in result.stderr
     assert root_state(world) == before
 
 
 def test_another_tenants_subscription_is_not_found_by_id(world):
     tenant_customer(world, world.lite, "LITE-CUST")
-    theirs = world.at_json(world.lite, "subscription", "create", "LITE-CUST", "MS-EXO-P1",
-                           "--unit", "monthly", "--quantity", "3")
+    theirs = world.at_json(
+        world.lite,
+        "subscription",
+        "create",
+        "LITE-CUST",
+        "MS-EXO-P1",
+        "--unit",
+        "monthly",
+        "--quantity",
+        "3",
+    )
     assert "id" not in theirs  # a tenant never sees a global row id
     with world.write() as session:
-        their_id = session.execute(select(Subscription.id).join(
-            Organisation, Organisation.id == Subscription.org_id).where(
-            Subscription.code == theirs["code"],
-            Organisation.client_id == world.lite)).scalar_one()
-    for args in (["subscription", "show", str(their_id)],
-                 ["subscription", "update", str(their_id), "--quantity", "1"],
-                 ["subscription", "cancel", str(their_id)]):
+        their_id = session.execute(
+            select(Subscription.id)
+            .join(Organisation, Organisation.id == Subscription.org_id)
+            .where(Subscription.code == theirs["code"], Organisation.client_id == world.lite)
+        ).scalar_one()
+    for args in (
+        ["subscription", "show", str(their_id)],
+        ["subscription", "update", str(their_id), "--quantity", "1"],
+        ["subscription", "cancel", str(their_id)],
+    ):
         assert "not found" in world.at(world.acme, *args, expect=1).stderr
     assert world.at_json(world.lite, "subscription", "show", theirs["code"]) == {
-        k: v for k, v in theirs.items() if k not in ("orders", "changed")}
+        k: v for k, v in theirs.items() if k not in ("orders", "changed")
+    }
 
 
 def test_a_scoped_session_cannot_reach_another_org(world):
@@ -170,8 +265,12 @@ def test_a_scoped_session_cannot_reach_another_org(world):
     try:
         with read_session(engine, org_id=known["acme"]) as session:
             for model in ("account", "subscription", "product", "price_list"):
-                cls = {"account": Account, "subscription": Subscription, "product": Product,
-                       "price_list": PriceList}[model]
+                cls = {
+                    "account": Account,
+                    "subscription": Subscription,
+                    "product": Product,
+                    "price_list": PriceList,
+                }[model]
                 assert session.get(cls, known[model]) is None, model
             assert session.get(Organisation, known["root"]) is None
             tenant = session.get(Organisation, known["acme"])
@@ -179,13 +278,17 @@ def test_a_scoped_session_cannot_reach_another_org(world):
                 sales.get_subscription(session, tenant, str(known["subscription"]))
             with pytest.raises(Refused, match="bare tables"):
                 session.execute(select(Account.__table__.c.code))
-        with pytest.raises(Refused, match="another organisation"), \
-                write_session(engine, org_id=known["acme"]) as session:
-            session.add(Account(org_id=known["root"], code="PLANTED", name="x",
-                                currency="EUR", country="GR"))
+        with (
+            pytest.raises(Refused, match="another organisation"),
+            write_session(engine, org_id=known["acme"]) as session,
+        ):
+            session.add(
+                Account(
+                    org_id=known["root"], code="PLANTED", name="x", currency="EUR", country="GR"
+                )
+            )
         with read_session(engine) as session:
-            assert session.execute(select(Account).where(Account.code == "PLANTED")).first() \
-                is None
+            assert session.execute(select(Account).where(Account.code == "PLANTED")).first() is None
     finally:
         engine.dispose()
 
@@ -195,8 +298,11 @@ def test_a_scoped_session_cannot_attach_a_child_row_to_another_orgs_parent(world
     engine = open_engine(world.db_url)
     try:
         with pytest.raises(Refused), write_session(engine, org_id=known["acme"]) as session:
-            session.add(SubscriptionAddon(subscription_id=known["subscription"],
-                                          product_id=known["product"], quantity=1))
+            session.add(
+                SubscriptionAddon(
+                    subscription_id=known["subscription"], product_id=known["product"], quantity=1
+                )
+            )
     finally:
         engine.dispose()
 
@@ -206,8 +312,17 @@ def test_a_scoped_session_cannot_attach_a_child_row_to_another_orgs_parent(world
 DISTRIBUTOR_ONLY = [
     ["tenant", "list"],
     ["tenant", "show", "ACME"],
-    ["tenant", "create", "GAMMA", "--price-list", PL, "--admin-username", "admin",
-     "--admin-email", "a@gamma.example"],
+    [
+        "tenant",
+        "create",
+        "GAMMA",
+        "--price-list",
+        PL,
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        "a@gamma.example",
+    ],
     ["checklist", "ACME", "--price-list", PL],
     ["process", "list"],
     ["process", "show", "1"],
@@ -232,10 +347,17 @@ def test_distributor_commands_refuse_inside_a_tenant(world, tmp_path, args, pass
     csv.write_text("sku,name,platform,unit,price\nX-1,X,other,monthly,1.00\n", encoding="utf-8")
     args = [str(csv) if a == "PRICES_CSV" else a for a in args]
     before = root_state(world)
-    result = world.cli("--org", world.acme, *args, expect=None,
-                       env={"TENANTCTL_ADMIN_PASSWORD": PASSWORD, **USER_ENV,
-                            **({"TENANTCTL_PASSWORD": "wrong-password"}
-                               if password == "wrong" else {})})
+    result = world.cli(
+        "--org",
+        world.acme,
+        *args,
+        expect=None,
+        env={
+            "TENANTCTL_ADMIN_PASSWORD": PASSWORD,
+            **USER_ENV,
+            **({"TENANTCTL_PASSWORD": "wrong-password"} if password == "wrong" else {}),
+        },
+    )
     assert result.exit_code == 1, result.stderr
     assert "is a distributor command" in result.stderr
     assert result.stdout == ""
@@ -244,28 +366,43 @@ def test_distributor_commands_refuse_inside_a_tenant(world, tmp_path, args, pass
 
 # --- the password -------------------------------------------------------------------------
 
+
 def test_the_tenant_password_appears_in_no_output(world):
     outputs = []
 
     def run(*args, client=world.acme, env=None, expect=None):
-        result = world.cli("-v", "--org", client, *args, expect=expect,
-                           env={**USER_ENV, **(env or {})})
+        result = world.cli(
+            "-v", "--org", client, *args, expect=expect, env={**USER_ENV, **(env or {})}
+        )
         outputs.append(result.stdout + result.stderr)
         return result
 
     run("account", "create", "CUST", "--name", "Customer")
     run("account", "set", "CUST", "--price-list", RETAIL)
-    run("--json", "subscription", "create", "CUST", "MS-EXO-P1", "--unit", "monthly",
-        "--quantity", "2")
+    run(
+        "--json",
+        "subscription",
+        "create",
+        "CUST",
+        "MS-EXO-P1",
+        "--unit",
+        "monthly",
+        "--quantity",
+        "2",
+    )
     run("subscription", "list")
     run("--json", "order", "list")
-    run("subscription", "show", "SUB-D-0001")              # not found, with a traceback
+    run("subscription", "show", "SUB-D-0001")  # not found, with a traceback
     run("subscription", "create", "CUST", "NOPE", "--unit", "monthly", "--quantity", "1")
     run("account", "list", env={"TENANTCTL_PASSWORD": PASSWORD + "-typo"})  # refused login
     run("account", "list", client="0" * 32)
-    run("tenant", "list")                                   # a distributor command
-    for args in (["tenant", "show", "ACME"], ["process", "list"], ["process", "show", "1"],
-                 ["process", "logs", "1"]):
+    run("tenant", "list")  # a distributor command
+    for args in (
+        ["tenant", "show", "ACME"],
+        ["process", "list"],
+        ["process", "show", "1"],
+        ["process", "logs", "1"],
+    ):
         for json_flag in ([], ["--json"]):
             result = world.cli("-v", *json_flag, *args)
             outputs.append(result.stdout + result.stderr)

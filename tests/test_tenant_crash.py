@@ -58,8 +58,14 @@ ROOT = Path(__file__).resolve().parents[1]
 GCP_VERSION = "2025-04-27"
 GCP = "Google Cloud EUR"
 PASSWORD = "Crash-Test-Secret-42x"
-ORGANISATION = {"name": "Cloud Distribution", "currency": "EUR", "country": "GR",
-                "language": "en", "timezone": "Europe/Athens", "date_format": "DD/MM/YYYY"}
+ORGANISATION = {
+    "name": "Cloud Distribution",
+    "currency": "EUR",
+    "country": "GR",
+    "language": "en",
+    "timezone": "Europe/Athens",
+    "date_format": "DD/MM/YYYY",
+}
 RESELLER = "CLOUDR"
 COPY_BATCH = 250  # 12,100 products: 49 batches, more than the kills can use up
 LEASE = 2.0
@@ -83,21 +89,42 @@ def _no_hang(request):
 
 def reseller_dataset(path: Path, codes: list[str]) -> Path:
     """A root organisation and resellers billed in EUR (GCP products need no sync)."""
-    accounts = [{"code": code, "name": f"Reseller {code}", "kind": "reseller",
-                 "currency": "EUR", "country": "GR", "email": f"{code.lower()}@example.com"}
-                for code in codes]
-    path.write_text(yaml.safe_dump({"organisation": ORGANISATION, "accounts": accounts}),
-                    encoding="utf-8")
+    accounts = [
+        {
+            "code": code,
+            "name": f"Reseller {code}",
+            "kind": "reseller",
+            "currency": "EUR",
+            "country": "GR",
+            "email": f"{code.lower()}@example.com",
+        }
+        for code in codes
+    ]
+    path.write_text(
+        yaml.safe_dump({"organisation": ORGANISATION, "accounts": accounts}), encoding="utf-8"
+    )
     return path
 
 
 def create_args(code: str, price_list: str, edition: str = "premium") -> list[str]:
-    return ["tenant", "create", code, "--price-list", price_list, "--edition", edition,
-            "--admin-username", "admin", "--admin-email", f"admin@{code.lower()}.example",
-            "--detach"]
+    return [
+        "tenant",
+        "create",
+        code,
+        "--price-list",
+        price_list,
+        "--edition",
+        edition,
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        f"admin@{code.lower()}.example",
+        "--detach",
+    ]
 
 
 # --- a store with the Google Cloud price list, built once for the module ------------------
+
 
 @pytest.fixture(scope="module")
 def gcp_store(_template, tmp_path_factory):
@@ -110,9 +137,14 @@ def gcp_store(_template, tmp_path_factory):
         url = f"sqlite:///{folder / 'gcp.db'}"
     cli = Cli(url)
     cli("load", reseller_dataset(folder / "dataset.yaml", [RESELLER]))
-    imported = cli.json("pricelist", "import", GCP, write_gcp_csv(GCP_VERSION,
-                                                                 folder / "gcp.csv"),
-                        "--currency", "EUR")
+    imported = cli.json(
+        "pricelist",
+        "import",
+        GCP,
+        write_gcp_csv(GCP_VERSION, folder / "gcp.csv"),
+        "--currency",
+        "EUR",
+    )
     assert imported["item_count"] == len(gcp_prices(GCP_VERSION)) >= 10_000
     if not PG_SERVER:
         engine = open_engine(url)
@@ -146,15 +178,21 @@ def gcp_engine(gcp_url):
 
 # --- worker subprocesses ------------------------------------------------------------------
 
+
 @pytest.fixture
 def spawn():
     """Start worker subprocesses; none outlives the test."""
     started: list[subprocess.Popen] = []
 
     def start(*argv: str, env: dict | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT,
-                                env={**os.environ, **WORKER_ENV, **(env or {})},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env={**os.environ, **WORKER_ENV, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(proc)
         return proc
 
@@ -178,8 +216,9 @@ def finish(proc: subprocess.Popen) -> tuple[dict, str]:
 
 def lease_expired(engine, process_id: int) -> bool:
     with read_session(engine) as session:
-        expires = session.execute(select(jobs.Process.lease_expires_at).where(
-            jobs.Process.id == process_id)).scalar_one()
+        expires = session.execute(
+            select(jobs.Process.lease_expires_at).where(jobs.Process.id == process_id)
+        ).scalar_one()
         return expires is not None and expires <= db_now(session)
 
 
@@ -190,12 +229,15 @@ def proc_state(pid: int) -> str:
 
 # --- what a finished tenant must hold -------------------------------------------------------
 
+
 def tenant_counts(engine, code: str = RESELLER) -> dict[str, int]:
     """Rows of the tenant of CODE, and the distinct sources they were copied from."""
     with read_session(engine) as session:
         org_id = session.execute(
-            select(TenantReseller.org_id).join(Account, Account.id == TenantReseller.account_id)
-            .where(Account.code == code)).scalar_one()
+            select(TenantReseller.org_id)
+            .join(Account, Account.id == TenantReseller.account_id)
+            .where(Account.code == code)
+        ).scalar_one()
 
         def scalar(stmt) -> int:
             return session.execute(stmt).scalar_one()
@@ -203,64 +245,95 @@ def tenant_counts(engine, code: str = RESELLER) -> dict[str, int]:
         retail = select(PriceList.id).where(PriceList.org_id == org_id).scalar_subquery()
         return {
             "products": scalar(select(func.count()).where(Product.org_id == org_id)),
-            "product sources": scalar(select(func.count(func.distinct(
-                Product.source_product_id))).where(Product.org_id == org_id)),
+            "product sources": scalar(
+                select(func.count(func.distinct(Product.source_product_id))).where(
+                    Product.org_id == org_id
+                )
+            ),
             "units": scalar(select(func.count()).where(ProductUnit.org_id == org_id)),
-            "unit sources": scalar(select(func.count(func.distinct(
-                ProductUnit.source_unit_id))).where(ProductUnit.org_id == org_id)),
-            "retail items": scalar(select(func.count()).where(
-                PriceListItem.price_list_id.in_(retail))),
+            "unit sources": scalar(
+                select(func.count(func.distinct(ProductUnit.source_unit_id))).where(
+                    ProductUnit.org_id == org_id
+                )
+            ),
+            "retail items": scalar(
+                select(func.count()).where(PriceListItem.price_list_id.in_(retail))
+            ),
             "retail lists": scalar(select(func.count()).where(PriceList.org_id == org_id)),
             "users": scalar(select(func.count()).where(User.org_id == org_id)),
             "groups": scalar(select(func.count()).where(UserGroup.org_id == org_id)),
             "storefronts": scalar(select(func.count()).where(Storefront.org_id == org_id)),
-            "provisioning": scalar(select(func.count()).where(
-                ProvisioningSetting.org_id == org_id)),
+            "provisioning": scalar(
+                select(func.count()).where(ProvisioningSetting.org_id == org_id)
+            ),
         }
 
 
 def expected_counts(products: int, units: int, edition: str = "premium") -> dict[str, int]:
-    return {"products": products, "product sources": products, "units": units,
-            "unit sources": units, "retail items": units, "retail lists": 1, "users": 1,
-            "groups": 1, "storefronts": int(edition == "premium"), "provisioning": 1}
+    return {
+        "products": products,
+        "product sources": products,
+        "units": units,
+        "unit sources": units,
+        "retail items": units,
+        "retail lists": 1,
+        "users": 1,
+        "groups": 1,
+        "storefronts": int(edition == "premium"),
+        "provisioning": 1,
+    }
 
 
 def mispriced_units(engine, code: str = RESELLER) -> int:
     """Units of the tenant whose cost is not their source's price in the price list."""
     with read_session(engine) as session:
         tenant = session.execute(
-            select(TenantReseller).join(Account, Account.id == TenantReseller.account_id)
-            .where(Account.code == code)).scalar_one()
+            select(TenantReseller)
+            .join(Account, Account.id == TenantReseller.account_id)
+            .where(Account.code == code)
+        ).scalar_one()
         source = ProductUnit.__table__.alias("source")
         return session.execute(
-            select(func.count()).select_from(ProductUnit)
+            select(func.count())
+            .select_from(ProductUnit)
             .join(source, source.c.id == ProductUnit.source_unit_id)
-            .join(PriceListItem, (PriceListItem.product_id == source.c.product_id)
-                  & (PriceListItem.unit == source.c.unit)
-                  & (PriceListItem.price_list_id == tenant.price_list_id)
-                  & PriceListItem.to_revision.is_(None))
-            .where(ProductUnit.org_id == tenant.org_id,
-                   ProductUnit.cost_price != PriceListItem.price)).scalar_one()
+            .join(
+                PriceListItem,
+                (PriceListItem.product_id == source.c.product_id)
+                & (PriceListItem.unit == source.c.unit)
+                & (PriceListItem.price_list_id == tenant.price_list_id)
+                & PriceListItem.to_revision.is_(None),
+            )
+            .where(
+                ProductUnit.org_id == tenant.org_id, ProductUnit.cost_price != PriceListItem.price
+            )
+        ).scalar_one()
 
 
 def one_admin(engine, code: str = RESELLER) -> None:
     with read_session(engine) as session:
-        users = session.execute(
-            select(User).join(TenantReseller, TenantReseller.org_id == User.org_id)
-            .join(Account, Account.id == TenantReseller.account_id)
-            .where(Account.code == code)).scalars().all()
+        users = (
+            session.execute(
+                select(User)
+                .join(TenantReseller, TenantReseller.org_id == User.org_id)
+                .join(Account, Account.id == TenantReseller.account_id)
+                .where(Account.code == code)
+            )
+            .scalars()
+            .all()
+        )
     assert [u.username for u in users] == ["admin"]
     assert verify_password(PASSWORD, users[0].password_hash)
 
 
 # --- the copy, measured ------------------------------------------------------------------
 
+
 def test_copy_time_in_process(gcp_url, gcp_engine, capsys):
     """How long the 12,100-product copy takes here (printed, not asserted)."""
     cli = Cli(gcp_url)
     started = time.perf_counter()
-    out = cli.json(*create_args(RESELLER, GCP)[:-1], env={
-        "TENANTCTL_ADMIN_PASSWORD": PASSWORD})
+    out = cli.json(*create_args(RESELLER, GCP)[:-1], env={"TENANTCTL_ADMIN_PASSWORD": PASSWORD})
     wall = time.perf_counter() - started
     products = len(gcp_prices(GCP_VERSION))
     assert out["status"] == "succeeded" and out["tenant"]["products"] == products
@@ -268,9 +341,11 @@ def test_copy_time_in_process(gcp_url, gcp_engine, capsys):
     copy = jobs.get_process(gcp_engine, out["process_id"]).tasks[3]
     seconds = (copy.finished_at - copy.started_at).total_seconds()
     with capsys.disabled():
-        print(f"\n[{gcp_engine.dialect.name}] copying {products} products in-process "
-              f"(batches of {os.environ.get('TENANTCTL_COPY_BATCH', 'the default')}): "
-              f"copy task {seconds:.2f} s, whole `tenant create` {wall:.2f} s")
+        print(
+            f"\n[{gcp_engine.dialect.name}] copying {products} products in-process "
+            f"(batches of {os.environ.get('TENANTCTL_COPY_BATCH', 'the default')}): "
+            f"copy task {seconds:.2f} s, whole `tenant create` {wall:.2f} s"
+        )
 
 
 # --- kill -9 ---------------------------------------------------------------------------------
@@ -282,12 +357,13 @@ EARLY_KILLS = 3
 # The log line of a claim; a worker id is host:pid:random.
 CLAIM = re.compile(r"(claimed|taken over) by worker \S*:(?P<pid>\d+):[0-9a-f]+ ")
 # The log line of the copy's (re)start, with the checkpoint it resumed from.
-COPY_START = re.compile(r"task 4/7 \(copy the catalogue\) (?:started|resumed from its "
-                        r"checkpoint \((?P<done>\d+) of \d+ done\))$")
+COPY_START = re.compile(
+    r"task 4/7 \(copy the catalogue\) (?:started|resumed from its "
+    r"checkpoint \((?P<done>\d+) of \d+ done\))$"
+)
 
 
-def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engine, spawn,
-                                                             capsys):
+def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engine, spawn, capsys):
     """Twenty workers in turn claim the creation and are killed (kill -9). All but a few
     are killed only after the store shows they committed a batch of their own, at a random
     moment of the next one; and each of them is seen (in the log) to have resumed from
@@ -298,8 +374,9 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
     rnd = random.Random(seed)
     engine = gcp_engine
     cli = Cli(gcp_url)
-    pid = cli.json(*create_args(RESELLER, GCP), env={
-        "TENANTCTL_ADMIN_PASSWORD": PASSWORD})["process_id"]
+    pid = cli.json(*create_args(RESELLER, GCP), env={"TENANTCTL_ADMIN_PASSWORD": PASSWORD})[
+        "process_id"
+    ]
     products = len(gcp_prices(GCP_VERSION))
     # More batches than kills can use up: the copy must outlive every kill.
     assert products // COPY_BATCH > 2 * KILLS
@@ -337,7 +414,9 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
     for kill in range(KILLS):
         victim, claim_id = wait_until(
             lambda: claim_by([w for w in standby if w.pid not in seen]),
-            f"worker {kill} to claim", timeout=120)
+            f"worker {kill} to claim",
+            timeout=120,
+        )
         seen.add(victim.pid)
         standby.remove(victim)
         if started < KILLS:
@@ -347,20 +426,29 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
             where, sleep, resumed = "after the claim", rnd.uniform(0, 0.1), None
             time.sleep(sleep)
         else:
-            [resumed] = wait_until(lambda c=claim_id: copy_start(c),
-                                   f"worker {kill} to resume the copy", timeout=120)
-            assert resumed == left, f"seed {seed}: kill {kill}: resumed from {resumed}, " \
-                                    f"but the last checkpoint was {left}"
-            wait_until(lambda r=resumed: copied() > r, f"worker {kill} to commit a batch",
-                       timeout=120, interval=0.002)
+            [resumed] = wait_until(
+                lambda c=claim_id: copy_start(c), f"worker {kill} to resume the copy", timeout=120
+            )
+            assert resumed == left, (
+                f"seed {seed}: kill {kill}: resumed from {resumed}, "
+                f"but the last checkpoint was {left}"
+            )
+            wait_until(
+                lambda r=resumed: copied() > r,
+                f"worker {kill} to commit a batch",
+                timeout=120,
+                interval=0.002,
+            )
             committed = copied()
             if batch_seconds is None:
-                wait_until(lambda c=committed: copied() > c, "a second batch", timeout=120,
-                           interval=0.002)
+                wait_until(
+                    lambda c=committed: copied() > c, "a second batch", timeout=120, interval=0.002
+                )
                 batch_seconds = time.monotonic()
                 committed = copied()
-                wait_until(lambda c=committed: copied() > c, "a third batch", timeout=120,
-                           interval=0.002)
+                wait_until(
+                    lambda c=committed: copied() > c, "a third batch", timeout=120, interval=0.002
+                )
                 batch_seconds = time.monotonic() - batch_seconds
                 committed = copied()
             # A random moment of the next batch: killed before it commits, or just after.
@@ -373,8 +461,9 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
 
         info = jobs.get_process(engine, pid)
         done = info.tasks[3].done
-        assert info.status == "running" and done < products, \
+        assert info.status == "running" and done < products, (
             f"seed {seed}: kill {kill} came too late: {info}"
+        )
         # What the checkpoint says is what the tenant holds: nothing lost, nothing twice.
         counts = tenant_counts(engine)
         assert counts["products"] == counts["product sources"] == done, f"seed {seed}: {counts}"
@@ -389,14 +478,17 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
     assert [(p["id"], p["status"]) for p in report["processes"]] == [(pid, "succeeded")]
 
     with capsys.disabled():
-        print(f"\n[{engine.dialect.name}] seed {seed}; a batch of {COPY_BATCH} every "
-              f"~{batch_seconds:.2f} s; kills (n, moment, sleep, resumed from, done):")
+        print(
+            f"\n[{engine.dialect.name}] seed {seed}; a batch of {COPY_BATCH} every "
+            f"~{batch_seconds:.2f} s; kills (n, moment, sleep, resumed from, done):"
+        )
         for moment in moments:
             print("   ", moment)
     proving = [m for m in moments if m[3] is not None]
     assert len(proving) == KILLS - EARLY_KILLS
-    resumes = [int(m["done"] or 0) for e in jobs.logs(engine, pid)
-               if (m := COPY_START.match(e.message))]
+    resumes = [
+        int(m["done"] or 0) for e in jobs.logs(engine, pid) if (m := COPY_START.match(e.message))
+    ]
     # Every (re)start of the copy after the first came from a committed checkpoint > 0.
     assert resumes[0] == 0 and all(r > 0 for r in resumes[1:]), f"seed {seed}: {resumes}"
     assert resumes[-1] == left
@@ -416,22 +508,34 @@ def test_workers_killed_while_copying_leave_a_complete_tenant(gcp_url, gcp_engin
 
 # --- SIGSTOP past the lease ----------------------------------------------------------------
 
+
 def test_a_frozen_worker_commits_nothing_after_it_was_taken_over(gcp_url, gcp_engine, spawn):
     engine = gcp_engine
     cli = Cli(gcp_url)
-    pid = cli.json(*create_args(RESELLER, GCP), env={
-        "TENANTCTL_ADMIN_PASSWORD": PASSWORD})["process_id"]
+    pid = cli.json(*create_args(RESELLER, GCP), env={"TENANTCTL_ADMIN_PASSWORD": PASSWORD})[
+        "process_id"
+    ]
     products = len(gcp_prices(GCP_VERSION))
-    frozen = spawn("-m", "tests.tenant_worker_main", gcp_url, "--worker-id", "frozen",
-                   "--lease", str(LEASE), "--freeze-after-copied", str(3 * COPY_BATCH))
+    frozen = spawn(
+        "-m",
+        "tests.tenant_worker_main",
+        gcp_url,
+        "--worker-id",
+        "frozen",
+        "--lease",
+        str(LEASE),
+        "--freeze-after-copied",
+        str(3 * COPY_BATCH),
+    )
     wait_until(lambda: proc_state(frozen.pid) == "T", "the worker to freeze", timeout=120)
     at_freeze = jobs.get_process(engine, pid)
     assert at_freeze.lease_owner == "frozen" and at_freeze.tasks[3].done == 3 * COPY_BATCH
     assert tenant_counts(engine)["products"] == 3 * COPY_BATCH
 
     # Its lease runs out; a real worker takes the process over and finishes it.
-    wait_until(lambda: lease_expired(engine, pid), "the frozen worker's lease to run out",
-               timeout=60)
+    wait_until(
+        lambda: lease_expired(engine, pid), "the frozen worker's lease to run out", timeout=60
+    )
     report, _ = finish(tenantctl_worker(spawn, gcp_url, "--until-empty"))
     assert [(p["id"], p["status"]) for p in report["processes"]] == [(pid, "succeeded")]
     finished = jobs.get_process(engine, pid)
@@ -449,7 +553,11 @@ def test_a_frozen_worker_commits_nothing_after_it_was_taken_over(gcp_url, gcp_en
     assert jobs.logs(engine, pid, after_id=last_log) == []
     after = jobs.get_process(engine, pid)
     assert (after.status, after.fence, after.finished_at, after.lease_owner) == (
-        "succeeded", 2, finished.finished_at, finished.lease_owner)
+        "succeeded",
+        2,
+        finished.finished_at,
+        finished.lease_owner,
+    )
     assert [t.done for t in after.tasks] == [t.done for t in finished.tasks]
     assert mispriced_units(engine) == 0
     one_admin(engine)
@@ -471,21 +579,39 @@ def small_price_list(path: Path, n: int) -> Path:
     return path
 
 
-def test_four_workers_run_twenty_creations_each_exactly_once(cli, engine, spawn, db_url,
-                                                             tmp_path):
+def test_four_workers_run_twenty_creations_each_exactly_once(cli, engine, spawn, db_url, tmp_path):
     cli("load", reseller_dataset(tmp_path / "resellers.yaml", TENANTS))
     size = 60
-    cli("pricelist", "import", SMALL, small_price_list(tmp_path / "small.csv", size),
-        "--currency", "EUR")
+    cli(
+        "pricelist",
+        "import",
+        SMALL,
+        small_price_list(tmp_path / "small.csv", size),
+        "--currency",
+        "EUR",
+    )
     env = {"TENANTCTL_ADMIN_PASSWORD": PASSWORD}
-    ids = {code: cli.json(*create_args(code, SMALL, "premium" if n % 2 else "basic"),
-                          env=env)["process_id"]
-           for n, code in enumerate(TENANTS)}
+    ids = {
+        code: cli.json(*create_args(code, SMALL, "premium" if n % 2 else "basic"), env=env)[
+            "process_id"
+        ]
+        for n, code in enumerate(TENANTS)
+    }
 
     # Long enough leases: here nobody dies, so nobody may take anything over.
-    workers = [spawn("-m", "tenantctl", "--db", db_url, "--json", "worker", "--until-empty",
-                     env={"TENANTCTL_LEASE_SECONDS": "30", "TENANTCTL_COPY_BATCH": "25"})
-               for _ in range(4)]
+    workers = [
+        spawn(
+            "-m",
+            "tenantctl",
+            "--db",
+            db_url,
+            "--json",
+            "worker",
+            "--until-empty",
+            env={"TENANTCTL_LEASE_SECONDS": "30", "TENANTCTL_COPY_BATCH": "25"},
+        )
+        for _ in range(4)
+    ]
     reports = [finish(w)[0] for w in workers]
     ran = sorted(p["id"] for r in reports for p in r["processes"])
     assert ran == sorted(ids.values())
@@ -499,8 +625,10 @@ def test_four_workers_run_twenty_creations_each_exactly_once(cli, engine, spawn,
         assert not any("taken over" in m for m in messages), code
         assert messages.count("succeeded") == 1 and messages[-1] == "succeeded", code
         for task in range(1, 8):
-            assert sum(m.startswith(f"task {task}/7 ") and m.endswith(" started")
-                       for m in messages) == 1, (code, task)
+            assert (
+                sum(m.startswith(f"task {task}/7 ") and m.endswith(" started") for m in messages)
+                == 1
+            ), (code, task)
         edition = "premium" if n % 2 else "basic"
         assert tenant_counts(engine, code) == expected_counts(size, size, edition), code
         assert mispriced_units(engine, code) == 0
@@ -509,9 +637,11 @@ def test_four_workers_run_twenty_creations_each_exactly_once(cli, engine, spawn,
         orgs = session.execute(
             select(Account.code, Organisation.name, Organisation.parent_id)
             .join(TenantReseller, TenantReseller.account_id == Account.id)
-            .join(Organisation, Organisation.id == TenantReseller.org_id)).all()
-        tenant_orgs = session.execute(select(func.count()).where(
-            Organisation.kind == "tenant")).scalar_one()
+            .join(Organisation, Organisation.id == TenantReseller.org_id)
+        ).all()
+        tenant_orgs = session.execute(
+            select(func.count()).where(Organisation.kind == "tenant")
+        ).scalar_one()
     assert sorted(code for code, _, _ in orgs) == TENANTS
     assert all(name == f"Reseller {code}" for code, name, _ in orgs)
     assert tenant_orgs == len(TENANTS)

@@ -59,6 +59,7 @@ def _no_hang():
 
 # --- the expectation, from the data-set file ------------------------------------------------
 
+
 def _dataset() -> dict:
     with DATASET.open(encoding="utf-8") as handle:
         return yaml.load(handle, Loader=TextFloatLoader)
@@ -74,14 +75,17 @@ def expected_catalogue(name: str = PL) -> dict:
     return {
         "units": units,
         "skus": skus,
-        "add_ons": {sku: products[sku].get("add_on_of") if products[sku].get("add_on_of")
-                    in skus else None for sku in skus},
+        "add_ons": {
+            sku: products[sku].get("add_on_of") if products[sku].get("add_on_of") in skus else None
+            for sku in skus
+        },
         "platforms": {products[sku]["platform"] for sku in skus},
         "names": {sku: products[sku]["name"] for sku in skus},
     }
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def store(cli):
@@ -92,23 +96,34 @@ def store(cli):
 
 def tenant_org(engine, code: str = "ACME") -> Organisation | None:
     with read_session(engine) as session:
-        return session.execute(
-            select(Organisation).join(TenantReseller, TenantReseller.org_id == Organisation.id)
-            .join(Account, Account.id == TenantReseller.account_id)
-            .where(Account.code == code)).scalars().first()
+        return (
+            session.execute(
+                select(Organisation)
+                .join(TenantReseller, TenantReseller.org_id == Organisation.id)
+                .join(Account, Account.id == TenantReseller.account_id)
+                .where(Account.code == code)
+            )
+            .scalars()
+            .first()
+        )
 
 
 def tenant_row(engine, code: str = "ACME") -> TenantReseller | None:
     with read_session(engine) as session:
-        return session.execute(
-            select(TenantReseller).join(Account, Account.id == TenantReseller.account_id)
-            .where(Account.code == code)).scalars().first()
+        return (
+            session.execute(
+                select(TenantReseller)
+                .join(Account, Account.id == TenantReseller.account_id)
+                .where(Account.code == code)
+            )
+            .scalars()
+            .first()
+        )
 
 
 def count(engine, model, *where) -> int:
     with read_session(engine) as session:
-        return session.execute(select(func.count()).select_from(model).where(*where)
-                               ).scalar_one()
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
 
 def set_ordering(cli, code: str, enabled: bool) -> None:
@@ -122,8 +137,10 @@ def all_rows(db_url: str) -> dict[str, list[tuple]]:
         meta = MetaData()
         meta.reflect(engine)
         with engine.connect() as conn:
-            return {name: [tuple(r) for r in conn.execute(select(table))]
-                    for name, table in meta.tables.items()}
+            return {
+                name: [tuple(r) for r in conn.execute(select(table))]
+                for name, table in meta.tables.items()
+            }
     finally:
         engine.dispose()
 
@@ -136,6 +153,7 @@ def run_worker(engine, worker_id: str = "worker-1") -> list[jobs.ProcessInfo]:
 
 # --- creating a tenant -------------------------------------------------------------------
 
+
 def test_create_builds_the_tenant_from_the_price_list(store, engine):
     expected = expected_catalogue()
     out = store.json(*CREATE, env=ENV)
@@ -146,41 +164,60 @@ def test_create_builds_the_tenant_from_the_price_list(store, engine):
     t = out["tenant"]
     assert t["client_id"] == out["client_id"]
     assert (t["account"], t["name"], t["edition"], t["status"]) == (
-        "ACME", "Acme Cloud Solutions S.A.", "premium", "active")
+        "ACME",
+        "Acme Cloud Solutions S.A.",
+        "premium",
+        "active",
+    )
     assert (t["phase"], t["backorder_state"]) == ("setup", "off")
     assert (t["price_list"], t["price_list_revision"]) == (PL, 1)
     assert (t["products"], t["units"], t["users"]) == (
-        len(expected["skus"]), len(expected["units"]), 1)
+        len(expected["skus"]),
+        len(expected["units"]),
+        1,
+    )
     assert (t["currency"], t["language"], t["timezone"], t["date_format"]) == (
-        "EUR", "en", "Europe/Athens", "DD/MM/YYYY")
+        "EUR",
+        "en",
+        "Europe/Athens",
+        "DD/MM/YYYY",
+    )
     assert t["storefront"] and t["provisioning"] == sorted(expected["platforms"])
 
     org = tenant_org(engine)
     with read_session(engine) as session:
-        root = session.execute(select(Organisation).where(Organisation.kind == "root")
-                               ).scalar_one()
+        root = session.execute(select(Organisation).where(Organisation.kind == "root")).scalar_one()
         assert (org.kind, org.parent_id, org.client_id, org.edition) == (
-            "tenant", root.id, out["client_id"], "premium")
+            "tenant",
+            root.id,
+            out["client_id"],
+            "premium",
+        )
         assert (org.currency, org.country, org.status) == ("EUR", "GR", "active")
 
         # Products: exactly those of the price list, each remembering its source.
-        products = session.execute(select(Product).where(Product.org_id == org.id)
-                                   ).scalars().all()
+        products = session.execute(select(Product).where(Product.org_id == org.id)).scalars().all()
         assert {p.sku for p in products} == expected["skus"]
-        sources = {p.id: p for p in session.execute(
-            select(Product).where(Product.id.in_([p.source_product_id for p in products]))
-        ).scalars()}
+        sources = {
+            p.id: p
+            for p in session.execute(
+                select(Product).where(Product.id.in_([p.source_product_id for p in products]))
+            ).scalars()
+        }
         for p in products:
             source = sources[p.source_product_id]
             assert (source.org_id, source.sku, source.platform) == (root.id, p.sku, p.platform)
             assert p.name == expected["names"][p.sku] and p.status == "active"
         by_id = {p.id: p for p in products}
-        assert {p.sku: by_id[p.add_on_of_id].sku if p.add_on_of_id else None
-                for p in products} == expected["add_ons"]
+        assert {
+            p.sku: by_id[p.add_on_of_id].sku if p.add_on_of_id else None for p in products
+        } == expected["add_ons"]
 
         # Units at cost: the price-list price, exactly.
-        units = session.execute(select(Product.sku, ProductUnit).join(
-            Product, Product.id == ProductUnit.product_id).where(ProductUnit.org_id == org.id)
+        units = session.execute(
+            select(Product.sku, ProductUnit)
+            .join(Product, Product.id == ProductUnit.product_id)
+            .where(ProductUnit.org_id == org.id)
         ).all()
         assert all(isinstance(u.cost_price, Decimal) for _, u in units)
         assert {(sku, u.unit): u.cost_price for sku, u in units} == expected["units"]
@@ -189,15 +226,21 @@ def test_create_builds_the_tenant_from_the_price_list(store, engine):
         assert Decimal("0.1") in {u.cost_price for _, u in units}
 
         # The retail price list: sell = cost for every unit, at revision 1.
-        retail = session.execute(select(PriceList).where(PriceList.org_id == org.id)
-                                 ).scalars().all()
+        retail = (
+            session.execute(select(PriceList).where(PriceList.org_id == org.id)).scalars().all()
+        )
         assert [(r.name, r.currency) for r in retail] == [("Retail EUR", "EUR")]
-        sell = session.execute(select(Product.sku, PriceListItem.unit, PriceListItem.price)
-                               .join(Product, Product.id == PriceListItem.product_id)
-                               .where(PriceListItem.price_list_id == retail[0].id)).all()
+        sell = session.execute(
+            select(Product.sku, PriceListItem.unit, PriceListItem.price)
+            .join(Product, Product.id == PriceListItem.product_id)
+            .where(PriceListItem.price_list_id == retail[0].id)
+        ).all()
         assert {(s, u): p for s, u, p in sell} == expected["units"] and len(sell) == len(units)
-        revisions = session.execute(select(PriceListRevision.number, PriceListRevision.item_count)
-                                    .where(PriceListRevision.price_list_id == retail[0].id)).all()
+        revisions = session.execute(
+            select(PriceListRevision.number, PriceListRevision.item_count).where(
+                PriceListRevision.price_list_id == retail[0].id
+            )
+        ).all()
         assert [tuple(r) for r in revisions] == [(1, len(units))]
 
         # One administrator, in the full-access group; the password only as an argon2id hash.
@@ -212,39 +255,65 @@ def test_create_builds_the_tenant_from_the_price_list(store, engine):
         assert not verify_password(PASSWORD + "x", users[0].password_hash)
 
         # Provisioning settings for each platform present, from the configuration.
-        settings = session.execute(select(ProvisioningSetting).where(
-            ProvisioningSetting.org_id == org.id)).scalars().all()
+        settings = (
+            session.execute(select(ProvisioningSetting).where(ProvisioningSetting.org_id == org.id))
+            .scalars()
+            .all()
+        )
         templates = config.tenants()["provisioning"]
         assert {s.platform for s in settings} == expected["platforms"]
         for s in settings:
-            assert (s.editable, s.read_only) == (templates[s.platform]["editable"],
-                                                 templates[s.platform]["read_only"])
+            assert (s.editable, s.read_only) == (
+                templates[s.platform]["editable"],
+                templates[s.platform]["read_only"],
+            )
 
         # Premium: a storefront with the configured branding.
-        (front,) = session.execute(select(Storefront).where(Storefront.org_id == org.id)
-                                   ).scalars().all()
+        (front,) = (
+            session.execute(select(Storefront).where(Storefront.org_id == org.id)).scalars().all()
+        )
         assert front.branding == config.tenants()["storefront"]
         assert t["storefront"] == front.name
 
-        tenant = session.execute(select(TenantReseller).where(TenantReseller.org_id == org.id)
-                                 ).scalar_one()
-        assert (tenant.phase, tenant.backorder_state, tenant.status) == (
-            "setup", "off", "active")
+        tenant = session.execute(
+            select(TenantReseller).where(TenantReseller.org_id == org.id)
+        ).scalar_one()
+        assert (tenant.phase, tenant.backorder_state, tenant.status) == ("setup", "off", "active")
         assert tenant.price_list_revision == 1
         assert tenant.admin_password_hash is None  # held only until the user exists
 
 
 def test_basic_edition_has_no_storefront_and_the_options_are_kept(store, engine):
-    out = store.json("tenant", "create", "ACME", "--price-list", PL, "--edition", "basic",
-                     "--language", "el", "--timezone", "Europe/Nicosia", "--date-format",
-                     "YYYY-MM-DD", "--separate-invoices", *ADMIN, env=ENV)
+    out = store.json(
+        "tenant",
+        "create",
+        "ACME",
+        "--price-list",
+        PL,
+        "--edition",
+        "basic",
+        "--language",
+        "el",
+        "--timezone",
+        "Europe/Nicosia",
+        "--date-format",
+        "YYYY-MM-DD",
+        "--separate-invoices",
+        *ADMIN,
+        env=ENV,
+    )
     t = out["tenant"]
     assert (t["edition"], t["storefront"]) == ("basic", None)
     assert (t["language"], t["timezone"], t["date_format"], t["separate_invoices"]) == (
-        "el", "Europe/Nicosia", "YYYY-MM-DD", True)
+        "el",
+        "Europe/Nicosia",
+        "YYYY-MM-DD",
+        True,
+    )
     assert count(engine, Storefront) == 0
     assert count(engine, Product, Product.org_id == tenant_org(engine).id) == len(
-        expected_catalogue()["skus"])
+        expected_catalogue()["skus"]
+    )
 
 
 def test_the_default_edition_is_basic(store):
@@ -258,11 +327,12 @@ def test_a_basic_tenants_storefront_task_is_skipped_and_says_so(store):
     pid = 1
     tasks = {t["name"]: t for t in store.json("process", "show", pid)["tasks"]}
     assert tasks["create the storefront"]["status"] == "skipped"
-    assert re.search(r"│ 6 │ create the storefront +│ skipped ", store(
-        "process", "show", pid, env={"COLUMNS": "120"}).stdout)
+    assert re.search(
+        r"│ 6 │ create the storefront +│ skipped ",
+        store("process", "show", pid, env={"COLUMNS": "120"}).stdout,
+    )
     logged = [e["message"] for e in store.json("process", "logs", pid)]
-    assert "task 6/7 (create the storefront) skipped: a basic tenant has no storefront" \
-        in logged
+    assert "task 6/7 (create the storefront) skipped: a basic tenant has no storefront" in logged
 
 
 def test_detach_only_queues_and_a_worker_runs_it(store, engine):
@@ -280,10 +350,14 @@ def test_detach_only_queues_and_a_worker_runs_it(store, engine):
 
     report = store.json("worker", "--until-empty")
     assert [(p["id"], p["status"]) for p in report["processes"]] == [
-        (out["process_id"], "succeeded")]
+        (out["process_id"], "succeeded")
+    ]
     t = store.json("tenant", "show", "ACME")
     assert (t["status"], t["products"], t["storefront"] is not None) == (
-        "active", len(expected_catalogue()["skus"]), True)
+        "active",
+        len(expected_catalogue()["skus"]),
+        True,
+    )
     # Nothing left for the next worker.
     assert store.json("worker", "--until-empty")["processes"] == []
 
@@ -294,32 +368,38 @@ def nothing_queued(cli, engine) -> None:
     assert count(engine, Organisation, Organisation.kind == "tenant") == 0
 
 
-@pytest.mark.parametrize(("account", "price_list", "reason"), [
-    ("GAMMA", PL, "not synced with acronis, oss"),
-    ("NORDIC", PL, "not enabled for ordering"),
-    ("UKSERVE", PL, "is billed in GBP"),
-    ("BETA-CUST", PL, "not a reseller"),
-    ("ACME", "Draft EUR", "is empty"),
-    ("NOBODY", PL, "no account 'NOBODY'"),
-])
-def test_a_failed_checklist_exits_3_and_queues_nothing(store, engine, account, price_list,
-                                                       reason):
-    result = store("tenant", "create", account, "--price-list", price_list, *ADMIN,
-                   env=ENV, expect=3)
+@pytest.mark.parametrize(
+    ("account", "price_list", "reason"),
+    [
+        ("GAMMA", PL, "not synced with acronis, oss"),
+        ("NORDIC", PL, "not enabled for ordering"),
+        ("UKSERVE", PL, "is billed in GBP"),
+        ("BETA-CUST", PL, "not a reseller"),
+        ("ACME", "Draft EUR", "is empty"),
+        ("NOBODY", PL, "no account 'NOBODY'"),
+    ],
+)
+def test_a_failed_checklist_exits_3_and_queues_nothing(store, engine, account, price_list, reason):
+    result = store(
+        "tenant", "create", account, "--price-list", price_list, *ADMIN, env=ENV, expect=3
+    )
     assert "checklist failed" in result.stderr and reason in result.stderr
     nothing_queued(store, engine)
 
 
-@pytest.mark.parametrize(("args", "env", "message"), [
-    (["--edition", "gold"], ENV, "--edition: 'gold'"),
-    (["--timezone", "Mars/Olympus"], ENV, "--timezone: 'Mars/Olympus'"),
-    (["--date-format", "YY/M/D"], ENV, "--date-format: 'YY/M/D'"),
-    (["--language", "xx"], ENV, "--language: 'xx'"),
-    (["--admin-email", "not-an-email"], ENV, "--admin-email: 'not-an-email'"),
-    (["--admin-username", "a"], ENV, "--admin-username: 'a'"),
-    ([], {**ENV, "TENANTCTL_ADMIN_PASSWORD": "short"}, "password: must be at least 10"),
-    ([], {**ENV, "TENANTCTL_ADMIN_PASSWORD": None}, "TENANTCTL_ADMIN_PASSWORD"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--edition", "gold"], ENV, "--edition: 'gold'"),
+        (["--timezone", "Mars/Olympus"], ENV, "--timezone: 'Mars/Olympus'"),
+        (["--date-format", "YY/M/D"], ENV, "--date-format: 'YY/M/D'"),
+        (["--language", "xx"], ENV, "--language: 'xx'"),
+        (["--admin-email", "not-an-email"], ENV, "--admin-email: 'not-an-email'"),
+        (["--admin-username", "a"], ENV, "--admin-username: 'a'"),
+        ([], {**ENV, "TENANTCTL_ADMIN_PASSWORD": "short"}, "password: must be at least 10"),
+        ([], {**ENV, "TENANTCTL_ADMIN_PASSWORD": None}, "TENANTCTL_ADMIN_PASSWORD"),
+    ],
+)
 def test_bad_options_exit_2_and_queue_nothing(store, engine, args, env, message):
     base = ["tenant", "create", "ACME", "--price-list", PL, *ADMIN]
     result = store(*base, *args, env=env, expect=2)
@@ -328,9 +408,23 @@ def test_bad_options_exit_2_and_queue_nothing(store, engine, args, env, message)
 
 
 def test_every_bad_option_is_named_at_once(store, engine):
-    result = store("tenant", "create", "ACME", "--price-list", PL, "--edition", "gold",
-                   "--timezone", "Nowhere", "--admin-username", "admin",
-                   "--admin-email", "nope", env=ENV, expect=2)
+    result = store(
+        "tenant",
+        "create",
+        "ACME",
+        "--price-list",
+        PL,
+        "--edition",
+        "gold",
+        "--timezone",
+        "Nowhere",
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        "nope",
+        env=ENV,
+        expect=2,
+    )
     for option in ("--edition", "--timezone", "--admin-email"):
         assert option in result.stderr
     nothing_queued(store, engine)
@@ -355,14 +449,26 @@ def test_an_overlong_admin_email_is_bad_input(store, engine):
     # The column holds 200 characters: a longer address must be refused as bad input
     # (exit 2, naming the option) on every backend, not fail inside the database.
     email = "a" * 250 + "@acme.example"
-    result = store("tenant", "create", "ACME", "--price-list", PL, "--admin-username",
-                   "admin", "--admin-email", email, env=ENV, expect=None)
+    result = store(
+        "tenant",
+        "create",
+        "ACME",
+        "--price-list",
+        PL,
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        email,
+        env=ENV,
+        expect=None,
+    )
     assert "$argon2" not in result.stderr  # no SQL parameters (the hash) in the error
     assert (result.exit_code, "--admin-email" in result.stderr) == (2, True), result.stderr
     nothing_queued(store, engine)
 
 
 # --- the password goes nowhere ---------------------------------------------------------------
+
 
 def test_the_password_appears_in_no_output_log_or_table(store, engine, db_url):
     outputs = []
@@ -373,8 +479,19 @@ def test_the_password_appears_in_no_output_log_or_table(store, engine, db_url):
         return result
 
     # Failures first, each with -v (tracebacks): bad option, checklist, short password.
-    run("-v", "tenant", "create", "ACME", "--price-list", PL, "--admin-username", "admin",
-        "--admin-email", "nope", expect=2)
+    run(
+        "-v",
+        "tenant",
+        "create",
+        "ACME",
+        "--price-list",
+        PL,
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        "nope",
+        expect=2,
+    )
     run("-v", "tenant", "create", "GAMMA", "--price-list", PL, *ADMIN, expect=3)
     short = "sh0rt-pw"
     run("-v", *CREATE, env={**ENV, "TENANTCTL_ADMIN_PASSWORD": short}, expect=2)
@@ -386,8 +503,20 @@ def test_the_password_appears_in_no_output_log_or_table(store, engine, db_url):
     run("-v", "process", "retry", pid)
     run("-v", "worker", "--until-empty")
     # And a foreground success, human and JSON, with every reading command.
-    run("-v", "tenant", "create", "LITECLOUD", "--price-list", PL, "--edition", "premium",
-        "--admin-username", "root", "--admin-email", "r@lite.example")
+    run(
+        "-v",
+        "tenant",
+        "create",
+        "LITECLOUD",
+        "--price-list",
+        PL,
+        "--edition",
+        "premium",
+        "--admin-username",
+        "root",
+        "--admin-email",
+        "r@lite.example",
+    )
     run("--json", "-v", "process", "show", pid)
     run("-v", "process", "show", pid)
     run("--json", "process", "logs", pid)
@@ -406,8 +535,12 @@ def test_the_password_appears_in_no_output_log_or_table(store, engine, db_url):
 
     rows = all_rows(db_url)
     assert rows["app_user"] and rows["process_log"]  # the dump did see the data
-    leaks = [(table, row) for table, table_rows in rows.items() for row in table_rows
-             if any(PASSWORD in str(v) or short in str(v) for v in row)]
+    leaks = [
+        (table, row)
+        for table, table_rows in rows.items()
+        for row in table_rows
+        if any(PASSWORD in str(v) or short in str(v) for v in row)
+    ]
     assert leaks == []
     with read_session(engine) as session:
         hashes = session.execute(select(User.password_hash)).scalars().all()
@@ -422,20 +555,60 @@ def test_the_password_appears_in_no_output_log_or_table(store, engine, db_url):
 
 # --- listing and showing ----------------------------------------------------------------
 
-TENANT_FIELDS = {"account", "name", "client_id", "edition", "status", "phase",
-                 "backorder_state", "price_list", "price_list_revision", "created_at"}
-DETAIL_FIELDS = TENANT_FIELDS | {"separate_invoices", "currency", "language", "timezone",
-                                 "date_format", "products", "units", "users", "storefront",
-                                 "provisioning"}
-PROCESS_FIELDS = {"id", "kind", "title", "status", "attempt", "max_attempts", "result",
-                  "error", "lock_key", "lease_owner", "lease_expires_at", "fence",
-                  "not_before", "created_at", "started_at", "finished_at", "tasks",
-                  "progress"}
-TASK_FIELDS = {"id", "position", "name", "status", "done", "total", "started_at",
-               "finished_at"}
-TASK_NAMES = ["check the checklist", "create the organisation", "create the administrator",
-              "copy the catalogue", "copy provisioning settings", "create the storefront",
-              "record the price-list revision"]
+TENANT_FIELDS = {
+    "account",
+    "name",
+    "client_id",
+    "edition",
+    "status",
+    "phase",
+    "backorder_state",
+    "price_list",
+    "price_list_revision",
+    "created_at",
+}
+DETAIL_FIELDS = TENANT_FIELDS | {
+    "separate_invoices",
+    "currency",
+    "language",
+    "timezone",
+    "date_format",
+    "products",
+    "units",
+    "users",
+    "storefront",
+    "provisioning",
+}
+PROCESS_FIELDS = {
+    "id",
+    "kind",
+    "title",
+    "status",
+    "attempt",
+    "max_attempts",
+    "result",
+    "error",
+    "lock_key",
+    "lease_owner",
+    "lease_expires_at",
+    "fence",
+    "not_before",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "tasks",
+    "progress",
+}
+TASK_FIELDS = {"id", "position", "name", "status", "done", "total", "started_at", "finished_at"}
+TASK_NAMES = [
+    "check the checklist",
+    "create the organisation",
+    "create the administrator",
+    "copy the catalogue",
+    "copy provisioning settings",
+    "create the storefront",
+    "record the price-list revision",
+]
 
 
 def test_tenant_list_and_show_json(store):
@@ -448,10 +621,17 @@ def test_tenant_list_and_show_json(store):
     assert all(set(t) >= TENANT_FIELDS for t in listed)
     acme, lite = listed
     assert (acme["client_id"], acme["status"], acme["phase"], acme["backorder_state"]) == (
-        client_id, "active", "setup", "off")
+        client_id,
+        "active",
+        "setup",
+        "off",
+    )
     # Queued, not run: no organisation and no client id yet.
     assert (lite["client_id"], lite["status"], lite["price_list_revision"]) == (
-        None, "in-progress", None)
+        None,
+        "in-progress",
+        None,
+    )
 
     by_code = store.json("tenant", "show", "ACME")
     assert set(by_code) >= DETAIL_FIELDS
@@ -469,7 +649,11 @@ def test_process_list_show_and_logs_json(store):
     (listed,) = store.json("process", "list")
     assert set(listed) >= PROCESS_FIELDS and "params" not in set(listed)
     assert (listed["id"], listed["kind"], listed["title"], listed["status"]) == (
-        pid, "tenant.create", "Create tenant reseller ACME", "succeeded")
+        pid,
+        "tenant.create",
+        "Create tenant reseller ACME",
+        "succeeded",
+    )
     assert (listed["progress"], listed["attempt"], listed["fence"]) == ("7/7", 1, 1)
     assert listed["result"] == {"client_id": out["client_id"]}
     assert listed["lock_key"].startswith("tenant-create:")
@@ -496,7 +680,8 @@ def test_process_list_show_and_logs_json(store):
     assert any(m.startswith(f"catalogue copied: {products} products") for m in messages)
     assert all(e["at"] and e["process_id"] == pid for e in entries)
     assert [e["task_name"] for e in entries if e["message"].startswith("task 4/7")] == [
-        "copy the catalogue"] * 2
+        "copy the catalogue"
+    ] * 2
 
     lines = store("process", "logs", pid).stdout.splitlines()
     assert len(lines) == len(entries) and lines[-1].endswith("succeeded")
@@ -534,14 +719,14 @@ def test_a_process_failing_a_rule_fails_at_once_and_retry_resumes_it(store, engi
     assert (retried["status"], retried["error"]) == ("queued", None)
     assert [t["status"] for t in retried["tasks"]] == ["pending"] * 7
     assert store.json("process", "logs", pid)[-1]["message"] == (
-        "retried by an operator; resumes at task 1 (check the checklist)")
+        "retried by an operator; resumes at task 1 (check the checklist)"
+    )
 
     report = store.json("worker", "--until-empty")
     assert [(p["id"], p["status"]) for p in report["processes"]] == [(pid, "succeeded")]
     t = store.json("tenant", "show", "ACME")
     assert (t["status"], t["products"]) == ("active", len(expected_catalogue()["skus"]))
-    assert "only a failed or cancelled process" in store("process", "retry", pid,
-                                                         expect=1).stderr
+    assert "only a failed or cancelled process" in store("process", "retry", pid, expect=1).stderr
 
 
 def test_a_queued_process_can_be_cancelled_and_runs_nowhere(store, engine):
@@ -579,8 +764,7 @@ def cancel_mid_copy(store, engine, monkeypatch) -> jobs.ProcessInfo:
     return jobs.run_process(engine, claimed, on_progress=cancel_after_a_batch)
 
 
-def test_a_creation_cancelled_mid_copy_resumes_its_copy_on_retry(store, engine,
-                                                                  monkeypatch):
+def test_a_creation_cancelled_mid_copy_resumes_its_copy_on_retry(store, engine, monkeypatch):
     products = len(expected_catalogue()["skus"])
     info = cancel_mid_copy(store, engine, monkeypatch)
     pid = info.id
@@ -595,16 +779,21 @@ def test_a_creation_cancelled_mid_copy_resumes_its_copy_on_retry(store, engine,
     retried = store.json("process", "retry", pid)
     assert retried["status"] == "queued"
     assert store.json("process", "logs", pid)[-1]["message"] == (
-        "retried by an operator; resumes at task 4 (copy the catalogue)")
+        "retried by an operator; resumes at task 4 (copy the catalogue)"
+    )
     assert [p.status for p in run_worker(engine)] == ["succeeded"]
     messages = [e.message for e in jobs.logs(engine, pid)]
-    assert (f"task 4/7 (copy the catalogue) resumed from its checkpoint (10 of {products} "
-            "done)") in messages
+    assert (
+        f"task 4/7 (copy the catalogue) resumed from its checkpoint (10 of {products} done)"
+    ) in messages
     t = store.json("tenant", "show", "ACME")
     assert (t["products"], t["units"]) == (products, len(expected_catalogue()["units"]))
     with read_session(engine) as session:
-        sources = session.execute(select(func.count(func.distinct(Product.source_product_id)))
-                                  .where(Product.org_id == org.id)).scalar_one()
+        sources = session.execute(
+            select(func.count(func.distinct(Product.source_product_id))).where(
+                Product.org_id == org.id
+            )
+        ).scalar_one()
     assert sources == products
 
 
@@ -616,23 +805,32 @@ RACERS = [f"RACE-{n}" for n in range(1, 6)]
 def racers_yaml(tmp_path: Path) -> Path:
     """The data set's root organisation with five more resellers that pass the checklist."""
     data = _dataset()
-    accounts = [{"code": code, "name": f"Racer {code}", "kind": "reseller",
-                 "country": "GR", "sync": [{"platform": "oss", "status": "synced"},
-                                           {"platform": "acronis", "status": "synced"}]}
-                for code in RACERS]
+    accounts = [
+        {
+            "code": code,
+            "name": f"Racer {code}",
+            "kind": "reseller",
+            "country": "GR",
+            "sync": [
+                {"platform": "oss", "status": "synced"},
+                {"platform": "acronis", "status": "synced"},
+            ],
+        }
+        for code in RACERS
+    ]
     path = tmp_path / "racers.yaml"
-    path.write_text(yaml.safe_dump({"organisation": data["organisation"],
-                                    "accounts": accounts}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({"organisation": data["organisation"], "accounts": accounts}),
+        encoding="utf-8",
+    )
     return path
 
 
-def test_two_creations_of_one_account_at_once_queue_exactly_one(store, engine, db_url,
-                                                                 tmp_path):
+def test_two_creations_of_one_account_at_once_queue_exactly_one(store, engine, db_url, tmp_path):
     store("load", racers_yaml(tmp_path))
 
     def request(code: str):
-        req = TenantRequest(code, PL, "basic", None, None, None, False, "admin",
-                            "a@race.example")
+        req = TenantRequest(code, PL, "basic", None, None, None, False, "admin", "a@race.example")
         return lambda own: request_tenant_creation(own, req, PASSWORD)
 
     for code in RACERS:
@@ -646,9 +844,15 @@ def test_two_creations_of_one_account_at_once_queue_exactly_one(store, engine, d
         processes = [p for p in jobs.list_processes(engine) if p.title.endswith(code)]
         assert [p.id for p in processes] == queued
         with read_session(engine) as session:
-            rows = session.execute(select(TenantReseller).join(
-                Account, Account.id == TenantReseller.account_id).where(Account.code == code)
-            ).scalars().all()
+            rows = (
+                session.execute(
+                    select(TenantReseller)
+                    .join(Account, Account.id == TenantReseller.account_id)
+                    .where(Account.code == code)
+                )
+                .scalars()
+                .all()
+            )
         assert len(rows) == 1
 
     run_worker(engine)
@@ -679,12 +883,11 @@ def test_process_and_tenant_output_snapshots(store, engine, snapshot):
     snapshot.assert_match(masked(queued.stdout), "process_list_queued.txt")
     run_worker(engine)
 
-    snapshot.assert_match(masked(store("process", "list", env=ENV).stdout),
-                          "process_list.txt")
-    snapshot.assert_match(masked(store("process", "show", pid, env=ENV).stdout),
-                          "process_show.txt")
-    snapshot.assert_match(masked(store("tenant", "show", "ACME", env=ENV).stdout),
-                          "tenant_show.txt")
+    snapshot.assert_match(masked(store("process", "list", env=ENV).stdout), "process_list.txt")
+    snapshot.assert_match(masked(store("process", "show", pid, env=ENV).stdout), "process_show.txt")
+    snapshot.assert_match(
+        masked(store("tenant", "show", "ACME", env=ENV).stdout), "tenant_show.txt"
+    )
 
 
 def test_a_queued_tenant_is_shown_without_placeholders(store):

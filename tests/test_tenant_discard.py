@@ -50,6 +50,7 @@ def store(cli):
     cli("load", DATASET)
     return cli
 
+
 def rows_of_org(engine, org_id: int) -> dict[str, int]:
     """How many rows of each table belong to ORG_ID (directly, or through a price list)."""
     meta = MetaData()
@@ -58,13 +59,20 @@ def rows_of_org(engine, org_id: int) -> dict[str, int]:
     with engine.connect() as conn:
         for table in meta.sorted_tables:
             if "org_id" in table.c:
-                n = conn.execute(select(func.count()).select_from(table)
-                                 .where(table.c.org_id == org_id)).scalar_one()
+                n = conn.execute(
+                    select(func.count()).select_from(table).where(table.c.org_id == org_id)
+                ).scalar_one()
             elif table.name in ("price_list_item", "price_list_revision"):
                 lists = meta.tables["price_list"]
-                n = conn.execute(select(func.count()).select_from(table).where(
-                    table.c.price_list_id.in_(
-                        select(lists.c.id).where(lists.c.org_id == org_id)))).scalar_one()
+                n = conn.execute(
+                    select(func.count())
+                    .select_from(table)
+                    .where(
+                        table.c.price_list_id.in_(
+                            select(lists.c.id).where(lists.c.org_id == org_id)
+                        )
+                    )
+                ).scalar_one()
             else:
                 continue
             if n:
@@ -80,12 +88,17 @@ def half_built(store, engine, monkeypatch) -> tuple[int, Organisation]:
     return info.id, tenant_org(engine)
 
 
-def test_a_cancelled_half_built_creation_is_discarded_whole(store, engine, db_url,
-                                                            monkeypatch):
+def test_a_cancelled_half_built_creation_is_discarded_whole(store, engine, db_url, monkeypatch):
     pid, org = half_built(store, engine, monkeypatch)
     # Its administrator exists, but nobody logs in before the creation has finished.
-    refused = store("--org", org.client_id, "account", "list", expect=1,
-                    env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD})
+    refused = store(
+        "--org",
+        org.client_id,
+        "account",
+        "list",
+        expect=1,
+        env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD},
+    )
     assert "is still being set up: nobody can log in" in refused.stderr
     held = rows_of_org(engine, org.id)
     assert held["product"] == 10 and held["app_user"] == 1 and held["tenant_reseller"] == 1
@@ -115,12 +128,14 @@ def test_a_cancelled_half_built_creation_is_discarded_whole(store, engine, db_ur
     assert created["status"] == "succeeded"
     t = store.json("tenant", "show", "ACME")
     assert (t["edition"], t["status"], t["products"]) == (
-        "basic", "active", len(expected_catalogue()["skus"]))
+        "basic",
+        "active",
+        len(expected_catalogue()["skus"]),
+    )
     assert t["client_id"] != org.client_id
 
 
-def test_retrying_a_discarded_creation_is_refused_even_after_a_new_one(store, engine,
-                                                                      monkeypatch):
+def test_retrying_a_discarded_creation_is_refused_even_after_a_new_one(store, engine, monkeypatch):
     pid, org = half_built(store, engine, monkeypatch)
     store("tenant", "discard", "ACME", "--yes")
     new_pid = store.json(*CREATE, env=ENV)["process_id"]
@@ -132,7 +147,8 @@ def test_retrying_a_discarded_creation_is_refused_even_after_a_new_one(store, en
     refused = store("process", "retry", pid, expect=1)
     assert refused.stderr.splitlines() == [
         f"Error: process {pid} cannot be retried: the tenant reseller ACME it created was "
-        "discarded; `tenantctl tenant create ACME` starts a new creation"]
+        "discarded; `tenantctl tenant create ACME` starts a new creation"
+    ]
     assert store.json("process", "show", pid)["status"] == "cancelled"
     assert run_worker(engine) == []  # nothing was queued again
     assert tenant_row(engine).price_list_revision == tenant.price_list_revision
@@ -160,16 +176,16 @@ def test_what_is_not_a_stopped_creation_is_refused(store, engine):
     assert "tenant reseller ACME is active: only a creation that failed" in active.stderr
     assert count(engine, Product) == before
 
-    assert "no tenant reseller 'NOPE'" in store("tenant", "discard", "NOPE", "--yes",
-                                                expect=1).stderr
+    assert (
+        "no tenant reseller 'NOPE'" in store("tenant", "discard", "NOPE", "--yes", expect=1).stderr
+    )
     # Without --yes and without a terminal to ask on, nothing happens.
     unconfirmed = store("tenant", "discard", "ACME", expect=2)
     assert "--yes" in unconfirmed.stderr
 
 
 def _own_customer(org: Organisation):
-    return Account(org_id=org.id, code="OWN", name="Own customer", country="GR",
-                   currency="EUR")
+    return Account(org_id=org.id, code="OWN", name="Own customer", country="GR", currency="EUR")
 
 
 def _own_product(org: Organisation):
@@ -181,18 +197,24 @@ def _own_price_list(org: Organisation):
 
 
 def _second_user(org: Organisation):
-    return User(org_id=org.id, group_id=None, username="sales", email="s@acme.example",
-                password_hash="x")
+    return User(
+        org_id=org.id, group_id=None, username="sales", email="s@acme.example", password_hash="x"
+    )
 
 
-@pytest.mark.parametrize("entered, message", [
-    (_own_customer, "1 account"),
-    (_own_product, "1 product of its own"),
-    (_own_price_list, "1 price list of its own"),
-    (_second_user, "1 user besides its administrator"),
-], ids=["customer", "product", "price-list", "user"])
-def test_a_tenant_its_reseller_works_in_is_not_discarded(store, engine, monkeypatch,
-                                                         entered, message):
+@pytest.mark.parametrize(
+    "entered, message",
+    [
+        (_own_customer, "1 account"),
+        (_own_product, "1 product of its own"),
+        (_own_price_list, "1 price list of its own"),
+        (_second_user, "1 user besides its administrator"),
+    ],
+    ids=["customer", "product", "price-list", "user"],
+)
+def test_a_tenant_its_reseller_works_in_is_not_discarded(
+    store, engine, monkeypatch, entered, message
+):
     pid, org = half_built(store, engine, monkeypatch)
     with write_session(engine) as session:
         session.add(entered(org))
@@ -210,8 +232,7 @@ def test_a_tenant_asked_for_before_its_process_was_recorded_is_guarded_too(store
     pid = store.json(*CREATE, "--detach", env=ENV)["process_id"]
     with write_session(engine) as session:
         session.execute(update(TenantReseller).values(creation_process_id=None))
-    assert f"process cancel {pid}" in store("tenant", "discard", "ACME", "--yes",
-                                            expect=4).stderr
+    assert f"process cancel {pid}" in store("tenant", "discard", "ACME", "--yes", expect=4).stderr
     result = store("checklist", "ACME", "--price-list", "Resellers EUR", expect=3)
     assert "its creation is its process (`tenantctl process list`)" in result.stdout
     store("process", "cancel", pid)

@@ -30,6 +30,7 @@ def flat(text: str) -> str:
 
 # --- issue 11.1: markup in data is text ---------------------------------------------------
 
+
 def test_markup_in_an_account_name_is_printed_as_it_is(world):
     world.cli("account", "set", "BETA-CUST", "--name", MARKUP)
     for args in (["account", "list"], ["account", "show", "BETA-CUST"]):
@@ -40,20 +41,29 @@ def test_markup_in_an_account_name_is_printed_as_it_is(world):
 
 def test_markup_in_an_imported_product_name_never_fails_after_the_commit(world, tmp_path):
     csv = tmp_path / "prices.csv"
-    csv.write_text("sku,name,platform,unit,price\n"
-                   "WIDGET-PRO,Widget [/] pro [link=https://evil.example/]Click[/link],"
-                   "other,monthly,1.00\n", encoding="utf-8")
-    imported = world.cli("pricelist", "import", "Markup EUR", csv, "--currency", "EUR",
-                         env=wide(250))
+    csv.write_text(
+        "sku,name,platform,unit,price\n"
+        "WIDGET-PRO,Widget [/] pro [link=https://evil.example/]Click[/link],"
+        "other,monthly,1.00\n",
+        encoding="utf-8",
+    )
+    imported = world.cli(
+        "pricelist", "import", "Markup EUR", csv, "--currency", "EUR", env=wide(250)
+    )
     assert "Widget [/] pro [link=https://evil.example/]Click[/link]" in imported.stdout
     assert "revision 1" in imported.stderr
-    for args in (["product", "list"], ["product", "show", "WIDGET-PRO"],
-                 ["pricelist", "show", "Markup EUR"], ["pricelist", "list"]):
+    for args in (
+        ["product", "list"],
+        ["product", "show", "WIDGET-PRO"],
+        ["pricelist", "show", "Markup EUR"],
+        ["pricelist", "list"],
+    ):
         result = world.cli(*args, env=wide(250))
         assert "Widget [/] pro" in result.stdout or "Markup EUR" in result.stdout, args
     with world.write() as session:
-        session.execute(update(Account).where(Account.code == "ACME")
-                        .values(name="Acme [/] [bold]Cloud"))
+        session.execute(
+            update(Account).where(Account.code == "ACME").values(name="Acme [/] [bold]Cloud")
+        )
     for args in (["tenant", "list"], ["tenant", "show", "ACME"]):
         assert "Acme [/] [bold]Cloud" in world.cli(*args, env=wide(250)).stdout, args
 
@@ -73,23 +83,26 @@ def test_markup_in_messages_and_progress_labels_is_text(capsys):
 
 # --- issue 11.2: control characters are shown escaped --------------------------------------
 
+
 def test_escape_sequences_in_data_never_reach_the_terminal(world):
     with world.write() as session:
-        session.execute(update(Account).where(Account.code == "BETA-CUST")
-                        .values(name=ESCAPES))
-        session.execute(update(Product).where(Product.sku == "MS-M365-E3")
-                        .values(name=ESCAPES))
+        session.execute(update(Account).where(Account.code == "BETA-CUST").values(name=ESCAPES))
+        session.execute(update(Product).where(Product.sku == "MS-M365-E3").values(name=ESCAPES))
     shown = r"Evil \x1b[31mred\x1b[0m \x1b]0;title\x07 \x9b2J end"
-    for args in (["account", "list"], ["account", "show", "BETA-CUST"], ["product", "list"],
-                 ["product", "show", "MS-M365-E3"], ["pricelist", "show", PL]):
+    for args in (
+        ["account", "list"],
+        ["account", "show", "BETA-CUST"],
+        ["product", "list"],
+        ["product", "show", "MS-M365-E3"],
+        ["pricelist", "show", PL],
+    ):
         result = world.cli(*args, env=wide(300))
         assert "\x1b" not in result.stdout and "\x9b" not in result.stdout, args
         assert "\x07" not in result.stdout, args
         assert shown in result.stdout, args
     listed = world.cli("account", "list", "--json")
     assert "\x1b" not in listed.stdout and "\x9b" not in listed.stdout
-    assert ESCAPES in listed.stdout.encode().decode("unicode_escape") or "\\u009b" in \
-        listed.stdout
+    assert ESCAPES in listed.stdout.encode().decode("unicode_escape") or "\\u009b" in listed.stdout
 
 
 def test_escapes_in_messages_errors_and_progress_are_shown_escaped(capsys):
@@ -111,22 +124,37 @@ def test_no_color_means_no_escape_code_at_all(world, monkeypatch):
     assert "\x1b[" in coloured.stdout  # the header is bold when colours are on
     plain = world.cli("account", "list", env={**forced, "NO_COLOR": "1"})
     assert "\x1b" not in plain.stdout
-    assert "\x1b" not in world.cli("checklist", "GAMMA", "--price-list", PL, expect=3,
-                                   env={**forced, "NO_COLOR": "1"}).stdout
+    assert (
+        "\x1b"
+        not in world.cli(
+            "checklist", "GAMMA", "--price-list", PL, expect=3, env={**forced, "NO_COLOR": "1"}
+        ).stdout
+    )
 
 
 # --- issue 14.1: tables at 80 and 120 columns -----------------------------------------------
 
 TABLES = [
-    ["tenant", "list"], ["tenant", "show", "ACME"], ["tenant", "log", "ACME"],
-    ["account", "list"], ["account", "show", "LC-ATHENS-DENTAL"],
-    ["product", "list"], ["product", "show", "MS-M365-E3"],
-    ["pricelist", "list"], ["pricelist", "show", PL],
+    ["tenant", "list"],
+    ["tenant", "show", "ACME"],
+    ["tenant", "log", "ACME"],
+    ["account", "list"],
+    ["account", "show", "LC-ATHENS-DENTAL"],
+    ["product", "list"],
+    ["product", "show", "MS-M365-E3"],
+    ["pricelist", "list"],
+    ["pricelist", "show", PL],
     ["pricelist", "diff", PL, "--from", "1", "--to", "2"],
-    ["subscription", "list"], ["subscription", "show", "SUB-LC-0002"],
-    ["asset", "list"], ["order", "list"],
-    ["process", "list"], ["process", "show", "1"], ["upgrade", "status", "LITECLOUD"],
-    ["db", "current"], ["tenant", "update", "--all"], ["checklist", "GAMMA", "--price-list", PL],
+    ["subscription", "list"],
+    ["subscription", "show", "SUB-LC-0002"],
+    ["asset", "list"],
+    ["order", "list"],
+    ["process", "list"],
+    ["process", "show", "1"],
+    ["upgrade", "status", "LITECLOUD"],
+    ["db", "current"],
+    ["tenant", "update", "--all"],
+    ["checklist", "GAMMA", "--price-list", PL],
 ]
 EXPECT = {"checklist": 3}
 _VOLATILE = [
@@ -151,8 +179,16 @@ def busy_world(world, tmp_path):
 
     world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
     world.cli("tenant", "update", "ACME")
-    world.cli("subscription", "create", "LC-ATHENS-DENTAL", "MS-M365-BS", "--unit", "monthly",
-              "--quantity", "2")
+    world.cli(
+        "subscription",
+        "create",
+        "LC-ATHENS-DENTAL",
+        "MS-M365-BS",
+        "--unit",
+        "monthly",
+        "--quantity",
+        "2",
+    )
     return world
 
 
@@ -189,6 +225,7 @@ def test_codes_ids_and_amounts_are_never_cut(busy_world, columns):
 
 # --- issue 14 items 2, 3, 9, 22 --------------------------------------------------------------
 
+
 def test_a_tenants_retail_list_counts_its_items_after_an_update(busy_world):
     listed = busy_world.at_json(busy_world.acme, "pricelist", "list")
     retail = next(pl for pl in listed if pl["name"] == "Retail EUR")
@@ -196,8 +233,9 @@ def test_a_tenants_retail_list_counts_its_items_after_an_update(busy_world):
     assert retail["revision"] == 2
     assert retail["item_count"] == len(shown["items"]) > 0
     assert [r["items"] for r in shown["revisions"]][-1] == len(shown["items"])
-    first = busy_world.at_json(busy_world.acme, "pricelist", "show", "Retail EUR",
-                               "--revision", "1")
+    first = busy_world.at_json(
+        busy_world.acme, "pricelist", "show", "Retail EUR", "--revision", "1"
+    )
     assert shown["revisions"][0]["items"] == len(first["items"]) > 0
 
 
@@ -205,13 +243,13 @@ def test_a_dry_run_says_how_many_changes_it_does_not_show(world):
     from tests.conftest import FIXTURES
 
     world.cli("pricelist", "import", PL, FIXTURES / "resellers-eur-v2.csv")
-    total = len(world.cli.json("tenant", "update", "ACME", "--dry-run")["tenants"][0]
-                ["changes"])
+    total = len(world.cli.json("tenant", "update", "ACME", "--dry-run")["tenants"][0]["changes"])
     result = world.cli("tenant", "update", "ACME", "--dry-run", "--show", "3", env=wide(120))
-    assert f"{total} changes; {total - 3} more not shown: use --show {total} or --json" \
+    assert (
+        f"{total} changes; {total - 3} more not shown: use --show {total} or --json"
         in result.stdout
-    every = world.cli("tenant", "update", "ACME", "--dry-run", "--show", str(total),
-                      env=wide(120))
+    )
+    every = world.cli("tenant", "update", "ACME", "--dry-run", "--show", str(total), env=wide(120))
     assert "more not shown" not in every.stdout
 
 
@@ -223,14 +261,14 @@ def test_a_price_list_without_revisions_says_so(world):
 
 
 def test_a_price_change_is_named_the_same_in_every_table(busy_world):
-    diff = busy_world.cli("pricelist", "diff", PL, "--from", "1", "--to", "2",
-                          env=wide(160)).stdout
+    diff = busy_world.cli("pricelist", "diff", PL, "--from", "1", "--to", "2", env=wide(160)).stdout
     log = busy_world.cli("tenant", "log", "ACME", env=wide(160)).stdout
     assert "price changed" not in diff + log
     assert "price-changed" in diff and "price-changed" in log
 
 
 # --- issue 14 item 18 --------------------------------------------------------------------------
+
 
 def test_cancelling_a_cancelled_process_is_harmless(world):
     from tests.conftest import FIXTURES
@@ -246,40 +284,45 @@ def test_cancelling_a_cancelled_process_is_harmless(world):
 
 # --- issue 14 item 11: sentences ---------------------------------------------------------------
 
+
 def test_plural():
     from tenantctl.words import plural
 
-    assert [plural(n, "product") for n in (0, 1, 2)] == ["0 products", "1 product",
-                                                         "2 products"]
+    assert [plural(n, "product") for n in (0, 1, 2)] == ["0 products", "1 product", "2 products"]
     assert plural(1, "sync record") == "1 sync record"
     assert plural(3, "sync record") == "3 sync records"
-    assert plural(2, "price list of its own", "price lists of its own") == \
-        "2 price lists of its own"
+    assert (
+        plural(2, "price list of its own", "price lists of its own") == "2 price lists of its own"
+    )
 
 
 def test_messages_are_sentences(world, tmp_path):
     from tests.world import manage
 
     csv = tmp_path / "one.csv"
-    csv.write_text("sku,name,platform,unit,price\nONE-THING,One thing,other,monthly,1.00\n",
-                   encoding="utf-8")
+    csv.write_text(
+        "sku,name,platform,unit,price\nONE-THING,One thing,other,monthly,1.00\n", encoding="utf-8"
+    )
     made = world.cli("pricelist", "import", "One EUR", csv, "--currency", "EUR")
     assert "1 item; 1 product and 1 unit created, 0 renamed." in made.stderr
 
     manage(world, ["LC-ATHENS-DENTAL"], world.lite)
-    refused = world.cli("account", "set", "LC-ATHENS-DENTAL", "--email", "x@y.example",
-                        expect=1)
+    refused = world.cli("account", "set", "LC-ATHENS-DENTAL", "--email", "x@y.example", expect=1)
     assert "its email is changed in the tenant's BSS" in refused.stderr
-    both = world.cli("account", "set", "LC-ATHENS-DENTAL", "--email", "x@y.example",
-                     "--name", "New", expect=1)
-    assert "its name and email are changed" in both.stderr or \
-        "its email and name are changed" in both.stderr
+    both = world.cli(
+        "account", "set", "LC-ATHENS-DENTAL", "--email", "x@y.example", "--name", "New", expect=1
+    )
+    assert (
+        "its name and email are changed" in both.stderr
+        or "its email and name are changed" in both.stderr
+    )
 
     same = world.cli("account", "set", "BETA-CUST", "--ordering")
     assert same.stderr == "Account BETA-CUST already has these values: nothing changed.\n"
 
 
 # --- issue 14 item 4 -----------------------------------------------------------------------------
+
 
 def test_update_all_reports_a_busy_tenant_as_busy_and_exits_4(world):
     from tests.conftest import FIXTURES
@@ -288,11 +331,15 @@ def test_update_all_reports_a_busy_tenant_as_busy_and_exits_4(world):
     pid = world.cli.json("tenant", "update", "ACME", "--detach")["tenants"][0]["process_id"]
     result = world.cli("tenant", "update", "--all", env=wide(200), expect=4)
     assert "tenant-update:" not in result.stdout + result.stderr
-    assert re.search(rf"ACME +│ busy: process {pid} \(Update tenant reseller ACME to revision "
-                     r"2\) is already queued", result.stdout)
+    assert re.search(
+        rf"ACME +│ busy: process {pid} \(Update tenant reseller ACME to revision "
+        r"2\) is already queued",
+        result.stdout,
+    )
     assert result.stderr.splitlines()[-1] == (
         "Error: 1 tenant busy with an update already queued or running; run again when it "
-        "has finished")
+        "has finished"
+    )
     outcome = world.cli.json("tenant", "update", "--all", expect=4)
     assert [t["status"] for t in outcome["tenants"] if t["tenant"] == "ACME"] == ["busy"]
     alone = world.cli("tenant", "update", "ACME", expect=4)
@@ -301,11 +348,11 @@ def test_update_all_reports_a_busy_tenant_as_busy_and_exits_4(world):
 
 # --- issue 14 item 19: a worker that talks ----------------------------------------------------
 
+
 def test_worker_once_on_an_empty_queue_says_so_and_returns(world):
     result = world.cli("worker", "--once")
     lines = result.stderr.splitlines()
-    assert re.fullmatch(r"worker \S+ started on \S+ \(lease \d+ s; at most one process\)",
-                        lines[0])
+    assert re.fullmatch(r"worker \S+ started on \S+ \(lease \d+ s; at most one process\)", lines[0])
     assert lines[1:] == ["nothing queued"]
 
 
@@ -332,18 +379,28 @@ def test_an_interrupted_worker_stops_after_the_batch_and_exits_130(world):
 
 # --- issue 14 item 15 ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [["account", "list"], ["tenant", "list"],
-                                  ["process", "list"], ["pricelist", "show", "X"],
-                                  ["checklist", "ACME", "--price-list", PL],
-                                  ["subscription", "list"]])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["account", "list"],
+        ["tenant", "list"],
+        ["process", "list"],
+        ["pricelist", "show", "X"],
+        ["checklist", "ACME", "--price-list", PL],
+        ["subscription", "list"],
+    ],
+)
 def test_a_read_only_command_on_a_missing_store_says_so_and_writes_nothing(tmp_path, args):
     from tests.conftest import Cli
 
     path = tmp_path / "nothing-here.db"
     result = Cli(f"sqlite:///{path}")(*args, expect=1)
-    assert result.stderr == (f"Error: there is no store at {path}: `tenantctl load "
-                             "FILE.yaml` or `tenantctl db upgrade` makes one (or name one "
-                             "with --db)\n")
+    assert result.stderr == (
+        f"Error: there is no store at {path}: `tenantctl load "
+        "FILE.yaml` or `tenantctl db upgrade` makes one (or name one "
+        "with --db)\n"
+    )
     assert list(tmp_path.iterdir()) == []
     current = Cli(f"sqlite:///{path}")("db", "current")
     assert "There is no store at" in current.stderr and list(tmp_path.iterdir()) == []
@@ -358,14 +415,16 @@ def test_a_read_only_command_on_an_empty_store_writes_nothing(empty_db_url):
     if empty_db_url.startswith("sqlite"):
         open_engine(empty_db_url).dispose()  # an empty file
     result = cli("account", "list", expect=1)
-    assert "is empty: `tenantctl load FILE.yaml` or `tenantctl db upgrade` fills it" in \
-        result.stderr
+    assert (
+        "is empty: `tenantctl load FILE.yaml` or `tenantctl db upgrade` fills it" in result.stderr
+    )
     engine = open_engine(empty_db_url)
     assert migrate.current(engine) is None
     engine.dispose()
 
 
 # --- issue 14 item 16 ----------------------------------------------------------------------------
+
 
 def test_account_show_says_which_tenant_manages_an_account(world):
     from tests.world import manage
@@ -376,16 +435,23 @@ def test_account_show_says_which_tenant_manages_an_account(world):
     shown = world.cli.json("account", "show", "LC-ATHENS-DENTAL")
     assert (shown["managed_by"], shown["backorder_state"]) == ("LITECLOUD", "on")
     table = world.cli("account", "show", "LC-ATHENS-DENTAL", env=wide(120)).stdout
-    assert re.search(r"managed by +tenant reseller LITECLOUD \(back-ordering on\): change "
-                     r"it in its BSS", table)
+    assert re.search(
+        r"managed by +tenant reseller LITECLOUD \(back-ordering on\): change "
+        r"it in its BSS",
+        table,
+    )
 
 
 # --- issue 14 item 22: the same fields in list and show -------------------------------------------
 
+
 def test_product_show_has_the_fields_of_product_list(world):
     for org in (None, world.acme):
-        run = (lambda *a: world.cli.json(*a)) if org is None else \
-            (lambda *a, o=org: world.at_json(o, *a))
+        run = (
+            (lambda *a: world.cli.json(*a))
+            if org is None
+            else (lambda *a, o=org: world.at_json(o, *a))
+        )
         listed = {p["sku"]: p for p in run("product", "list")}
         shown = run("product", "show", "MS-M365-E3")
         assert set(listed["MS-M365-E3"]) - {"units"} <= set(shown)
@@ -393,6 +459,7 @@ def test_product_show_has_the_fields_of_product_list(world):
 
 
 # --- issue 14 item 12 ----------------------------------------------------------------------------
+
 
 def test_a_short_administrator_password_is_asked_again_at_a_terminal(capsys):
     from tenantctl.cli.tenant import ask_password
@@ -409,11 +476,13 @@ def test_the_password_rule_is_in_the_help():
     from tests.test_cli_help import run
 
     page = run("tenant", "create", "--help", env=wide(100)).stdout
-    assert "at least `min_password_length` characters: 10 unless config/tenants.yaml" in \
-        " ".join(page.split())
+    assert "at least `min_password_length` characters: 10 unless config/tenants.yaml" in " ".join(
+        page.split()
+    )
 
 
 # --- issue 14 item 21: shell completion --------------------------------------------------
+
 
 def _tenantctl(*args: str, env: dict) -> str:
     import os
@@ -422,31 +491,42 @@ def _tenantctl(*args: str, env: dict) -> str:
     from pathlib import Path
 
     script = Path(sys.executable).parent / "tenantctl"
-    done = subprocess.run([str(script), *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(script), *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
     return done.stdout
 
 
-@pytest.mark.parametrize(("words", "expected"), [
-    ("tenantctl acc", {"account"}),
-    ("tenantctl account list --k", {"--kind"}),
-    ("tenantctl account list --kind ", {"customer", "reseller"}),
-    ("tenantctl tenant create ACME --edition ", {"basic", "premium"}),
-])
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("tenantctl acc", {"account"}),
+        ("tenantctl account list --k", {"--kind"}),
+        ("tenantctl account list --kind ", {"customer", "reseller"}),
+        ("tenantctl tenant create ACME --edition ", {"basic", "premium"}),
+    ],
+)
 def test_bash_completes_commands_options_and_choices(words, expected):
-    out = _tenantctl(env={"_TENANTCTL_COMPLETE": "complete_bash", "COMP_WORDS": words,
-                          "COMP_CWORD": str(len(words.split(" ")) - 1)})
+    out = _tenantctl(
+        env={
+            "_TENANTCTL_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split(" ")) - 1),
+        }
+    )
     assert set(out.split()) == expected
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_the_completion_script_of_each_shell(shell):
-    out = _tenantctl("--show-completion", shell,
-                     env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    out = _tenantctl(
+        "--show-completion", shell, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    )
     assert "_TENANTCTL_COMPLETE" in out and f"complete_{shell}" in out
 
 
 # --- issue 14 item 14 ----------------------------------------------------------------------------
+
 
 def test_load_never_rolls_back_an_imported_price_list_unless_told(world):
     from tests.conftest import FIXTURES
@@ -457,15 +537,16 @@ def test_load_never_rolls_back_an_imported_price_list_unless_told(world):
     assert refused.stderr.splitlines() == [
         f"Error: {FIXTURES / 'distributor.yaml'}: loading it would revise back "
         f"'{PL}' (its current revision came from resellers-eur-v2.csv); nothing was loaded "
-        "(--replace-price-lists replaces them with the file's)"]
+        "(--replace-price-lists replaces them with the file's)"
+    ]
     assert world.cli.json("pricelist", "show", PL) == before
     world.cli("load", FIXTURES / "distributor.yaml", "--replace-price-lists")
     after = world.cli.json("pricelist", "show", PL)
-    assert after["revision"] == 3 and after["revisions"][-1]["source"].endswith(
-        "distributor.yaml")
+    assert after["revision"] == 3 and after["revisions"][-1]["source"].endswith("distributor.yaml")
 
 
 # --- issue 14 item 6 -----------------------------------------------------------------------------
+
 
 def test_update_all_names_the_tenant_on_each_bar(world):
     from tests.conftest import FIXTURES
@@ -483,23 +564,35 @@ def test_an_error_after_a_commit_says_the_change_was_saved(world, monkeypatch, t
 
     monkeypatch.setattr(output, "table", broken)
     csv = tmp_path / "one.csv"
-    csv.write_text("sku,name,platform,unit,price\nONE-THING,One,other,monthly,1.00\n",
-                   encoding="utf-8")
+    csv.write_text(
+        "sku,name,platform,unit,price\nONE-THING,One,other,monthly,1.00\n", encoding="utf-8"
+    )
     result = world.cli("pricelist", "import", "One EUR", csv, "--currency", "EUR", expect=1)
     assert result.stderr.splitlines()[-1] == (
-        "The change was saved before this error: the store has it.")
+        "The change was saved before this error: the store has it."
+    )
     monkeypatch.undo()
     assert world.cli.json("pricelist", "show", "One EUR")["revision"] == 1
 
 
 # --- issue 14 item 17 ----------------------------------------------------------------------------
 
+
 def test_inside_a_tenant_rows_are_named_by_code_never_by_global_id(world):
     from tests.world import USER_ENV, tenant_customer
 
     tenant_customer(world, world.acme, "ACME-CUST")
-    sold = world.at_json(world.acme, "subscription", "create", "ACME-CUST", "MS-EXO-P1",
-                         "--unit", "monthly", "--quantity", "1")
+    sold = world.at_json(
+        world.acme,
+        "subscription",
+        "create",
+        "ACME-CUST",
+        "MS-EXO-P1",
+        "--unit",
+        "monthly",
+        "--quantity",
+        "1",
+    )
     assert "id" not in sold and all("id" not in o for o in sold["orders"])
     for args in (["subscription", "list"], ["order", "list"], ["asset", "list"]):
         listed = world.at_json(world.acme, *args)
@@ -511,11 +604,15 @@ def test_inside_a_tenant_rows_are_named_by_code_never_by_global_id(world):
     from tenantctl.store.models import Subscription
 
     with world.write() as session:
-        global_id = session.execute(select(Subscription.id).where(
-            Subscription.code == sold["code"])).scalars().all()
+        global_id = (
+            session.execute(select(Subscription.id).where(Subscription.code == sold["code"]))
+            .scalars()
+            .all()
+        )
     assert len(global_id) == 1
-    by_id = world.cli("--org", world.acme, "subscription", "show", str(global_id[0]),
-                      env=USER_ENV, expect=1)
+    by_id = world.cli(
+        "--org", world.acme, "subscription", "show", str(global_id[0]), env=USER_ENV, expect=1
+    )
     assert "not found" in by_id.stderr
     root = world.cli.json("subscription", "show", "SUB-D-0001")
     assert "id" in root  # the distributor keeps its ids
@@ -526,8 +623,9 @@ def test_inside_a_tenant_rows_are_named_by_code_never_by_global_id(world):
 _HOSTILE = "[]/=\\\x1b\x07\x9b\u202e\x00\n\t;link bold red ]0"
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=st.text(alphabet=st.sampled_from(_HOSTILE) | st.characters(), max_size=40))
 def test_any_text_is_printed_as_it_is_escaped_where_unsafe(capsys, monkeypatch, text):
     monkeypatch.setenv("COLUMNS", "100")

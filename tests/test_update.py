@@ -49,8 +49,17 @@ ENV = {"TENANTCTL_ADMIN_PASSWORD": PASSWORD, "COLUMNS": "120"}
 TENANT_ENV = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD, "COLUMNS": "120"}
 ADDED, PRICE, DISCONTINUED = "added", "price-changed", "discontinued"
 ADD_ON, RENAMED, SELL = "add-on-changed", "renamed", "sell-price-changed"
-LOG_FIELDS = {"at", "change", "sku", "unit", "old", "new", "from_revision", "to_revision",
-              "process_id"}
+LOG_FIELDS = {
+    "at",
+    "change",
+    "sku",
+    "unit",
+    "old",
+    "new",
+    "from_revision",
+    "to_revision",
+    "process_id",
+}
 # Nothing here takes more than seconds; the guard only turns a hang into a failure.
 HANG_SECONDS = 120
 
@@ -82,15 +91,18 @@ class Version:
 
 
 def version_1() -> Version:
-    """"Resellers EUR" as the data set loads it (revision 1), prices as their text."""
+    """ "Resellers EUR" as the data set loads it (revision 1), prices as their text."""
     with DATASET.open(encoding="utf-8") as handle:
         data = yaml.load(handle, Loader=TextFloatLoader)
     products = {p["sku"]: p for p in data["products"]}
     (price_list,) = [p for p in data["price_lists"] if p["name"] == PL]
     items = {(i["sku"], i["unit"]): Decimal(str(i["price"])) for i in price_list["items"]}
     skus = {sku for sku, _ in items}
-    return Version(items, {s: products[s].get("add_on_of") for s in skus},
-                   {s: products[s]["name"] for s in skus})
+    return Version(
+        items,
+        {s: products[s].get("add_on_of") for s in skus},
+        {s: products[s]["name"] for s in skus},
+    )
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -107,9 +119,11 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 
 
 def version_of(rows: list[dict]) -> Version:
-    return Version({(r["sku"], r["unit"]): Decimal(r["price"]) for r in rows},
-                   {r["sku"]: r.get("add_on_of") or None for r in rows},
-                   {r["sku"]: r["name"] for r in rows})
+    return Version(
+        {(r["sku"], r["unit"]): Decimal(r["price"]) for r in rows},
+        {r["sku"]: r.get("add_on_of") or None for r in rows},
+        {r["sku"]: r["name"] for r in rows},
+    )
 
 
 def edited(rows: list[dict], **changes: dict) -> list[dict]:
@@ -125,9 +139,11 @@ def edited(rows: list[dict], **changes: dict) -> list[dict]:
 def expected_changes(old: Version, new: Version) -> dict[str, set[Key]]:
     """The catalogue differences between two versions, per kind (set arithmetic)."""
     both = old.items.keys() & new.items.keys()
-    return {ADDED: set(new.items) - set(old.items),
-            PRICE: {k for k in both if old.items[k] != new.items[k]},
-            DISCONTINUED: set(old.items) - set(new.items)}
+    return {
+        ADDED: set(new.items) - set(old.items),
+        PRICE: {k for k in both if old.items[k] != new.items[k]},
+        DISCONTINUED: set(old.items) - set(new.items),
+    }
 
 
 def counts_of(expected: dict[str, set]) -> dict[str, int]:
@@ -136,9 +152,21 @@ def counts_of(expected: dict[str, set]) -> dict[str, int]:
 
 # --- what the store holds -------------------------------------------------------------------
 
+
 def create_tenant(cli, code: str, *extra: str) -> dict:
-    return cli.json("tenant", "create", code, "--price-list", PL, "--admin-username", "admin",
-                    "--admin-email", f"admin@{code.lower()}.example", *extra, env=ENV)
+    return cli.json(
+        "tenant",
+        "create",
+        code,
+        "--price-list",
+        PL,
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        f"admin@{code.lower()}.example",
+        *extra,
+        env=ENV,
+    )
 
 
 @pytest.fixture
@@ -152,8 +180,10 @@ def store(cli):
 def tenant_org_id(engine, code: str = "ACME") -> int:
     with read_session(engine) as session:
         return session.execute(
-            select(TenantReseller.org_id).join(Account, Account.id == TenantReseller.account_id)
-            .where(Account.code == code)).scalar_one()
+            select(TenantReseller.org_id)
+            .join(Account, Account.id == TenantReseller.account_id)
+            .where(Account.code == code)
+        ).scalar_one()
 
 
 def tenant_units(engine, code: str = "ACME") -> dict[Key, tuple[Decimal, str]]:
@@ -165,7 +195,8 @@ def tenant_units(engine, code: str = "ACME") -> dict[Key, tuple[Decimal, str]]:
             select(source.sku, ProductUnit.unit, ProductUnit.cost_price, ProductUnit.status)
             .join(copy, copy.id == ProductUnit.product_id)
             .join(source, source.id == copy.source_product_id)
-            .where(ProductUnit.org_id == org_id)).all()
+            .where(ProductUnit.org_id == org_id)
+        ).all()
     units = {(r.sku, r.unit): (r.cost_price, r.status) for r in rows}
     assert len(units) == len(rows), "a unit is held twice"
     return units
@@ -185,12 +216,14 @@ def tenant_products(engine, code: str = "ACME") -> dict[str, Held]:
         rows = session.execute(
             select(Product.sku, Product.name, Product.status, parent.sku.label("parent"))
             .outerjoin(parent, parent.id == Product.add_on_of_id)
-            .where(Product.org_id == org_id)).all()
+            .where(Product.org_id == org_id)
+        ).all()
     return {r.sku: Held(r.name, r.status, r.parent) for r in rows}
 
 
-def assert_tenant_holds(engine, version: Version, discontinued: set[Key],
-                        code: str = "ACME") -> None:
+def assert_tenant_holds(
+    engine, version: Version, discontinued: set[Key], code: str = "ACME"
+) -> None:
     """The tenant sells exactly VERSION at cost; DISCONTINUED units are kept, not sold."""
     units = tenant_units(engine, code)
     active = {k: cost for k, (cost, status) in units.items() if status == "active"}
@@ -200,7 +233,8 @@ def assert_tenant_holds(engine, version: Version, discontinued: set[Key],
     products = tenant_products(engine, code)
     assert {s for s, p in products.items() if p.status == "active"} == version.skus
     assert {s for s, p in products.items() if p.status == "discontinued"} == (
-        {s for s, _ in discontinued} - version.skus)
+        {s for s, _ in discontinued} - version.skus
+    )
 
 
 def log_of(cli, code: str = "ACME", *args: str) -> list[dict]:
@@ -210,8 +244,7 @@ def log_of(cli, code: str = "ACME", *args: str) -> list[dict]:
 def assert_log(log: list[dict], expected: dict[str, set[Key]]) -> None:
     """The log holds exactly one entry per expected change and nothing else."""
     entries = Counter((e["change"], e["sku"], e["unit"]) for e in log)
-    assert entries == Counter({(kind, *key): 1 for kind, keys in expected.items()
-                               for key in keys})
+    assert entries == Counter({(kind, *key): 1 for kind, keys in expected.items() for key in keys})
 
 
 def update_one(cli, code: str = "ACME", *args: str, expect: int = 0) -> dict:
@@ -232,8 +265,10 @@ def all_rows(db_url: str) -> dict[str, list[str]]:
         meta = MetaData()
         meta.reflect(engine)
         with engine.connect() as conn:
-            return {name: sorted(repr(tuple(r)) for r in conn.execute(select(table)))
-                    for name, table in meta.tables.items()}
+            return {
+                name: sorted(repr(tuple(r)) for r in conn.execute(select(table)))
+                for name, table in meta.tables.items()
+            }
     finally:
         engine.dispose()
 
@@ -244,6 +279,7 @@ def run_worker(engine) -> list[jobs.ProcessInfo]:
 
 
 # --- a full update ---------------------------------------------------------------------------
+
 
 def test_update_applies_exactly_the_differences_and_logs_each_once(store, engine):
     old, new = version_1(), version_of(read_rows(V2))
@@ -263,28 +299,36 @@ def test_update_applies_exactly_the_differences_and_logs_each_once(store, engine
     for e in log:
         key = (e["sku"], e["unit"])
         assert (e["from_revision"], e["to_revision"], e["process_id"]) == (
-            1, 2, outcome["process_id"])
+            1,
+            2,
+            outcome["process_id"],
+        )
         old_value = None if e["old"] is None else Decimal(e["old"])
         new_value = None if e["new"] is None else Decimal(e["new"])
         assert (old_value, new_value) == (old.items.get(key), new.items.get(key))
     # A new product comes with its add-on relation, as at creation.
     products = tenant_products(engine)
-    assert {s: products[s].add_on_of for s in new.skus} == {
-        s: new.add_ons[s] for s in new.skus}
+    assert {s: products[s].add_on_of for s in new.skus} == {s: new.add_ons[s] for s in new.skus}
 
     # Nothing new: the second run says so, queues nothing and logs nothing.
     processes = len(store.json("process", "list"))
     again = update_one(store)
-    assert again == {"tenant": "ACME", "status": "up-to-date", "from_revision": 2,
-                     "to_revision": 2, "counts": {}, "process_id": None, "error": None}
+    assert again == {
+        "tenant": "ACME",
+        "status": "up-to-date",
+        "from_revision": 2,
+        "to_revision": 2,
+        "counts": {},
+        "process_id": None,
+        "error": None,
+    }
     assert "up to date" in store("tenant", "update", "ACME", env=ENV).stdout
     assert len(store.json("process", "list")) == processes
     assert log_of(store) == log
     assert_tenant_holds(engine, new, discontinued=expected[DISCONTINUED])
 
 
-def test_dry_run_reports_what_the_run_does_and_changes_nothing(store, engine, db_url,
-                                                               snapshot):
+def test_dry_run_reports_what_the_run_does_and_changes_nothing(store, engine, db_url, snapshot):
     store("pricelist", "import", PL, V2)
     before = all_rows(db_url)
     dry = update_one(store, "ACME", "--dry-run")
@@ -297,11 +341,12 @@ def test_dry_run_reports_what_the_run_does_and_changes_nothing(store, engine, db
     real = update_one(store)
     assert real["status"] == "succeeded"
     assert (real["from_revision"], real["to_revision"], real["counts"]) == (
-        dry["from_revision"], dry["to_revision"], dry["counts"])
-    planned = sorted((c["change"], c["sku"], c["unit"], c["old"], c["new"])
-                     for c in dry["changes"])
-    applied = sorted((e["change"], e["sku"], e["unit"], e["old"], e["new"])
-                     for e in log_of(store))
+        dry["from_revision"],
+        dry["to_revision"],
+        dry["counts"],
+    )
+    planned = sorted((c["change"], c["sku"], c["unit"], c["old"], c["new"]) for c in dry["changes"])
+    applied = sorted((e["change"], e["sku"], e["unit"], e["old"], e["new"]) for e in log_of(store))
     assert planned == applied
 
 
@@ -316,15 +361,18 @@ def test_partial_moves_prices_only_and_a_full_update_then_brings_the_rest(store,
     units = tenant_units(engine)
     # Prices moved; nothing was added or discontinued; the revision did not advance.
     assert {k: cost for k, (cost, _) in units.items()} == {
-        k: new.items[k] if k in expected[PRICE] else old.items[k] for k in old.items}
+        k: new.items[k] if k in expected[PRICE] else old.items[k] for k in old.items
+    }
     assert {status for _, status in units.values()} == {"active"}
     assert recorded_revision(store) == 1
     assert_log(log_of(store), {PRICE: expected[PRICE]})
 
     full = update_one(store)
     assert full["status"] == "succeeded"
-    assert full["counts"] == {ADDED: len(expected[ADDED]),
-                              DISCONTINUED: len(expected[DISCONTINUED])}
+    assert full["counts"] == {
+        ADDED: len(expected[ADDED]),
+        DISCONTINUED: len(expected[DISCONTINUED]),
+    }
     assert_tenant_holds(engine, new, discontinued=expected[DISCONTINUED])
     assert recorded_revision(store) == 2
     assert_log(log_of(store), expected)
@@ -341,6 +389,7 @@ def test_a_second_partial_run_with_nothing_new_says_up_to_date(store, engine):
 
 
 # --- sell prices and names -----------------------------------------------------------------
+
 
 def retail_list(cli, client_id: str, revision: int | None = None) -> dict:
     args = ["--revision", str(revision)] if revision else []
@@ -361,8 +410,18 @@ OWN_PRICE = (("MS-M365-BP", "monthly"), Decimal("29.90"))
 def set_own_sell_price(cli, cid: str) -> None:
     """The reseller prices one unit its own way (a unit whose cost v2 changes)."""
     (sku, unit), price = OWN_PRICE
-    cli.json("--org", cid, "pricelist", "set-price", RETAIL, sku, str(price), "--unit", unit,
-             env=TENANT_ENV)
+    cli.json(
+        "--org",
+        cid,
+        "pricelist",
+        "set-price",
+        RETAIL,
+        sku,
+        str(price),
+        "--unit",
+        unit,
+        env=TENANT_ENV,
+    )
 
 
 def test_without_sell_prices_the_resellers_own_sell_prices_stay(store, engine):
@@ -383,7 +442,8 @@ def test_without_sell_prices_the_resellers_own_sell_prices_stay(store, engine):
     # Changed costs leave the sell prices alone: the reseller's own, and the others that
     # are still the old cost they started at.
     assert {k: prices[k] for k in expected[PRICE]} == {
-        k: OWN_PRICE[1] if k == OWN_PRICE[0] else old.items[k] for k in expected[PRICE]}
+        k: OWN_PRICE[1] if k == OWN_PRICE[0] else old.items[k] for k in expected[PRICE]
+    }
     # New units are copied in as at creation: sold at cost.
     assert {k: prices[k] for k in expected[ADDED]} == {k: new.items[k] for k in expected[ADDED]}
     assert SELL not in {e["change"] for e in log_of(store)}
@@ -407,12 +467,15 @@ def test_sell_prices_makes_a_new_retail_revision_at_the_new_cost(store, engine):
     unchanged = (old.items.keys() & new.items.keys()) - expected[PRICE]
     assert {k: prices[k] for k in unchanged} == {k: earlier[k] for k in unchanged}
     # The revision before the update still reads as it was.
-    assert retail_prices(retail_list(store, cid, before["latest_revision"]))[OWN_PRICE[0]] == (
-        OWN_PRICE[1])
+    assert (
+        retail_prices(retail_list(store, cid, before["latest_revision"]))[OWN_PRICE[0]]
+        == (OWN_PRICE[1])
+    )
     log = log_of(store)
     assert_log([e for e in log if e["change"] == SELL], {SELL: expected[PRICE]})
     assert {(e["sku"], e["unit"]): Decimal(e["new"]) for e in log if e["change"] == SELL} == {
-        k: new.items[k] for k in expected[PRICE]}
+        k: new.items[k] for k in expected[PRICE]
+    }
 
 
 def test_the_log_of_a_sell_price_change_says_the_old_sell_price(store):
@@ -421,8 +484,7 @@ def test_the_log_of_a_sell_price_change_says_the_old_sell_price(store):
     store("pricelist", "import", PL, V2)
     update_one(store, "ACME", "--sell-prices")
     (sku, unit), price = OWN_PRICE
-    (entry,) = [e for e in log_of(store) if (e["change"], e["sku"], e["unit"]) == (
-        SELL, sku, unit)]
+    (entry,) = [e for e in log_of(store) if (e["change"], e["sku"], e["unit"]) == (SELL, sku, unit)]
     assert entry["old"] is not None and Decimal(entry["old"]) == price
 
 
@@ -440,8 +502,10 @@ def renamed_v2(**names: str) -> list[dict]:
 
 def test_names_change_only_with_the_names_flag(store, engine, tmp_path):
     old = version_1()
-    rows = renamed_v2(MS_M365_E3="Microsoft 365 E3 (no Teams)",
-                      ACR_CPC_STD="Acronis Cyber Protect Cloud (per workload)")
+    rows = renamed_v2(
+        MS_M365_E3="Microsoft 365 E3 (no Teams)",
+        ACR_CPC_STD="Acronis Cyber Protect Cloud (per workload)",
+    )
     new = version_of(rows)
     renamed = {s for s in old.skus & new.skus if old.names[s] != new.names[s]}
     assert renamed == {"MS-M365-E3", "ACR-CPC-STD"}
@@ -462,32 +526,47 @@ def test_names_change_only_with_the_names_flag(store, engine, tmp_path):
 
 
 def test_a_second_rename_without_a_new_revision_is_applied_and_logged(store, engine, tmp_path):
-    store("pricelist", "import", PL, write_rows(
-        tmp_path / "a.csv", renamed_v2(MS_M365_E3="Microsoft 365 E3 (no Teams)")))
+    store(
+        "pricelist",
+        "import",
+        PL,
+        write_rows(tmp_path / "a.csv", renamed_v2(MS_M365_E3="Microsoft 365 E3 (no Teams)")),
+    )
     update_one(store, "ACME", "--names")
     # The distributor renames it again and changes nothing else: no new revision.
-    result = store.json("pricelist", "import", PL, write_rows(
-        tmp_path / "b.csv", renamed_v2(MS_M365_E3="Microsoft 365 E3 (EEA)")))
+    result = store.json(
+        "pricelist",
+        "import",
+        PL,
+        write_rows(tmp_path / "b.csv", renamed_v2(MS_M365_E3="Microsoft 365 E3 (EEA)")),
+    )
     assert result["revision"] is None
     outcome = update_one(store, "ACME", "--names")
     assert (outcome["status"], outcome["counts"]) == ("succeeded", {RENAMED: 1})
     assert tenant_products(engine)["MS-M365-E3"].name == "Microsoft 365 E3 (EEA)"
     assert [(e["old"], e["new"]) for e in log_of(store) if e["change"] == RENAMED] == [
         ("Microsoft 365 E3", "Microsoft 365 E3 (no Teams)"),
-        ("Microsoft 365 E3 (no Teams)", "Microsoft 365 E3 (EEA)")]
+        ("Microsoft 365 E3 (no Teams)", "Microsoft 365 E3 (EEA)"),
+    ]
 
 
 # --- add-on relations -------------------------------------------------------------------------
 
+
 def test_add_on_relation_changes_are_mirrored_and_logged(store, engine, tmp_path):
     old = version_1()
-    rows = edited(read_rows(V2),
-                  MS_DEFENDER_O365_P1={"add_on_of": "MS-M365-E3"},  # moved to another parent
-                  PANDA_PATCH={"add_on_of": ""},                     # a product of its own now
-                  MS_VISIO_P2={"add_on_of": "MS-M365-BS"})           # an add-on now
+    rows = edited(
+        read_rows(V2),
+        MS_DEFENDER_O365_P1={"add_on_of": "MS-M365-E3"},  # moved to another parent
+        PANDA_PATCH={"add_on_of": ""},  # a product of its own now
+        MS_VISIO_P2={"add_on_of": "MS-M365-BS"},
+    )  # an add-on now
     new = version_of(rows)
-    moved = {s: (old.add_ons[s], new.add_ons[s]) for s in old.skus & new.skus
-             if old.add_ons[s] != new.add_ons[s]}
+    moved = {
+        s: (old.add_ons[s], new.add_ons[s])
+        for s in old.skus & new.skus
+        if old.add_ons[s] != new.add_ons[s]
+    }
     assert len(moved) == 3
     store("pricelist", "import", PL, write_rows(tmp_path / "v2.csv", rows))
 
@@ -507,10 +586,12 @@ def test_becoming_an_add_on_of_a_new_product_is_logged(store, engine, tmp_path):
     assert tenant_products(engine)["MS-VISIO-P2"].add_on_of == "MS-COPILOT-M365"
     assert outcome["counts"].get(ADD_ON) == 1
     assert [(e["sku"], e["old"], e["new"]) for e in log_of(store) if e["change"] == ADD_ON] == [
-        ("MS-VISIO-P2", None, "MS-COPILOT-M365")]
+        ("MS-VISIO-P2", None, "MS-COPILOT-M365")
+    ]
 
 
 # --- discontinued products ---------------------------------------------------------------------
+
 
 def test_discontinued_products_keep_their_existing_subscriptions(store, engine):
     old, new = version_1(), version_of(read_rows(V2))
@@ -518,23 +599,44 @@ def test_discontinued_products_keep_their_existing_subscriptions(store, engine):
     assert gone == {("MS-M365-BB", "annual"), ("OTH-SMS-1000", "one-time")}
     org_id = tenant_org_id(engine)
     with write_session(engine) as session:
-        customer = Account(org_id=org_id, code="CUST-1", name="A customer of Acme",
-                           currency="EUR", country="GR")
+        customer = Account(
+            org_id=org_id, code="CUST-1", name="A customer of Acme", currency="EUR", country="GR"
+        )
         session.add(customer)
         session.flush()
-        ids = dict(session.execute(select(Product.sku, Product.id).where(
-            Product.org_id == org_id, Product.sku.in_([s for s, _ in gone]))).all())
+        ids = dict(
+            session.execute(
+                select(Product.sku, Product.id).where(
+                    Product.org_id == org_id, Product.sku.in_([s for s, _ in gone])
+                )
+            ).all()
+        )
         for n, (sku, unit) in enumerate(sorted(gone)):
-            session.add(Subscription(org_id=org_id, code=f"SUB-{n}", account_id=customer.id,
-                                     product_id=ids[sku], unit=unit, quantity=5,
-                                     unit_price=old.items[(sku, unit)], currency="EUR",
-                                     status="active", start_date=date(2025, 1, 1)))
+            session.add(
+                Subscription(
+                    org_id=org_id,
+                    code=f"SUB-{n}",
+                    account_id=customer.id,
+                    product_id=ids[sku],
+                    unit=unit,
+                    quantity=5,
+                    unit_price=old.items[(sku, unit)],
+                    currency="EUR",
+                    status="active",
+                    start_date=date(2025, 1, 1),
+                )
+            )
 
     def subscriptions() -> list[tuple]:
         with read_session(engine) as session:
-            return [(s.code, s.product_id, s.unit, s.quantity, s.unit_price, s.status)
-                    for s in session.execute(select(Subscription).where(
-                        Subscription.org_id == org_id).order_by(Subscription.code)).scalars()]
+            return [
+                (s.code, s.product_id, s.unit, s.quantity, s.unit_price, s.status)
+                for s in session.execute(
+                    select(Subscription)
+                    .where(Subscription.org_id == org_id)
+                    .order_by(Subscription.code)
+                ).scalars()
+            ]
 
     before = subscriptions()
     store("pricelist", "import", PL, V2)
@@ -545,7 +647,9 @@ def test_discontinued_products_keep_their_existing_subscriptions(store, engine):
     assert {k: units[k][1] for k in gone} == {k: "discontinued" for k in gone}
     # MS-M365-BB is still sold monthly; OTH-SMS-1000 is not sold at all any more.
     assert (products["MS-M365-BB"].status, products["OTH-SMS-1000"].status) == (
-        "active", "discontinued")
+        "active",
+        "discontinued",
+    )
     # No new sales of what was discontinued.
     with read_session(engine) as session:
         org = session.get(Organisation, org_id)
@@ -563,11 +667,25 @@ def test_a_discontinued_unit_listed_again_comes_back_at_its_new_cost(store, engi
     log = log_of(store)
     # Both units v2 discontinued are listed again, at new prices.
     relisted = [
-        {"sku": "MS-M365-BB", "name": "Microsoft 365 Business Basic", "platform": "microsoft",
-         "unit": "annual", "price": "64.80", "add_on_of": "", "type": "license"},
-        {"sku": "OTH-SMS-1000", "name": "SMS notification bundle, 1,000 messages",
-         "platform": "other", "unit": "one-time", "price": "19.00", "add_on_of": "",
-         "type": "service"}]
+        {
+            "sku": "MS-M365-BB",
+            "name": "Microsoft 365 Business Basic",
+            "platform": "microsoft",
+            "unit": "annual",
+            "price": "64.80",
+            "add_on_of": "",
+            "type": "license",
+        },
+        {
+            "sku": "OTH-SMS-1000",
+            "name": "SMS notification bundle, 1,000 messages",
+            "platform": "other",
+            "unit": "one-time",
+            "price": "19.00",
+            "add_on_of": "",
+            "type": "service",
+        },
+    ]
     v3 = version_of(v2_rows + relisted)
     expected = expected_changes(v2, v3)
     assert counts_of(expected) == {ADDED: 2}
@@ -577,13 +695,16 @@ def test_a_discontinued_unit_listed_again_comes_back_at_its_new_cost(store, engi
     assert (outcome["status"], outcome["counts"]) == ("succeeded", {ADDED: 2})
     assert_tenant_holds(engine, v3, discontinued=set())
     entries = log_of(store)
-    assert entries[:len(log)] == log
-    assert_log(entries[len(log):], expected)
-    assert {(e["sku"], e["unit"]): e["new"] for e in entries[len(log):]} == {
-        ("MS-M365-BB", "annual"): "64.80", ("OTH-SMS-1000", "one-time"): "19.00"}
+    assert entries[: len(log)] == log
+    assert_log(entries[len(log) :], expected)
+    assert {(e["sku"], e["unit"]): e["new"] for e in entries[len(log) :]} == {
+        ("MS-M365-BB", "annual"): "64.80",
+        ("OTH-SMS-1000", "one-time"): "19.00",
+    }
 
 
 # --- scheduled revisions ----------------------------------------------------------------------
+
 
 def days_from_today(days: int) -> str:
     return (date.today() + timedelta(days=days)).isoformat()
@@ -597,7 +718,9 @@ def test_as_of_applies_a_revision_scheduled_for_later(store, engine):
     shown = store.json("pricelist", "show", PL)
     assert shown["latest_revision"] == 2
     assert [(r["revision"], r["effective_date"]) for r in shown["revisions"]] == [
-        (1, None), (2, later)]
+        (1, None),
+        (2, later),
+    ]
     assert "(scheduled)" in store("pricelist", "show", PL, env=ENV).stdout
 
     for args in ([], ["--as-of", days_from_today(29)]):
@@ -607,7 +730,10 @@ def test_as_of_applies_a_revision_scheduled_for_later(store, engine):
 
     outcome = update_one(store, "ACME", "--as-of", later)
     assert (outcome["status"], outcome["from_revision"], outcome["to_revision"]) == (
-        "succeeded", 1, 2)
+        "succeeded",
+        1,
+        2,
+    )
     assert outcome["counts"] == counts_of(expected)
     assert_tenant_holds(engine, new, discontinued=expected[DISCONTINUED])
     assert_log(log_of(store), expected)
@@ -621,8 +747,7 @@ def test_an_update_after_an_as_of_update_does_not_go_back(store, engine):
     log = log_of(store)
     outcome = update_one(store)
     assert (outcome["status"], outcome["to_revision"]) == ("up-to-date", 2)
-    assert_tenant_holds(engine, new, discontinued=expected_changes(version_1(), new)[
-        DISCONTINUED])
+    assert_tenant_holds(engine, new, discontinued=expected_changes(version_1(), new)[DISCONTINUED])
     assert log_of(store) == log
 
 
@@ -647,11 +772,13 @@ def test_an_immediate_import_while_a_revision_is_scheduled_is_refused(cli, tmp_p
 
 # --- many tenants --------------------------------------------------------------------------
 
+
 def three_tenants(cli, engine) -> None:
     """ACME and NORDIC are tenants; LITECLOUD's creation is only queued (in progress)."""
     with write_session(engine) as session:
-        session.execute(update(Account).where(Account.code == "NORDIC")
-                        .values(ordering_enabled=True))
+        session.execute(
+            update(Account).where(Account.code == "NORDIC").values(ordering_enabled=True)
+        )
     create_tenant(cli, "NORDIC")
     create_tenant(cli, "LITECLOUD", "--detach")
 
@@ -660,10 +787,13 @@ def set_status(engine, code: str, status: str) -> None:
     """There is no command to suspend a tenant: the operator does it in the BSS."""
     with write_session(engine) as session:
         tenant_id = session.execute(
-            select(TenantReseller.id).join(Account, Account.id == TenantReseller.account_id)
-            .where(Account.code == code)).scalar_one()
-        session.execute(update(TenantReseller).where(TenantReseller.id == tenant_id)
-                        .values(status=status))
+            select(TenantReseller.id)
+            .join(Account, Account.id == TenantReseller.account_id)
+            .where(Account.code == code)
+        ).scalar_one()
+        session.execute(
+            update(TenantReseller).where(TenantReseller.id == tenant_id).values(status=status)
+        )
 
 
 def test_all_updates_every_tenant_and_reports_the_skipped_ones(store, engine):
@@ -675,9 +805,12 @@ def test_all_updates_every_tenant_and_reports_the_skipped_ones(store, engine):
 
     out = store.json("tenant", "update", "--all")
     assert [(t["tenant"], t["status"], t["counts"]) for t in out["tenants"]] == [
-        ("ACME", "succeeded", counts_of(expected))]
-    assert out["skipped"] == [{"tenant": "LITECLOUD", "status": "in-progress"},
-                              {"tenant": "NORDIC", "status": "suspended"}]
+        ("ACME", "succeeded", counts_of(expected))
+    ]
+    assert out["skipped"] == [
+        {"tenant": "LITECLOUD", "status": "in-progress"},
+        {"tenant": "NORDIC", "status": "suspended"},
+    ]
     assert_tenant_holds(engine, new, discontinued=expected[DISCONTINUED])
     assert_tenant_holds(engine, old, discontinued=set(), code="NORDIC")
     assert log_of(store, "NORDIC") == []
@@ -703,7 +836,10 @@ def test_all_exits_4_when_a_tenant_is_busy_and_updates_the_others(store, engine,
     out = store.json("tenant", "update", "--all", expect=4)
     outcomes = {t["tenant"]: t for t in out["tenants"]}
     assert {c: o["status"] for c, o in outcomes.items()} == {
-        "ACME": "succeeded", "LITECLOUD": "succeeded", "NORDIC": "busy"}
+        "ACME": "succeeded",
+        "LITECLOUD": "succeeded",
+        "NORDIC": "busy",
+    }
     assert f"process {queued['process_id']}" in outcomes["NORDIC"]["error"]
     for code in ("ACME", "LITECLOUD"):
         assert_tenant_holds(engine, new, discontinued=expected[DISCONTINUED], code=code)
@@ -742,6 +878,7 @@ def test_update_tenants_reports_a_failed_tenant_and_goes_on_with_the_others(stor
 
 # --- the log -----------------------------------------------------------------------------------
 
+
 def test_tenant_log_json_shape_and_since(store, engine, tmp_path):
     store("pricelist", "import", PL, V2)
     first = update_one(store)
@@ -761,16 +898,27 @@ def test_tenant_log_json_shape_and_since(store, engine, tmp_path):
     assert log_of(store, "ACME", "--since", utc_day(1)) == []
     # The first update happened ten days ago; a second one today.
     with write_session(engine) as session:
-        session.execute(update(TenantUpdateLog).values(
-            at=datetime.now(UTC) - timedelta(days=10)))
+        session.execute(update(TenantUpdateLog).values(at=datetime.now(UTC) - timedelta(days=10)))
     v3 = write_rows(tmp_path / "v3.csv", edited(read_rows(V2), MS_M365_E3={"price": "36.00"}))
     store("pricelist", "import", PL, v3)
     second = update_one(store)
     recent = log_of(store, "ACME", "--since", utc_day(-5))
-    assert sorted((e["change"], e["sku"], e["unit"], e["old"], e["new"], e["from_revision"],
-                   e["to_revision"], e["process_id"]) for e in recent) == [
+    assert sorted(
+        (
+            e["change"],
+            e["sku"],
+            e["unit"],
+            e["old"],
+            e["new"],
+            e["from_revision"],
+            e["to_revision"],
+            e["process_id"],
+        )
+        for e in recent
+    ) == [
         (PRICE, "MS-M365-E3", "annual", "388.08", "36.00", 2, 3, second["process_id"]),
-        (PRICE, "MS-M365-E3", "monthly", "35.28", "36.00", 2, 3, second["process_id"])]
+        (PRICE, "MS-M365-E3", "monthly", "35.28", "36.00", 2, 3, second["process_id"]),
+    ]
     assert len(log_of(store, "ACME", "--since", utc_day(-11))) == len(log) + 2
     store("tenant", "log", "ACME", "--since", "last week", expect=2)
     text = store("tenant", "log", "ACME", env=ENV)
@@ -783,8 +931,10 @@ def utc_day(days: int) -> str:
 
 # --- overlapping runs --------------------------------------------------------------------------
 
+
 def test_a_second_run_while_one_is_queued_or_running_exits_4_and_changes_nothing(
-        store, engine, db_url):
+    store, engine, db_url
+):
     old, new = version_1(), version_of(read_rows(V2))
     expected = expected_changes(old, new)
     store("pricelist", "import", PL, V2)
@@ -815,8 +965,7 @@ def test_two_updates_requested_at_once_queue_exactly_one(store, engine, db_url):
     store("pricelist", "import", PL, V2)
     with read_session(engine) as session:
         tenant_id = session.execute(select(TenantReseller.id)).scalar_one()
-    outcomes = at_once(db_url, lambda own: request_update(own, tenant_id, date.today(),
-                                                          Options()))
+    outcomes = at_once(db_url, lambda own: request_update(own, tenant_id, date.today(), Options()))
     queued = [o for o in outcomes if not isinstance(o, TenantctlError)]
     busy = [o for o in outcomes if isinstance(o, TenantctlError)]
     assert len(queued) == 1 and queued[0].status == "queued", outcomes

@@ -78,6 +78,7 @@ def _guarded(monkeypatch):
 
 # --- workers killed at random moments --------------------------------------------------------
 
+
 @pytest.fixture
 def spawn(db_url):
     """Start `tests.tenant_worker_main` workers on this test's store; none outlives the test."""
@@ -85,9 +86,21 @@ def spawn(db_url):
 
     def start(worker_id: str) -> subprocess.Popen:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.tenant_worker_main", db_url, "--worker-id", worker_id,
-             "--lease", str(LEASE)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "tests.tenant_worker_main",
+                db_url,
+                "--worker-id",
+                worker_id,
+                "--lease",
+                str(LEASE),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(proc)
         return proc
 
@@ -101,12 +114,16 @@ def spawn(db_url):
 def logged(engine, process_id: int) -> int:
     """How many update-log entries the process has committed."""
     with read_session(engine) as session:
-        return session.execute(select(func.count()).select_from(TenantUpdateLog).where(
-            TenantUpdateLog.process_id == process_id)).scalar_one()
+        return session.execute(
+            select(func.count())
+            .select_from(TenantUpdateLog)
+            .where(TenantUpdateLog.process_id == process_id)
+        ).scalar_one()
 
 
 def test_workers_killed_during_an_update_leave_every_change_applied_once(
-        cli, engine, tmp_path, spawn):
+    cli, engine, tmp_path, spawn
+):
     seed = random.randrange(1 << 32)
     rnd = random.Random(seed)
     old_v, new_v = GCP_VERSIONS[:2]
@@ -114,8 +131,14 @@ def test_workers_killed_during_an_update_leave_every_change_applied_once(
     expected = expected_changes(old, new)
     assert all(len(keys) >= 50 for keys in expected.values()), "too few changes to crash in"
     load_usd_reseller(cli, tmp_path)
-    cli("pricelist", "import", GCP_PL, write_gcp_csv(old_v, tmp_path / "old.csv"),
-        "--currency", "USD")
+    cli(
+        "pricelist",
+        "import",
+        GCP_PL,
+        write_gcp_csv(old_v, tmp_path / "old.csv"),
+        "--currency",
+        "USD",
+    )
     create_usd_tenant(cli)
     cli("pricelist", "import", GCP_PL, write_gcp_csv(new_v, tmp_path / "new.csv"))
 
@@ -133,12 +156,12 @@ def test_workers_killed_during_an_update_leave_every_change_applied_once(
     # copying the new products, applying the later kinds of change; the last anywhere in
     # its first second. A kill after the update has ended would not count (none should).
     landed: list[str] = []
-    for n, moment in enumerate(["after its claim", "after it planned", "after a commit",
-                                "after its claim"]):
+    for n, moment in enumerate(
+        ["after its claim", "after it planned", "after a commit", "after its claim"]
+    ):
         planned = plans_made()
         victim = spawn(f"victim-{n}")
-        wait_until(lambda n=n: fence() == n + 1, f"victim-{n} to claim the update",
-                   timeout=300)
+        wait_until(lambda n=n: fence() == n + 1, f"victim-{n} to claim the update", timeout=300)
         if moment == "after it planned":
             wait_until(lambda planned=planned: plans_made() > planned, "a plan", timeout=300)
             time.sleep(rnd.uniform(0, 0.6))
@@ -177,6 +200,7 @@ def test_workers_killed_during_an_update_leave_every_change_applied_once(
 
 # --- a run stopped between two of its transactions ------------------------------------------
 
+
 class Died(BaseException):
     """The worker dies here (a BaseException: nothing in the run catches it, as kill -9)."""
 
@@ -205,9 +229,11 @@ def run_until_commit(engine, process_id: int, commits: int) -> list[tuple[int, i
 
 def resume(engine, process_id: int) -> jobs.ProcessInfo:
     """Take the process over once the dead worker's lease ran out, and finish it."""
-    claimed = wait_until(lambda: jobs.claim_process(engine, process_id, "takes-over",
-                                                     settings=FAST),
-                         "the dead worker's lease to run out", interval=0.1)
+    claimed = wait_until(
+        lambda: jobs.claim_process(engine, process_id, "takes-over", settings=FAST),
+        "the dead worker's lease to run out",
+        interval=0.1,
+    )
     return jobs.run_process(engine, claimed, settings=FAST)
 
 
@@ -219,8 +245,7 @@ def store(cli):
 
 
 @pytest.mark.parametrize("commits", [1, 2, 3])
-def test_an_update_stopped_after_a_commit_resumes_without_a_duplicate(store, engine,
-                                                                      commits):
+def test_an_update_stopped_after_a_commit_resumes_without_a_duplicate(store, engine, commits):
     old, new = version_1(), version_of(read_rows(V2))
     expected = expected_changes(old, new)
     store("pricelist", "import", PL, V2)
@@ -241,7 +266,8 @@ def test_an_update_stopped_after_adding_still_logs_its_add_on_changes(store, eng
     run_until_commit(engine, pid, 1)  # the products were added
     assert resume(engine, pid).status == "succeeded"
     assert [(e["sku"], e["old"], e["new"]) for e in log_of(store) if e["change"] == ADD_ON] == [
-        ("MS-DEFENDER-O365-P1", "MS-M365-BS", "MS-M365-E3")]
+        ("MS-DEFENDER-O365-P1", "MS-M365-BS", "MS-M365-E3")
+    ]
 
 
 def test_an_update_commits_the_products_it_adds_in_batches(store, engine, monkeypatch):

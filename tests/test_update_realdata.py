@@ -73,8 +73,18 @@ def load_usd_reseller(cli, tmp_path: Path) -> None:
 
 
 def create_tenant(cli) -> dict:
-    return cli.json("tenant", "create", CODE, "--price-list", PL, "--admin-username", "admin",
-                    "--admin-email", "admin@cloudusa.example", env=ENV)
+    return cli.json(
+        "tenant",
+        "create",
+        CODE,
+        "--price-list",
+        PL,
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        "admin@cloudusa.example",
+        env=ENV,
+    )
 
 
 def test_a_tenant_follows_three_real_google_cloud_versions(cli, engine, tmp_path):
@@ -97,35 +107,38 @@ def test_a_tenant_follows_three_real_google_cloud_versions(cli, engine, tmp_path
 
             outcome = update_one(cli, CODE)
             assert outcome["status"] == "succeeded", new_v
-            assert (outcome["from_revision"], outcome["to_revision"]) == (
-                revision - 1, revision)
+            assert (outcome["from_revision"], outcome["to_revision"]) == (revision - 1, revision)
             assert outcome["counts"] == counts_of(expected), new_v
             # Discontinued: every unit of an earlier version that this one does not list.
             listed_before |= set(new.items)
-            assert_tenant_holds(engine, new, discontinued=listed_before - set(new.items),
-                                code=CODE)
+            assert_tenant_holds(engine, new, discontinued=listed_before - set(new.items), code=CODE)
             assert recorded_revision(cli, CODE) == revision
 
             entries = log_of(cli, CODE)
-            assert entries[:len(log)] == log, "an update rewrote earlier log entries"
-            added_entries = entries[len(log):]
+            assert entries[: len(log)] == log, "an update rewrote earlier log entries"
+            added_entries = entries[len(log) :]
             assert_log(added_entries, expected)
             for e in added_entries:
                 key = (e["sku"], e["unit"])
                 assert (e["from_revision"], e["to_revision"], e["process_id"]) == (
-                    revision - 1, revision, outcome["process_id"])
-                assert ((None if e["old"] is None else Decimal(e["old"])),
-                        (None if e["new"] is None else Decimal(e["new"]))) == (
+                    revision - 1,
+                    revision,
+                    outcome["process_id"],
+                )
+                assert (
+                    (None if e["old"] is None else Decimal(e["old"])),
+                    (None if e["new"] is None else Decimal(e["new"])),
+                ) == (
                     old.items.get(key) if e["change"] != ADDED else None,
-                    new.items.get(key) if e["change"] != DISCONTINUED else None), e
+                    new.items.get(key) if e["change"] != DISCONTINUED else None,
+                ), e
             assert {e["change"] for e in added_entries} <= {ADDED, PRICE, DISCONTINUED}
             log = entries
 
         # Nothing new: the third update says so and changes nothing.
         processes = len(cli.json("process", "list"))
         again = update_one(cli, CODE)
-        assert (again["status"], again["process_id"], again["counts"]) == (
-            "up-to-date", None, {})
+        assert (again["status"], again["process_id"], again["counts"]) == ("up-to-date", None, {})
         assert (again["from_revision"], again["to_revision"]) == (3, 3)
         assert len(cli.json("process", "list")) == processes
         assert log_of(cli, CODE) == log

@@ -44,20 +44,29 @@ def test_a_foreground_update_plans_once(store, monkeypatch):  # noqa: F811
 
 def test_the_plan_compares_only_the_items_changed_between_the_revisions(store, engine):  # noqa: F811
     old, new = version_1(), version_of(read_rows(V2))
-    untouched = sorted(k for k in old.items.keys() & new.items.keys()
-                       if old.items[k] == new.items[k])[0]
+    untouched = sorted(
+        k for k in old.items.keys() & new.items.keys() if old.items[k] == new.items[k]
+    )[0]
     # A held unit the new revision does not touch: were the plan to compare the whole
     # list, it would see this (made-up) difference.
     org_id = tenant_org_id(engine)
     source = aliased(Product)
     with write_session(engine) as session:
         unit_id = session.execute(
-            select(ProductUnit.id).join(Product, Product.id == ProductUnit.product_id)
+            select(ProductUnit.id)
+            .join(Product, Product.id == ProductUnit.product_id)
             .join(source, source.id == Product.source_product_id)
-            .where(ProductUnit.org_id == org_id, source.sku == untouched[0],
-                   ProductUnit.unit == untouched[1])).scalar_one()
-        session.execute(update(ProductUnit).where(ProductUnit.id == unit_id)
-                        .values(cost_price=Decimal("999.99")))
+            .where(
+                ProductUnit.org_id == org_id,
+                source.sku == untouched[0],
+                ProductUnit.unit == untouched[1],
+            )
+        ).scalar_one()
+        session.execute(
+            update(ProductUnit)
+            .where(ProductUnit.id == unit_id)
+            .values(cost_price=Decimal("999.99"))
+        )
     store("pricelist", "import", PL, V2)
     with read_session(engine) as session:
         tenant = session.execute(select(TenantReseller)).scalars().one()

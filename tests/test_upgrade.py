@@ -46,8 +46,17 @@ DATASET = FIXTURES / "distributor.yaml"
 LITE = "LITECLOUD"
 PL = "Resellers EUR"
 ENV = {"TENANTCTL_ADMIN_PASSWORD": "long-enough-pw", "COLUMNS": "120"}
-CREATE = ["tenant", "create", LITE, "--price-list", PL, "--admin-username", "admin",
-          "--admin-email", "a@lite.example"]
+CREATE = [
+    "tenant",
+    "create",
+    LITE,
+    "--price-list",
+    PL,
+    "--admin-username",
+    "admin",
+    "--admin-email",
+    "a@lite.example",
+]
 COPIED = ("active",)
 # Nothing here takes a minute; this only turns a hang into a failure.
 HANG_SECONDS = 120
@@ -70,6 +79,7 @@ def hang_guard():
 
 
 # --- the tenant and the root's rows ----------------------------------------------------------
+
 
 def create_tenant(cli, *extra: str):
     """`tenant create LITECLOUD` with the fixture's "Resellers EUR" price list."""
@@ -95,9 +105,17 @@ def lite_tenant(engine) -> Lite:
             select(TenantReseller, Organisation.client_id)
             .join(Account, Account.id == TenantReseller.account_id)
             .join(Organisation, Organisation.id == TenantReseller.org_id)
-            .where(Account.code == LITE)).one()
-        return Lite(t.id, t.parent_org_id, t.org_id, t.account_id, client_id,
-                    t.price_list_revision, t.price_list_id)
+            .where(Account.code == LITE)
+        ).one()
+        return Lite(
+            t.id,
+            t.parent_org_id,
+            t.org_id,
+            t.account_id,
+            client_id,
+            t.price_list_revision,
+            t.price_list_id,
+        )
 
 
 def tenant_state(engine, lite: Lite) -> tuple[str, str]:
@@ -124,15 +142,24 @@ def customers_copied(cli, lite) -> Lite:
 def root_customers(engine, lite: Lite) -> dict[int, Account]:
     """LITECLOUD's customers in the root: the accounts billed to it."""
     with read_session(engine) as session:
-        return {a.id: a for a in session.execute(select(Account).where(
-            Account.org_id == lite.root_id, Account.bill_to_id == lite.reseller_id)).scalars()}
+        return {
+            a.id: a
+            for a in session.execute(
+                select(Account).where(
+                    Account.org_id == lite.root_id, Account.bill_to_id == lite.reseller_id
+                )
+            ).scalars()
+        }
 
 
 def root_rows(engine, lite: Lite, model, statuses=None) -> dict[int, object]:
     """The subscriptions or assets of LITECLOUD's customers in the root (by id)."""
     with read_session(engine) as session:
-        query = (select(model).join(Account, Account.id == model.account_id)
-                 .where(Account.org_id == lite.root_id, Account.bill_to_id == lite.reseller_id))
+        query = (
+            select(model)
+            .join(Account, Account.id == model.account_id)
+            .where(Account.org_id == lite.root_id, Account.bill_to_id == lite.reseller_id)
+        )
         if statuses is not None:
             query = query.where(model.status.in_(statuses))
         return {r.id: r for r in session.execute(query).scalars()}
@@ -140,11 +167,17 @@ def root_rows(engine, lite: Lite, model, statuses=None) -> dict[int, object]:
 
 def copies(engine, model, org_id: int) -> list:
     """Every row of MODEL in ORG_ID that was copied from another org."""
-    source = {Account: Account.source_account_id, Subscription: Subscription.source_subscription_id,
-              Asset: Asset.source_asset_id}[model]
+    source = {
+        Account: Account.source_account_id,
+        Subscription: Subscription.source_subscription_id,
+        Asset: Asset.source_asset_id,
+    }[model]
     with read_session(engine) as session:
-        return list(session.execute(select(model).where(
-            model.org_id == org_id, source.is_not(None))).scalars())
+        return list(
+            session.execute(
+                select(model).where(model.org_id == org_id, source.is_not(None))
+            ).scalars()
+        )
 
 
 def by_source(rows: list, attr: str) -> dict[int, object]:
@@ -159,28 +192,38 @@ def by_source(rows: list, attr: str) -> dict[int, object]:
 
 def count(engine, model, *where) -> int:
     with read_session(engine) as session:
-        return session.execute(select(func.count()).select_from(model).where(*where)
-                               ).scalar_one()
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
 
 def tenant_counts(engine, org_id: int) -> dict[str, int]:
     """How many rows of each kind the tenant holds."""
     with read_session(engine) as session:
+
         def n(query) -> int:
             return session.execute(query).scalar_one()
+
         accounts = select(Account.id).where(Account.org_id == org_id)
         subs = select(Subscription.id).where(Subscription.org_id == org_id)
         return {
-            "accounts": n(select(func.count()).select_from(Account)
-                          .where(Account.org_id == org_id)),
-            "contacts": n(select(func.count()).select_from(Contact)
-                          .where(Contact.account_id.in_(accounts))),
-            "sync": n(select(func.count()).select_from(SyncRecord)
-                      .where(SyncRecord.account_id.in_(accounts))),
-            "subscriptions": n(select(func.count()).select_from(Subscription)
-                               .where(Subscription.org_id == org_id)),
-            "add_ons": n(select(func.count()).select_from(SubscriptionAddon)
-                         .where(SubscriptionAddon.subscription_id.in_(subs))),
+            "accounts": n(
+                select(func.count()).select_from(Account).where(Account.org_id == org_id)
+            ),
+            "contacts": n(
+                select(func.count()).select_from(Contact).where(Contact.account_id.in_(accounts))
+            ),
+            "sync": n(
+                select(func.count())
+                .select_from(SyncRecord)
+                .where(SyncRecord.account_id.in_(accounts))
+            ),
+            "subscriptions": n(
+                select(func.count()).select_from(Subscription).where(Subscription.org_id == org_id)
+            ),
+            "add_ons": n(
+                select(func.count())
+                .select_from(SubscriptionAddon)
+                .where(SubscriptionAddon.subscription_id.in_(subs))
+            ),
             "assets": n(select(func.count()).select_from(Asset).where(Asset.org_id == org_id)),
         }
 
@@ -189,26 +232,33 @@ def cost_prices(engine, lite: Lite) -> dict[tuple[int, str], Decimal]:
     """The root price list's prices at the tenant's revision: (root product id, unit) -> price."""
     rev = lite.revision
     with read_session(engine) as session:
-        return {(r.product_id, r.unit): r.price for r in session.execute(
-            select(PriceListItem).where(
-                PriceListItem.price_list_id == lite.root_price_list_id,
-                PriceListItem.from_revision <= rev,
-                PriceListItem.to_revision.is_(None) | (PriceListItem.to_revision > rev))
-        ).scalars()}
+        return {
+            (r.product_id, r.unit): r.price
+            for r in session.execute(
+                select(PriceListItem).where(
+                    PriceListItem.price_list_id == lite.root_price_list_id,
+                    PriceListItem.from_revision <= rev,
+                    PriceListItem.to_revision.is_(None) | (PriceListItem.to_revision > rev),
+                )
+            ).scalars()
+        }
 
 
 def tenant_products(engine, lite: Lite) -> dict[int, Product]:
     """The tenant's products by id."""
     with read_session(engine) as session:
-        return {p.id: p for p in session.execute(
-            select(Product).where(Product.org_id == lite.org_id)).scalars()}
+        return {
+            p.id: p
+            for p in session.execute(select(Product).where(Product.org_id == lite.org_id)).scalars()
+        }
 
 
 def contacts_of(engine, account_ids) -> dict[int, list[tuple]]:
     with read_session(engine) as session:
         out: dict[int, list[tuple]] = {a: [] for a in account_ids}
-        for c in session.execute(select(Contact).where(Contact.account_id.in_(account_ids))
-                                 .order_by(Contact.id)).scalars():
+        for c in session.execute(
+            select(Contact).where(Contact.account_id.in_(account_ids)).order_by(Contact.id)
+        ).scalars():
             out[c.account_id].append((c.name, c.email, c.phone, c.role))
         return out
 
@@ -216,8 +266,9 @@ def contacts_of(engine, account_ids) -> dict[int, list[tuple]]:
 def sync_of(engine, account_ids) -> dict[int, set[tuple]]:
     with read_session(engine) as session:
         out: dict[int, set[tuple]] = {a: set() for a in account_ids}
-        for s in session.execute(select(SyncRecord).where(
-                SyncRecord.account_id.in_(account_ids))).scalars():
+        for s in session.execute(
+            select(SyncRecord).where(SyncRecord.account_id.in_(account_ids))
+        ).scalars():
             out[s.account_id].add((s.platform, s.status, s.external_id))
         return out
 
@@ -226,8 +277,9 @@ def add_ons_of(engine, subscription_ids) -> dict[int, set[tuple[int, int]]]:
     """Add-ons of each subscription: {(product id, quantity)}."""
     with read_session(engine) as session:
         out: dict[int, set[tuple[int, int]]] = {s: set() for s in subscription_ids}
-        for a in session.execute(select(SubscriptionAddon).where(
-                SubscriptionAddon.subscription_id.in_(subscription_ids))).scalars():
+        for a in session.execute(
+            select(SubscriptionAddon).where(SubscriptionAddon.subscription_id.in_(subscription_ids))
+        ).scalars():
             out[a.subscription_id].add((a.product_id, a.quantity))
         return out
 
@@ -241,58 +293,111 @@ def processes_of(engine, kind: str) -> list[jobs.ProcessInfo]:
 
 
 # Account fields a copied customer takes over from its root record as they are.
-KEPT = ("code", "name", "ordering_enabled", "currency", "country", "accounting_number",
-        "email", "billing_address", "billing_day", "payment_method", "credit_limit",
-        "invoicing_options", "separate_invoices")
+KEPT = (
+    "code",
+    "name",
+    "ordering_enabled",
+    "currency",
+    "country",
+    "accounting_number",
+    "email",
+    "billing_address",
+    "billing_day",
+    "payment_method",
+    "credit_limit",
+    "invoicing_options",
+    "separate_invoices",
+)
 
 
 # --- changing rows as an operator or the reseller would ----------------------------------------
 
-def tenant_price_list(session, lite: Lite, name: str, prices: dict[tuple[int, str], Decimal],
-                      currency: str = "EUR") -> int:
+
+def tenant_price_list(
+    session, lite: Lite, name: str, prices: dict[tuple[int, str], Decimal], currency: str = "EUR"
+) -> int:
     """A price list of the tenant with PRICES {(tenant product id, unit): price}."""
     price_list = PriceList(org_id=lite.org_id, name=name, currency=currency)
     session.add(price_list)
     session.flush()
-    session.add(PriceListRevision(price_list_id=price_list.id, number=1, item_count=len(prices),
-                                  source="made by the reseller"))
+    session.add(
+        PriceListRevision(
+            price_list_id=price_list.id,
+            number=1,
+            item_count=len(prices),
+            source="made by the reseller",
+        )
+    )
     if prices:
-        session.execute(insert(PriceListItem), [
-            {"price_list_id": price_list.id, "product_id": product, "unit": unit, "price": price,
-             "from_revision": 1} for (product, unit), price in prices.items()])
+        session.execute(
+            insert(PriceListItem),
+            [
+                {
+                    "price_list_id": price_list.id,
+                    "product_id": product,
+                    "unit": unit,
+                    "price": price,
+                    "from_revision": 1,
+                }
+                for (product, unit), price in prices.items()
+            ],
+        )
     return price_list.id
 
 
 def retail_items(session, lite: Lite) -> dict[tuple[int, str], Decimal]:
     """The tenant's "Retail EUR" open items: (tenant product id, unit) -> price."""
     retail = retail_id(session, lite)
-    return {(i.product_id, i.unit): i.price for i in session.execute(select(PriceListItem).where(
-        PriceListItem.price_list_id == retail, PriceListItem.to_revision.is_(None))).scalars()}
+    return {
+        (i.product_id, i.unit): i.price
+        for i in session.execute(
+            select(PriceListItem).where(
+                PriceListItem.price_list_id == retail, PriceListItem.to_revision.is_(None)
+            )
+        ).scalars()
+    }
 
 
 def retail_id(session, lite: Lite) -> int:
-    return session.execute(select(PriceList.id).where(
-        PriceList.org_id == lite.org_id, PriceList.name == "Retail EUR")).scalar_one()
+    return session.execute(
+        select(PriceList.id).where(PriceList.org_id == lite.org_id, PriceList.name == "Retail EUR")
+    ).scalar_one()
 
 
 def root_sub(session, lite: Lite, code: str) -> Subscription:
-    return session.execute(select(Subscription).where(
-        Subscription.org_id == lite.root_id, Subscription.code == code)).scalars().one()
+    return (
+        session.execute(
+            select(Subscription).where(
+                Subscription.org_id == lite.root_id, Subscription.code == code
+            )
+        )
+        .scalars()
+        .one()
+    )
 
 
 def root_asset(session, lite: Lite, code: str) -> Asset:
-    return session.execute(select(Asset).where(
-        Asset.org_id == lite.root_id, Asset.code == code)).scalars().one()
+    return (
+        session.execute(select(Asset).where(Asset.org_id == lite.root_id, Asset.code == code))
+        .scalars()
+        .one()
+    )
 
 
 def product(session, org_id: int, sku: str) -> Product:
-    return session.execute(select(Product).where(
-        Product.org_id == org_id, Product.sku == sku)).scalars().one()
+    return (
+        session.execute(select(Product).where(Product.org_id == org_id, Product.sku == sku))
+        .scalars()
+        .one()
+    )
 
 
 def tenant_account(session, lite: Lite, code: str) -> Account:
-    return session.execute(select(Account).where(
-        Account.org_id == lite.org_id, Account.code == code)).scalars().one()
+    return (
+        session.execute(select(Account).where(Account.org_id == lite.org_id, Account.code == code))
+        .scalars()
+        .one()
+    )
 
 
 # --- the whole upgrade -----------------------------------------------------------------------
@@ -316,16 +421,21 @@ def test_the_whole_upgrade_of_a_lite_reseller(cli, engine, lite, monkeypatch):
     all_assets = root_rows(engine, lite, Asset)
     # The fixture has a dozen customers and something of every status; the test relies on it.
     assert len(customers) == 12
-    assert {s.status for s in all_subs.values()} == {"active", "inactive", "suspended",
-                                                     "cancelled"}
+    assert {s.status for s in all_subs.values()} == {"active", "inactive", "suspended", "cancelled"}
     assert {a.status for a in all_assets.values()} == {"active", "expired", "cancelled"}
     assert len(active_subs) < len(all_subs) and len(active_assets) < len(all_assets)
 
     assert status(cli) == {
-        "tenant": LITE, "phase": "setup", "backorder_state": "off",
-        "customers_copied": 0, "customers_left": len(customers),
-        "subscriptions_copied": 0, "subscriptions_left": len(active_subs),
-        "assets_copied": 0, "assets_left": len(active_assets)}
+        "tenant": LITE,
+        "phase": "setup",
+        "backorder_state": "off",
+        "customers_copied": 0,
+        "customers_left": len(customers),
+        "subscriptions_copied": 0,
+        "subscriptions_left": len(active_subs),
+        "assets_copied": 0,
+        "assets_left": len(active_assets),
+    }
 
     # --- step 1: customers
     result = cli.json("upgrade", "customers", LITE)
@@ -342,7 +452,11 @@ def test_the_whole_upgrade_of_a_lite_reseller(cli, engine, lite, monkeypatch):
         root = customers[source]
         assert {f: getattr(copy, f) for f in KEPT} == {f: getattr(root, f) for f in KEPT}
         assert (copy.org_id, copy.kind, copy.bill_to_id, copy.managed_by_org_id) == (
-            lite.org_id, "customer", None, None)
+            lite.org_id,
+            "customer",
+            None,
+            None,
+        )
         # Until the reseller sets its own pricing options, a customer buys at retail.
         assert copy.price_list_id == retail
     # Contacts and sync records, each exactly once.
@@ -356,8 +470,11 @@ def test_the_whole_upgrade_of_a_lite_reseller(cli, engine, lite, monkeypatch):
     assert sum(map(len, copy_contacts.values())) == sum(map(len, root_contacts.values()))
     # In the root they are now back-ordering records managed by the tenant; nobody else is.
     with read_session(engine) as session:
-        managed = dict(session.execute(select(Account.id, Account.managed_by_org_id).where(
-            Account.org_id == lite.root_id)).all())
+        managed = dict(
+            session.execute(
+                select(Account.id, Account.managed_by_org_id).where(Account.org_id == lite.root_id)
+            ).all()
+        )
     assert {a for a, org in managed.items() if org is not None} == set(customers)
     assert {managed[a] for a in customers} == {lite.org_id}
     # Nothing of step 2 yet.
@@ -367,11 +484,20 @@ def test_the_whole_upgrade_of_a_lite_reseller(cli, engine, lite, monkeypatch):
     # --- the reseller sets one customer's pricing options in its own org
     products = tenant_products(engine, lite)
     with write_session(engine) as session:
-        partner = tenant_price_list(session, lite, "Partner EUR", {
-            key: partner_price(price) for key, price in retail_items(session, lite).items()})
-        session.execute(update(Account).where(Account.id == account_copies[
-            next(a for a, r in customers.items() if r.code == REPRICED)].id)
-            .values(price_list_id=partner, billing_day=REPRICED_DAY))
+        partner = tenant_price_list(
+            session,
+            lite,
+            "Partner EUR",
+            {key: partner_price(price) for key, price in retail_items(session, lite).items()},
+        )
+        session.execute(
+            update(Account)
+            .where(
+                Account.id
+                == account_copies[next(a for a, r in customers.items() if r.code == REPRICED)].id
+            )
+            .values(price_list_id=partner, billing_day=REPRICED_DAY)
+        )
 
     # --- step 2: subscriptions and assets
     result = cli.json("upgrade", "subscriptions", LITE)
@@ -392,10 +518,27 @@ def test_the_whole_upgrade_of_a_lite_reseller(cli, engine, lite, monkeypatch):
         assert copy.org_id == lite.org_id
         assert copy.account_id == copy_of_account[root.account_id]
         assert copied_product.source_product_id == root.product_id
-        assert (copy.code, copy.unit, copy.quantity, copy.currency, copy.status,
-                copy.start_date, copy.auto_renew, copy.paid, copy.characteristics) == (
-            root.code, root.unit, root.quantity, root.currency, root.status, root.start_date,
-            root.auto_renew, root.paid, root.characteristics)
+        assert (
+            copy.code,
+            copy.unit,
+            copy.quantity,
+            copy.currency,
+            copy.status,
+            copy.start_date,
+            copy.auto_renew,
+            copy.paid,
+            copy.characteristics,
+        ) == (
+            root.code,
+            root.unit,
+            root.quantity,
+            root.currency,
+            root.status,
+            root.start_date,
+            root.auto_renew,
+            root.paid,
+            root.characteristics,
+        )
         # Priced from the customer's price list in the tenant, billed on its billing day:
         # retail at cost (= the distributor's price at the tenant's revision) by default.
         if customer.code == REPRICED:
@@ -411,8 +554,9 @@ def test_the_whole_upgrade_of_a_lite_reseller(cli, engine, lite, monkeypatch):
     root_add_ons = add_ons_of(engine, list(active_subs))
     copy_add_ons = add_ons_of(engine, [c.id for c in sub_copies.values()])
     for source, copy in sub_copies.items():
-        assert {(products[p].source_product_id, q) for p, q in copy_add_ons[copy.id]} == \
-            root_add_ons[source]
+        assert {
+            (products[p].source_product_id, q) for p, q in copy_add_ons[copy.id]
+        } == root_add_ons[source]
         assert all(products[p].org_id == lite.org_id for p, _ in copy_add_ons[copy.id])
     add_on_total = sum(map(len, root_add_ons.values()))
     assert add_on_total >= 10
@@ -426,18 +570,36 @@ def test_the_whole_upgrade_of_a_lite_reseller(cli, engine, lite, monkeypatch):
         root = active_assets[source]
         assert copy.account_id == copy_of_account[root.account_id]
         assert products[copy.product_id].source_product_id == root.product_id
-        assert (copy.code, copy.kind, copy.quantity, copy.purchase_date, copy.status,
-                copy.characteristics) == (root.code, root.kind, root.quantity,
-                                          root.purchase_date, root.status, root.characteristics)
+        assert (
+            copy.code,
+            copy.kind,
+            copy.quantity,
+            copy.purchase_date,
+            copy.status,
+            copy.characteristics,
+        ) == (
+            root.code,
+            root.kind,
+            root.quantity,
+            root.purchase_date,
+            root.status,
+            root.characteristics,
+        )
 
     # The root keeps its own rows untouched (they are the mirrors now).
     assert root_rows(engine, lite, Subscription).keys() == all_subs.keys()
 
     assert status(cli) == {
-        "tenant": LITE, "phase": "live", "backorder_state": "on",
-        "customers_copied": len(customers), "customers_left": 0,
-        "subscriptions_copied": len(active_subs), "subscriptions_left": 0,
-        "assets_copied": len(active_assets), "assets_left": 0}
+        "tenant": LITE,
+        "phase": "live",
+        "backorder_state": "on",
+        "customers_copied": len(customers),
+        "customers_left": 0,
+        "subscriptions_copied": len(active_subs),
+        "subscriptions_left": 0,
+        "assets_copied": len(active_assets),
+        "assets_left": 0,
+    }
 
 
 def test_retail_prices_of_the_tenant_are_the_distributors_prices(engine, lite):
@@ -446,12 +608,12 @@ def test_retail_prices_of_the_tenant_are_the_distributors_prices(engine, lite):
     products = tenant_products(engine, lite)
     with read_session(engine) as session:
         retail = retail_items(session, lite)
-    assert {(products[p].source_product_id, unit): price
-            for (p, unit), price in retail.items()} == cost
+    assert {
+        (products[p].source_product_id, unit): price for (p, unit), price in retail.items()
+    } == cost
 
 
-def test_status_shows_the_counts_left_while_the_upgrade_is_half_done(cli, engine,
-                                                                   customers_copied):
+def test_status_shows_the_counts_left_while_the_upgrade_is_half_done(cli, engine, customers_copied):
     lite = customers_copied
     active_subs = root_rows(engine, lite, Subscription, COPIED)
     active_assets = root_rows(engine, lite, Asset, COPIED)
@@ -459,10 +621,16 @@ def test_status_shows_the_counts_left_while_the_upgrade_is_half_done(cli, engine
     add_root_customer(engine, lite, "LC-LATE-JOINER")
     result = status(cli)
     assert result == {
-        "tenant": LITE, "phase": "customers-copied", "backorder_state": "off",
-        "customers_copied": 12, "customers_left": 1,
-        "subscriptions_copied": 0, "subscriptions_left": len(active_subs) + 1,
-        "assets_copied": 0, "assets_left": len(active_assets)}
+        "tenant": LITE,
+        "phase": "customers-copied",
+        "backorder_state": "off",
+        "customers_copied": 12,
+        "customers_left": 1,
+        "subscriptions_copied": 0,
+        "subscriptions_left": len(active_subs) + 1,
+        "assets_copied": 0,
+        "assets_left": len(active_assets),
+    }
 
 
 def test_status_in_human_form(cli, engine, customers_copied, snapshot):
@@ -475,19 +643,36 @@ def test_status_in_human_form(cli, engine, customers_copied, snapshot):
 def add_root_customer(engine, lite: Lite, code: str, sku: str = "MS-M365-BB") -> int:
     """A new customer of LITECLOUD in the root with one active subscription; its id."""
     with write_session(engine) as session:
-        account = Account(org_id=lite.root_id, code=code, name=f"{code} S.A.",
-                          bill_to_id=lite.reseller_id, currency="EUR", country="GR",
-                          billing_day=9)
+        account = Account(
+            org_id=lite.root_id,
+            code=code,
+            name=f"{code} S.A.",
+            bill_to_id=lite.reseller_id,
+            currency="EUR",
+            country="GR",
+            billing_day=9,
+        )
         session.add(account)
         session.flush()
-        session.add(Contact(account_id=account.id, name="Late Joiner", email="l@late.example",
-                            role="owner"))
-        session.add(SyncRecord(account_id=account.id, platform="microsoft",
-                               external_id=f"{code}-MS"))
-        session.add(Subscription(
-            org_id=lite.root_id, code=f"SUB-{code}", account_id=account.id,
-            product_id=product(session, lite.root_id, sku).id, unit="monthly", quantity=3,
-            unit_price=Decimal("5.60"), currency="EUR", start_date=date(2025, 6, 1)))
+        session.add(
+            Contact(account_id=account.id, name="Late Joiner", email="l@late.example", role="owner")
+        )
+        session.add(
+            SyncRecord(account_id=account.id, platform="microsoft", external_id=f"{code}-MS")
+        )
+        session.add(
+            Subscription(
+                org_id=lite.root_id,
+                code=f"SUB-{code}",
+                account_id=account.id,
+                product_id=product(session, lite.root_id, sku).id,
+                unit="monthly",
+                quantity=3,
+                unit_price=Decimal("5.60"),
+                currency="EUR",
+                start_date=date(2025, 6, 1),
+            )
+        )
         return account.id
 
 
@@ -496,29 +681,40 @@ def add_root_customer(engine, lite: Lite, code: str, sku: str = "MS-M365-BB") ->
 # its offenders are exactly the union. A case returns the offenders it makes:
 # (kind, code, account, a fragment of the problem).
 
+
 def break_currency(session, lite):
     for code in ("SUB-LC-0013", "SUB-LC-0025"):
         root_sub(session, lite, code).currency = "USD"
-    return [("subscription", "SUB-LC-0013", "LC-CRETE-HOTELS", "in USD, not the tenant's EUR"),
-            ("subscription", "SUB-LC-0025", "LC-HERMES-COURIER", "in USD, not the tenant's EUR")]
+    return [
+        ("subscription", "SUB-LC-0013", "LC-CRETE-HOTELS", "in USD, not the tenant's EUR"),
+        ("subscription", "SUB-LC-0025", "LC-HERMES-COURIER", "in USD, not the tenant's EUR"),
+    ]
 
 
 def break_product(session, lite):
     # A product the distributor sells but not through the reseller's price list ...
     root_sub(session, lite, "SUB-LC-0023").product_id = product(
-        session, lite.root_id, "OTH-SUPPORT-PREM").id
+        session, lite.root_id, "OTH-SUPPORT-PREM"
+    ).id
     # ... one discontinued in the tenant ...
     product(session, lite.org_id, "MS-VISIO-P2").status = "discontinued"
     # ... and an asset of a product that is in no price list at all.
-    new = Product(org_id=lite.root_id, sku="MS-AZURE-RI-NEW", name="A new reservation",
-                  platform="microsoft", product_type="azure-reservation")
+    new = Product(
+        org_id=lite.root_id,
+        sku="MS-AZURE-RI-NEW",
+        name="A new reservation",
+        platform="microsoft",
+        product_type="azure-reservation",
+    )
     session.add(new)
     session.flush()
     session.add(ProductUnit(org_id=lite.root_id, product_id=new.id, unit="annual"))
     root_asset(session, lite, "AST-LC-0001").product_id = new.id
-    return [("subscription", "SUB-LC-0023", "LC-DELTA-PHARMA", "OTH-SUPPORT-PREM"),
-            ("subscription", "SUB-LC-0018", "LC-IONIAN-ARCH", "MS-VISIO-P2"),
-            ("asset", "AST-LC-0001", "LC-PIRAEUS-SHIP", "MS-AZURE-RI-NEW")]
+    return [
+        ("subscription", "SUB-LC-0023", "LC-DELTA-PHARMA", "OTH-SUPPORT-PREM"),
+        ("subscription", "SUB-LC-0018", "LC-IONIAN-ARCH", "MS-VISIO-P2"),
+        ("asset", "AST-LC-0001", "LC-PIRAEUS-SHIP", "MS-AZURE-RI-NEW"),
+    ]
 
 
 def break_unit(session, lite):
@@ -528,56 +724,87 @@ def break_unit(session, lite):
     root_sub(session, lite, "SUB-LC-0021").unit = "annual"
     # ... and the tenant no longer sells Business Premium per year.
     bp = product(session, lite.org_id, "MS-M365-BP")
-    session.execute(update(ProductUnit).where(ProductUnit.product_id == bp.id,
-                                              ProductUnit.unit == "annual")
-                    .values(status="discontinued"))
-    return [("subscription", "SUB-LC-0021", "LC-KRONOS-ACCT", "per annual"),
-            ("subscription", "SUB-LC-0003", "LC-OLIVE-TRADE", "per annual")]
+    session.execute(
+        update(ProductUnit)
+        .where(ProductUnit.product_id == bp.id, ProductUnit.unit == "annual")
+        .values(status="discontinued")
+    )
+    return [
+        ("subscription", "SUB-LC-0021", "LC-KRONOS-ACCT", "per annual"),
+        ("subscription", "SUB-LC-0003", "LC-OLIVE-TRADE", "per annual"),
+    ]
 
 
 def break_add_on(session, lite):
     product(session, lite.org_id, "MS-TEAMS-PHONE").status = "discontinued"
-    session.add(SubscriptionAddon(
-        subscription_id=root_sub(session, lite, "SUB-LC-0009").id,
-        product_id=product(session, lite.root_id, "OTH-SUPPORT-PREM").id, quantity=1))
-    return [("subscription", "SUB-LC-0006", "LC-AEGEAN-TRAVEL", "add-on MS-TEAMS-PHONE"),
-            ("subscription", "SUB-LC-0019", "LC-IONIAN-ARCH", "add-on MS-TEAMS-PHONE"),
-            ("subscription", "SUB-LC-0009", "LC-PIRAEUS-SHIP", "add-on OTH-SUPPORT-PREM")]
+    session.add(
+        SubscriptionAddon(
+            subscription_id=root_sub(session, lite, "SUB-LC-0009").id,
+            product_id=product(session, lite.root_id, "OTH-SUPPORT-PREM").id,
+            quantity=1,
+        )
+    )
+    return [
+        ("subscription", "SUB-LC-0006", "LC-AEGEAN-TRAVEL", "add-on MS-TEAMS-PHONE"),
+        ("subscription", "SUB-LC-0019", "LC-IONIAN-ARCH", "add-on MS-TEAMS-PHONE"),
+        ("subscription", "SUB-LC-0009", "LC-PIRAEUS-SHIP", "add-on OTH-SUPPORT-PREM"),
+    ]
 
 
 def break_sync(session, lite):
-    for code, platform in (("LC-PIRAEUS-SHIP", "oss"), ("LC-ATHENS-DENTAL", "acronis"),
-                           ("LC-HERMES-COURIER", "microsoft")):
-        session.execute(delete(SyncRecord).where(
-            SyncRecord.account_id == tenant_account(session, lite, code).id,
-            SyncRecord.platform == platform))
-    return [("customer", "LC-PIRAEUS-SHIP", "LC-PIRAEUS-SHIP", "oss"),
-            ("customer", "LC-ATHENS-DENTAL", "LC-ATHENS-DENTAL", "acronis"),
-            ("customer", "LC-HERMES-COURIER", "LC-HERMES-COURIER", "microsoft")]
+    for code, platform in (
+        ("LC-PIRAEUS-SHIP", "oss"),
+        ("LC-ATHENS-DENTAL", "acronis"),
+        ("LC-HERMES-COURIER", "microsoft"),
+    ):
+        session.execute(
+            delete(SyncRecord).where(
+                SyncRecord.account_id == tenant_account(session, lite, code).id,
+                SyncRecord.platform == platform,
+            )
+        )
+    return [
+        ("customer", "LC-PIRAEUS-SHIP", "LC-PIRAEUS-SHIP", "oss"),
+        ("customer", "LC-ATHENS-DENTAL", "LC-ATHENS-DENTAL", "acronis"),
+        ("customer", "LC-HERMES-COURIER", "LC-HERMES-COURIER", "microsoft"),
+    ]
 
 
 def break_price(session, lite):
     # A price list of the reseller's that lists Panda but not Business Premium ...
     epp = product(session, lite.org_id, "PANDA-EPP")
-    partial = tenant_price_list(session, lite, "Partial EUR",
-                                {(epp.id, "monthly"): Decimal("2.10")})
+    partial = tenant_price_list(
+        session, lite, "Partial EUR", {(epp.id, "monthly"): Decimal("2.10")}
+    )
     tenant_account(session, lite, "LC-PATRAS-MOTORS").price_list_id = partial
     # ... a customer with no price list at all ...
     tenant_account(session, lite, "LC-ZEUS-FITNESS").price_list_id = None
     # ... and an item taken off the retail list in its revision 2.
     retail = retail_id(session, lite)
     session.add(PriceListRevision(price_list_id=retail, number=2, source="SSL off the list"))
-    session.execute(update(PriceListItem).where(
-        PriceListItem.price_list_id == retail,
-        PriceListItem.product_id == product(session, lite.org_id, "OSS-SSL-DV").id)
-        .values(to_revision=2))
-    return [("subscription", "SUB-LC-0017", "LC-PATRAS-MOTORS", "Partial EUR"),
-            ("subscription", "SUB-LC-0027", "LC-ZEUS-FITNESS", "(none)"),
-            ("subscription", "SUB-LC-0015", "LC-CRETE-HOTELS", "Retail EUR")]
+    session.execute(
+        update(PriceListItem)
+        .where(
+            PriceListItem.price_list_id == retail,
+            PriceListItem.product_id == product(session, lite.org_id, "OSS-SSL-DV").id,
+        )
+        .values(to_revision=2)
+    )
+    return [
+        ("subscription", "SUB-LC-0017", "LC-PATRAS-MOTORS", "Partial EUR"),
+        ("subscription", "SUB-LC-0027", "LC-ZEUS-FITNESS", "(none)"),
+        ("subscription", "SUB-LC-0015", "LC-CRETE-HOTELS", "Retail EUR"),
+    ]
 
 
-BREAKS = {"currency": break_currency, "product": break_product, "unit": break_unit,
-          "add-on": break_add_on, "sync": break_sync, "price": break_price}
+BREAKS = {
+    "currency": break_currency,
+    "product": break_product,
+    "unit": break_unit,
+    "add-on": break_add_on,
+    "sync": break_sync,
+    "price": break_price,
+}
 
 
 def break_all(session, lite):
@@ -587,13 +814,17 @@ def break_all(session, lite):
 def offender_lines(stderr: str) -> list[str]:
     """The offender lines of a refused `upgrade subscriptions`, whitespace made single."""
     text = re.sub(r"\s+", " ", stderr).strip()
-    return re.findall(r"(?:subscription|asset|customer) \S+ \(\S+\): .*?; fix: .*?(?= "
-                      r"(?:subscription|asset|customer) \S+ \(\S+\): |$)", text)
+    return re.findall(
+        r"(?:subscription|asset|customer) \S+ \(\S+\): .*?; fix: .*?(?= "
+        r"(?:subscription|asset|customer) \S+ \(\S+\): |$)",
+        text,
+    )
 
 
 @pytest.mark.parametrize("breaker", [*BREAKS.values(), break_all], ids=[*BREAKS, "all"])
-def test_a_failed_precheck_lists_every_offender_and_copies_nothing(cli, engine,
-                                                                   customers_copied, breaker):
+def test_a_failed_precheck_lists_every_offender_and_copies_nothing(
+    cli, engine, customers_copied, breaker
+):
     lite = customers_copied
     with write_session(engine) as session:
         expected = breaker(session, lite)
@@ -601,8 +832,7 @@ def test_a_failed_precheck_lists_every_offender_and_copies_nothing(cli, engine,
 
     # The domain function: every offender, no other.
     with read_session(engine) as session:
-        offenders = transfer.subscription_prechecks(session, session.get(TenantReseller,
-                                                                         lite.id))
+        offenders = transfer.subscription_prechecks(session, session.get(TenantReseller, lite.id))
     found = {(o.kind, o.code, o.account): o for o in offenders}
     assert len(found) == len(offenders), f"an offender is listed twice: {offenders}"
     assert sorted(found) == sorted(e[:3] for e in expected)
@@ -647,10 +877,12 @@ def test_the_process_checks_again_before_it_copies(cli, engine, customers_copied
     cli.json("upgrade", "subscriptions", LITE)
     assert tenant_state(engine, lite) == ("live", "on")
     assert tenant_counts(engine, lite.org_id)["subscriptions"] == len(
-        root_rows(engine, lite, Subscription, COPIED))
+        root_rows(engine, lite, Subscription, COPIED)
+    )
 
 
 # --- re-runs ---------------------------------------------------------------------------------
+
 
 def test_rerunning_upgrade_customers_copies_nothing_twice(cli, engine, customers_copied):
     lite = customers_copied
@@ -662,8 +894,7 @@ def test_rerunning_upgrade_customers_copies_nothing_twice(cli, engine, customers
     assert tenant_counts(engine, lite.org_id) == before
     assert tenant_state(engine, lite) == ("customers-copied", "off")
     # It says it did nothing new: no 12/12 bar, no "customers copied: 12".
-    assert [(t.done, t.total) for t in rerun.tasks if t.name == "copy the customers"] == [
-        (0, 0)]
+    assert [(t.done, t.total) for t in rerun.tasks if t.name == "copy the customers"] == [(0, 0)]
     messages = [e.message for e in jobs.logs(engine, rerun.id)]
     assert any(m.startswith("customers: 0 new, 12 already copied;") for m in messages)
 
@@ -671,13 +902,16 @@ def test_rerunning_upgrade_customers_copies_nothing_twice(cli, engine, customers
     late = add_root_customer(engine, lite, "LC-LATE-JOINER")
     cli.json("upgrade", "customers", LITE)
     after = tenant_counts(engine, lite.org_id)
-    assert after == {**before, "accounts": before["accounts"] + 1,
-                     "contacts": before["contacts"] + 1, "sync": before["sync"] + 1}
+    assert after == {
+        **before,
+        "accounts": before["accounts"] + 1,
+        "contacts": before["contacts"] + 1,
+        "sync": before["sync"] + 1,
+    }
     assert late in by_source(copies(engine, Account, lite.org_id), "source_account_id")
 
 
-def test_rerunning_either_step_after_going_live_copies_nothing_twice(cli, engine,
-                                                                    customers_copied):
+def test_rerunning_either_step_after_going_live_copies_nothing_twice(cli, engine, customers_copied):
     lite = customers_copied
     cli.json("upgrade", "subscriptions", LITE)
     before = tenant_counts(engine, lite.org_id)
@@ -695,12 +929,15 @@ def test_rerunning_either_step_after_going_live_copies_nothing_twice(cli, engine
     cli.json("upgrade", "subscriptions", LITE)
     cli.json("upgrade", "subscriptions", LITE)
     after = tenant_counts(engine, lite.org_id)
-    assert (after["accounts"], after["subscriptions"]) == (before["accounts"] + 1,
-                                                           before["subscriptions"] + 1)
+    assert (after["accounts"], after["subscriptions"]) == (
+        before["accounts"] + 1,
+        before["subscriptions"] + 1,
+    )
     assert tenant_state(engine, lite) == ("live", "on")
 
 
 # --- refusals --------------------------------------------------------------------------------
+
 
 def test_subscriptions_before_customers_is_refused(cli, engine, lite):
     result = cli("upgrade", "subscriptions", LITE, expect=1)
@@ -752,8 +989,15 @@ def test_a_second_request_while_one_is_queued_is_busy(cli, engine, customers_cop
 def test_customer_codes_already_used_in_the_tenant_are_refused(cli, engine, lite):
     with write_session(engine) as session:
         for code in ("LC-ZEUS-FITNESS", "LC-ATHENS-DENTAL"):
-            session.add(Account(org_id=lite.org_id, code=code, name="The reseller's own",
-                                currency="EUR", country="GR"))
+            session.add(
+                Account(
+                    org_id=lite.org_id,
+                    code=code,
+                    name="The reseller's own",
+                    currency="EUR",
+                    country="GR",
+                )
+            )
     result = cli("upgrade", "customers", LITE, expect=3)
     assert "LC-ATHENS-DENTAL, LC-ZEUS-FITNESS" in result.stderr
     assert tenant_counts(engine, lite.org_id)["accounts"] == 2
@@ -762,21 +1006,35 @@ def test_customer_codes_already_used_in_the_tenant_are_refused(cli, engine, lite
 
 # --- product bugs (strict xfail: each turns into a failure the day it is fixed) ---------------
 
-def test_subscription_codes_already_used_in_the_tenant_are_a_precheck(cli, engine,
-                                                                      customers_copied,
-                                                                      monkeypatch):
+
+def test_subscription_codes_already_used_in_the_tenant_are_a_precheck(
+    cli, engine, customers_copied, monkeypatch
+):
     monkeypatch.setenv("TENANTCTL_RETRY_BACKOFF_SECONDS", "0")
     lite = customers_copied
     with write_session(engine) as session:
-        own = Account(org_id=lite.org_id, code="OWN-1", name="The reseller's own customer",
-                      currency="EUR", country="GR")
+        own = Account(
+            org_id=lite.org_id,
+            code="OWN-1",
+            name="The reseller's own customer",
+            currency="EUR",
+            country="GR",
+        )
         session.add(own)
         session.flush()
-        session.add(Subscription(
-            org_id=lite.org_id, code="SUB-LC-0001", account_id=own.id,
-            product_id=product(session, lite.org_id, "MS-M365-BS").id, unit="monthly",
-            quantity=1, unit_price=Decimal("11.70"), currency="EUR",
-            start_date=date(2025, 1, 1)))
+        session.add(
+            Subscription(
+                org_id=lite.org_id,
+                code="SUB-LC-0001",
+                account_id=own.id,
+                product_id=product(session, lite.org_id, "MS-M365-BS").id,
+                unit="monthly",
+                quantity=1,
+                unit_price=Decimal("11.70"),
+                currency="EUR",
+                start_date=date(2025, 1, 1),
+            )
+        )
     result = cli("upgrade", "subscriptions", LITE, expect=None)
     assert result.exit_code == 3, result.stderr
     assert offender_lines(result.stderr)[0].startswith("subscription SUB-LC-0001 ")
@@ -788,9 +1046,13 @@ def test_a_customer_on_a_price_list_in_another_currency(cli, engine, customers_c
     back on a EUR list, the same run copies them at that list's prices."""
     lite = customers_copied
     with write_session(engine) as session:
-        usd = tenant_price_list(session, lite, "Retail USD", {
-            key: price * Decimal("1.10") for key, price in retail_items(session, lite).items()},
-            currency="USD")
+        usd = tenant_price_list(
+            session,
+            lite,
+            "Retail USD",
+            {key: price * Decimal("1.10") for key, price in retail_items(session, lite).items()},
+            currency="USD",
+        )
         tenant_account(session, lite, "LC-OLIVE-TRADE").price_list_id = usd
     before = tenant_counts(engine, lite.org_id)
 
@@ -799,7 +1061,8 @@ def test_a_customer_on_a_price_list_in_another_currency(cli, engine, customers_c
     fix = "give the customer a price list in EUR in the tenant"
     assert offender_lines(result.stderr) == [
         f"subscription {code} (LC-OLIVE-TRADE): {problem}; fix: {fix}"
-        for code in ("SUB-LC-0003", "SUB-LC-0004", "SUB-LC-0005")]
+        for code in ("SUB-LC-0003", "SUB-LC-0004", "SUB-LC-0005")
+    ]
     assert tenant_counts(engine, lite.org_id) == before
     assert tenant_state(engine, lite) == ("customers-copied", "off")
     assert processes_of(engine, transfer.SUBSCRIPTIONS_KIND) == []
@@ -810,14 +1073,21 @@ def test_a_customer_on_a_price_list_in_another_currency(cli, engine, customers_c
     assert tenant_state(engine, lite) == ("live", "on")
     with read_session(engine) as session:
         olive = tenant_account(session, lite, "LC-OLIVE-TRADE")
-        copied = session.execute(select(Subscription.code, Subscription.currency).where(
-            Subscription.account_id == olive.id)).all()
-    assert sorted(copied) == [("SUB-LC-0003", "EUR"), ("SUB-LC-0004", "EUR"),
-                              ("SUB-LC-0005", "EUR")]
+        copied = session.execute(
+            select(Subscription.code, Subscription.currency).where(
+                Subscription.account_id == olive.id
+            )
+        ).all()
+    assert sorted(copied) == [
+        ("SUB-LC-0003", "EUR"),
+        ("SUB-LC-0004", "EUR"),
+        ("SUB-LC-0005", "EUR"),
+    ]
 
 
-def test_a_row_that_cannot_be_copied_after_the_precheck_fails_the_process(cli, engine,
-                                                                         customers_copied):
+def test_a_row_that_cannot_be_copied_after_the_precheck_fails_the_process(
+    cli, engine, customers_copied
+):
     lite = customers_copied
     queued = cli.json("upgrade", "subscriptions", LITE, "--detach")
     pid = queued["process_id"]
@@ -826,9 +1096,12 @@ def test_a_row_that_cannot_be_copied_after_the_precheck_fails_the_process(cli, e
         # The reseller edits the customer's price list while the copy runs.
         with write_session(engine) as session:
             retail = retail_id(session, lite)
-            session.execute(delete(PriceListItem).where(
-                PriceListItem.price_list_id == retail,
-                PriceListItem.product_id == product(session, lite.org_id, "MS-VISIO-P2").id))
+            session.execute(
+                delete(PriceListItem).where(
+                    PriceListItem.price_list_id == retail,
+                    PriceListItem.product_id == product(session, lite.org_id, "MS-VISIO-P2").id,
+                )
+            )
 
     def on_progress(name: str, done: int, total: int | None) -> None:
         # Called after the pre-check task committed, before the copy task starts.
@@ -840,23 +1113,29 @@ def test_a_row_that_cannot_be_copied_after_the_precheck_fails_the_process(cli, e
 
     def run() -> None:
         try:
-            jobs.run_process(engine, pid, "test-worker", on_progress=on_progress,
-                             settings=FAST, stop=stop)
+            jobs.run_process(
+                engine, pid, "test-worker", on_progress=on_progress, settings=FAST, stop=stop
+            )
         except jobs.WorkerStopping:
             pass
         except BaseException as exc:  # reported by the test's thread
             failure.append(exc)
 
     def same_batch_logged_three_times() -> bool:
-        messages = [e.message for e in jobs.logs(engine, pid)
-                    if re.fullmatch(r"copied \d+ of \d+ subscriptions", e.message)]
+        messages = [
+            e.message
+            for e in jobs.logs(engine, pid)
+            if re.fullmatch(r"copied \d+ of \d+ subscriptions", e.message)
+        ]
         return any(messages.count(m) >= 3 for m in messages)
 
     worker = threading.Thread(target=run)
     worker.start()
     try:
-        wait_until(lambda: not worker.is_alive() or same_batch_logged_three_times(),
-                   "the process to end or to loop")
+        wait_until(
+            lambda: not worker.is_alive() or same_batch_logged_three_times(),
+            "the process to end or to loop",
+        )
     finally:
         stop.set()
         worker.join()
@@ -882,15 +1161,24 @@ def test_the_catalogue_copy_counts_what_it_copies(cli, engine):
     a batch copies nothing; that needs each batch to say how many products it copied."""
     cli("load", DATASET)
     with write_session(engine) as session:
-        root = session.execute(select(Organisation).where(Organisation.kind == "root")
-                               ).scalars().one()
-        price_list = session.execute(select(PriceList).where(
-            PriceList.org_id == root.id, PriceList.name == PL)).scalars().one()
-        listed = session.execute(select(func.count(func.distinct(PriceListItem.product_id)))
-                                 .where(PriceListItem.price_list_id == price_list.id)
-                                 ).scalar_one()
-        org = Organisation(name="Probe", kind="tenant", parent_id=root.id, currency="EUR",
-                           country="GR")
+        root = (
+            session.execute(select(Organisation).where(Organisation.kind == "root")).scalars().one()
+        )
+        price_list = (
+            session.execute(
+                select(PriceList).where(PriceList.org_id == root.id, PriceList.name == PL)
+            )
+            .scalars()
+            .one()
+        )
+        listed = session.execute(
+            select(func.count(func.distinct(PriceListItem.product_id))).where(
+                PriceListItem.price_list_id == price_list.id
+            )
+        ).scalar_one()
+        org = Organisation(
+            name="Probe", kind="tenant", parent_id=root.id, currency="EUR", country="GR"
+        )
         session.add(org)
         session.flush()
         retail = tenants.ensure_retail_price_list(session, org.id)

@@ -96,8 +96,11 @@ def spawn(db_url):
     def start(*args: str, env: dict | None = None) -> subprocess.Popen:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tenantctl", "--db", db_url, *args],
-            cwd=ROOT, env={**os.environ, **WORKER_ENV, **(env or {})},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env={**os.environ, **WORKER_ENV, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         started.append(proc)
         return proc
@@ -129,8 +132,7 @@ def copied(engine, model, org_id: int) -> int:
 
 def _count(engine, model, *where) -> int:
     with read_session(engine) as session:
-        return session.execute(select(func.count()).select_from(model).where(*where)
-                               ).scalar_one()
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
 
 def claimable(engine, pid: int) -> bool:
@@ -138,15 +140,23 @@ def claimable(engine, pid: int) -> bool:
     process = jobs.Process.__table__
     with read_session(engine) as session:
         now = db_now(session)
-        return session.execute(select(process.c.id).where(
-            process.c.id == pid,
-            or_(process.c.status == jobs.QUEUED,
-                (process.c.status == jobs.RUNNING) & (process.c.lease_expires_at <= now)))
-        ).first() is not None
+        return (
+            session.execute(
+                select(process.c.id).where(
+                    process.c.id == pid,
+                    or_(
+                        process.c.status == jobs.QUEUED,
+                        (process.c.status == jobs.RUNNING) & (process.c.lease_expires_at <= now),
+                    ),
+                )
+            ).first()
+            is not None
+        )
 
 
-def kill_workers_mid_copy(engine, spawn, pid: int, kills: int, progress, total: int,
-                          rnd: random.Random, seed: int) -> None:
+def kill_workers_mid_copy(
+    engine, spawn, pid: int, kills: int, progress, total: int, rnd: random.Random, seed: int
+) -> None:
     """KILLS times: a worker claims PID, copies a random number of batches, and is killed
     (kill -9) at a random moment, between two batches or inside one.
 
@@ -156,6 +166,7 @@ def kill_workers_mid_copy(engine, spawn, pid: int, kills: int, progress, total: 
     ends is a random moment of its work, and no machine is fast enough to finish the copy
     in the time the test takes to notice that the target was reached.
     """
+
     def run_a_slice(victim: subprocess.Popen, longest: float) -> None:
         os.kill(victim.pid, signal.SIGCONT)
         time.sleep(rnd.uniform(0.001, longest))
@@ -188,8 +199,12 @@ def finish(engine, spawn, pid: int) -> jobs.ProcessInfo:
     notices the dead client a moment later) ends at once; the next one takes it over.
     """
     for _ in range(10):
-        wait_until(lambda: claimable(engine, pid), "the dead worker's lease to run out",
-                   timeout=WAIT, interval=0.05)
+        wait_until(
+            lambda: claimable(engine, pid),
+            "the dead worker's lease to run out",
+            timeout=WAIT,
+            interval=0.05,
+        )
         survivor = spawn("worker", "--until-empty")
         out, err = survivor.communicate(timeout=WAIT * 2)
         assert survivor.returncode == 0, f"worker exited {survivor.returncode}\n{out}\n{err}"
@@ -216,9 +231,16 @@ def test_killed_workers_leave_exactly_one_copy_of_everything(cli, engine, big, s
     # Step 1, killed once in the middle of its seven batches of customers (with contacts and
     # sync records).
     pid = cli.json("upgrade", "customers", LITE, "--detach")["process_id"]
-    kill_workers_mid_copy(engine, spawn, pid, 1,
-                          lambda: copied(engine, Account, lite.org_id), len(customers),
-                          rnd, seed)
+    kill_workers_mid_copy(
+        engine,
+        spawn,
+        pid,
+        1,
+        lambda: copied(engine, Account, lite.org_id),
+        len(customers),
+        rnd,
+        seed,
+    )
     info = finish(engine, spawn, pid)
     assert (info.status, info.attempt, info.fence) == ("succeeded", 1, 2), f"seed {seed}"
     assert taken_over(engine, pid) == 1
@@ -226,16 +248,25 @@ def test_killed_workers_leave_exactly_one_copy_of_everything(cli, engine, big, s
     assert set(account_copies) == set(customers), f"seed {seed}"
     copy_ids = [a.id for a in account_copies.values()]
     assert _count(engine, Contact, Contact.account_id.in_(copy_ids)) == _count(
-        engine, Contact, Contact.account_id.in_(list(customers)))
+        engine, Contact, Contact.account_id.in_(list(customers))
+    )
     assert _count(engine, SyncRecord, SyncRecord.account_id.in_(copy_ids)) == _count(
-        engine, SyncRecord, SyncRecord.account_id.in_(list(customers)))
+        engine, SyncRecord, SyncRecord.account_id.in_(list(customers))
+    )
     assert tenant_state(engine, lite) == ("customers-copied", "off")
 
     # Step 2, killed five times in the middle of some sixty batches of subscriptions.
     pid = cli.json("upgrade", "subscriptions", LITE, "--detach")["process_id"]
-    kill_workers_mid_copy(engine, spawn, pid, 5,
-                          lambda: copied(engine, Subscription, lite.org_id), len(subs),
-                          rnd, seed)
+    kill_workers_mid_copy(
+        engine,
+        spawn,
+        pid,
+        5,
+        lambda: copied(engine, Subscription, lite.org_id),
+        len(subs),
+        rnd,
+        seed,
+    )
     info = finish(engine, spawn, pid)
     assert (info.status, info.attempt, info.fence) == ("succeeded", 1, 6), f"seed {seed}"
     assert taken_over(engine, pid) == info.takeovers == 5
@@ -244,37 +275,52 @@ def test_killed_workers_leave_exactly_one_copy_of_everything(cli, engine, big, s
     # Exactly one copy of each active subscription: as many rows as distinct sources.
     with read_session(engine) as session:
         rows, distinct = session.execute(
-            select(func.count(), func.count(func.distinct(Subscription.source_subscription_id)))
-            .where(Subscription.org_id == lite.org_id)).one()
+            select(
+                func.count(), func.count(func.distinct(Subscription.source_subscription_id))
+            ).where(Subscription.org_id == lite.org_id)
+        ).one()
     assert rows == distinct == len(subs), f"seed {seed}"
     sub_copies = by_source(copies(engine, Subscription, lite.org_id), "source_subscription_id")
     assert set(sub_copies) == set(subs), f"seed {seed}"
     # Each add-on once, on the copy of its subscription.
     root_add_ons = add_ons_of(engine, list(subs))
     with read_session(engine) as session:
-        source_of = dict(session.execute(
-            select(Subscription.id, Subscription.source_subscription_id)
-            .where(Subscription.org_id == lite.org_id)).all())
+        source_of = dict(
+            session.execute(
+                select(Subscription.id, Subscription.source_subscription_id).where(
+                    Subscription.org_id == lite.org_id
+                )
+            ).all()
+        )
         copy_add_ons = session.execute(
-            select(SubscriptionAddon.subscription_id, SubscriptionAddon.quantity)
-            .where(SubscriptionAddon.subscription_id.in_(list(source_of)))).all()
+            select(SubscriptionAddon.subscription_id, SubscriptionAddon.quantity).where(
+                SubscriptionAddon.subscription_id.in_(list(source_of))
+            )
+        ).all()
     assert len(copy_add_ons) == sum(map(len, root_add_ons.values())), f"seed {seed}"
     assert len(copy_add_ons) > added.add_ons_of_active // 2
     per_copy: dict[int, list[int]] = {}
     for sub_id, quantity in copy_add_ons:
         per_copy.setdefault(source_of[sub_id], []).append(quantity)
     assert {s: sorted(q) for s, q in per_copy.items()} == {
-        s: sorted(q for _, q in a) for s, a in root_add_ons.items() if a}, f"seed {seed}"
+        s: sorted(q for _, q in a) for s, a in root_add_ons.items() if a
+    }, f"seed {seed}"
     # Each active asset once.
     asset_copies = by_source(copies(engine, Asset, lite.org_id), "source_asset_id")
     assert set(asset_copies) == set(assets), f"seed {seed}"
 
     assert tenant_state(engine, lite) == ("live", "on")
     assert status(cli) == {
-        "tenant": LITE, "phase": "live", "backorder_state": "on",
-        "customers_copied": len(customers), "customers_left": 0,
-        "subscriptions_copied": len(subs), "subscriptions_left": 0,
-        "assets_copied": len(assets), "assets_left": 0}
+        "tenant": LITE,
+        "phase": "live",
+        "backorder_state": "on",
+        "customers_copied": len(customers),
+        "customers_left": 0,
+        "subscriptions_copied": len(subs),
+        "subscriptions_left": 0,
+        "assets_copied": len(assets),
+        "assets_left": 0,
+    }
 
 
 def outside_any_transaction(db_url: str, engine) -> bool:
@@ -291,9 +337,12 @@ def outside_any_transaction(db_url: str, engine) -> bool:
         finally:
             probe.close()
     with engine.connect() as conn:
-        return not conn.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND state <> 'idle'")).scalar_one()
+        return not conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+        ).scalar_one()
 
 
 def freeze_between_transactions(proc: subprocess.Popen, db_url: str, engine) -> None:
@@ -321,20 +370,22 @@ def test_two_upgrades_of_one_tenant_at_once(cli, engine, db_url, big, spawn, ste
         cli.json("upgrade", "customers", LITE)
     customers = root_customers(engine, lite)
     subs = root_rows(engine, lite, Subscription, COPIED)
-    model, total = (Account, len(customers)) if step == "customers" else (Subscription,
-                                                                          len(subs))
+    model, total = (Account, len(customers)) if step == "customers" else (Subscription, len(subs))
 
     def progress() -> int:
         return copied(engine, model, lite.org_id)
 
     # Batches small enough that the first run is seen in the middle of its copy; a lease
     # long enough that freezing it does not make its process claimable.
-    env = {"TENANTCTL_COPY_BATCH": "5" if step == "customers" else str(BATCH),
-           "TENANTCTL_LEASE_SECONDS": "600"}
+    env = {
+        "TENANTCTL_COPY_BATCH": "5" if step == "customers" else str(BATCH),
+        "TENANTCTL_LEASE_SECONDS": "600",
+    }
     before = progress()
     first = spawn("--json", "upgrade", step, LITE, env=env)
-    wait_until(lambda: progress() > before, "the first run to commit a batch",
-               timeout=WAIT, interval=0.002)
+    wait_until(
+        lambda: progress() > before, "the first run to commit a batch", timeout=WAIT, interval=0.002
+    )
     freeze_between_transactions(first, db_url, engine)
     [running] = [p for p in jobs.list_processes(engine) if p.status == jobs.RUNNING]
     frozen_at = progress()
@@ -349,8 +400,11 @@ def test_two_upgrades_of_one_tenant_at_once(cli, engine, db_url, big, spawn, ste
     assert "tenant-transfer" not in err
     # It ended while the first was still in the middle of its copy, and changed nothing.
     assert progress() == frozen_at
-    assert [(p.id, p.status) for p in jobs.list_processes(engine)
-            if p.status in (jobs.QUEUED, jobs.RUNNING)] == [(running.id, jobs.RUNNING)]
+    assert [
+        (p.id, p.status)
+        for p in jobs.list_processes(engine)
+        if p.status in (jobs.QUEUED, jobs.RUNNING)
+    ] == [(running.id, jobs.RUNNING)]
 
     os.kill(first.pid, signal.SIGCONT)
     out, err = first.communicate(timeout=WAIT * 2)
@@ -363,7 +417,8 @@ def test_two_upgrades_of_one_tenant_at_once(cli, engine, db_url, big, spawn, ste
     assert set(account_copies) == set(customers)
     copy_ids = [a.id for a in account_copies.values()]
     assert _count(engine, Contact, Contact.account_id.in_(copy_ids)) == _count(
-        engine, Contact, Contact.account_id.in_(list(customers)))
+        engine, Contact, Contact.account_id.in_(list(customers))
+    )
     if step == "customers":
         assert tenant_state(engine, lite) == ("customers-copied", "off")
         assert copied(engine, Subscription, lite.org_id) == 0
@@ -371,6 +426,9 @@ def test_two_upgrades_of_one_tenant_at_once(cli, engine, db_url, big, spawn, ste
     sub_copies = by_source(copies(engine, Subscription, lite.org_id), "source_subscription_id")
     assert set(sub_copies) == set(subs)
     root_add_ons = add_ons_of(engine, list(subs))
-    assert _count(engine, SubscriptionAddon, SubscriptionAddon.subscription_id.in_(
-        [s.id for s in sub_copies.values()])) == sum(map(len, root_add_ons.values()))
+    assert _count(
+        engine,
+        SubscriptionAddon,
+        SubscriptionAddon.subscription_id.in_([s.id for s in sub_copies.values()]),
+    ) == sum(map(len, root_add_ons.values()))
     assert tenant_state(engine, lite) == ("live", "on")

@@ -23,8 +23,16 @@ def scrypt_hash(password: str, n: int = 2**14) -> str:
     """A hash as tenantctl stored it before argon2id."""
     salt = b"0123456789abcdef"
     digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, dklen=32)
-    return "$".join(["scrypt", str(n), "8", "1", base64.b64encode(salt).decode(),
-                     base64.b64encode(digest).decode()])
+    return "$".join(
+        [
+            "scrypt",
+            str(n),
+            "8",
+            "1",
+            base64.b64encode(salt).decode(),
+            base64.b64encode(digest).decode(),
+        ]
+    )
 
 
 def test_a_new_hash_is_argon2id_with_owasp_parameters():
@@ -36,10 +44,14 @@ def test_a_new_hash_is_argon2id_with_owasp_parameters():
     assert hash_password(PASSWORD) != stored  # salted
 
 
-@pytest.mark.parametrize("stored", [
-    scrypt_hash(PASSWORD),
-    PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD),
-], ids=["scrypt-2^14", "argon2id-8MiB"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        scrypt_hash(PASSWORD),
+        PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD),
+    ],
+    ids=["scrypt-2^14", "argon2id-8MiB"],
+)
 def test_a_weaker_hash_still_verifies_and_asks_to_be_replaced(stored):
     assert verify_password(PASSWORD, stored)
     assert not verify_password("wrong-" + PASSWORD, stored)
@@ -55,15 +67,28 @@ def test_a_password_that_is_not_utf8_never_verifies():
 def tenant_user(engine):
     """A tenant org with one user whose password is stored as an old scrypt hash."""
     with write_session(engine) as session:
-        org = Organisation(name="Acme BSS", kind="tenant", currency="EUR", country="GR",
-                           client_id="acme-client", status="active")
+        org = Organisation(
+            name="Acme BSS",
+            kind="tenant",
+            currency="EUR",
+            country="GR",
+            client_id="acme-client",
+            status="active",
+        )
         session.add(org)
         session.flush()
         group = UserGroup(org_id=org.id, name="Administrators", modules=["accounts"])
         session.add(group)
         session.flush()
-        session.add(User(org_id=org.id, username="admin", email="a@acme.example",
-                         password_hash=scrypt_hash(PASSWORD), group_id=group.id))
+        session.add(
+            User(
+                org_id=org.id,
+                username="admin",
+                email="a@acme.example",
+                password_hash=scrypt_hash(PASSWORD),
+                group_id=group.id,
+            )
+        )
     return "acme-client"
 
 
@@ -88,16 +113,32 @@ def test_a_weak_hash_is_replaced_at_the_next_successful_login_only(cli, engine, 
 
 
 def test_a_login_password_that_is_not_utf8_is_bad_input(cli, tenant_user):
-    result = cli("--org", tenant_user, "account", "list", expect=2,
-                 env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": NOT_UTF8})
+    result = cli(
+        "--org",
+        tenant_user,
+        "account",
+        "list",
+        expect=2,
+        env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": NOT_UTF8},
+    )
     assert result.stderr == "Error: --org: TENANTCTL_PASSWORD is not valid UTF-8 text\n"
 
 
 def test_an_admin_password_that_is_not_utf8_is_bad_input(cli):
     cli("load", FIXTURES / "distributor.yaml")
-    result = cli("tenant", "create", "ACME", "--price-list", "Resellers EUR",
-                 "--admin-username", "admin", "--admin-email", "a@acme.example", expect=2,
-                 env={"TENANTCTL_ADMIN_PASSWORD": NOT_UTF8})
+    result = cli(
+        "tenant",
+        "create",
+        "ACME",
+        "--price-list",
+        "Resellers EUR",
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        "a@acme.example",
+        expect=2,
+        env={"TENANTCTL_ADMIN_PASSWORD": NOT_UTF8},
+    )
     assert result.stderr.startswith("Error: password: is not valid UTF-8 text")
     assert len(result.stderr.strip().splitlines()) == 1
     assert cli.json("process", "list") == []

@@ -35,8 +35,7 @@ class World:
 
     def at(self, client_id: str, *args, expect: int | None = 0, env: dict | None = None):
         """Run tenantctl inside the tenant CLIENT_ID, logged in as its administrator."""
-        return self.cli("--org", client_id, *args, expect=expect,
-                        env={**USER_ENV, **(env or {})})
+        return self.cli("--org", client_id, *args, expect=expect, env={**USER_ENV, **(env or {})})
 
     def at_json(self, client_id: str, *args, expect: int | None = 0):
         return self.cli.json("--org", client_id, *args, expect=expect, env=USER_ENV)
@@ -47,26 +46,36 @@ class World:
     def ids(self, client_id: str) -> tuple[int, int, int]:
         """(tenant link id, tenant org id, root org id) of the tenant CLIENT_ID."""
         with self.write() as session:
-            org = session.execute(select(Organisation).where(
-                Organisation.client_id == client_id)).scalar_one()
-            tenant = session.execute(select(TenantReseller).where(
-                TenantReseller.org_id == org.id)).scalar_one()
+            org = session.execute(
+                select(Organisation).where(Organisation.client_id == client_id)
+            ).scalar_one()
+            tenant = session.execute(
+                select(TenantReseller).where(TenantReseller.org_id == org.id)
+            ).scalar_one()
             return tenant.id, org.id, root_org(session).id
 
     def set_tenant(self, client_id: str, **values) -> None:
         """Set columns of the tenant CLIENT_ID's link row directly."""
         with self.write() as session:
-            tenant = session.execute(select(TenantReseller).join(
-                Organisation, Organisation.id == TenantReseller.org_id).where(
-                Organisation.client_id == client_id)).scalar_one()
+            tenant = session.execute(
+                select(TenantReseller)
+                .join(Organisation, Organisation.id == TenantReseller.org_id)
+                .where(Organisation.client_id == client_id)
+            ).scalar_one()
             for key, value in values.items():
                 setattr(tenant, key, value)
 
     def root_account(self, code: str) -> Account | None:
         with self.write() as session:
-            return session.execute(select(Account).where(
-                Account.org_id == root_org(session).id, Account.code == code)
-            ).scalars().first()
+            return (
+                session.execute(
+                    select(Account).where(
+                        Account.org_id == root_org(session).id, Account.code == code
+                    )
+                )
+                .scalars()
+                .first()
+            )
 
     def engine(self):
         return open_engine(self.db_url)
@@ -134,17 +143,24 @@ def private_world(world_template, tmp_path):
 def manage(world: World, codes: list[str], client_id: str, backorder: str = "off") -> None:
     """Make root accounts back-ordering records of a tenant (what `upgrade customers` does)."""
     with world.write() as session:
-        tenant_org = session.execute(select(Organisation).where(
-            Organisation.client_id == client_id)).scalar_one()
-        session.execute(update(Account).where(Account.code.in_(codes),
-                                              Account.org_id == root_org(session).id)
-                        .values(managed_by_org_id=tenant_org.id))
-        session.execute(update(TenantReseller).where(TenantReseller.org_id == tenant_org.id)
-                        .values(backorder_state=backorder))
+        tenant_org = session.execute(
+            select(Organisation).where(Organisation.client_id == client_id)
+        ).scalar_one()
+        session.execute(
+            update(Account)
+            .where(Account.code.in_(codes), Account.org_id == root_org(session).id)
+            .values(managed_by_org_id=tenant_org.id)
+        )
+        session.execute(
+            update(TenantReseller)
+            .where(TenantReseller.org_id == tenant_org.id)
+            .values(backorder_state=backorder)
+        )
 
 
-def tenant_customer(world: World, client_id: str, code: str = "CUST",
-                    price_list: str | None = RETAIL) -> None:
+def tenant_customer(
+    world: World, client_id: str, code: str = "CUST", price_list: str | None = RETAIL
+) -> None:
     world.at(client_id, "account", "create", code, "--name", f"{code} Ltd")
     if price_list:
         world.at(client_id, "account", "set", code, "--price-list", price_list)

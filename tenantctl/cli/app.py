@@ -41,7 +41,7 @@ def _hoist_global_options(args: list[str]) -> list[str]:
         if arg in _GLOBAL_FLAGS or name in _GLOBAL_VALUED and "=" in arg:
             front.append(arg)
         elif arg in _GLOBAL_VALUED and i + 1 < len(args):
-            front.extend(args[i:i + 2])
+            front.extend(args[i : i + 2])
             i += 1
         else:
             rest.append(arg)
@@ -122,20 +122,39 @@ def _version(value: bool):
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option(
-        "--db", envvar="TENANTCTL_DB", show_envvar=True, metavar="URL",
-        help="Store URL: sqlite:///FILE or postgresql+psycopg://... "
-             "(default: an SQLite file in your data directory).")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="TENANTCTL_DB",
+            show_envvar=True,
+            metavar="URL",
+            help="Store URL: sqlite:///FILE or postgresql+psycopg://... "
+            "(default: an SQLite file in your data directory).",
+        ),
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose",
-                                          help="Show tracebacks of errors.")] = False,
-    org: Annotated[str | None, typer.Option(
-        "--org", envvar="TENANTCTL_ORG", show_envvar=True, metavar="CLIENT_ID",
-        help="Run inside a tenant's BSS, logged in as one of its users: the user name and "
-             "password come from TENANTCTL_USER and TENANTCTL_PASSWORD, or prompts at a "
-             "terminal.")] = None,
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Show tracebacks of errors.")
+    ] = False,
+    org: Annotated[
+        str | None,
+        typer.Option(
+            "--org",
+            envvar="TENANTCTL_ORG",
+            show_envvar=True,
+            metavar="CLIENT_ID",
+            help="Run inside a tenant's BSS, logged in as one of its users: the user name and "
+            "password come from TENANTCTL_USER and TENANTCTL_PASSWORD, or prompts at a "
+            "terminal.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ):
     """Make a distributor's reseller a tenant reseller with its own BSS, and keep it in step."""
     ctx.obj = State(db_url=db, json=json_, verbose=verbose, org=org)

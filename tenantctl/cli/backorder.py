@@ -15,14 +15,21 @@ from tenantctl.errors import BadInput, Differences
 backorder = lazy.module("tenantctl.domain.backorder")
 reconciling = lazy.module("tenantctl.domain.reconcile")
 
-backorder_app = typer.Typer(help="Switch back-ordering on, pause and resume it, and show "
-                                 "what is pending.", no_args_is_help=True)
+backorder_app = typer.Typer(
+    help="Switch back-ordering on, pause and resume it, and show what is pending.",
+    no_args_is_help=True,
+)
 
 Tenant = Annotated[str, typer.Argument(help="Client id or reseller account code.")]
 
 
-def _switched(st: State, result: backorder.SwitchResult, done: str, already: str,
-              reports: list[backorder.DeliveryReport] | None = None) -> None:
+def _switched(
+    st: State,
+    result: backorder.SwitchResult,
+    done: str,
+    already: str,
+    reports: list[backorder.DeliveryReport] | None = None,
+) -> None:
     delivered = sum(r.delivered for r in reports or [])
     if st.json:
         data = output.jsonable(result)
@@ -37,8 +44,10 @@ def _switched(st: State, result: backorder.SwitchResult, done: str, already: str
         output.message(f"{delivered} held event(s) delivered to the parent.")
     for report in reports or []:
         if report.error:
-            output.message(f"Delivery stopped at {report.error}; "
-                           f"{report.pending} event(s) wait (see tenantctl backorder status).")
+            output.message(
+                f"Delivery stopped at {report.error}; "
+                f"{report.pending} event(s) wait (see tenantctl backorder status)."
+            )
 
 
 @backorder_app.command("enable")
@@ -55,13 +64,22 @@ def enable(
     """
     st = state(ctx)
     st.distributor_only("backorder enable")
-    confirm(yes, f"Switch back-ordering on for {tenant}? It cannot be undone",
-            "switching back-ordering on")
+    confirm(
+        yes,
+        f"Switch back-ordering on for {tenant}? It cannot be undone",
+        "switching back-ordering on",
+    )
     with st.session(write=True) as session:
         result = backorder.enable(session, tenant)
-    _switched(st, result, f"Back-ordering of {result.tenant} is on ({result.customers_copied} "
-              f"customer(s) copied down, {result.adopted} earlier sale(s) to mirror); the "
-              "reseller is live.", "on already", st.delivered)
+    _switched(
+        st,
+        result,
+        f"Back-ordering of {result.tenant} is on ({result.customers_copied} "
+        f"customer(s) copied down, {result.adopted} earlier sale(s) to mirror); the "
+        "reseller is live.",
+        "on already",
+        st.delivered,
+    )
 
 
 @backorder_app.command("pause")
@@ -71,8 +89,13 @@ def pause(ctx: typer.Context, tenant: Tenant):
     st.distributor_only("backorder pause")
     with st.session(write=True) as session:
         result = backorder.pause(session, tenant)
-    _switched(st, result, f"Back-ordering of {result.tenant} is paused: changes are kept "
-              "and delivered in order on `tenantctl backorder resume`.", "paused already")
+    _switched(
+        st,
+        result,
+        f"Back-ordering of {result.tenant} is paused: changes are kept "
+        "and delivered in order on `tenantctl backorder resume`.",
+        "paused already",
+    )
 
 
 @backorder_app.command("resume")
@@ -83,8 +106,7 @@ def resume(ctx: typer.Context, tenant: Tenant):
     with st.session(write=True) as session:
         result = backorder.resume(session, tenant)
     reports = backorder.deliver_held(st.engine(), tenant) if result.changed else []
-    _switched(st, result, f"Back-ordering of {result.tenant} is on again.", "on already",
-              reports)
+    _switched(st, result, f"Back-ordering of {result.tenant} is on again.", "on already", reports)
 
 
 @backorder_app.command("status")
@@ -106,19 +128,27 @@ def status(ctx: typer.Context, tenant: Tenant):
             text += f"; held by: {e.last_error} ({e.attempts} attempt(s))"
         return text
 
-    output.record(f"Back-ordering of {result.tenant}", {
-        "state": result.state, "phase": result.phase, "pending": result.pending,
-        "delivered": result.delivered,
-        "oldest pending": event(result.oldest_pending, lambda e: e.created_at),
-        "last delivered": event(result.last_delivered, lambda e: e.delivered_at)})
+    output.record(
+        f"Back-ordering of {result.tenant}",
+        {
+            "state": result.state,
+            "phase": result.phase,
+            "pending": result.pending,
+            "delivered": result.delivered,
+            "oldest pending": event(result.oldest_pending, lambda e: e.created_at),
+            "last delivered": event(result.last_delivered, lambda e: e.delivered_at),
+        },
+    )
 
 
 def reconcile(
     ctx: typer.Context,
-    tenant: Annotated[str | None, typer.Argument(
-        help="Client id or reseller account code (or --all).")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every tenant whose back-ordering is "
-                                                     "on or paused.")] = False,
+    tenant: Annotated[
+        str | None, typer.Argument(help="Client id or reseller account code (or --all).")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every tenant whose back-ordering is on or paused.")
+    ] = False,
 ):
     """Compare tenants with their parent's mirrors; exit 6 when anything differs.
 
@@ -138,19 +168,37 @@ def reconcile(
             results = [reconciling.reconcile(session, tenant)]
     differences = [d for r in results for d in r.differences]
     if st.json:
-        output.print_json({"tenants": [{"tenant": r.tenant, "state": r.state,
-                                        "pending": r.pending,
-                                        "differences": len(r.differences)} for r in results],
-                           "differences": differences})
+        output.print_json(
+            {
+                "tenants": [
+                    {
+                        "tenant": r.tenant,
+                        "state": r.state,
+                        "pending": r.pending,
+                        "differences": len(r.differences),
+                    }
+                    for r in results
+                ],
+                "differences": differences,
+            }
+        )
     else:
         if differences:
-            output.table("Differences", ["tenant", "kind", "code", "problem", "tenant value",
-                                         "parent value"],
-                         [(d.tenant, d.kind, d.code, d.problem, d.tenant_value,
-                           d.parent_value) for d in differences])
+            output.table(
+                "Differences",
+                ["tenant", "kind", "code", "problem", "tenant value", "parent value"],
+                [
+                    (d.tenant, d.kind, d.code, d.problem, d.tenant_value, d.parent_value)
+                    for d in differences
+                ],
+            )
         for r in results:
-            output.message(f"{r.tenant}: back-ordering {r.state}, {len(r.differences)} "
-                           f"difference(s), {r.pending} event(s) pending.")
+            output.message(
+                f"{r.tenant}: back-ordering {r.state}, {len(r.differences)} "
+                f"difference(s), {r.pending} event(s) pending."
+            )
     if differences:
-        raise Differences(f"{len(differences)} difference(s) between the tenant and its "
-                          "parent (see above; fix the cause, then run reconcile again)")
+        raise Differences(
+            f"{len(differences)} difference(s) between the tenant and its "
+            "parent (see above; fix the cause, then run reconcile again)"
+        )

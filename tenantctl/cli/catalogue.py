@@ -18,30 +18,50 @@ from tenantctl.words import plural
 catalogue = lazy.module("tenantctl.domain.catalogue")
 pricing = lazy.module("tenantctl.domain.pricing")
 
-pricelist_app = typer.Typer(help="Import, list, show and compare price lists.",
-                            no_args_is_help=True)
-product_app = typer.Typer(help="List, show and change the products of the catalogue.",
-                          no_args_is_help=True)
+pricelist_app = typer.Typer(
+    help="Import, list, show and compare price lists.", no_args_is_help=True
+)
+product_app = typer.Typer(
+    help="List, show and change the products of the catalogue.", no_args_is_help=True
+)
 
 Platform = choices(config.platforms())
 Unit = choices(config.units())
-Shown = Annotated[int, typer.Option("--show", parser=whole_number, metavar="N",
-                                    help="Rows of each kind of change to print (table only).")]
+Shown = Annotated[
+    int,
+    typer.Option(
+        "--show",
+        parser=whole_number,
+        metavar="N",
+        help="Rows of each kind of change to print (table only).",
+    ),
+]
 
 
 @pricelist_app.command("import")
 def import_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Price list name (created when new).")],
-    file: Annotated[Path, typer.Argument(help="CSV: sku,name,platform,unit,price"
-                                               "[,add_on_of,type]; the whole new version.")],
-    currency: Annotated[str | None, typer.Option(
-        help="ISO 4217 currency; required when the price list is new.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run",
-                                          help="Show the diff, change nothing.")] = False,
-    effective: Annotated[str | None, typer.Option(
-        metavar="YYYY-MM-DD", help="The day the new revision takes effect (default: now); "
-                                   "tenant updates apply it from then on.")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: sku,name,platform,unit,price[,add_on_of,type]; the whole new version."
+        ),
+    ],
+    currency: Annotated[
+        str | None, typer.Option(help="ISO 4217 currency; required when the price list is new.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the diff, change nothing.")
+    ] = False,
+    effective: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="The day the new revision takes effect (default: now); "
+            "tenant updates apply it from then on.",
+        ),
+    ] = None,
     show: Shown = 20,
 ):
     """Import FILE as the new version of price list NAME and print the diff."""
@@ -51,27 +71,39 @@ def import_(
     rows = catalogue.read_price_csv(file)
     with st.session(write=True) as session:
         result = catalogue.import_price_list(
-            session, st.org_of(session), name, rows, currency=currency,
-            source=file.name, dry_run=dry_run, effective=effective_day)
+            session,
+            st.org_of(session),
+            name,
+            rows,
+            currency=currency,
+            source=file.name,
+            dry_run=dry_run,
+            effective=effective_day,
+        )
     if st.json:
         output.print_json(result)
         return
     _print_diff(result.diff, show)
     if result.dry_run:
         verb = "would make" if result.revision else "would leave"
-        output.message(f"Dry run: {verb} {name} "
-                       + (f"revision {result.revision}" if result.revision else "unchanged")
-                       + "; nothing was written.")
+        output.message(
+            f"Dry run: {verb} {name} "
+            + (f"revision {result.revision}" if result.revision else "unchanged")
+            + "; nothing was written."
+        )
     elif result.revision is None:
-        output.message(f"{name} is up to date: the file matches revision "
-                       f"{result.previous_revision}; no new revision.")
+        output.message(
+            f"{name} is up to date: the file matches revision "
+            f"{result.previous_revision}; no new revision."
+        )
     else:
         output.message(
             f"{name} ({result.currency}) is now at revision {result.revision}: "
             f"{plural(result.item_count, 'item')}; "
             f"{plural(result.products_created, 'product')} and "
             f"{plural(result.units_created, 'unit')} created, "
-            f"{result.products_renamed} renamed.")
+            f"{result.products_renamed} renamed."
+        )
 
 
 @pricelist_app.command("list")
@@ -81,21 +113,24 @@ def list_(ctx: typer.Context):
     with st.session() as session:
         lists = catalogue.list_price_lists(session, st.org_of(session))
     if st.json:
-        output.print_json([{k: v for k, v in output.jsonable(pl).items() if k != "revisions"}
-                           for pl in lists])
+        output.print_json(
+            [{k: v for k, v in output.jsonable(pl).items() if k != "revisions"} for pl in lists]
+        )
         return
-    output.table("Price lists", ["Name", "Currency", "Revision", "Items", "Created"],
-                 [[pl.name, pl.currency, pl.revision, pl.item_count, pl.created_at]
-                  for pl in lists])
+    output.table(
+        "Price lists",
+        ["Name", "Currency", "Revision", "Items", "Created"],
+        [[pl.name, pl.currency, pl.revision, pl.item_count, pl.created_at] for pl in lists],
+    )
 
 
 @pricelist_app.command("show")
 def show_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Price list name.")],
-    revision: Annotated[int | None, typer.Option(parser=whole_number,
-            help="Revision to show (default: latest).")
-                        ] = None,
+    revision: Annotated[
+        int | None, typer.Option(parser=whole_number, help="Revision to show (default: latest).")
+    ] = None,
 ):
     """Show a price list's items at a revision, and its revisions."""
     st = state(ctx)
@@ -103,32 +138,66 @@ def show_(
         summary, items = catalogue.price_list_items(session, st.org_of(session), name, revision)
     shown = revision or summary.revision
     if st.json:
-        output.print_json({"name": summary.name, "currency": summary.currency,
-                           "revision": shown, "latest_revision": summary.revision,
-                           "revisions": summary.revisions,
-                           "items": [{"sku": i.sku, "name": i.name, "platform": i.platform,
-                                      "unit": i.unit, "price": i.price} for i in items]})
+        output.print_json(
+            {
+                "name": summary.name,
+                "currency": summary.currency,
+                "revision": shown,
+                "latest_revision": summary.revision,
+                "revisions": summary.revisions,
+                "items": [
+                    {
+                        "sku": i.sku,
+                        "name": i.name,
+                        "platform": i.platform,
+                        "unit": i.unit,
+                        "price": i.price,
+                    }
+                    for i in items
+                ],
+            }
+        )
         return
     if not shown:
-        output.message(f"{summary.name} has no revision yet: `tenantctl pricelist import` "
-                       "fills it.")
+        output.message(
+            f"{summary.name} has no revision yet: `tenantctl pricelist import` fills it."
+        )
     at = f"revision {shown}" if shown else "no revision yet"
-    output.table(f"{summary.name} ({summary.currency}), {at}",
-                 ["SKU", "Name", "Platform", "Unit", "Price"],
-                 [[i.sku, i.name, i.platform, i.unit, i.price] for i in items])
+    output.table(
+        f"{summary.name} ({summary.currency}), {at}",
+        ["SKU", "Name", "Platform", "Unit", "Price"],
+        [[i.sku, i.name, i.platform, i.unit, i.price] for i in items],
+    )
     today = date.today()
-    output.table("Revisions", ["Revision", "Items", "Source", "Effective", "Created"],
-                 [[r["revision"], r["items"], r["source"],
-                   (f"{r['effective_date']} (scheduled)" if r["effective_date"]
-                    and r["effective_date"] > today else r["effective_date"]), r["created_at"]]
-                  for r in summary.revisions])
+    output.table(
+        "Revisions",
+        ["Revision", "Items", "Source", "Effective", "Created"],
+        [
+            [
+                r["revision"],
+                r["items"],
+                r["source"],
+                (
+                    f"{r['effective_date']} (scheduled)"
+                    if r["effective_date"] and r["effective_date"] > today
+                    else r["effective_date"]
+                ),
+                r["created_at"],
+            ]
+            for r in summary.revisions
+        ],
+    )
 
 
 @pricelist_app.command("set-price")
 def set_price(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Price list name (inside a tenant: its retail "
-                                             "list, e.g. \"Retail EUR\").")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help='Price list name (inside a tenant: its retail list, e.g. "Retail EUR").'
+        ),
+    ],
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     price: Annotated[str, typer.Argument(help="The new price, an exact amount (e.g. 20.60).")],
     unit: Annotated[Unit, typer.Option(help="The billing unit the price is for.")],
@@ -141,13 +210,20 @@ def set_price(
         output.print_json(change)
         return
     if change.revision is None:
-        output.message(f"{name}: {sku} {unit} is already {output.cell(change.price)} "
-                       f"{change.currency}; no new revision.")
+        output.message(
+            f"{name}: {sku} {unit} is already {output.cell(change.price)} "
+            f"{change.currency}; no new revision."
+        )
     else:
-        was = (f"was {output.cell(change.old_price)}" if change.old_price is not None
-               else "newly listed")
-        output.message(f"{name} is now at revision {change.revision}: {sku} {unit} costs "
-                       f"{output.cell(change.price)} {change.currency} ({was}).")
+        was = (
+            f"was {output.cell(change.old_price)}"
+            if change.old_price is not None
+            else "newly listed"
+        )
+        output.message(
+            f"{name} is now at revision {change.revision}: {sku} {unit} costs "
+            f"{output.cell(change.price)} {change.currency} ({was})."
+        )
 
 
 @pricelist_app.command("diff")
@@ -163,8 +239,15 @@ def diff_(
     with st.session() as session:
         diff = catalogue.revision_diff(session, st.org_of(session), name, from_, to)
     if st.json:
-        output.print_json({"name": name, "from": from_, "to": to, **output.jsonable(diff),
-                           "counts": diff.counts()})
+        output.print_json(
+            {
+                "name": name,
+                "from": from_,
+                "to": to,
+                **output.jsonable(diff),
+                "counts": diff.counts(),
+            }
+        )
         return
     _print_diff(diff, show)
 
@@ -172,19 +255,27 @@ def diff_(
 def _print_diff(diff: catalogue.PriceListDiff, show: int) -> None:
     rows = []
     more = []
-    for kind, changes in (("added", diff.added), ("price-changed", diff.changed),
-                          ("discontinued", diff.discontinued)):
-        rows += [[kind, c.sku, c.unit, c.name, c.old_price, c.new_price]
-                 for c in changes[:show]]
+    for kind, changes in (
+        ("added", diff.added),
+        ("price-changed", diff.changed),
+        ("discontinued", diff.discontinued),
+    ):
+        rows += [[kind, c.sku, c.unit, c.name, c.old_price, c.new_price] for c in changes[:show]]
         if len(changes) > show:
             more.append(f"{len(changes) - show} more {kind}")
     counts = diff.counts()
-    caption = (f"{counts['added']} added, {counts['changed']} price-changed, "
-               f"{counts['discontinued']} discontinued"
-               + (f" ({'; '.join(more)}: use --json or --show)" if more else ""))
-    output.table("Price list changes", ["Change", "SKU", "Unit", "Name", "Old price",
-                                        "New price"], rows, caption=caption,
-                 drop=["Name"])
+    caption = (
+        f"{counts['added']} added, {counts['changed']} price-changed, "
+        f"{counts['discontinued']} discontinued"
+        + (f" ({'; '.join(more)}: use --json or --show)" if more else "")
+    )
+    output.table(
+        "Price list changes",
+        ["Change", "SKU", "Unit", "Name", "Old price", "New price"],
+        rows,
+        caption=caption,
+        drop=["Name"],
+    )
 
 
 @product_app.command("list")
@@ -199,10 +290,15 @@ def product_list(
     if st.json:
         output.print_json(products)
         return
-    output.table("Products", ["SKU", "Name", "Platform", "Type", "Units", "Add-on of", "Status"],
-                 [[p.sku, p.name, p.platform, p.type, ", ".join(p.units), p.add_on_of,
-                   p.status] for p in products],
-                 drop=["Type", "Add-on of", "Units"])
+    output.table(
+        "Products",
+        ["SKU", "Name", "Platform", "Type", "Units", "Add-on of", "Status"],
+        [
+            [p.sku, p.name, p.platform, p.type, ", ".join(p.units), p.add_on_of, p.status]
+            for p in products
+        ],
+        drop=["Type", "Add-on of", "Units"],
+    )
 
 
 @product_app.command("show")
@@ -217,16 +313,30 @@ def product_show(
     if st.json:
         output.print_json(detail)
         return
-    output.record(f"Product {detail.sku}", {
-        "name": detail.name, "platform": detail.platform, "type": detail.type,
-        "status": detail.status, "add-on of": detail.add_on_of,
-        "add-ons": ", ".join(detail.add_ons), "category": detail.category,
-        "visible": detail.visible, "copied from": detail.source_sku})
-    output.table("Units", ["Unit", "Status", "Cost price"],
-                 [[u.unit, u.status, u.cost_price] for u in detail.units])
-    output.table("Listed in", ["Price list", "Unit", "Price", "Currency"],
-                 [[p["price_list"], p["unit"], p["price"], p["currency"]]
-                  for p in detail.price_lists])
+    output.record(
+        f"Product {detail.sku}",
+        {
+            "name": detail.name,
+            "platform": detail.platform,
+            "type": detail.type,
+            "status": detail.status,
+            "add-on of": detail.add_on_of,
+            "add-ons": ", ".join(detail.add_ons),
+            "category": detail.category,
+            "visible": detail.visible,
+            "copied from": detail.source_sku,
+        },
+    )
+    output.table(
+        "Units",
+        ["Unit", "Status", "Cost price"],
+        [[u.unit, u.status, u.cost_price] for u in detail.units],
+    )
+    output.table(
+        "Listed in",
+        ["Price list", "Unit", "Price", "Currency"],
+        [[p["price_list"], p["unit"], p["price"], p["currency"]] for p in detail.price_lists],
+    )
 
 
 @product_app.command("set")
@@ -236,26 +346,41 @@ def product_set(
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     description: Annotated[str | None, typer.Option(help="A description.")] = None,
     category: Annotated[str | None, typer.Option(help="A category.")] = None,
-    visible: Annotated[bool | None, typer.Option(
-        "--visible/--hidden", help="Show or hide it on the storefront.")] = None,
+    visible: Annotated[
+        bool | None, typer.Option("--visible/--hidden", help="Show or hide it on the storefront.")
+    ] = None,
     new_sku: Annotated[str | None, typer.Option("--new-sku", help="A new SKU code.")] = None,
     platform: Annotated[Platform | None, typer.Option(help="Another platform.")] = None,
-    add_on_of: Annotated[str | None, typer.Option(
-        "--add-on-of", metavar="SKU", help="Make it an add-on of SKU.")] = None,
-    add_unit: Annotated[str | None, typer.Option("--add-unit", help="Sell it in UNIT too.")
-                        ] = None,
-    remove_unit: Annotated[str | None, typer.Option(
-        "--remove-unit", help="Stop selling it in UNIT.")] = None,
-    purchase_price: Annotated[str | None, typer.Option(
-        "--purchase-price", metavar="UNIT=PRICE", help="The purchase price of one unit.")
-                              ] = None,
+    add_on_of: Annotated[
+        str | None, typer.Option("--add-on-of", metavar="SKU", help="Make it an add-on of SKU.")
+    ] = None,
+    add_unit: Annotated[str | None, typer.Option("--add-unit", help="Sell it in UNIT too.")] = None,
+    remove_unit: Annotated[
+        str | None, typer.Option("--remove-unit", help="Stop selling it in UNIT.")
+    ] = None,
+    purchase_price: Annotated[
+        str | None,
+        typer.Option(
+            "--purchase-price", metavar="UNIT=PRICE", help="The purchase price of one unit."
+        ),
+    ] = None,
 ):
     """Change a product; on an inherited product only what the product policy allows."""
     from tenantctl.domain.policy import ProductChange, set_product
 
     st = state(ctx)
-    change = ProductChange(name, description, category, visible, new_sku, platform,
-                           add_on_of, add_unit, remove_unit, purchase_price)
+    change = ProductChange(
+        name,
+        description,
+        category,
+        visible,
+        new_sku,
+        platform,
+        add_on_of,
+        add_unit,
+        remove_unit,
+        purchase_price,
+    )
     with st.session(write=True) as session:
         detail = set_product(session, st.org_of(session), sku, change)
     if st.json:

@@ -17,8 +17,10 @@ root_org = lazy.function("tenantctl.domain.orgs", "root_org")
 def checklist(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="The reseller account's code.")],
-    price_list: Annotated[str, typer.Option("--price-list", metavar="NAME",
-                                            help="The price list the tenant will get.")],
+    price_list: Annotated[
+        str,
+        typer.Option("--price-list", metavar="NAME", help="The price list the tenant will get."),
+    ],
 ):
     """Run the preparation checklist for ACCOUNT (exit 0 when all pass, 3 when any fails)."""
     st = state(ctx)
@@ -30,7 +32,10 @@ def checklist(
     else:
         for check in result.checks:
             output.check_line(check.passed, check.name, check.reason, check.fix)
-        output.message(f"{account} is ready to become a tenant reseller." if result.passed
-                       else f"{account} is not ready: fix the failed checks and run again.")
+        output.message(
+            f"{account} is ready to become a tenant reseller."
+            if result.passed
+            else f"{account} is not ready: fix the failed checks and run again."
+        )
     if not result.passed:
         raise typer.Exit(CheckFailed.exit_code)

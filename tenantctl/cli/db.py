@@ -45,5 +45,6 @@ def current(ctx: typer.Context):
     if st.json:
         output.print_json(result)
     else:
-        output.record("Store schema", {"current": rev or "(empty)", "head": head,
-                                       "up to date": rev == head})
+        output.record(
+            "Store schema", {"current": rev or "(empty)", "head": head, "up to date": rev == head}
+        )

@@ -30,71 +30,158 @@ class Step:
 def lifecycle(fixtures: Path) -> list[Step]:
     """The demo's steps, in order; each later capability adds its own."""
     return [
-        Step("Load the distributor's data set (root org, catalogue, price lists, accounts)",
-             ["load", str(fixtures / "distributor.yaml")]),
-        Step("Load it again: loading is idempotent, nothing changes",
-             ["load", str(fixtures / "distributor.yaml")]),
+        Step(
+            "Load the distributor's data set (root org, catalogue, price lists, accounts)",
+            ["load", str(fixtures / "distributor.yaml")],
+        ),
+        Step(
+            "Load it again: loading is idempotent, nothing changes",
+            ["load", str(fixtures / "distributor.yaml")],
+        ),
         Step("The price lists", ["pricelist", "list"]),
-        Step("Run the preparation checklist for a reseller that is ready",
-             ["checklist", "ACME", "--price-list", "Resellers EUR"]),
-        Step("...and for one that is not synced with its platforms (exit code 3)",
-             ["checklist", "GAMMA", "--price-list", "Resellers EUR"], expect=3),
-        Step("Create ACME as a premium tenant reseller: a queued process with a progress "
-             "bar per task", ["tenant", "create", "ACME", "--price-list", "Resellers EUR",
-                              "--edition", "premium", "--admin-username", "admin",
-                              "--admin-email", "admin@acme.example"]),
+        Step(
+            "Run the preparation checklist for a reseller that is ready",
+            ["checklist", "ACME", "--price-list", "Resellers EUR"],
+        ),
+        Step(
+            "...and for one that is not synced with its platforms (exit code 3)",
+            ["checklist", "GAMMA", "--price-list", "Resellers EUR"],
+            expect=3,
+        ),
+        Step(
+            "Create ACME as a premium tenant reseller: a queued process with a progress "
+            "bar per task",
+            [
+                "tenant",
+                "create",
+                "ACME",
+                "--price-list",
+                "Resellers EUR",
+                "--edition",
+                "premium",
+                "--admin-username",
+                "admin",
+                "--admin-email",
+                "admin@acme.example",
+            ],
+        ),
         Step("The process that created it, task by task", ["process", "show", "1"]),
-        Step("The tenant: client id, phase, back-ordering state",
-             ["tenant", "show", "ACME"]),
-        Step("Import the next version of 'Resellers EUR': only the differences are stored",
-             ["pricelist", "import", "Resellers EUR", str(fixtures / "resellers-eur-v2.csv")]),
-        Step("Compare its two revisions",
-             ["pricelist", "diff", "Resellers EUR", "--from", "1", "--to", "2"]),
-        Step("What updating ACME would change (dry run)",
-             ["tenant", "update", "ACME", "--dry-run"]),
-        Step("Update ACME: only the differences reach its catalogue",
-             ["tenant", "update", "ACME"]),
-        Step("...and again, as the nightly cron would: up to date",
-             ["tenant", "update", "--all"]),
+        Step("The tenant: client id, phase, back-ordering state", ["tenant", "show", "ACME"]),
+        Step(
+            "Import the next version of 'Resellers EUR': only the differences are stored",
+            ["pricelist", "import", "Resellers EUR", str(fixtures / "resellers-eur-v2.csv")],
+        ),
+        Step(
+            "Compare its two revisions",
+            ["pricelist", "diff", "Resellers EUR", "--from", "1", "--to", "2"],
+        ),
+        Step(
+            "What updating ACME would change (dry run)", ["tenant", "update", "ACME", "--dry-run"]
+        ),
+        Step("Update ACME: only the differences reach its catalogue", ["tenant", "update", "ACME"]),
+        Step("...and again, as the nightly cron would: up to date", ["tenant", "update", "--all"]),
         Step("The update tenant log", ["tenant", "log", "ACME"]),
-        Step("Upgrade the lite reseller LITECLOUD: first its tenant (basic edition)",
-             ["tenant", "create", "LITECLOUD", "--price-list", "Resellers EUR",
-              "--admin-username", "admin", "--admin-email", "admin@litecloud.example"]),
-        Step("...its subscriptions cannot move before its customers (refused)",
-             ["upgrade", "subscriptions", "LITECLOUD"], expect=1),
-        Step("...copy its customers: in the root they become back-ordering records",
-             ["upgrade", "customers", "LITECLOUD"]),
-        Step("...the distributor can no longer sell to them directly (refused)",
-             ["subscription", "create", "LC-AEGEAN-TRAVEL", "MS-M365-BS", "--unit", "monthly",
-              "--quantity", "1"], expect=1),
-        Step("...copy their subscriptions and assets: back-ordering switches on",
-             ["upgrade", "subscriptions", "LITECLOUD"]),
-        Step("...and run it again: nothing is copied twice",
-             ["upgrade", "subscriptions", "LITECLOUD"]),
-        Step("LITECLOUD is live. In its own BSS, its reseller creates a customer...",
-             ["account", "create", "DEMO-BAKERY", "--name", "Thessaloniki Bakery",
-              "--email", "accounts@bakery.example"], inside="LITECLOUD"),
-        Step("...prices it from its retail price list...",
-             ["account", "set", "DEMO-BAKERY", "--price-list", "Retail EUR"],
-             inside="LITECLOUD"),
-        Step("...and sells it ten Microsoft 365 Business Standard licences",
-             ["subscription", "create", "DEMO-BAKERY", "MS-M365-BS", "--unit", "monthly",
-              "--quantity", "10"], inside="LITECLOUD"),
-        Step("The sale reached the distributor: the customer copied up, billed to "
-             "LITECLOUD, with an order at LITECLOUD's cost",
-             ["order", "list", "--account", "DEMO-BAKERY"]),
-        Step("Back-ordering of LITECLOUD: nothing pending",
-             ["backorder", "status", "LITECLOUD"]),
-        Step("Reconcile LITECLOUD with the distributor: no difference (exit 0)",
-             ["reconcile", "LITECLOUD"]),
-        Step("ACME was never lite: switch its back-ordering on (it cannot be undone)",
-             ["backorder", "enable", "ACME", "--yes"]),
+        Step(
+            "Upgrade the lite reseller LITECLOUD: first its tenant (basic edition)",
+            [
+                "tenant",
+                "create",
+                "LITECLOUD",
+                "--price-list",
+                "Resellers EUR",
+                "--admin-username",
+                "admin",
+                "--admin-email",
+                "admin@litecloud.example",
+            ],
+        ),
+        Step(
+            "...its subscriptions cannot move before its customers (refused)",
+            ["upgrade", "subscriptions", "LITECLOUD"],
+            expect=1,
+        ),
+        Step(
+            "...copy its customers: in the root they become back-ordering records",
+            ["upgrade", "customers", "LITECLOUD"],
+        ),
+        Step(
+            "...the distributor can no longer sell to them directly (refused)",
+            [
+                "subscription",
+                "create",
+                "LC-AEGEAN-TRAVEL",
+                "MS-M365-BS",
+                "--unit",
+                "monthly",
+                "--quantity",
+                "1",
+            ],
+            expect=1,
+        ),
+        Step(
+            "...copy their subscriptions and assets: back-ordering switches on",
+            ["upgrade", "subscriptions", "LITECLOUD"],
+        ),
+        Step(
+            "...and run it again: nothing is copied twice",
+            ["upgrade", "subscriptions", "LITECLOUD"],
+        ),
+        Step(
+            "LITECLOUD is live. In its own BSS, its reseller creates a customer...",
+            [
+                "account",
+                "create",
+                "DEMO-BAKERY",
+                "--name",
+                "Thessaloniki Bakery",
+                "--email",
+                "accounts@bakery.example",
+            ],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "...prices it from its retail price list...",
+            ["account", "set", "DEMO-BAKERY", "--price-list", "Retail EUR"],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "...and sells it ten Microsoft 365 Business Standard licences",
+            [
+                "subscription",
+                "create",
+                "DEMO-BAKERY",
+                "MS-M365-BS",
+                "--unit",
+                "monthly",
+                "--quantity",
+                "10",
+            ],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "The sale reached the distributor: the customer copied up, billed to "
+            "LITECLOUD, with an order at LITECLOUD's cost",
+            ["order", "list", "--account", "DEMO-BAKERY"],
+        ),
+        Step("Back-ordering of LITECLOUD: nothing pending", ["backorder", "status", "LITECLOUD"]),
+        Step(
+            "Reconcile LITECLOUD with the distributor: no difference (exit 0)",
+            ["reconcile", "LITECLOUD"],
+        ),
+        Step(
+            "ACME was never lite: switch its back-ordering on (it cannot be undone)",
+            ["backorder", "enable", "ACME", "--yes"],
+        ),
         Step("All tenant resellers", ["tenant", "list"]),
-        Step("The distributor's invoice to its new tenant reseller LITECLOUD for its last "
-             "ended cycle: its mirrors at its price list, separate invoices where asked",
-             ["invoice", "run", "LITECLOUD", "--period", _last_cycle()]),
-        Step("...run again: issued once, nothing changes",
-             ["invoice", "run", "LITECLOUD", "--period", _last_cycle()]),
+        Step(
+            "The distributor's invoice to its new tenant reseller LITECLOUD for its last "
+            "ended cycle: its mirrors at its price list, separate invoices where asked",
+            ["invoice", "run", "LITECLOUD", "--period", _last_cycle()],
+        ),
+        Step(
+            "...run again: issued once, nothing changes",
+            ["invoice", "run", "LITECLOUD", "--period", _last_cycle()],
+        ),
         Step("The invoices issued", ["invoice", "list"]),
     ]
 
@@ -112,8 +199,9 @@ def _last_cycle() -> str:
 
 def demo(
     ctx: typer.Context,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary store and "
-                                                      "print where it is.")] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the temporary store and print where it is.")
+    ] = False,
 ):
     """Run the tenant-reseller lifecycle on the bundled fixtures, narrating each step.
 
@@ -127,8 +215,10 @@ def demo(
     # --db on this command line names the store; TENANTCTL_DB does not (a source's name).
     named = root.get_parameter_source("db").name == "COMMANDLINE"
     db_url = st.db_url if named and st.db_url else f"sqlite:///{tmp / 'demo.db'}"
-    output.message(f"The demo's store: {db_url}"
-                   + ("" if named or keep else " (removed at the end; --keep keeps it)"))
+    output.message(
+        f"The demo's store: {db_url}"
+        + ("" if named or keep else " (removed at the end; --keep keeps it)")
+    )
     command = root.command  # the demo drives the same commands a person types
     steps = lifecycle(data_dir("fixtures"))
     # The demo's tenant administrators get a random password that is never shown.
@@ -142,8 +232,9 @@ def demo(
                 os.environ["TENANTCTL_USER"] = "admin"
                 os.environ["TENANTCTL_PASSWORD"] = os.environ["TENANTCTL_ADMIN_PASSWORD"]
             output.note(f"$ tenantctl {' '.join(_quote(a) for a in args)}", "dim")
-            code = command.main(["--db", db_url, *args], standalone_mode=False,
-                                prog_name="tenantctl")
+            code = command.main(
+                ["--db", db_url, *args], standalone_mode=False, prog_name="tenantctl"
+            )
             code = code or 0
             if code != step.expect:
                 raise TenantctlError(f"demo step {number} exited {code}, expected {step.expect}")

@@ -13,13 +13,20 @@ from tenantctl.errors import BadInput
 
 billing_store = lazy.module("tenantctl.domain.billing_store")
 
-invoice_app = typer.Typer(help="Bill tenant resellers for their mirrored sales: preview, "
-                               "issue, list, show and export invoices.",
-                          no_args_is_help=True)
+invoice_app = typer.Typer(
+    help="Bill tenant resellers for their mirrored sales: preview, "
+    "issue, list, show and export invoices.",
+    no_args_is_help=True,
+)
 
-Period = Annotated[str, typer.Option("--period", metavar="YYYY-MM",
-                                     help="The billing cycle: from the reseller's billing "
-                                          "day of this month.")]
+Period = Annotated[
+    str,
+    typer.Option(
+        "--period",
+        metavar="YYYY-MM",
+        help="The billing cycle: from the reseller's billing day of this month.",
+    ),
+]
 
 
 def _org_id(st: State) -> int | None:
@@ -53,10 +60,12 @@ def preview(
 def run(
     ctx: typer.Context,
     period: Period,
-    reseller: Annotated[str | None, typer.Argument(
-        help="The tenant reseller's account code (or --all).")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every tenant reseller of the org, in "
-                                                     "code order.")] = False,
+    reseller: Annotated[
+        str | None, typer.Argument(help="The tenant reseller's account code (or --all).")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every tenant reseller of the org, in code order.")
+    ] = False,
 ):
     """Issue a cycle's invoices, once per reseller and cycle (a second run changes nothing).
 
@@ -93,10 +102,12 @@ def run(
 @invoice_app.command("list")
 def list_(
     ctx: typer.Context,
-    reseller: Annotated[str | None, typer.Option("--reseller", metavar="CODE",
-                                                 help="Only this reseller's.")] = None,
-    period: Annotated[str | None, typer.Option("--period", metavar="YYYY-MM",
-                                               help="Only this cycle's.")] = None,
+    reseller: Annotated[
+        str | None, typer.Option("--reseller", metavar="CODE", help="Only this reseller's.")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", metavar="YYYY-MM", help="Only this cycle's.")
+    ] = None,
 ):
     """List the issued invoices and credit notes."""
     st = state(ctx)
@@ -105,10 +116,34 @@ def list_(
     if st.json:
         output.print_json(rows)
         return
-    output.table("Invoices", ["Number", "Kind", "Reseller", "Customer", "Period", "Issued",
-                              "Lines", "Total", "Currency"],
-                 [[r.number, r.kind, r.reseller, r.customer or "(consolidated)", r.period,
-                   r.issued_on, r.lines, r.total, r.currency] for r in rows])
+    output.table(
+        "Invoices",
+        [
+            "Number",
+            "Kind",
+            "Reseller",
+            "Customer",
+            "Period",
+            "Issued",
+            "Lines",
+            "Total",
+            "Currency",
+        ],
+        [
+            [
+                r.number,
+                r.kind,
+                r.reseller,
+                r.customer or "(consolidated)",
+                r.period,
+                r.issued_on,
+                r.lines,
+                r.total,
+                r.currency,
+            ]
+            for r in rows
+        ],
+    )
 
 
 @invoice_app.command("show")
@@ -131,8 +166,10 @@ def export(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The invoice's number.")],
     format_: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
-    output_file: Annotated[Path | None, typer.Option(
-        "--output", metavar="FILE", help="Write it to FILE (default: stdout).")] = None,
+    output_file: Annotated[
+        Path | None,
+        typer.Option("--output", metavar="FILE", help="Write it to FILE (default: stdout)."),
+    ] = None,
 ):
     """Export an invoice, one row per line with its end customer."""
     if format_ not in ("csv", "json"):
@@ -141,8 +178,11 @@ def export(
     with st.session() as session:
         view = billing_store.invoice_detail(session, st.org_of(session), number)
     rows = billing_store.export_rows(view)
-    text = (output.csv_text(billing_store.EXPORT_FIELDS, rows) if format_ == "csv"
-            else output.json_text(rows))
+    text = (
+        output.csv_text(billing_store.EXPORT_FIELDS, rows)
+        if format_ == "csv"
+        else output.json_text(rows)
+    )
     if output_file is None:
         output.raw(text)
     else:

@@ -33,8 +33,15 @@ def _console(file, *, width: int | None, soft_wrap: bool) -> Console:
     from rich.console import Console
 
     extra: dict[str, Any] = {"color_system": None} if _no_color() else {}
-    return Console(file=file, highlight=False, soft_wrap=soft_wrap, emoji=False,
-                   markup=False, width=width, **extra)
+    return Console(
+        file=file,
+        highlight=False,
+        soft_wrap=soft_wrap,
+        emoji=False,
+        markup=False,
+        width=width,
+        **extra,
+    )
 
 
 def _piped() -> bool:
@@ -55,10 +62,12 @@ def _stderr() -> Console:
 # C0 and C1 controls, DEL, and the invisible marks that reorder or hide text (bidi
 # overrides, zero-width characters), and lone surrogates (no encoding can write them):
 # never sent to a terminal as they are.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e"
-                     "\u2060-\u2069\ud800-\udfff\ufeff]")
-_UNSAFE_KEEP_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f"
-                                "\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff]")
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff]"
+)
+_UNSAFE_KEEP_LINES = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff]"
+)
 
 
 def _escaped(match: re.Match) -> str:
@@ -94,8 +103,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069"
-                          "\ufeff]")
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def _dumps(value: Any, **kw) -> str:
@@ -142,15 +150,39 @@ def cell(value: Any) -> str:
 
 # Columns of free text: they wrap (and fold a long word) to fit the terminal. Every other
 # column holds codes, ids, amounts, counts, dates or short states: it keeps its width.
-_FREE_TEXT = {"name", "product", "lines", "add-ons", "error", "source", "title", "task",
-              "price list", "units", "changes", "result", "email", "billing address",
-              "reason", "role", "phone", "external id", "add-on of"}
+_FREE_TEXT = {
+    "name",
+    "product",
+    "lines",
+    "add-ons",
+    "error",
+    "source",
+    "title",
+    "task",
+    "price list",
+    "units",
+    "changes",
+    "result",
+    "email",
+    "billing address",
+    "reason",
+    "role",
+    "phone",
+    "external id",
+    "add-on of",
+}
 _NARROWEST_TEXT = 12  # a free-text column narrower than this is no longer readable
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-          *, caption: str | None = None, whole: set[str] = frozenset(),
-          drop: Sequence[str] = ()) -> None:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    caption: str | None = None,
+    whole: set[str] = frozenset(),
+    drop: Sequence[str] = (),
+) -> None:
     """A table on stdout; amounts and counts right-aligned; codes, ids and amounts never cut.
 
     WHOLE names more columns that must never wrap. When the table is wider than the
@@ -170,8 +202,11 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         return max([cell_len(columns[i])] + [cell_len(r[i]) for r in texts])
 
     def needed(indices: list[int]) -> int:
-        return sum(min(widths(i), _NARROWEST_TEXT) if free[i] else widths(i)
-                   for i in indices) + 3 * len(indices) + 1
+        return (
+            sum(min(widths(i), _NARROWEST_TEXT) if free[i] else widths(i) for i in indices)
+            + 3 * len(indices)
+            + 1
+        )
 
     dropped = []
     for name in (n for n in drop if n in columns):
@@ -186,9 +221,11 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     if dropped:
         note = f"not shown at this width: {', '.join(dropped)} (see --json)"
         caption = f"{caption}; {note}" if caption else note
-    t = Table(title=Text(literal(title), style="table.title") if title else None,
-              caption=Text(literal(caption), style="table.caption") if caption else None,
-              header_style="bold")
+    t = Table(
+        title=Text(literal(title), style="table.title") if title else None,
+        caption=Text(literal(caption), style="table.caption") if caption else None,
+        header_style="bold",
+    )
     for i in keep:
         name = columns[i]
         justify = "right" if name.lower() in _RIGHT else "left"
@@ -201,8 +238,13 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     console.print(t)
 
 
-def _blocks(console: Console, title: str | None, columns: Sequence[str],
-            texts: list[list[str]], caption: str | None) -> None:
+def _blocks(
+    console: Console,
+    title: str | None,
+    columns: Sequence[str],
+    texts: list[list[str]],
+    caption: str | None,
+) -> None:
     """A table too wide for the terminal: one block of `column  value` lines per row."""
     from rich.table import Table
     from rich.text import Text
@@ -222,9 +264,28 @@ def _blocks(console: Console, title: str | None, columns: Sequence[str],
         console.print(Text(literal(caption), style="table.caption"))
 
 
-_RIGHT = {"price", "old price", "new price", "quantity", "qty", "items", "count", "added",
-          "changed", "discontinued", "revision", "progress", "done", "total", "id",
-          "attempt", "cost price", "rows deleted", "old", "new"}
+_RIGHT = {
+    "price",
+    "old price",
+    "new price",
+    "quantity",
+    "qty",
+    "items",
+    "count",
+    "added",
+    "changed",
+    "discontinued",
+    "revision",
+    "progress",
+    "done",
+    "total",
+    "id",
+    "attempt",
+    "cost price",
+    "rows deleted",
+    "old",
+    "new",
+}
 
 
 def record(title: str, fields: dict[str, Any]) -> None:
@@ -232,8 +293,9 @@ def record(title: str, fields: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=Text(literal(title), style="table.title"), show_header=False, box=None,
-              pad_edge=False)
+    t = Table(
+        title=Text(literal(title), style="table.title"), show_header=False, box=None, pad_edge=False
+    )
     t.add_column("field", style="bold", no_wrap=True)
     t.add_column("value", overflow="fold")
     for key, value in fields.items():
@@ -266,8 +328,9 @@ def check_line(passed: bool, name: str, reason: str, fix: str | None) -> None:
         out.print(Text.assemble(("     fix: ", "dim"), literal(fix)), soft_wrap=_piped())
 
 
-def error(exc: BaseException, verbose: bool, *, unexpected: bool = False,
-          hint: str | None = None) -> None:
+def error(
+    exc: BaseException, verbose: bool, *, unexpected: bool = False, hint: str | None = None
+) -> None:
     """`Error: ...` on stderr (and a one-line HINT); the traceback only with -v."""
     from rich.text import Text
 
@@ -303,11 +366,17 @@ def progress(enabled: bool = True):
         transient=False,
     )
     with prog:
+
         def add(description: str, total: int | None):
             task = prog.add_task(literal(description), total=total)
 
-            def advance(n: int = 1, *, completed: int | None = None, total: int | None = None,
-                        description: str | None = None):
+            def advance(
+                n: int = 1,
+                *,
+                completed: int | None = None,
+                total: int | None = None,
+                description: str | None = None,
+            ):
                 if description is not None:
                     prog.update(task, description=literal(description))
                 if completed is not None or total is not None:
@@ -322,29 +391,47 @@ def progress(enabled: bool = True):
 
 # --- invoices (tenantctl invoice ...) ---------------------------------------------------
 
+
 def invoice_table(view: Any) -> None:
     """An invoice (or a preview of one) as a table: a line per item, a subtotal per end
     customer, the total."""
     kind = "Credit note" if view.kind == "credit-note" else "Invoice"
-    title = (f"{kind} {view.number or '(preview, not numbered)'} to {view.reseller}"
-             + (f" for {view.customer}" if view.customer else "")
-             + f", cycle {view.cycle_start} to {view.cycle_end}")
+    title = (
+        f"{kind} {view.number or '(preview, not numbered)'} to {view.reseller}"
+        + (f" for {view.customer}" if view.customer else "")
+        + f", cycle {view.cycle_start} to {view.cycle_end}"
+    )
     from rich.table import Table
 
     t = Table(title=_text(title), header_style="bold", show_footer=False)
-    for name in ("End customer", "Item", "Unit", "Qty", "Days or term", "Unit price",
-                 "Amount"):
-        t.add_column(name, justify="right" if name in ("Qty", "Unit price", "Amount")
-                     else "left", overflow="fold")
+    for name in ("End customer", "Item", "Unit", "Qty", "Days or term", "Unit price", "Amount"):
+        t.add_column(
+            name,
+            justify="right" if name in ("Qty", "Unit price", "Amount") else "left",
+            overflow="fold",
+        )
     for sub in view.subtotals:
         for line in (x for x in view.lines if x.customer == sub.customer):
             item = f"{line.subscription} {line.sku}"
             if line.note:
                 item += f" ({line.note})"
-            t.add_row(*(_text(v) for v in (line.customer, item, line.unit, line.quantity,
-                                           line.charged, line.unit_price, line.amount)))
-        t.add_row("", _text(f"Subtotal {sub.customer}"), "", "", "", "", _text(sub.amount),
-                  style="bold")
+            t.add_row(
+                *(
+                    _text(v)
+                    for v in (
+                        line.customer,
+                        item,
+                        line.unit,
+                        line.quantity,
+                        line.charged,
+                        line.unit_price,
+                        line.amount,
+                    )
+                )
+            )
+        t.add_row(
+            "", _text(f"Subtotal {sub.customer}"), "", "", "", "", _text(sub.amount), style="bold"
+        )
     t.add_row("", f"Total {view.currency}", "", "", "", "", cell(view.total), style="bold")
     _stdout().print(t)
 

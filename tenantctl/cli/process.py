@@ -18,12 +18,12 @@ jobs = lazy.module("tenantctl.jobs")
 register_all = lazy.function("tenantctl.domain.kinds", "register_all")
 Status = choices(PROCESS_STATUSES)
 
-process_app = typer.Typer(help="Watch and steer queued processes (tenant creation, ...).",
-                          no_args_is_help=True)
+process_app = typer.Typer(
+    help="Watch and steer queued processes (tenant creation, ...).", no_args_is_help=True
+)
 
 
-def follow_in_foreground(st: State, process_id: int, label: str | None = None
-                         ) -> jobs.ProcessInfo:
+def follow_in_foreground(st: State, process_id: int, label: str | None = None) -> jobs.ProcessInfo:
     """Run (or follow) a process here with a progress bar per task, each named after LABEL
     when given (one process of several); error if it fails."""
     register_all()
@@ -38,8 +38,11 @@ def follow_in_foreground(st: State, process_id: int, label: str | None = None
         info = jobs.run_in_foreground(st.engine(), process_id, on_progress)
         for task in info.tasks:
             if task.status == SKIPPED and task.name in bars:
-                bars[task.name](description=f"{label + ': ' if label else ''}{task.name}: "
-                                            "skipped", completed=0, total=0)
+                bars[task.name](
+                    description=f"{label + ': ' if label else ''}{task.name}: skipped",
+                    completed=0,
+                    total=0,
+                )
     if info.status != jobs.SUCCEEDED:
         raise ProcessFailed(process_id, info.status, info.error, info.exit_code)
     return info
@@ -52,10 +55,10 @@ def _progress(info: jobs.ProcessInfo) -> str:
 @process_app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[Status | None, typer.Option(
-        help="Only processes in this status.")] = None,
-    limit: Annotated[int, typer.Option(parser=whole_number,
-            help="At most this many, newest first.")] = 50,
+    status: Annotated[Status | None, typer.Option(help="Only processes in this status.")] = None,
+    limit: Annotated[
+        int, typer.Option(parser=whole_number, help="At most this many, newest first.")
+    ] = 50,
 ):
     """List processes: name, status, progress and when they were created."""
     st = state(ctx)
@@ -64,9 +67,14 @@ def list_(
     if st.json:
         output.print_json([_process_json(p) for p in rows])
         return
-    output.table("Processes", ["ID", "Name", "Status", "Progress", "Attempt", "Created"],
-                 [[p.id, p.title, p.status, _progress(p), f"{p.attempt}/{p.max_attempts}",
-                   p.created_at] for p in rows])
+    output.table(
+        "Processes",
+        ["ID", "Name", "Status", "Progress", "Attempt", "Created"],
+        [
+            [p.id, p.title, p.status, _progress(p), f"{p.attempt}/{p.max_attempts}", p.created_at]
+            for p in rows
+        ],
+    )
 
 
 @process_app.command("show")
@@ -81,23 +89,45 @@ def show(
     if st.json:
         output.print_json(_process_json(p))
         return
-    output.record(f"Process {p.id}: {p.title}", {
-        "kind": p.kind, "status": p.status, "attempt": f"{p.attempt}/{p.max_attempts}",
-        **({"taken over": f"{plural(p.takeovers, 'time')} in this attempt"} if p.takeovers else {}),
-        "worker": p.lease_owner, "created": p.created_at, "started": p.started_at,
-        "finished": p.finished_at, "error": p.error,
-        **{k: v for k, v in (p.result or {}).items()}})
-    output.table("Tasks", ["#", "Task", "Status", "Done", "Total"],
-                 [[t.position + 1, t.name, t.status, t.done, t.total] for t in p.tasks])
+    output.record(
+        f"Process {p.id}: {p.title}",
+        {
+            "kind": p.kind,
+            "status": p.status,
+            "attempt": f"{p.attempt}/{p.max_attempts}",
+            **(
+                {"taken over": f"{plural(p.takeovers, 'time')} in this attempt"}
+                if p.takeovers
+                else {}
+            ),
+            "worker": p.lease_owner,
+            "created": p.created_at,
+            "started": p.started_at,
+            "finished": p.finished_at,
+            "error": p.error,
+            **{k: v for k, v in (p.result or {}).items()},
+        },
+    )
+    output.table(
+        "Tasks",
+        ["#", "Task", "Status", "Done", "Total"],
+        [[t.position + 1, t.name, t.status, t.done, t.total] for t in p.tasks],
+    )
 
 
 @process_app.command("logs")
 def logs(
     ctx: typer.Context,
     process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
-    follow: Annotated[bool, typer.Option(
-        "--follow", "-f", help="Keep printing until the process ends; with --json, one JSON "
-                               "object per entry and line (JSON Lines).")] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing until the process ends; with --json, one JSON "
+            "object per entry and line (JSON Lines).",
+        ),
+    ] = False,
 ):
     """Print a process's log: each task's start, end, counts and errors."""
     st = state(ctx)
@@ -134,8 +164,10 @@ def retry(
     if st.json:
         output.print_json(_process_json(p))
     else:
-        output.message(f"Process {p.id} is queued again; it resumes at "
-                       f"{p.current_task.name if p.current_task else 'its end'}.")
+        output.message(
+            f"Process {p.id} is queued again; it resumes at "
+            f"{p.current_task.name if p.current_task else 'its end'}."
+        )
 
 
 @process_app.command("cancel")
@@ -152,18 +184,29 @@ def cancel(
     if st.json:
         output.print_json(_process_json(p))
     else:
-        output.message(f"Process {p.id} was already cancelled." if already
-                       else f"Process {p.id} is {p.status}.")
+        output.message(
+            f"Process {p.id} was already cancelled."
+            if already
+            else f"Process {p.id} is {p.status}."
+        )
 
 
 def worker(
     ctx: typer.Context,
-    once: Annotated[bool, typer.Option(
-        "--once", help="Run at most one process, then return (at once when none is "
-                       "queued).")] = False,
-    until_empty: Annotated[bool, typer.Option(
-        "--until-empty", help="Stop when nothing is left to claim (waiting for the retries "
-                              "of the processes it ran).")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Run at most one process, then return (at once when none is queued)."
+        ),
+    ] = False,
+    until_empty: Annotated[
+        bool,
+        typer.Option(
+            "--until-empty",
+            help="Stop when nothing is left to claim (waiting for the retries "
+            "of the processes it ran).",
+        ),
+    ] = False,
 ):
     """Run queued processes; any number of workers may share one store.
 
@@ -183,21 +226,38 @@ def worker(
             output.message(text)
 
     store = engine.url.render_as_string(hide_password=True)
-    say(f"worker {worker_id} started on {store} (lease {settings.lease_seconds:g} s"
-        + ("; at most one process)" if once else "; until the queue is empty)"
-           if until_empty else ")"))
+    say(
+        f"worker {worker_id} started on {store} (lease {settings.lease_seconds:g} s"
+        + (
+            "; at most one process)"
+            if once
+            else "; until the queue is empty)"
+            if until_empty
+            else ")"
+        )
+    )
     report = jobs.worker(
-        engine, worker_id, once=once, until_empty=until_empty, settings=settings,
+        engine,
+        worker_id,
+        once=once,
+        until_empty=until_empty,
+        settings=settings,
         on_start=lambda c: say(f"process {c.id} ({c.title}): started"),
-        on_process=lambda info: say(f"process {info.id} ({info.title}): {info.status}"
-                                    + (" again, for a retry" if info.status == "queued"
-                                       else "")),
-        on_stopping=lambda: say("stopping after the current batch (Ctrl-C again to stop "
-                                "at once)"))
+        on_process=lambda info: say(
+            f"process {info.id} ({info.title}): {info.status}"
+            + (" again, for a retry" if info.status == "queued" else "")
+        ),
+        on_stopping=lambda: say("stopping after the current batch (Ctrl-C again to stop at once)"),
+    )
     if st.json:
-        output.print_json({"worker_id": report.worker_id, "stopped": report.stopped,
-                           "delivered": report.swept,
-                           "processes": [_process_json(p) for p in report.processes]})
+        output.print_json(
+            {
+                "worker_id": report.worker_id,
+                "stopped": report.stopped,
+                "delivered": report.swept,
+                "processes": [_process_json(p) for p in report.processes],
+            }
+        )
     elif not report.processes and not report.stopped:
         say("nothing queued")
     if report.swept:

@@ -15,27 +15,46 @@ from tenantctl.domain.fields import ASSET_KINDS, date_option
 
 sales = lazy.module("tenantctl.domain.sales")
 
-subscription_app = typer.Typer(help="Sell, change, cancel, list and show subscriptions.",
-                               no_args_is_help=True)
-asset_app = typer.Typer(help="Record and list assets (software subscriptions, Azure "
-                             "reservations).", no_args_is_help=True)
+subscription_app = typer.Typer(
+    help="Sell, change, cancel, list and show subscriptions.", no_args_is_help=True
+)
+asset_app = typer.Typer(
+    help="Record and list assets (software subscriptions, Azure reservations).",
+    no_args_is_help=True,
+)
 order_app = typer.Typer(help="List the orders that sales made.", no_args_is_help=True)
 
 Unit = choices(config.units())
 AssetKind = choices(ASSET_KINDS)
-SubscriptionRef = Annotated[str, typer.Argument(
-    metavar="ID", help="The subscription's code (or, in the distributor's org, its id).")]
-AccountFilter = Annotated[str | None, typer.Option(
-    "--account", metavar="CODE", help="Only this account's.")]
-AddOns = Annotated[list[str] | None, typer.Option(
-    "--add-on", metavar="SKU=N", help="An add-on of the product and its quantity "
-                                      "(repeat the option for more).")]
-Storefront = Annotated[bool, typer.Option(
-    "--storefront", help="An order the reseller places through this org's storefront "
-                         "(accepted for a lite reseller's managed customers).")]
+SubscriptionRef = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="The subscription's code (or, in the distributor's org, its id)."
+    ),
+]
+AccountFilter = Annotated[
+    str | None, typer.Option("--account", metavar="CODE", help="Only this account's.")
+]
+AddOns = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--add-on",
+        metavar="SKU=N",
+        help="An add-on of the product and its quantity (repeat the option for more).",
+    ),
+]
+Storefront = Annotated[
+    bool,
+    typer.Option(
+        "--storefront",
+        help="An order the reseller places through this org's storefront "
+        "(accepted for a lite reseller's managed customers).",
+    ),
+]
 
 
 # --- subscriptions ------------------------------------------------------------------------
+
 
 @subscription_app.command("create")
 def create(
@@ -44,11 +63,15 @@ def create(
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     unit: Annotated[Unit, typer.Option(help="The billing unit.")],
     quantity: Annotated[str, typer.Option(metavar="N", help="How many (1 or more).")],
-    trial: Annotated[bool, typer.Option("--trial", help="A trial: no order until it is "
-                                                        "turned paid.")] = False,
-    start: Annotated[str | None, typer.Option(
-        metavar="YYYY-MM-DD",
-        help="Start date (default: today in the org's time zone).")] = None,
+    trial: Annotated[
+        bool, typer.Option("--trial", help="A trial: no order until it is turned paid.")
+    ] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD", help="Start date (default: today in the org's time zone)."
+        ),
+    ] = None,
     add_on: AddOns = None,
     storefront: Storefront = False,
 ):
@@ -57,9 +80,17 @@ def create(
     add_ons = sales.parse_add_ons(add_on or [])
     with st.session(write=True) as session:
         result = sales.create_subscription(
-            session, st.org_of(session), account, sku, unit=unit, quantity=quantity,
-            trial=trial, start=date_option("--start", start), add_ons=add_ons,
-            storefront=storefront)
+            session,
+            st.org_of(session),
+            account,
+            sku,
+            unit=unit,
+            quantity=quantity,
+            trial=trial,
+            start=date_option("--start", start),
+            add_ons=add_ons,
+            storefront=storefront,
+        )
     _print_result(st, result, f"Created subscription {result.subscription.code}")
 
 
@@ -67,22 +98,34 @@ def create(
 def update(
     ctx: typer.Context,
     ref: SubscriptionRef,
-    quantity: Annotated[str | None, typer.Option(metavar="N",
-                                                 help="The new quantity.")] = None,
-    add_on: Annotated[list[str] | None, typer.Option(
-        "--add-on", metavar="SKU=N", help="Add an add-on or set its quantity (SKU=0 removes "
-                                          "it); repeat the option for more.")] = None,
-    paid: Annotated[bool, typer.Option("--paid", help="Turn a trial into a paid "
-                                                      "subscription.")] = False,
+    quantity: Annotated[str | None, typer.Option(metavar="N", help="The new quantity.")] = None,
+    add_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add-on",
+            metavar="SKU=N",
+            help="Add an add-on or set its quantity (SKU=0 removes "
+            "it); repeat the option for more.",
+        ),
+    ] = None,
+    paid: Annotated[
+        bool, typer.Option("--paid", help="Turn a trial into a paid subscription.")
+    ] = False,
     storefront: Storefront = False,
 ):
     """Change a subscription's quantity or add-ons, or turn a trial paid (each an order)."""
     st = state(ctx)
     add_ons = sales.parse_add_ons(add_on or [], allow_zero=True)
     with st.session(write=True) as session:
-        result = sales.update_subscription(session, st.org_of(session), ref,
-                                           quantity=quantity, add_ons=add_ons, paid=paid,
-                                           storefront=storefront)
+        result = sales.update_subscription(
+            session,
+            st.org_of(session),
+            ref,
+            quantity=quantity,
+            add_ons=add_ons,
+            paid=paid,
+            storefront=storefront,
+        )
     _print_result(st, result, f"Updated subscription {result.subscription.code}")
 
 
@@ -95,8 +138,7 @@ def cancel(
     """Cancel a subscription (a paid one makes a cancel order)."""
     st = state(ctx)
     with st.session(write=True) as session:
-        result = sales.cancel_subscription(session, st.org_of(session), ref,
-                                           storefront=storefront)
+        result = sales.cancel_subscription(session, st.org_of(session), ref, storefront=storefront)
     _print_result(st, result, f"Cancelled subscription {result.subscription.code}")
 
 
@@ -104,20 +146,32 @@ def cancel(
 def set_(
     ctx: typer.Context,
     ref: SubscriptionRef,
-    price: Annotated[str | None, typer.Option(
-        metavar="PRICE", help="The unit price the customer pays (not on a mirror of a "
-                              "tenant reseller's sale).")] = None,
-    billing_day: Annotated[str | None, typer.Option(
-        "--billing-day", metavar="D", help="The day of the month it is billed on, 1 to 28.")
+    price: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PRICE",
+            help="The unit price the customer pays (not on a mirror of a tenant reseller's sale).",
+        ),
+    ] = None,
+    billing_day: Annotated[
+        str | None,
+        typer.Option(
+            "--billing-day", metavar="D", help="The day of the month it is billed on, 1 to 28."
+        ),
     ] = None,
 ):
     """Amend a subscription's billing: its price or billing day (not a sale: no order)."""
     st = state(ctx)
     with st.session(write=True) as session:
-        result = sales.set_subscription_billing(session, st.org_of(session), ref,
-                                                price=price, billing_day=billing_day)
-    _print_result(st, result, f"Changed the billing of subscription "
-                              f"{result.subscription.code}", no_order=" (no order).")
+        result = sales.set_subscription_billing(
+            session, st.org_of(session), ref, price=price, billing_day=billing_day
+        )
+    _print_result(
+        st,
+        result,
+        f"Changed the billing of subscription {result.subscription.code}",
+        no_order=" (no order).",
+    )
 
 
 @subscription_app.command("list")
@@ -129,11 +183,39 @@ def list_(ctx: typer.Context, account: AccountFilter = None):
     if st.json:
         _json(st, rows)
         return
-    output.table("Subscriptions", ["Code", "Account", "SKU", "Unit", "Quantity", "Price",
-                                   "Currency", "Status", "Start", "Paid", "Add-ons"],
-                 [[s.code, s.account, s.sku, s.unit, s.quantity, s.price, s.currency,
-                   s.status, s.start_date, s.paid, _add_ons(s)] for s in rows],
-                 drop=["Currency", "Paid", "Start", "Add-ons"])
+    output.table(
+        "Subscriptions",
+        [
+            "Code",
+            "Account",
+            "SKU",
+            "Unit",
+            "Quantity",
+            "Price",
+            "Currency",
+            "Status",
+            "Start",
+            "Paid",
+            "Add-ons",
+        ],
+        [
+            [
+                s.code,
+                s.account,
+                s.sku,
+                s.unit,
+                s.quantity,
+                s.price,
+                s.currency,
+                s.status,
+                s.start_date,
+                s.paid,
+                _add_ons(s),
+            ]
+            for s in rows
+        ],
+        drop=["Currency", "Paid", "Start", "Add-ons"],
+    )
 
 
 @subscription_app.command("show")
@@ -171,34 +253,56 @@ def _add_ons(sub: sales.SubscriptionView) -> str:
 
 
 def _print_subscription(st, sub: sales.SubscriptionView) -> None:
-    output.record(f"Subscription {sub.code}", {
-        **({"id": sub.id} if st.org is None else {}), "account": sub.account,
-        "bill to": sub.bill_to,
-        "product": f"{sub.sku} ({sub.product})", "unit": sub.unit, "quantity": sub.quantity,
-        "price": f"{output.cell(sub.price)} {sub.currency}", "status": sub.status,
-        "start date": sub.start_date, "paid": sub.paid, "auto-renew": sub.auto_renew,
-        "billing day": sub.billing_day})
+    output.record(
+        f"Subscription {sub.code}",
+        {
+            **({"id": sub.id} if st.org is None else {}),
+            "account": sub.account,
+            "bill to": sub.bill_to,
+            "product": f"{sub.sku} ({sub.product})",
+            "unit": sub.unit,
+            "quantity": sub.quantity,
+            "price": f"{output.cell(sub.price)} {sub.currency}",
+            "status": sub.status,
+            "start date": sub.start_date,
+            "paid": sub.paid,
+            "auto-renew": sub.auto_renew,
+            "billing day": sub.billing_day,
+        },
+    )
     if sub.add_ons:
-        output.table("Add-ons", ["SKU", "Product", "Quantity"],
-                     [[a.sku, a.product, a.quantity] for a in sub.add_ons])
+        output.table(
+            "Add-ons",
+            ["SKU", "Product", "Quantity"],
+            [[a.sku, a.product, a.quantity] for a in sub.add_ons],
+        )
 
 
-def _print_result(st, result: sales.SubscriptionResult, done: str,
-                  no_order: str = " (a trial: no order).") -> None:
+def _print_result(
+    st, result: sales.SubscriptionResult, done: str, no_order: str = " (a trial: no order)."
+) -> None:
     if st.json:
-        _json(st, {**output.jsonable(result.subscription), "changed": result.changed,
-                           "orders": result.orders})
+        _json(
+            st,
+            {
+                **output.jsonable(result.subscription),
+                "changed": result.changed,
+                "orders": result.orders,
+            },
+        )
         return
     _print_subscription(st, result.subscription)
     if not result.changed:
-        output.message(f"Subscription {result.subscription.code} already has these "
-                       "values: nothing changed.")
+        output.message(
+            f"Subscription {result.subscription.code} already has these values: nothing changed."
+        )
         return
     orders = "; ".join(f"order {o.number} ({o.order_type})" for o in result.orders)
     output.message(f"{done}" + (f": {orders}." if orders else no_order))
 
 
 # --- assets -------------------------------------------------------------------------------
+
 
 @asset_app.command("create")
 def asset_create(
@@ -207,27 +311,42 @@ def asset_create(
     sku: Annotated[str, typer.Argument(help="The product's SKU.")],
     kind: Annotated[AssetKind, typer.Option(help="What kind of asset.")],
     quantity: Annotated[str, typer.Option(metavar="N", help="How many (1 or more).")],
-    purchase_date: Annotated[str | None, typer.Option(
-        "--purchase-date", metavar="YYYY-MM-DD",
-        help="Purchase date (default: today in the org's time zone).")] = None,
-    unit: Annotated[Unit | None, typer.Option(
-        help="The billing unit (default: the product's only one).")] = None,
+    purchase_date: Annotated[
+        str | None,
+        typer.Option(
+            "--purchase-date",
+            metavar="YYYY-MM-DD",
+            help="Purchase date (default: today in the org's time zone).",
+        ),
+    ] = None,
+    unit: Annotated[
+        Unit | None, typer.Option(help="The billing unit (default: the product's only one).")
+    ] = None,
     storefront: Storefront = False,
 ):
     """Record an asset sold to an account, with its order priced from the account's price list."""
     st = state(ctx)
     with st.session(write=True) as session:
         result = sales.create_asset(
-            session, st.org_of(session), account, sku, kind=kind, quantity=quantity,
-            purchase_date=date_option("--purchase-date", purchase_date), unit=unit,
-            storefront=storefront)
+            session,
+            st.org_of(session),
+            account,
+            sku,
+            kind=kind,
+            quantity=quantity,
+            purchase_date=date_option("--purchase-date", purchase_date),
+            unit=unit,
+            storefront=storefront,
+        )
     if st.json:
         _json(st, {**output.jsonable(result.asset), "orders": result.orders})
         return
     _print_assets([result.asset])
-    output.message(f"Created asset {result.asset.code}: "
-                   + "; ".join(f"order {o.number} ({o.order_type})" for o in result.orders)
-                   + ".")
+    output.message(
+        f"Created asset {result.asset.code}: "
+        + "; ".join(f"order {o.number} ({o.order_type})" for o in result.orders)
+        + "."
+    )
 
 
 @asset_app.command("list")
@@ -243,14 +362,16 @@ def asset_list(ctx: typer.Context, account: AccountFilter = None):
 
 
 def _print_assets(rows: list[sales.AssetView]) -> None:
-    output.table("Assets", ["Code", "Account", "SKU", "Kind", "Quantity", "Purchased",
-                            "Status"],
-                 [[a.code, a.account, a.sku, a.kind, a.quantity, a.purchase_date, a.status]
-                  for a in rows],
-                 drop=["Kind", "Purchased", "Status"])
+    output.table(
+        "Assets",
+        ["Code", "Account", "SKU", "Kind", "Quantity", "Purchased", "Status"],
+        [[a.code, a.account, a.sku, a.kind, a.quantity, a.purchase_date, a.status] for a in rows],
+        drop=["Kind", "Purchased", "Status"],
+    )
 
 
 # --- orders -------------------------------------------------------------------------------
+
 
 @order_app.command("list")
 def order_list(ctx: typer.Context, account: AccountFilter = None):
@@ -261,10 +382,22 @@ def order_list(ctx: typer.Context, account: AccountFilter = None):
     if st.json:
         _json(st, rows)
         return
-    output.table("Orders", ["Number", "Date", "Type", "Account", "Bill to", "Lines", "Total",
-                            "Currency"],
-                 [[o.number, o.order_date, o.order_type, o.account, o.bill_to,
-                   ", ".join(f"{line.sku} x {line.quantity}" for line in o.lines),
-                   o.total, o.currency] for o in rows],
-                 caption="Lines: SKU x quantity (prices per line: --json)" if rows else None,
-                 drop=["Currency", "Bill to", "Type", "Date"])
+    output.table(
+        "Orders",
+        ["Number", "Date", "Type", "Account", "Bill to", "Lines", "Total", "Currency"],
+        [
+            [
+                o.number,
+                o.order_date,
+                o.order_type,
+                o.account,
+                o.bill_to,
+                ", ".join(f"{line.sku} x {line.quantity}" for line in o.lines),
+                o.total,
+                o.currency,
+            ]
+            for o in rows
+        ],
+        caption="Lines: SKU x quantity (prices per line: --json)" if rows else None,
+        drop=["Currency", "Bill to", "Type", "Date"],
+    )

@@ -50,8 +50,10 @@ class State:
                     refuse_foreign(engine)  # another application's tables: bad usage
                     where = engine.url.render_as_string(hide_password=True)
                     engine.dispose()
-                    raise NotFound(f"the store {where} is empty: `tenantctl load FILE.yaml` "
-                                   "or `tenantctl db upgrade` fills it")
+                    raise NotFound(
+                        f"the store {where} is empty: `tenantctl load FILE.yaml` "
+                        "or `tenantctl db upgrade` fills it"
+                    )
                 ensure_current(engine)
             self._engine = engine
         return self._engine
@@ -100,9 +102,11 @@ class State:
         self.delivered.extend(reports)
         for report in reports:
             if report.error:
-                output.message(f"Warning: the change is saved, but its back-order waits: "
-                               f"{report.error} (tenantctl backorder status; a worker "
-                               "delivers it once the cause is fixed)")
+                output.message(
+                    f"Warning: the change is saved, but its back-order waits: "
+                    f"{report.error} (tenantctl backorder status; a worker "
+                    "delivers it once the cause is fixed)"
+                )
 
     def org_of(self, session: Session):
         """The organisation this run acts in."""
@@ -114,8 +118,10 @@ class State:
     def distributor_only(self, command: str) -> None:
         """Refuse a distributor command inside a tenant context."""
         if self.org is not None:
-            raise Refused(f"`tenantctl {command}` is a distributor command: it cannot run "
-                          "inside a tenant (--org / TENANTCTL_ORG)")
+            raise Refused(
+                f"`tenantctl {command}` is a distributor command: it cannot run "
+                "inside a tenant (--org / TENANTCTL_ORG)"
+            )
 
     def close(self) -> None:
         if self._engine is not None:

@@ -21,8 +21,9 @@ updates = lazy.module("tenantctl.domain.updates")
 discard_tenant = lazy.function("tenantctl.domain.discard", "discard_tenant")
 check_password_strength = lazy.function("tenantctl.domain.users", "check_password_strength")
 
-tenant_app = typer.Typer(help="Create, list, show, update and discard tenant resellers.",
-                         no_args_is_help=True)
+tenant_app = typer.Typer(
+    help="Create, list, show, update and discard tenant resellers.", no_args_is_help=True
+)
 
 PASSWORD_ENV = "TENANTCTL_ADMIN_PASSWORD"
 
@@ -33,10 +34,12 @@ def _admin_password() -> str:
     if password:
         return password
     if not sys.stdin.isatty():
-        raise BadInput(f"the administrator's password: set {PASSWORD_ENV} "
-                       "(there is no terminal to ask on)")
-    return ask_password(lambda: typer.prompt("Administrator password", hide_input=True,
-                                             confirmation_prompt=True))
+        raise BadInput(
+            f"the administrator's password: set {PASSWORD_ENV} (there is no terminal to ask on)"
+        )
+    return ask_password(
+        lambda: typer.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
+    )
 
 
 def ask_password(prompt, attempts: int = 3) -> str:
@@ -58,26 +61,42 @@ def ask_password(prompt, attempts: int = 3) -> str:
 def create(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="The reseller account's code in the root org.")],
-    price_list: Annotated[str, typer.Option("--price-list", metavar="NAME",
-                                            help="The price list the tenant resells.")],
-    admin_username: Annotated[str, typer.Option("--admin-username",
-                                                help="The tenant administrator's login.")],
-    admin_email: Annotated[str, typer.Option("--admin-email",
-                                             help="The tenant administrator's e-mail.")],
-    edition: Annotated[str, typer.Option(
-        metavar="{basic|premium}", autocompletion=lambda: list(EDITIONS),
-        help="premium has a storefront (checked with the other options).")] = "basic",
-    language: Annotated[str | None, typer.Option(help="ISO 639-1 code (default: the parent's).")
-                        ] = None,
-    timezone: Annotated[str | None, typer.Option(
-        help="IANA time zone, e.g. Europe/Athens (default: the parent's).")] = None,
-    date_format: Annotated[str | None, typer.Option(
-        "--date-format", help="e.g. DD/MM/YYYY (default: the parent's).")] = None,
-    separate_invoices: Annotated[bool, typer.Option(
-        "--separate-invoices/--no-separate-invoices",
-        help="Bill each of the reseller's customers on its own invoice.")] = False,
-    detach: Annotated[bool, typer.Option(
-        "--detach", help="Only queue it; a `tenantctl worker` runs it.")] = False,
+    price_list: Annotated[
+        str, typer.Option("--price-list", metavar="NAME", help="The price list the tenant resells.")
+    ],
+    admin_username: Annotated[
+        str, typer.Option("--admin-username", help="The tenant administrator's login.")
+    ],
+    admin_email: Annotated[
+        str, typer.Option("--admin-email", help="The tenant administrator's e-mail.")
+    ],
+    edition: Annotated[
+        str,
+        typer.Option(
+            metavar="{basic|premium}",
+            autocompletion=lambda: list(EDITIONS),
+            help="premium has a storefront (checked with the other options).",
+        ),
+    ] = "basic",
+    language: Annotated[
+        str | None, typer.Option(help="ISO 639-1 code (default: the parent's).")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA time zone, e.g. Europe/Athens (default: the parent's).")
+    ] = None,
+    date_format: Annotated[
+        str | None, typer.Option("--date-format", help="e.g. DD/MM/YYYY (default: the parent's).")
+    ] = None,
+    separate_invoices: Annotated[
+        bool,
+        typer.Option(
+            "--separate-invoices/--no-separate-invoices",
+            help="Bill each of the reseller's customers on its own invoice.",
+        ),
+    ] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Only queue it; a `tenantctl worker` runs it.")
+    ] = False,
 ):
     """Create a tenant reseller: its own BSS organisation, administrator and catalogue.
 
@@ -87,24 +106,42 @@ def create(
     """
     st = state(ctx)
     st.distributor_only("tenant create")
-    request = tenants.TenantRequest(account, price_list, edition, language, timezone,
-                                    date_format, separate_invoices, admin_username, admin_email)
+    request = tenants.TenantRequest(
+        account,
+        price_list,
+        edition,
+        language,
+        timezone,
+        date_format,
+        separate_invoices,
+        admin_username,
+        admin_email,
+    )
     engine = st.engine()
-    process_id = tenants.request_tenant_creation(engine, request, _admin_password(),
-                                                 foreground=not detach)
+    process_id = tenants.request_tenant_creation(
+        engine, request, _admin_password(), foreground=not detach
+    )
     if detach:
         if st.json:
             output.print_json({"process_id": process_id, "status": "queued"})
         else:
-            output.message(f"Queued process {process_id}; a `tenantctl worker` will run it "
-                           f"(follow it with `tenantctl process logs {process_id} --follow`).")
+            output.message(
+                f"Queued process {process_id}; a `tenantctl worker` will run it "
+                f"(follow it with `tenantctl process logs {process_id} --follow`)."
+            )
         return
     info = follow_in_foreground(st, process_id)
     with st.session() as session:
         detail = tenants.tenant_detail(session, account)
     if st.json:
-        output.print_json({"process_id": process_id, "status": info.status,
-                           "client_id": detail.client_id, "tenant": detail})
+        output.print_json(
+            {
+                "process_id": process_id,
+                "status": info.status,
+                "client_id": detail.client_id,
+                "tenant": detail,
+            }
+        )
     else:
         output.message(f"Tenant reseller {account} is ready. Client id: {detail.client_id}")
 
@@ -119,11 +156,35 @@ def list_(ctx: typer.Context):
     if st.json:
         output.print_json(rows)
         return
-    output.table("Tenant resellers", ["Account", "Name", "Client id", "Edition", "Status",
-                                      "Phase", "Back-ordering", "Price list", "Revision"],
-                 [[t.account, t.name, t.client_id, t.edition, t.status, t.phase,
-                   t.backorder_state, t.price_list, t.price_list_revision] for t in rows],
-                 drop=["Edition", "Revision", "Price list", "Back-ordering"])
+    output.table(
+        "Tenant resellers",
+        [
+            "Account",
+            "Name",
+            "Client id",
+            "Edition",
+            "Status",
+            "Phase",
+            "Back-ordering",
+            "Price list",
+            "Revision",
+        ],
+        [
+            [
+                t.account,
+                t.name,
+                t.client_id,
+                t.edition,
+                t.status,
+                t.phase,
+                t.backorder_state,
+                t.price_list,
+                t.price_list_revision,
+            ]
+            for t in rows
+        ],
+        drop=["Edition", "Revision", "Price list", "Back-ordering"],
+    )
 
 
 @tenant_app.command("show")
@@ -139,18 +200,29 @@ def show(
     if st.json:
         output.print_json(t)
         return
-    output.record(f"Tenant reseller {t.account}", {
-        "name": t.name, "client id": t.client_id, "status": t.status, "edition": t.edition,
-        "phase": t.phase, "back-ordering": t.backorder_state,
-        "price list": t.price_list + (f" (revision {t.price_list_revision})"
-                                      if t.price_list_revision is not None else ""),
-        "separate invoices": t.separate_invoices, "currency": t.currency,
-        "language": t.language, "time zone": t.timezone, "date format": t.date_format,
-        "products": t.products, "units": t.units, "users": t.users,
-        "storefront": t.storefront, "provisioning": ", ".join(t.provisioning)})
-
-
-
+    output.record(
+        f"Tenant reseller {t.account}",
+        {
+            "name": t.name,
+            "client id": t.client_id,
+            "status": t.status,
+            "edition": t.edition,
+            "phase": t.phase,
+            "back-ordering": t.backorder_state,
+            "price list": t.price_list
+            + (f" (revision {t.price_list_revision})" if t.price_list_revision is not None else ""),
+            "separate invoices": t.separate_invoices,
+            "currency": t.currency,
+            "language": t.language,
+            "time zone": t.timezone,
+            "date format": t.date_format,
+            "products": t.products,
+            "units": t.units,
+            "users": t.users,
+            "storefront": t.storefront,
+            "provisioning": ", ".join(t.provisioning),
+        },
+    )
 
 
 @tenant_app.command("discard")
@@ -169,38 +241,63 @@ def discard(
     """
     st = state(ctx)
     st.distributor_only("tenant discard")
-    confirm(yes, f"Discard tenant reseller {tenant} and delete everything its creation "
-                 "built?", "the discard")
+    confirm(
+        yes,
+        f"Discard tenant reseller {tenant} and delete everything its creation built?",
+        "the discard",
+    )
     done = discard_tenant(st.engine(), tenant)
     if st.json:
         output.print_json(done)
         return
-    output.table(f"Discarded tenant reseller {done.tenant}", ["Table", "Rows deleted"],
-                 sorted(done.deleted.items()))
-    process = (f"; its creation, process {done.process_id} ({done.process_status}), stays "
-               "in the history, and a retry of it is refused" if done.process_id else "")
+    output.table(
+        f"Discarded tenant reseller {done.tenant}",
+        ["Table", "Rows deleted"],
+        sorted(done.deleted.items()),
+    )
+    process = (
+        f"; its creation, process {done.process_id} ({done.process_status}), stays "
+        "in the history, and a retry of it is refused"
+        if done.process_id
+        else ""
+    )
     output.message(f"{done.tenant} can be made a tenant reseller again{process}.")
 
 
 @tenant_app.command("update")
 def update_(
     ctx: typer.Context,
-    tenant: Annotated[str | None, typer.Argument(
-        help="Client id or reseller account code (or --all).")] = None,
+    tenant: Annotated[
+        str | None, typer.Argument(help="Client id or reseller account code (or --all).")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Update every tenant reseller.")] = False,
-    partial: Annotated[bool, typer.Option(
-        "--partial", help="Transfer purchase-price changes only.")] = False,
-    sell_prices: Annotated[bool, typer.Option(
-        "--sell-prices", help="Also set the tenant's sell prices to the new cost.")] = False,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Transfer purchase-price changes only.")
+    ] = False,
+    sell_prices: Annotated[
+        bool,
+        typer.Option("--sell-prices", help="Also set the tenant's sell prices to the new cost."),
+    ] = False,
     names: Annotated[bool, typer.Option("--names", help="Also rename products.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", metavar="YYYY-MM-DD",
-        help="Apply the revision in effect on this date (default today).")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="YYYY-MM-DD",
+            help="Apply the revision in effect on this date (default today).",
+        ),
+    ] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Only queue the updates.")] = False,
-    show: Annotated[int, typer.Option(
-        "--show", parser=whole_number,
-                metavar="N", help="Changes of a dry run to print (table only).")] = 50,
+    show: Annotated[
+        int,
+        typer.Option(
+            "--show",
+            parser=whole_number,
+            metavar="N",
+            help="Changes of a dry run to print (table only).",
+        ),
+    ] = 50,
 ):
     """Apply the distributor's price-list changes to tenants: only the differences.
 
@@ -214,32 +311,56 @@ def update_(
         raise BadInput("name one TENANT or give --all")
     day = date_option("--as-of", as_of) or date.today()
     options = updates.Options(partial, sell_prices, names)
-    run = None if detach else (
-        lambda process_id, code: follow_in_foreground(st, process_id, label=code).status)
-    report = updates.update_tenants(st.engine(), tenant, day, options, dry_run=dry_run,
-                                    run=run)
+    run = (
+        None
+        if detach
+        else (lambda process_id, code: follow_in_foreground(st, process_id, label=code).status)
+    )
+    report = updates.update_tenants(st.engine(), tenant, day, options, dry_run=dry_run, run=run)
     outcomes, skipped = report.outcomes, report.skipped
     if st.json:
         # The change list is the dry run's report; a real run gives counts (see tenant log).
-        output.print_json({"tenants": [{k: v for k, v in output.jsonable(o).items()
-                                        if k != "changes" or dry_run}
-                                       for o in outcomes],
-                           "skipped": [{"tenant": c, "status": s} for c, s in skipped]})
+        output.print_json(
+            {
+                "tenants": [
+                    {k: v for k, v in output.jsonable(o).items() if k != "changes" or dry_run}
+                    for o in outcomes
+                ],
+                "skipped": [{"tenant": c, "status": s} for c, s in skipped],
+            }
+        )
     else:
         if dry_run and len(outcomes) == 1:
             changes = outcomes[0].changes
             more = len(changes) - max(show, 0)
-            output.table("Changes (dry run)", ["Change", "SKU", "Unit", "Old", "New"],
-                         [[c.change, c.sku, c.unit, c.old, c.new]
-                          for c in changes[:max(show, 0)]],
-                         caption=(f"{len(changes)} changes; {more} more not shown: use "
-                                  f"--show {len(changes)} or --json" if more > 0 else None))
-        output.table("Tenant updates", ["Tenant", "Result", "From", "To", "Changes", "Process"],
-                     [[o.tenant, f"{o.status}: {o.error}" if o.error
-                       else ("up to date" if o.status == "up-to-date" else o.status),
-                       o.from_revision, o.to_revision,
-                       ", ".join(f"{n} {k}" for k, n in o.counts.items()) or "none",
-                       o.process_id] for o in outcomes])
+            output.table(
+                "Changes (dry run)",
+                ["Change", "SKU", "Unit", "Old", "New"],
+                [[c.change, c.sku, c.unit, c.old, c.new] for c in changes[: max(show, 0)]],
+                caption=(
+                    f"{len(changes)} changes; {more} more not shown: use "
+                    f"--show {len(changes)} or --json"
+                    if more > 0
+                    else None
+                ),
+            )
+        output.table(
+            "Tenant updates",
+            ["Tenant", "Result", "From", "To", "Changes", "Process"],
+            [
+                [
+                    o.tenant,
+                    f"{o.status}: {o.error}"
+                    if o.error
+                    else ("up to date" if o.status == "up-to-date" else o.status),
+                    o.from_revision,
+                    o.to_revision,
+                    ", ".join(f"{n} {k}" for k, n in o.counts.items()) or "none",
+                    o.process_id,
+                ]
+                for o in outcomes
+            ],
+        )
         for code, status in skipped:
             output.message(f"Skipped {code}: it is {status}.")
     report.raise_if_failed()
@@ -249,8 +370,9 @@ def update_(
 def log_(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
-    since: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD",
-                                              help="Only entries from this day on.")] = None,
+    since: Annotated[
+        str | None, typer.Option(metavar="YYYY-MM-DD", help="Only entries from this day on.")
+    ] = None,
 ):
     """Show the update tenant log: one entry per catalogue change applied."""
     st = state(ctx)
@@ -260,21 +382,38 @@ def log_(
     if st.json:
         output.print_json(entries)
         return
-    output.table(f"Update log of {tenant}", ["When", "Change", "SKU", "Unit", "Old", "New",
-                                             "Revision", "Process"],
-                 [[e.at, e.change, e.sku, e.unit, e.old, e.new,
-                   f"{e.from_revision} -> {e.to_revision}", e.process_id] for e in entries],
-                 drop=["Process", "Revision", "When"])
+    output.table(
+        f"Update log of {tenant}",
+        ["When", "Change", "SKU", "Unit", "Old", "New", "Revision", "Process"],
+        [
+            [
+                e.at,
+                e.change,
+                e.sku,
+                e.unit,
+                e.old,
+                e.new,
+                f"{e.from_revision} -> {e.to_revision}",
+                e.process_id,
+            ]
+            for e in entries
+        ],
+        drop=["Process", "Revision", "When"],
+    )
 
 
 @tenant_app.command("set")
 def set_(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
-    separate_invoices: Annotated[bool | None, typer.Option(
-        "--separate-invoices/--no-separate-invoices",
-        help="Bill each customer copied up from now on on its own invoice (customers "
-             "already copied keep theirs: change one with `account set`).")] = None,
+    separate_invoices: Annotated[
+        bool | None,
+        typer.Option(
+            "--separate-invoices/--no-separate-invoices",
+            help="Bill each customer copied up from now on on its own invoice (customers "
+            "already copied keep theirs: change one with `account set`).",
+        ),
+    ] = None,
 ):
     """Change a tenant reseller's settings."""
     st = state(ctx)
@@ -284,9 +423,11 @@ def set_(
     with st.session(write=True) as session:
         before, after = tenants.set_separate_invoices(session, tenant, separate_invoices)
     if st.json:
-        output.print_json({"tenant": tenant, "separate_invoices": after,
-                           "changed": before != after})
+        output.print_json(
+            {"tenant": tenant, "separate_invoices": after, "changed": before != after}
+        )
     else:
-        output.message(f"Tenant {tenant}: separate invoices "
-                       f"{'on' if after else 'off'}" + ("" if before != after
-                                                        else " (unchanged)"))
+        output.message(
+            f"Tenant {tenant}: separate invoices "
+            f"{'on' if after else 'off'}" + ("" if before != after else " (unchanged)")
+        )

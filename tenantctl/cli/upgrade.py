@@ -13,13 +13,16 @@ from tenantctl.cli.state import State, state
 
 transfer = lazy.module("tenantctl.domain.transfer")
 
-upgrade_app = typer.Typer(help="Upgrade a lite reseller: copy its customers, then their "
-                               "subscriptions and assets, into its tenant.",
-                          no_args_is_help=True)
+upgrade_app = typer.Typer(
+    help="Upgrade a lite reseller: copy its customers, then their "
+    "subscriptions and assets, into its tenant.",
+    no_args_is_help=True,
+)
 
 Tenant = Annotated[str, typer.Argument(help="Client id or reseller account code.")]
-Detach = Annotated[bool, typer.Option("--detach", help="Only queue it; a `tenantctl worker` "
-                                                       "runs it.")]
+Detach = Annotated[
+    bool, typer.Option("--detach", help="Only queue it; a `tenantctl worker` runs it.")
+]
 
 
 def _run(st: State, process_id: int, detach: bool, tenant: str) -> None:
@@ -42,12 +45,17 @@ def _print_status(st: State, tenant: str, process_id: int | None = None) -> None
             data["process_id"] = process_id
         output.print_json(data)
         return
-    output.record(f"Upgrade of {status.tenant}", {
-        "phase": status.phase, "back-ordering": status.backorder_state,
-        "customers": f"{status.customers_copied} copied, {status.customers_left} left",
-        "subscriptions": f"{status.subscriptions_copied} copied, "
-                         f"{status.subscriptions_left} left",
-        "assets": f"{status.assets_copied} copied, {status.assets_left} left"})
+    output.record(
+        f"Upgrade of {status.tenant}",
+        {
+            "phase": status.phase,
+            "back-ordering": status.backorder_state,
+            "customers": f"{status.customers_copied} copied, {status.customers_left} left",
+            "subscriptions": f"{status.subscriptions_copied} copied, "
+            f"{status.subscriptions_left} left",
+            "assets": f"{status.assets_copied} copied, {status.assets_left} left",
+        },
+    )
 
 
 @upgrade_app.command("customers")

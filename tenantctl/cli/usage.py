@@ -60,6 +60,7 @@ TyperOption.display_type_rich = _option_type
 
 # --- bad values -----------------------------------------------------------------------------
 
+
 def whole_number(value: str) -> int:
     """An integer option or argument: digits, told plainly when it is not one."""
     if isinstance(value, int):  # the default
@@ -106,6 +107,7 @@ def one_line(exc: typer.BadParameter) -> tuple[str, str | None] | None:
 
 
 # --- closed sets of values: listed in --help, anything else refused with exit 2 -------------
+
 
 def choices(values) -> object:
     """A type of exactly VALUES (typer lists them in --help and refuses others)."""

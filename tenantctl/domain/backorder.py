@@ -60,6 +60,7 @@ def origin_of(reseller: Account) -> str:
 
 # --- the switch ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SwitchResult:
     """A tenant's back-ordering state after enable, pause or resume."""
@@ -74,8 +75,13 @@ class SwitchResult:
 def _locked_tenant(session: Session, tenant_id: int) -> TenantReseller:
     """The tenant row, locked for the rest of the transaction (PostgreSQL: FOR UPDATE; on
     SQLite the write transaction already holds the database's write lock)."""
-    return session.execute(select(TenantReseller).where(TenantReseller.id == tenant_id)
-                           .with_for_update()).scalars().one()
+    return (
+        session.execute(
+            select(TenantReseller).where(TenantReseller.id == tenant_id).with_for_update()
+        )
+        .scalars()
+        .one()
+    )
 
 
 def _code(session: Session, tenant: TenantReseller) -> str:
@@ -85,8 +91,10 @@ def _code(session: Session, tenant: TenantReseller) -> str:
 def _ready(session: Session, ref: str) -> TenantReseller:
     tenant = _locked_tenant(session, find_tenant(session, ref).id)
     if tenant.status != "active" or tenant.org_id is None:
-        raise Refused(f"tenant reseller {ref} is {tenant.status}: its creation has not "
-                      "finished (see tenantctl process list)")
+        raise Refused(
+            f"tenant reseller {ref} is {tenant.status}: its creation has not "
+            "finished (see tenantctl process list)"
+        )
     return tenant
 
 
@@ -94,15 +102,22 @@ def uncopied_subscriptions(session: Session, tenant: TenantReseller) -> list[str
     """Codes of the parent's live subscriptions of the reseller's customers that were not
     copied down into the tenant (back-ordering cannot start while any is left)."""
     copy = select(Subscription.source_subscription_id).where(
-        Subscription.org_id == tenant.org_id,
-        Subscription.source_subscription_id.is_not(None))
-    return list(session.execute(
-        select(Subscription.code).join(Account, Account.id == Subscription.account_id)
-        .where(Account.org_id == tenant.parent_org_id,
-               Account.bill_to_id == tenant.account_id,
-               Subscription.status.in_(_LIVE), Subscription.source_subscription_id.is_(None),
-               Subscription.id.not_in(copy))
-        .order_by(Subscription.code)).scalars())
+        Subscription.org_id == tenant.org_id, Subscription.source_subscription_id.is_not(None)
+    )
+    return list(
+        session.execute(
+            select(Subscription.code)
+            .join(Account, Account.id == Subscription.account_id)
+            .where(
+                Account.org_id == tenant.parent_org_id,
+                Account.bill_to_id == tenant.account_id,
+                Subscription.status.in_(_LIVE),
+                Subscription.source_subscription_id.is_(None),
+                Subscription.id.not_in(copy),
+            )
+            .order_by(Subscription.code)
+        ).scalars()
+    )
 
 
 def enable(session: Session, ref: str) -> SwitchResult:
@@ -123,7 +138,8 @@ def enable(session: Session, ref: str) -> SwitchResult:
         raise CheckFailed(
             f"{len(left)} subscription(s) of {code}'s customers in the parent are not "
             f"copied into the tenant: {shown}; copy them first (tenantctl upgrade customers "
-            f"{code}, then tenantctl upgrade subscriptions {code})")
+            f"{code}, then tenantctl upgrade subscriptions {code})"
+        )
     copied = 0
     while batch := copy_customer_batch(session, tenant, _COPY_BATCH):
         copied += batch
@@ -150,16 +166,22 @@ def _switch(session: Session, ref: str, from_state: str, to_state: str) -> Switc
     if tenant.backorder_state == to_state:
         return SwitchResult(code, to_state, changed=False)
     if tenant.backorder_state != from_state:
-        raise Refused(f"back-ordering of {code} is {tenant.backorder_state}: only "
-                      f"{from_state} back-ordering can be made {to_state}"
-                      + (f" (switch it on with tenantctl backorder enable {code})"
-                         if tenant.backorder_state == "off" else ""))
+        raise Refused(
+            f"back-ordering of {code} is {tenant.backorder_state}: only "
+            f"{from_state} back-ordering can be made {to_state}"
+            + (
+                f" (switch it on with tenantctl backorder enable {code})"
+                if tenant.backorder_state == "off"
+                else ""
+            )
+        )
     tenant.backorder_state = to_state
     session.flush()
     return SwitchResult(code, to_state, changed=True)
 
 
 # --- status -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class EventView:
@@ -186,33 +208,61 @@ class BackorderStatus:
 def _event_view(event: BackorderEvent | None) -> EventView | None:
     if event is None:
         return None
-    return EventView(event.id, event.subject, event.action, event.created_at,
-                     event.delivered_at, event.attempts, event.last_error)
+    return EventView(
+        event.id,
+        event.subject,
+        event.action,
+        event.created_at,
+        event.delivered_at,
+        event.attempts,
+        event.last_error,
+    )
 
 
 def status(session: Session, ref: str) -> BackorderStatus:
     """A tenant's back-ordering state, its pending events, the oldest pending one (with the
     error that holds it, if any) and the last one delivered."""
     tenant = find_tenant(session, ref)
-    counts = dict(session.execute(
-        select(BackorderEvent.delivered_at.is_(None), func.count())
-        .where(BackorderEvent.tenant_id == tenant.id)
-        .group_by(BackorderEvent.delivered_at.is_(None))).all())
-    oldest = session.execute(
-        select(BackorderEvent).where(BackorderEvent.tenant_id == tenant.id,
-                                     BackorderEvent.delivered_at.is_(None))
-        .order_by(BackorderEvent.id).limit(1)).scalars().first()
-    last = session.execute(
-        select(BackorderEvent).where(BackorderEvent.tenant_id == tenant.id,
-                                     BackorderEvent.delivered_at.is_not(None))
-        .order_by(BackorderEvent.delivered_at.desc(), BackorderEvent.id.desc()).limit(1)
-    ).scalars().first()
-    return BackorderStatus(_code(session, tenant), tenant.backorder_state, tenant.phase,
-                           counts.get(True, 0), counts.get(False, 0), _event_view(oldest),
-                           _event_view(last))
+    counts = dict(
+        session.execute(
+            select(BackorderEvent.delivered_at.is_(None), func.count())
+            .where(BackorderEvent.tenant_id == tenant.id)
+            .group_by(BackorderEvent.delivered_at.is_(None))
+        ).all()
+    )
+    oldest = (
+        session.execute(
+            select(BackorderEvent)
+            .where(BackorderEvent.tenant_id == tenant.id, BackorderEvent.delivered_at.is_(None))
+            .order_by(BackorderEvent.id)
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
+    last = (
+        session.execute(
+            select(BackorderEvent)
+            .where(BackorderEvent.tenant_id == tenant.id, BackorderEvent.delivered_at.is_not(None))
+            .order_by(BackorderEvent.delivered_at.desc(), BackorderEvent.id.desc())
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
+    return BackorderStatus(
+        _code(session, tenant),
+        tenant.backorder_state,
+        tenant.phase,
+        counts.get(True, 0),
+        counts.get(False, 0),
+        _event_view(oldest),
+        _event_view(last),
+    )
 
 
 # --- delivery -----------------------------------------------------------------------------
+
 
 @dataclass
 class DeliveryReport:
@@ -254,8 +304,9 @@ def deliver(engine, tenant_id: int) -> DeliveryReport:
             # round finds it delivered); anything else is kept as the event's error.
             if tried is not None and _delivered(engine, tried):
                 continue
-            report.error = _keep_error(engine, tenant_id, "a row this event makes exists "
-                                       "already in the parent")
+            report.error = _keep_error(
+                engine, tenant_id, "a row this event makes exists already in the parent"
+            )
             break
         except TenantctlError as exc:
             report.error = _keep_error(engine, tenant_id, str(exc))
@@ -265,22 +316,34 @@ def deliver(engine, tenant_id: int) -> DeliveryReport:
 
 
 def _next_event(session: Session, tenant_id: int) -> BackorderEvent | None:
-    return session.execute(
-        select(BackorderEvent).where(BackorderEvent.tenant_id == tenant_id,
-                                     BackorderEvent.delivered_at.is_(None))
-        .order_by(BackorderEvent.id).limit(1)).scalars().first()
+    return (
+        session.execute(
+            select(BackorderEvent)
+            .where(BackorderEvent.tenant_id == tenant_id, BackorderEvent.delivered_at.is_(None))
+            .order_by(BackorderEvent.id)
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
 
 
 def _pending_count(session: Session, tenant_id: int) -> int:
-    return session.execute(select(func.count()).select_from(BackorderEvent).where(
-        BackorderEvent.tenant_id == tenant_id,
-        BackorderEvent.delivered_at.is_(None))).scalar_one()
+    return session.execute(
+        select(func.count())
+        .select_from(BackorderEvent)
+        .where(BackorderEvent.tenant_id == tenant_id, BackorderEvent.delivered_at.is_(None))
+    ).scalar_one()
 
 
 def _delivered(engine, event_id: int) -> bool:
     with read_session(engine) as session:
-        return session.execute(select(BackorderEvent.delivered_at).where(
-            BackorderEvent.id == event_id)).scalar() is not None
+        return (
+            session.execute(
+                select(BackorderEvent.delivered_at).where(BackorderEvent.id == event_id)
+            ).scalar()
+            is not None
+        )
 
 
 def _keep_error(engine, tenant_id: int, message: str) -> str:
@@ -325,12 +388,17 @@ def deliver_all(engine) -> int:
     """Deliver the pending events of every tenant whose back-ordering is on (the worker's
     sweep); returns how many events were delivered."""
     with read_session(engine) as session:
-        tenant_ids = list(session.execute(
-            select(BackorderEvent.tenant_id).distinct()
-            .join(TenantReseller, TenantReseller.id == BackorderEvent.tenant_id)
-            .where(BackorderEvent.delivered_at.is_(None),
-                   TenantReseller.backorder_state == "on")
-            .order_by(BackorderEvent.tenant_id)).scalars())
+        tenant_ids = list(
+            session.execute(
+                select(BackorderEvent.tenant_id)
+                .distinct()
+                .join(TenantReseller, TenantReseller.id == BackorderEvent.tenant_id)
+                .where(
+                    BackorderEvent.delivered_at.is_(None), TenantReseller.backorder_state == "on"
+                )
+                .order_by(BackorderEvent.tenant_id)
+            ).scalars()
+        )
     return sum(r.delivered for r in deliver_tenants(engine, tenant_ids))
 
 
@@ -338,6 +406,7 @@ jobs.register_sweeper("back-ordering", deliver_all)
 
 
 # --- applying one event -------------------------------------------------------------------
+
 
 def apply_event(session: Session, tenant: TenantReseller, event: BackorderEvent) -> None:
     """Make the parent mirror EVENT (one change in the tenant)."""
@@ -353,21 +422,31 @@ def apply_event(session: Session, tenant: TenantReseller, event: BackorderEvent)
         raise Conflict(f"unknown back-ordering event subject {event.subject!r}")
 
 
-def parent_record(session: Session, tenant: TenantReseller, account: Account
-                  ) -> Account | None:
+def parent_record(session: Session, tenant: TenantReseller, account: Account) -> Account | None:
     """The parent's record of a tenant's customer: the account it was copied down from (a
     lite upgrade), or the one back-ordering copied up."""
     if account.source_account_id is not None:
         source = session.get(Account, account.source_account_id)
         if source is not None and source.org_id == tenant.parent_org_id:
             return source
-    return session.execute(select(Account).where(
-        Account.org_id == tenant.parent_org_id,
-        Account.source_account_id == account.id)).scalars().first()
+    return (
+        session.execute(
+            select(Account).where(
+                Account.org_id == tenant.parent_org_id, Account.source_account_id == account.id
+            )
+        )
+        .scalars()
+        .first()
+    )
 
 
-def _copy_customer_up(session: Session, parent: Organisation, tenant: TenantReseller,
-                      customer: Account, event: BackorderEvent) -> Account:
+def _copy_customer_up(
+    session: Session,
+    parent: Organisation,
+    tenant: TenantReseller,
+    customer: Account,
+    event: BackorderEvent,
+) -> Account:
     """The parent's record of CUSTOMER, copied up on its first mirrored sale: a
     sub-customer of the reseller, ordering enabled, in the reseller's currency, "separate
     invoices" from the tenant setting now, its kept fields locked for the parent."""
@@ -376,14 +455,24 @@ def _copy_customer_up(session: Session, parent: Organisation, tenant: TenantRese
         return record
     reseller = session.get(Account, tenant.account_id)
     record = Account(
-        org_id=parent.id, code=_free_code(session, parent, customer.code, reseller.code),
-        name=customer.name, kind="customer", bill_to_id=reseller.id, ordering_enabled=True,
-        currency=reseller.currency, country=customer.country,
-        accounting_number=customer.accounting_number, email=customer.email,
-        billing_address=customer.billing_address, price_list_id=reseller.price_list_id,
-        billing_day=reseller.billing_day, separate_invoices=tenant.separate_invoices,
-        managed_by_org_id=tenant.org_id, source_account_id=customer.id,
-        backorder_event_id=event.id)
+        org_id=parent.id,
+        code=_free_code(session, parent, customer.code, reseller.code),
+        name=customer.name,
+        kind="customer",
+        bill_to_id=reseller.id,
+        ordering_enabled=True,
+        currency=reseller.currency,
+        country=customer.country,
+        accounting_number=customer.accounting_number,
+        email=customer.email,
+        billing_address=customer.billing_address,
+        price_list_id=reseller.price_list_id,
+        billing_day=reseller.billing_day,
+        separate_invoices=tenant.separate_invoices,
+        managed_by_org_id=tenant.org_id,
+        source_account_id=customer.id,
+        backorder_event_id=event.id,
+    )
     session.add(record)
     session.flush()
     return record
@@ -394,13 +483,17 @@ def _free_code(session: Session, org: Organisation, code: str, reseller_code: st
     number after it, should that be taken too)."""
     candidates = [code, f"{reseller_code}-{code}"[:64]]
     candidates += [f"{reseller_code}-{code}"[:60] + f"-{n}" for n in range(2, 100)]
-    taken = set(session.execute(select(Account.code).where(
-        Account.org_id == org.id, Account.code.in_(candidates))).scalars())
+    taken = set(
+        session.execute(
+            select(Account.code).where(Account.org_id == org.id, Account.code.in_(candidates))
+        ).scalars()
+    )
     return next(c for c in candidates if c not in taken)
 
 
-def _keep_customer_in_step(session: Session, parent: Organisation, tenant: TenantReseller,
-                           event: BackorderEvent) -> None:
+def _keep_customer_in_step(
+    session: Session, parent: Organisation, tenant: TenantReseller, event: BackorderEvent
+) -> None:
     customer = session.get(Account, event.subject_id)
     record = parent_record(session, tenant, customer)
     if record is None:
@@ -421,9 +514,15 @@ def find_mirror(session: Session, tenant: TenantReseller, model, original):
         row = session.get(model, source_id)
         if row is not None and row.org_id == tenant.parent_org_id:
             return row
-    return session.execute(select(model).where(
-        model.org_id == tenant.parent_org_id,
-        getattr(model, source) == original.id)).scalars().first()
+    return (
+        session.execute(
+            select(model).where(
+                model.org_id == tenant.parent_org_id, getattr(model, source) == original.id
+            )
+        )
+        .scalars()
+        .first()
+    )
 
 
 def _parent_product(session: Session, tenant_product_id: int) -> Product | None:
@@ -433,9 +532,15 @@ def _parent_product(session: Session, tenant_product_id: int) -> Product | None:
     return session.get(Product, product.source_product_id)
 
 
-def reseller_cost(session: Session, tenant: TenantReseller, reseller: Account,
-                  tenant_product: Product, parent_product: Product, unit: str,
-                  as_of: date) -> tuple[Decimal, str]:
+def reseller_cost(
+    session: Session,
+    tenant: TenantReseller,
+    reseller: Account,
+    tenant_product: Product,
+    parent_product: Product,
+    unit: str,
+    as_of: date,
+) -> tuple[Decimal, str]:
     """What the parent charges the reseller for one UNIT of a product on AS_OF: the price in
     the reseller account's price list in the parent (its cost). Should that list not have
     it then (the item left the list since), the tenant's recorded cost of the unit.
@@ -443,61 +548,96 @@ def reseller_cost(session: Session, tenant: TenantReseller, reseller: Account,
     memo = session.info.setdefault("tenantctl_reseller_cost", {})
     key = (reseller.id, parent_product.id, unit, as_of)
     if key not in memo:
-        memo[key] = _reseller_cost(session, tenant, reseller, tenant_product,
-                                   parent_product, unit, as_of)
+        memo[key] = _reseller_cost(
+            session, tenant, reseller, tenant_product, parent_product, unit, as_of
+        )
     return memo[key]
 
 
-def _reseller_cost(session: Session, tenant: TenantReseller, reseller: Account,
-                   tenant_product: Product, parent_product: Product, unit: str,
-                   as_of: date) -> tuple[Decimal, str]:
+def _reseller_cost(
+    session: Session,
+    tenant: TenantReseller,
+    reseller: Account,
+    tenant_product: Product,
+    parent_product: Product,
+    unit: str,
+    as_of: date,
+) -> tuple[Decimal, str]:
     price_list = session.get(PriceList, reseller.price_list_id or tenant.price_list_id)
     amount = listed_price(session, price_list, parent_product, unit, as_of)
     if amount is None:
-        amount = session.execute(select(ProductUnit.cost_price).where(
-            ProductUnit.product_id == tenant_product.id, ProductUnit.unit == unit)).scalar()
+        amount = session.execute(
+            select(ProductUnit.cost_price).where(
+                ProductUnit.product_id == tenant_product.id, ProductUnit.unit == unit
+            )
+        ).scalar()
     if amount is None:
-        raise Refused(f"{parent_product.sku} {unit} has no price in {reseller.code}'s price "
-                      f"list {price_list.name!r} on {as_of}, so its back-order cannot be "
-                      f"priced (fix: tenantctl pricelist set-price \"{price_list.name}\" "
-                      f"{parent_product.sku} --unit {unit} PRICE)")
+        raise Refused(
+            f"{parent_product.sku} {unit} has no price in {reseller.code}'s price "
+            f"list {price_list.name!r} on {as_of}, so its back-order cannot be "
+            f'priced (fix: tenantctl pricelist set-price "{price_list.name}" '
+            f"{parent_product.sku} --unit {unit} PRICE)"
+        )
     return amount, price_list.currency
 
 
-def _mirror_subscription(session: Session, parent: Organisation, tenant: TenantReseller,
-                         reseller: Account, event: BackorderEvent) -> None:
+def _mirror_subscription(
+    session: Session,
+    parent: Organisation,
+    tenant: TenantReseller,
+    reseller: Account,
+    event: BackorderEvent,
+) -> None:
     original = session.get(Subscription, event.subject_id)
     state = event.payload
     tenant_product = session.get(Product, original.product_id)
     product = _parent_product(session, original.product_id)
-    customer = _copy_customer_up(session, parent, tenant,
-                                 session.get(Account, original.account_id), event)
+    customer = _copy_customer_up(
+        session, parent, tenant, session.get(Account, original.account_id), event
+    )
     mirror = find_mirror(session, tenant, Subscription, original)
     as_of = event.effective_date or date.fromisoformat(state["start_date"])
     if mirror is None:
-        price, currency = reseller_cost(session, tenant, reseller, tenant_product, product,
-                                        original.unit, as_of)
+        price, currency = reseller_cost(
+            session, tenant, reseller, tenant_product, product, original.unit, as_of
+        )
         mirror = Subscription(
-            org_id=parent.id, code="", account_id=customer.id, product_id=product.id,
-            unit=original.unit, quantity=state["quantity"], unit_price=price,
-            currency=currency, status=state["status"],
+            org_id=parent.id,
+            code="",
+            account_id=customer.id,
+            product_id=product.id,
+            unit=original.unit,
+            quantity=state["quantity"],
+            unit_price=price,
+            currency=currency,
+            status=state["status"],
             start_date=date.fromisoformat(state["start_date"]),
-            auto_renew=state["auto_renew"], paid=True, billing_day=reseller.billing_day,
+            auto_renew=state["auto_renew"],
+            paid=True,
+            billing_day=reseller.billing_day,
             characteristics=dict(original.characteristics or {}),
-            source_subscription_id=original.id, name=f"{customer.name} - {product.name}",
-            backorder_event_id=event.id)
+            source_subscription_id=original.id,
+            name=f"{customer.name} - {product.name}",
+            backorder_event_id=event.id,
+        )
         _add_with_code(session, mirror, Subscription.code, "SUB")
     else:
         mirror.quantity, mirror.status = state["quantity"], state["status"]
         mirror.auto_renew, mirror.paid = state["auto_renew"], True
     _set_add_ons(session, mirror, state["add_ons"])
     session.flush()
-    order = _order_in_parent(session, parent, tenant, reseller, customer, event,
-                             subscription=mirror)
+    order = _order_in_parent(
+        session, parent, tenant, reseller, customer, event, subscription=mirror
+    )
     if order is not None or event.action == "adopt":
         outbox.record_subscription_sale(
-            session, parent, mirror, order.order_type if order else "adopt",
-            order.id if order else None, as_of)
+            session,
+            parent,
+            mirror,
+            order.order_type if order else "adopt",
+            order.id if order else None,
+            as_of,
+        )
 
 
 def _set_add_ons(session: Session, mirror: Subscription, add_ons: dict[str, int]) -> None:
@@ -507,33 +647,55 @@ def _set_add_ons(session: Session, mirror: Subscription, add_ons: dict[str, int]
         product = _parent_product(session, int(tenant_pid))
         if product is not None:
             wanted[product.id] = quantity
-    current = {a.product_id: a for a in session.execute(select(SubscriptionAddon).where(
-        SubscriptionAddon.subscription_id == mirror.id)).scalars()}
+    current = {
+        a.product_id: a
+        for a in session.execute(
+            select(SubscriptionAddon).where(SubscriptionAddon.subscription_id == mirror.id)
+        ).scalars()
+    }
     for pid, row in current.items():
         if pid not in wanted:
             session.delete(row)
         elif row.quantity != wanted[pid]:
             row.quantity = wanted[pid]
-    session.add_all([SubscriptionAddon(subscription_id=mirror.id, product_id=pid, quantity=q)
-                     for pid, q in wanted.items() if pid not in current])
+    session.add_all(
+        [
+            SubscriptionAddon(subscription_id=mirror.id, product_id=pid, quantity=q)
+            for pid, q in wanted.items()
+            if pid not in current
+        ]
+    )
 
 
-def _mirror_asset(session: Session, parent: Organisation, tenant: TenantReseller,
-                  reseller: Account, event: BackorderEvent) -> None:
+def _mirror_asset(
+    session: Session,
+    parent: Organisation,
+    tenant: TenantReseller,
+    reseller: Account,
+    event: BackorderEvent,
+) -> None:
     original = session.get(Asset, event.subject_id)
     state = event.payload
     product = _parent_product(session, original.product_id)
-    customer = _copy_customer_up(session, parent, tenant,
-                                 session.get(Account, original.account_id), event)
+    customer = _copy_customer_up(
+        session, parent, tenant, session.get(Account, original.account_id), event
+    )
     mirror = find_mirror(session, tenant, Asset, original)
     if mirror is None:
         mirror = Asset(
-            org_id=parent.id, code="", account_id=customer.id, product_id=product.id,
-            kind=original.kind, quantity=state["quantity"],
-            purchase_date=date.fromisoformat(state["purchase_date"]), status=state["status"],
+            org_id=parent.id,
+            code="",
+            account_id=customer.id,
+            product_id=product.id,
+            kind=original.kind,
+            quantity=state["quantity"],
+            purchase_date=date.fromisoformat(state["purchase_date"]),
+            status=state["status"],
             characteristics=dict(original.characteristics or {}),
-            source_asset_id=original.id, name=f"{customer.name} - {product.name}",
-            backorder_event_id=event.id)
+            source_asset_id=original.id,
+            name=f"{customer.name} - {product.name}",
+            backorder_event_id=event.id,
+        )
         _add_with_code(session, mirror, Asset.code, "AST")
     else:
         mirror.quantity, mirror.status = state["quantity"], state["status"]
@@ -543,9 +705,17 @@ def _mirror_asset(session: Session, parent: Organisation, tenant: TenantReseller
         outbox.record_asset_sale(session, parent, mirror, order.id if order else None)
 
 
-def _order_in_parent(session: Session, parent: Organisation, tenant: TenantReseller,
-                     reseller: Account, customer: Account, event: BackorderEvent, *,
-                     subscription: Subscription | None = None, asset: Asset | None = None):
+def _order_in_parent(
+    session: Session,
+    parent: Organisation,
+    tenant: TenantReseller,
+    reseller: Account,
+    customer: Account,
+    event: BackorderEvent,
+    *,
+    subscription: Subscription | None = None,
+    asset: Asset | None = None,
+):
     """The parent's own order for the sale EVENT records: for the end customer, billed to
     the reseller, dated on the change's effective date, priced at the reseller's cost,
     with the lines of the tenant's order (the reseller's own products left out)."""
@@ -553,16 +723,33 @@ def _order_in_parent(session: Session, parent: Organisation, tenant: TenantResel
         return None
     order = session.get(SalesOrder, event.order_id)
     lines = []
-    for line in session.execute(select(OrderLine).where(OrderLine.order_id == order.id)
-                                .order_by(OrderLine.id)).scalars():
+    for line in session.execute(
+        select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)
+    ).scalars():
         product = _parent_product(session, line.product_id)
         if product is None:
             continue
-        price, currency = reseller_cost(session, tenant, reseller,
-                                        session.get(Product, line.product_id), product,
-                                        line.unit, order.order_date)
-        lines.append(_Line(product, line.unit, line.quantity, price, currency,
-                           after=line.quantity_after))
-    return write_order(session, parent, customer, order.order_type, order.order_date, lines,
-                       origin_of(reseller), subscription=subscription, asset=asset,
-                       event_id=event.id)
+        price, currency = reseller_cost(
+            session,
+            tenant,
+            reseller,
+            session.get(Product, line.product_id),
+            product,
+            line.unit,
+            order.order_date,
+        )
+        lines.append(
+            _Line(product, line.unit, line.quantity, price, currency, after=line.quantity_after)
+        )
+    return write_order(
+        session,
+        parent,
+        customer,
+        order.order_type,
+        order.order_date,
+        lines,
+        origin_of(reseller),
+        subscription=subscription,
+        asset=asset,
+        event_id=event.id,
+    )

@@ -26,6 +26,7 @@ USAGE_NOTE = "usage, rated outside tenantctl"
 
 # --- cycles ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Cycle:
     """One billing cycle: from day D of PERIOD's month to day D-1 of the next, inclusive."""
@@ -64,14 +65,18 @@ def cycle_of(period: str, billing_day: int) -> Cycle:
         raise Refused(f"billing day {billing_day} is not between 1 and 28")
     year, month = parse_period(period)
     ny, nm = _add_months(year, month, 1)
-    return Cycle(f"{year:04d}-{month:02d}", date(year, month, billing_day),
-                 date(ny, nm, billing_day) - timedelta(days=1))
+    return Cycle(
+        f"{year:04d}-{month:02d}",
+        date(year, month, billing_day),
+        date(ny, nm, billing_day) - timedelta(days=1),
+    )
 
 
 def cycle_containing(day: date, billing_day: int) -> Cycle:
     """The cycle that DAY falls in."""
-    year, month = (day.year, day.month) if day.day >= billing_day else _add_months(
-        day.year, day.month, -1)
+    year, month = (
+        (day.year, day.month) if day.day >= billing_day else _add_months(day.year, day.month, -1)
+    )
     return cycle_of(f"{year:04d}-{month:02d}", billing_day)
 
 
@@ -102,6 +107,7 @@ def anniversary(start: date, months: int) -> date:
 
 
 # --- prices ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Revision:
@@ -149,8 +155,9 @@ class PriceBook:
 
     def price(self, product_id: int, unit: str, revision: int) -> Decimal | None:
         for item in self._index.get((product_id, unit), ()):
-            if (item.from_revision <= revision
-                    and (item.to_revision is None or revision < item.to_revision)):
+            if item.from_revision <= revision and (
+                item.to_revision is None or revision < item.to_revision
+            ):
                 return item.price
         return None
 
@@ -164,6 +171,7 @@ class PriceBook:
 
 
 # --- what is billed -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Change:
@@ -245,19 +253,47 @@ def _price(book: PriceBook, item: Billable, unit: str, day: date) -> tuple[int, 
     revision = book.revision_on(day)
     price = book.price(item.product_id, unit, revision) if revision is not None else None
     if price is None:
-        raise Refused(f"{item.sku} is not sold {unit} in price list {book.name!r} "
-                      f"(revision {revision}, in effect on {day}): {item.subject} "
-                      f"{item.subject_code} of {item.customer_code} cannot be billed")
+        raise Refused(
+            f"{item.sku} is not sold {unit} in price list {book.name!r} "
+            f"(revision {revision}, in effect on {day}): {item.subject} "
+            f"{item.subject_code} of {item.customer_code} cannot be billed"
+        )
     return revision, price
 
 
-def _line(item: Billable, cycle: Cycle, kind: str, quantity: int, charged: str,
-          unit_price: Decimal, exact: Fraction, revision: int | None, currency: str,
-          note: str = "") -> Line:
-    return Line(item.key, cycle.period, kind, item.customer_id, item.customer_code,
-                item.customer_name, item.separate, item.subject, item.subject_code, item.sku,
-                item.product_name, item.unit, quantity, charged, unit_price, exact,
-                round_money(exact, currency), revision, note)
+def _line(
+    item: Billable,
+    cycle: Cycle,
+    kind: str,
+    quantity: int,
+    charged: str,
+    unit_price: Decimal,
+    exact: Fraction,
+    revision: int | None,
+    currency: str,
+    note: str = "",
+) -> Line:
+    return Line(
+        item.key,
+        cycle.period,
+        kind,
+        item.customer_id,
+        item.customer_code,
+        item.customer_name,
+        item.separate,
+        item.subject,
+        item.subject_code,
+        item.sku,
+        item.product_name,
+        item.unit,
+        quantity,
+        charged,
+        unit_price,
+        exact,
+        round_money(exact, currency),
+        revision,
+        note,
+    )
 
 
 def _days(first: date, last: date) -> Iterable[date]:
@@ -277,14 +313,25 @@ def monthly_lines(item: Billable, book: PriceBook, cycle: Cycle) -> list[Line]:
     days_on = sum(1 for day in _days(cycle.start, cycle.end) if item.quantity_on(day))
     most = max(item.quantity_on(day) for day in _days(cycle.start, cycle.end))
     exact = Fraction(quantity_days) * Fraction(price) / cycle.days
-    return [_line(item, cycle, "charge", most, f"{days_on}/{cycle.days} days"
-                  + ("" if quantity_days == most * days_on
-                     else f" ({quantity_days} quantity-days)"),
-                  price, exact, revision, book.currency)]
+    return [
+        _line(
+            item,
+            cycle,
+            "charge",
+            most,
+            f"{days_on}/{cycle.days} days"
+            + ("" if quantity_days == most * days_on else f" ({quantity_days} quantity-days)"),
+            price,
+            exact,
+            revision,
+            book.currency,
+        )
+    ]
 
 
-def term_lines(item: Billable, book: PriceBook, cycle: Cycle, months: int,
-               cancellation_days: int) -> list[Line]:
+def term_lines(
+    item: Billable, book: PriceBook, cycle: Cycle, months: int, cancellation_days: int
+) -> list[Line]:
     """A term (annual, quarterly) charged whole in the cycle of its first day at the
     revision in effect that day; increases pro rata above the highest quantity charged;
     decreases credited pro rata only inside the cancellation window."""
@@ -301,8 +348,19 @@ def term_lines(item: Billable, book: PriceBook, cycle: Cycle, months: int,
         opening = item.quantity_on(first)
         revision, price = _price(book, item, item.unit, first)
         if opening and first in cycle:
-            lines.append(_line(item, cycle, "charge", opening, span, price,
-                               Fraction(opening) * Fraction(price), revision, book.currency))
+            lines.append(
+                _line(
+                    item,
+                    cycle,
+                    "charge",
+                    opening,
+                    span,
+                    price,
+                    Fraction(opening) * Fraction(price),
+                    revision,
+                    book.currency,
+                )
+            )
         highest, previous = opening, opening
         change_days = sorted({c.effective for c in item.history if first < c.effective <= last})
         for day in change_days:
@@ -312,26 +370,49 @@ def term_lines(item: Billable, book: PriceBook, cycle: Cycle, months: int,
             if now > highest:
                 if day in cycle:
                     exact = Fraction(now - highest) * Fraction(price) * remaining / term_days
-                    lines.append(_line(item, cycle, "increase", now - highest, pro_rata,
-                                       price, exact, revision, book.currency,
-                                       f"increase from {highest} to {now} on {day}"))
+                    lines.append(
+                        _line(
+                            item,
+                            cycle,
+                            "increase",
+                            now - highest,
+                            pro_rata,
+                            price,
+                            exact,
+                            revision,
+                            book.currency,
+                            f"increase from {highest} to {now} on {day}",
+                        )
+                    )
                 highest = now
             elif now < previous and (day - first).days < cancellation_days:
                 less = previous - now
                 if day in cycle:
                     exact = -Fraction(less) * Fraction(price) * remaining / term_days
                     what = "cancelled" if now == 0 else f"decrease from {previous} to {now}"
-                    lines.append(_line(item, cycle, "credit", less, pro_rata, price, exact,
-                                       revision, book.currency,
-                                       f"{what} on {day}, inside the "
-                                       f"{cancellation_days}-day cancellation window"))
+                    lines.append(
+                        _line(
+                            item,
+                            cycle,
+                            "credit",
+                            less,
+                            pro_rata,
+                            price,
+                            exact,
+                            revision,
+                            book.currency,
+                            f"{what} on {day}, inside the "
+                            f"{cancellation_days}-day cancellation window",
+                        )
+                    )
                 highest -= less
             previous = now
     return lines
 
 
-def item_lines(item: Billable, book: PriceBook, cycle: Cycle,
-               cancellation_days: Mapping[str, int]) -> list[Line]:
+def item_lines(
+    item: Billable, book: PriceBook, cycle: Cycle, cancellation_days: Mapping[str, int]
+) -> list[Line]:
     """The lines of one billed thing in one cycle (none when it owes nothing then)."""
     if item.subject == "asset":
         if item.start not in cycle or not item.quantity_on(item.start):
@@ -341,43 +422,79 @@ def item_lines(item: Billable, book: PriceBook, cycle: Cycle,
             revision = book.revision_on(item.start)
             price = book.price(item.product_id, unit, revision) if revision else None
             if price is not None:
-                return [_line(item, cycle, "asset", quantity, f"purchased {item.start} "
-                              f"({unit} price)", price, Fraction(quantity) * Fraction(price),
-                              revision, book.currency)]
-        raise Refused(f"{item.sku} has neither a one-time nor an annual price in price list "
-                      f"{book.name!r}: asset {item.subject_code} of {item.customer_code} "
-                      "cannot be billed")
+                return [
+                    _line(
+                        item,
+                        cycle,
+                        "asset",
+                        quantity,
+                        f"purchased {item.start} ({unit} price)",
+                        price,
+                        Fraction(quantity) * Fraction(price),
+                        revision,
+                        book.currency,
+                    )
+                ]
+        raise Refused(
+            f"{item.sku} has neither a one-time nor an annual price in price list "
+            f"{book.name!r}: asset {item.subject_code} of {item.customer_code} "
+            "cannot be billed"
+        )
     if item.unit == "monthly":
         return monthly_lines(item, book, cycle)
     if item.unit in TERM_MONTHS:
-        return term_lines(item, book, cycle, TERM_MONTHS[item.unit],
-                          cancellation_days.get(item.platform, 0))
+        return term_lines(
+            item, book, cycle, TERM_MONTHS[item.unit], cancellation_days.get(item.platform, 0)
+        )
     if item.unit == "one-time":
         if item.start not in cycle or not item.quantity_on(item.start):
             return []
         quantity = item.quantity_on(item.start)
         revision, price = _price(book, item, "one-time", item.start)
-        return [_line(item, cycle, "one-time", quantity, f"once, {item.start}", price,
-                      Fraction(quantity) * Fraction(price), revision, book.currency)]
+        return [
+            _line(
+                item,
+                cycle,
+                "one-time",
+                quantity,
+                f"once, {item.start}",
+                price,
+                Fraction(quantity) * Fraction(price),
+                revision,
+                book.currency,
+            )
+        ]
     if item.unit == "hourly":
         most = max(item.quantity_on(day) for day in _days(cycle.start, cycle.end))
         if not most:
             return []
-        return [_line(item, cycle, "usage", most, f"{cycle.start}..{cycle.end}",
-                      Decimal(0), Fraction(0), None, book.currency, USAGE_NOTE)]
+        return [
+            _line(
+                item,
+                cycle,
+                "usage",
+                most,
+                f"{cycle.start}..{cycle.end}",
+                Decimal(0),
+                Fraction(0),
+                None,
+                book.currency,
+                USAGE_NOTE,
+            )
+        ]
     raise Refused(f"{item.subject} {item.subject_code}: unit {item.unit!r} cannot be billed")
 
 
-def cycle_lines(items: Iterable[Billable], book: PriceBook, cycle: Cycle,
-                cancellation_days: Mapping[str, int]) -> list[Line]:
+def cycle_lines(
+    items: Iterable[Billable], book: PriceBook, cycle: Cycle, cancellation_days: Mapping[str, int]
+) -> list[Line]:
     """Every line of CYCLE, by end customer, then subscription or asset, then product."""
-    lines = [line for item in items for line in item_lines(item, book, cycle,
-                                                            cancellation_days)]
-    return sorted(lines, key=lambda x: (x.customer_code, x.customer_id, x.subject_code,
-                                        x.key))
+    lines = [line for item in items for line in item_lines(item, book, cycle, cancellation_days)]
+    return sorted(lines, key=lambda x: (x.customer_code, x.customer_id, x.subject_code, x.key))
 
 
 # --- adjustments ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Issued:
@@ -400,15 +517,24 @@ def late_cycles(item: Billable, issued: Sequence[IssuedCycle]) -> list[Cycle]:
     day D reaches every cycle that ends on or after D)."""
     out = []
     for done in issued:
-        if any(c.recorded_at is not None and c.recorded_at > done.issued_at
-               and c.effective <= done.cycle.end for c in item.history):
+        if any(
+            c.recorded_at is not None
+            and c.recorded_at > done.issued_at
+            and c.effective <= done.cycle.end
+            for c in item.history
+        ):
             out.append(done.cycle)
     return out
 
 
-def adjustment_lines(items: Iterable[Billable], book_then: Callable[[str], PriceBook],
-                     issued_cycles: Sequence[IssuedCycle], issued: Mapping[tuple[str, str], Issued],
-                     cancellation_days: Mapping[str, int], currency: str) -> list[Line]:
+def adjustment_lines(
+    items: Iterable[Billable],
+    book_then: Callable[[str], PriceBook],
+    issued_cycles: Sequence[IssuedCycle],
+    issued: Mapping[tuple[str, str], Issued],
+    cancellation_days: Mapping[str, int],
+    currency: str,
+) -> list[Line]:
     """For each billed thing changed after a cycle was issued: its lines of that cycle
     recomputed from the history as it is now, at the revisions used then, minus what was
     issued; one adjustment line per (thing, cycle) that differs."""
@@ -426,20 +552,42 @@ def adjustment_lines(items: Iterable[Billable], book_then: Callable[[str], Price
             unit_price = now[0].unit_price if now else Decimal(0)
             revision = now[0].revision if now else None
             corrects = before.invoice
-            note = (f"adjustment of {corrects} ({cycle.start}..{cycle.end}): now "
-                    f"{round_money(exact, currency)}, issued {before.amount}"
-                    if corrects else f"adjustment of cycle {cycle.period} ({cycle.start}.."
-                                     f"{cycle.end}), not billed then")
-            out.append(Line(item.key, cycle.period, "adjustment", item.customer_id,
-                            item.customer_code, item.customer_name, before.separate,
-                            item.subject, item.subject_code, item.sku, item.product_name,
-                            item.unit, quantity, f"cycle {cycle.start}..{cycle.end}",
-                            unit_price, Fraction(diff), round_money(diff, currency),
-                            revision, note, corrects))
+            note = (
+                f"adjustment of {corrects} ({cycle.start}..{cycle.end}): now "
+                f"{round_money(exact, currency)}, issued {before.amount}"
+                if corrects
+                else f"adjustment of cycle {cycle.period} ({cycle.start}.."
+                f"{cycle.end}), not billed then"
+            )
+            out.append(
+                Line(
+                    item.key,
+                    cycle.period,
+                    "adjustment",
+                    item.customer_id,
+                    item.customer_code,
+                    item.customer_name,
+                    before.separate,
+                    item.subject,
+                    item.subject_code,
+                    item.sku,
+                    item.product_name,
+                    item.unit,
+                    quantity,
+                    f"cycle {cycle.start}..{cycle.end}",
+                    unit_price,
+                    Fraction(diff),
+                    round_money(diff, currency),
+                    revision,
+                    note,
+                    corrects,
+                )
+            )
     return sorted(out, key=lambda x: (x.customer_code, x.customer_id, x.period, x.key))
 
 
 # --- invoices -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Subtotal:
@@ -460,8 +608,7 @@ class Draft:
 
     @property
     def total(self) -> Decimal:
-        return round_money(sum((line.amount for line in self.lines), Decimal(0)),
-                           self.currency)
+        return round_money(sum((line.amount for line in self.lines), Decimal(0)), self.currency)
 
     @property
     def kind(self) -> str:
@@ -472,8 +619,9 @@ class Draft:
         seen: dict[str, Subtotal] = {}
         for line in self.lines:
             old = seen.get(line.customer_code)
-            seen[line.customer_code] = Subtotal(line.customer_code, line.customer_name,
-                                                (old.amount if old else 0) + line.amount)
+            seen[line.customer_code] = Subtotal(
+                line.customer_code, line.customer_name, (old.amount if old else 0) + line.amount
+            )
         return list(seen.values())
 
 

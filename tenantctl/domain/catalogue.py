@@ -79,8 +79,11 @@ class PriceListDiff:
         return not (self.added or self.changed or self.discontinued)
 
     def counts(self) -> dict[str, int]:
-        return {"added": len(self.added), "changed": len(self.changed),
-                "discontinued": len(self.discontinued)}
+        return {
+            "added": len(self.added),
+            "changed": len(self.changed),
+            "discontinued": len(self.discontinued),
+        }
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,9 @@ class PriceListSummary:
     revisions: list[dict] = field(default_factory=list)
 
 
-def diff_items(old: Mapping[Key, ListedItem], new: Mapping[Key, ListedItem | PriceRow]
-               ) -> PriceListDiff:
+def diff_items(
+    old: Mapping[Key, ListedItem], new: Mapping[Key, ListedItem | PriceRow]
+) -> PriceListDiff:
     """Added, price-changed and discontinued items between two versions (by SKU and unit)."""
     diff = PriceListDiff()
     for key in sorted(new.keys() - old.keys()):
@@ -137,6 +141,7 @@ def diff_items(old: Mapping[Key, ListedItem], new: Mapping[Key, ListedItem | Pri
 
 # --- reading a price-list CSV ------------------------------------------------------------
 
+
 def read_price_csv(path: Path) -> list[PriceRow]:
     """Read and check a price-list CSV; every problem names the file, line and field."""
     label = str(path)
@@ -152,13 +157,16 @@ def read_price_csv(path: Path) -> list[PriceRow]:
         raise BadInput(f"{label}:1: not a CSV file ({exc})") from None
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
-        raise BadInput(f"{label}:1: header: column(s) {', '.join(twice)} given twice "
-                       "(each column once)")
+        raise BadInput(
+            f"{label}:1: header: column(s) {', '.join(twice)} given twice (each column once)"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise BadInput(f"{label}:1: header: missing column(s) {', '.join(missing)} "
-                       f"(needs {', '.join(REQUIRED_COLUMNS)}; optional "
-                       f"{', '.join(OPTIONAL_COLUMNS)})")
+        raise BadInput(
+            f"{label}:1: header: missing column(s) {', '.join(missing)} "
+            f"(needs {', '.join(REQUIRED_COLUMNS)}; optional "
+            f"{', '.join(OPTIONAL_COLUMNS)})"
+        )
     reader.fieldnames = header
     raw: list[tuple[int, dict]] = []
     try:
@@ -172,8 +180,7 @@ def read_price_csv(path: Path) -> list[PriceRow]:
     return check_price_rows(raw, label)
 
 
-def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
-                     ) -> list[PriceRow]:
+def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str) -> list[PriceRow]:
     """Turn raw records (line, fields) into PriceRows, or raise BadInput listing every problem."""
     platforms = config.platforms()
     units = config.units()
@@ -189,10 +196,10 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
     checks = {  # column -> how it is read (an empty optional column is None)
         "sku": lambda v: fields.sku(v, sku_length),
         "name": lambda v: fields.text(v, fields.length(Product, "name")),
-        "type": lambda v: fields.text(v, fields.length(Product, "product_type"),
-                                      required=False) or None,
-        "add_on_of": lambda v: fields.sku(v, sku_length) if v.strip()
-        else None,
+        "type": lambda v: (
+            fields.text(v, fields.length(Product, "product_type"), required=False) or None
+        ),
+        "add_on_of": lambda v: fields.sku(v, sku_length) if v.strip() else None,
         "platform": lambda v: fields.choice(v, platforms),
         "unit": lambda v: fields.choice(v, units),
         "price": fields.amount,
@@ -212,8 +219,9 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
                 ok = False
         if not ok:
             continue
-        sku, name, platform, unit, price = (values[k] for k in ("sku", "name", "platform",
-                                                                 "unit", "price"))
+        sku, name, platform, unit, price = (
+            values[k] for k in ("sku", "name", "platform", "unit", "price")
+        )
         add_on_of, product_type = values["add_on_of"], values["type"]
         key = (sku, unit)
         if key in seen:
@@ -223,8 +231,12 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
         shape = (name, platform, add_on_of, product_type)
         first = product_lines.setdefault(sku, (line, shape))
         if first[1] != shape:
-            bad(line, "name", f"{sku} is described differently than on line {first[0]} "
-                              "(name, platform, add_on_of and type must agree)")
+            bad(
+                line,
+                "name",
+                f"{sku} is described differently than on line {first[0]} "
+                "(name, platform, add_on_of and type must agree)",
+            )
             continue
         rows.append(PriceRow(sku, name, platform, unit, price, add_on_of, product_type, line))
     if add_on_problems := _check_add_on_refs(rows, label):
@@ -242,9 +254,14 @@ def _check_add_on_refs(rows: list[PriceRow], label: str) -> list[str]:
         if r.sku in reported or not r.add_on_of:
             continue
         if r.add_on_of not in parents or r.add_on_of == r.sku:
-            problems.append(f"{label}:{r.line}: add_on_of: " + (
-                "a product cannot be an add-on of itself" if r.add_on_of == r.sku
-                else f"{r.add_on_of!r} is not a SKU of this file"))
+            problems.append(
+                f"{label}:{r.line}: add_on_of: "
+                + (
+                    "a product cannot be an add-on of itself"
+                    if r.add_on_of == r.sku
+                    else f"{r.add_on_of!r} is not a SKU of this file"
+                )
+            )
             reported.add(r.sku)
             continue
         seen, current = [r.sku], r.add_on_of
@@ -252,39 +269,54 @@ def _check_add_on_refs(rows: list[PriceRow], label: str) -> list[str]:
             seen.append(current)
             current = parents.get(current)
         if current == r.sku:
-            problems.append(f"{label}:{r.line}: add_on_of: {r.sku} would be an add-on of "
-                            f"itself through {' -> '.join(seen[1:])}")
+            problems.append(
+                f"{label}:{r.line}: add_on_of: {r.sku} would be an add-on of "
+                f"itself through {' -> '.join(seen[1:])}"
+            )
             reported.add(r.sku)
     return problems
 
 
 # --- the store --------------------------------------------------------------------------
 
-def listed_items(session: Session, price_list_id: int, revision: int | None = None
-                 ) -> dict[Key, ListedItem]:
+
+def listed_items(
+    session: Session, price_list_id: int, revision: int | None = None
+) -> dict[Key, ListedItem]:
     """The items of a price list at REVISION (default: the items still listed)."""
     stmt = (
-        select(Product.sku, Product.name, Product.platform, PriceListItem.unit,
-               PriceListItem.price, PriceListItem.product_id)
+        select(
+            Product.sku,
+            Product.name,
+            Product.platform,
+            PriceListItem.unit,
+            PriceListItem.price,
+            PriceListItem.product_id,
+        )
         .join(Product, Product.id == PriceListItem.product_id)
         .where(PriceListItem.price_list_id == price_list_id)
     )
     if revision is None:
         stmt = stmt.where(PriceListItem.to_revision.is_(None))
     else:
-        stmt = stmt.where(PriceListItem.from_revision <= revision,
-                          or_(PriceListItem.to_revision.is_(None),
-                              PriceListItem.to_revision > revision))
+        stmt = stmt.where(
+            PriceListItem.from_revision <= revision,
+            or_(PriceListItem.to_revision.is_(None), PriceListItem.to_revision > revision),
+        )
     return {(r.sku, r.unit): ListedItem(*r) for r in session.execute(stmt)}
 
 
 def latest_revision(session: Session, price_list_id: int) -> int | None:
-    return session.execute(select(func.max(PriceListRevision.number))
-                           .where(PriceListRevision.price_list_id == price_list_id)).scalar()
+    return session.execute(
+        select(func.max(PriceListRevision.number)).where(
+            PriceListRevision.price_list_id == price_list_id
+        )
+    ).scalar()
 
 
-def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow],
-                    label: str = "price list") -> tuple[dict[str, int], int, int, int]:
+def ensure_products(
+    session: Session, org: Organisation, rows: Iterable[PriceRow], label: str = "price list"
+) -> tuple[dict[str, int], int, int, int]:
     """Create the products and units of ROWS missing in ORG; keep names and add-ons in step.
 
     Returns (sku -> product id, products created, units created, products renamed). A SKU
@@ -297,39 +329,58 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
     for row in rows:
         by_sku.setdefault(row.sku, row)
     existing = {
-        r.sku: r for r in session.execute(
-            select(product.c.id, product.c.sku, product.c.name, product.c.platform,
-                   product.c.add_on_of_id).where(product.c.org_id == org.id))
+        r.sku: r
+        for r in session.execute(
+            select(
+                product.c.id,
+                product.c.sku,
+                product.c.name,
+                product.c.platform,
+                product.c.add_on_of_id,
+            ).where(product.c.org_id == org.id)
+        )
     }
     problems = [
         f"{label}:{r.line}: platform: {r.sku} is a {existing[r.sku].platform} product, "
         f"not {r.platform}"
-        for r in by_sku.values() if r.sku in existing and existing[r.sku].platform != r.platform
+        for r in by_sku.values()
+        if r.sku in existing and existing[r.sku].platform != r.platform
     ]
     if problems:
-        raise BadInput(f"{label}: a SKU's platform cannot change; nothing was imported",
-                       problems)
+        raise BadInput(f"{label}: a SKU's platform cannot change; nothing was imported", problems)
 
     now = utcnow()
     new_products = [
-        {"org_id": org.id, "sku": r.sku, "name": r.name, "platform": r.platform,
-         "product_type": r.product_type or "service", "status": "active", "visible": True,
-         "created_at": now}
-        for sku, r in by_sku.items() if sku not in existing
+        {
+            "org_id": org.id,
+            "sku": r.sku,
+            "name": r.name,
+            "platform": r.platform,
+            "product_type": r.product_type or "service",
+            "status": "active",
+            "visible": True,
+            "created_at": now,
+        }
+        for sku, r in by_sku.items()
+        if sku not in existing
     ]
     insert_rows(session, product, new_products)
     renamed = [
         {"pid": existing[sku].id, "new_name": r.name}
-        for sku, r in by_sku.items() if sku in existing and existing[sku].name != r.name
+        for sku, r in by_sku.items()
+        if sku in existing and existing[sku].name != r.name
     ]
     if renamed:
         session.execute(
-            update(product).where(product.c.id == bindparam("pid"))
-            .values(name=bindparam("new_name")).execution_options(synchronize_session=False),
+            update(product)
+            .where(product.c.id == bindparam("pid"))
+            .values(name=bindparam("new_name"))
+            .execution_options(synchronize_session=False),
             renamed,
         )
-    ids = dict(session.execute(
-        select(product.c.sku, product.c.id).where(product.c.org_id == org.id)).all())
+    ids = dict(
+        session.execute(select(product.c.sku, product.c.id).where(product.c.org_id == org.id)).all()
+    )
 
     add_ons = [
         {"pid": ids[sku], "parent": ids[r.add_on_of] if r.add_on_of else None}
@@ -339,31 +390,43 @@ def ensure_products(session: Session, org: Organisation, rows: Iterable[PriceRow
     ]
     if add_ons:
         session.execute(
-            update(product).where(product.c.id == bindparam("pid"))
-            .values(add_on_of_id=bindparam("parent")).execution_options(synchronize_session=False),
+            update(product)
+            .where(product.c.id == bindparam("pid"))
+            .values(add_on_of_id=bindparam("parent"))
+            .execution_options(synchronize_session=False),
             add_ons,
         )
 
     product_ids = [ids[sku] for sku in by_sku]
     have = set()
     for chunk in chunks(product_ids):
-        have.update(tuple(row) for row in session.execute(
-            select(unit_t.c.product_id, unit_t.c.unit).where(unit_t.c.product_id.in_(chunk))))
+        have.update(
+            tuple(row)
+            for row in session.execute(
+                select(unit_t.c.product_id, unit_t.c.unit).where(unit_t.c.product_id.in_(chunk))
+            )
+        )
     new_units = []
     for r in rows:
         key = (ids[r.sku], r.unit)
         if key not in have:
             have.add(key)
-            new_units.append({"org_id": org.id, "product_id": key[0], "unit": r.unit,
-                              "status": "active"})
+            new_units.append(
+                {"org_id": org.id, "product_id": key[0], "unit": r.unit, "status": "active"}
+            )
     insert_rows(session, unit_t, new_units)
     return ids, len(new_products), len(new_units), len(renamed)
 
 
-def record_revision(session: Session, price_list: PriceList, items: Mapping[Key, PriceRow],
-                    product_ids: Mapping[str, int], *, source: str | None = None,
-                    effective: date | None = None
-                    ) -> tuple[int | None, int | None, PriceListDiff]:
+def record_revision(
+    session: Session,
+    price_list: PriceList,
+    items: Mapping[Key, PriceRow],
+    product_ids: Mapping[str, int],
+    *,
+    source: str | None = None,
+    effective: date | None = None,
+) -> tuple[int | None, int | None, PriceListDiff]:
     """Write ITEMS as the next revision of PRICE_LIST, storing only the differences.
 
     Returns (previous revision, new revision or None when nothing changed, diff).
@@ -374,35 +437,61 @@ def record_revision(session: Session, price_list: PriceList, items: Mapping[Key,
     if previous is not None and diff.empty:
         return previous, None, diff
     number = (previous or 0) + 1
-    session.add(PriceListRevision(price_list_id=price_list.id, number=number,
-                                  source=source, item_count=len(items),
-                                  effective_date=effective))
+    session.add(
+        PriceListRevision(
+            price_list_id=price_list.id,
+            number=number,
+            source=source,
+            item_count=len(items),
+            effective_date=effective,
+        )
+    )
     session.flush()
     item_t = PriceListItem.__table__
-    ending = [{"iid": current[(c.sku, c.unit)].product_id, "u": c.unit}
-              for c in (*diff.changed, *diff.discontinued)]
+    ending = [
+        {"iid": current[(c.sku, c.unit)].product_id, "u": c.unit}
+        for c in (*diff.changed, *diff.discontinued)
+    ]
     if ending:
         session.execute(
             update(item_t)
-            .where(and_(item_t.c.price_list_id == price_list.id,
-                        item_t.c.product_id == bindparam("iid"),
-                        item_t.c.unit == bindparam("u"),
-                        item_t.c.to_revision.is_(None)))
-            .values(to_revision=number).execution_options(synchronize_session=False),
+            .where(
+                and_(
+                    item_t.c.price_list_id == price_list.id,
+                    item_t.c.product_id == bindparam("iid"),
+                    item_t.c.unit == bindparam("u"),
+                    item_t.c.to_revision.is_(None),
+                )
+            )
+            .values(to_revision=number)
+            .execution_options(synchronize_session=False),
             ending,
         )
     starting = [
-        {"price_list_id": price_list.id, "product_id": product_ids[c.sku], "unit": c.unit,
-         "price": items[(c.sku, c.unit)].price, "from_revision": number}
+        {
+            "price_list_id": price_list.id,
+            "product_id": product_ids[c.sku],
+            "unit": c.unit,
+            "price": items[(c.sku, c.unit)].price,
+            "from_revision": number,
+        }
         for c in (*diff.added, *diff.changed)
     ]
     insert_rows(session, item_t, starting)
     return previous, number, diff
 
 
-def import_price_list(session: Session, org: Organisation, name: str, rows: list[PriceRow], *,
-                      currency: str | None = None, source: str | None = None,
-                      dry_run: bool = False, effective: date | None = None) -> ImportResult:
+def import_price_list(
+    session: Session,
+    org: Organisation,
+    name: str,
+    rows: list[PriceRow],
+    *,
+    currency: str | None = None,
+    source: str | None = None,
+    dry_run: bool = False,
+    effective: date | None = None,
+) -> ImportResult:
     """Make ROWS the new version of price list NAME (created when new; then CURRENCY is needed).
 
     Products missing in the org are created; items missing from ROWS are discontinued.
@@ -422,36 +511,43 @@ def import_price_list(session: Session, org: Organisation, name: str, rows: list
         created = False
     except NotFound:
         if currency is None:
-            raise BadInput(f"--currency: price list {name!r} is new, so its currency "
-                           "is required") from None
+            raise BadInput(
+                f"--currency: price list {name!r} is new, so its currency is required"
+            ) from None
         price_list = PriceList(org_id=org.id, name=name, currency=currency)
         created = True
     if currency is not None and currency != price_list.currency:
-        raise BadInput(f"--currency: price list {name!r} is in {price_list.currency}, "
-                       f"not {currency}")
+        raise BadInput(
+            f"--currency: price list {name!r} is in {price_list.currency}, not {currency}"
+        )
     if not rows:
-        raise BadInput(f"{label}: the file lists no items; a price list cannot be emptied "
-                       "by an import")
+        raise BadInput(
+            f"{label}: the file lists no items; a price list cannot be emptied by an import"
+        )
     if not created:
         scheduled = session.execute(
-            select(func.max(PriceListRevision.effective_date))
-            .where(PriceListRevision.price_list_id == price_list.id)).scalar()
+            select(func.max(PriceListRevision.effective_date)).where(
+                PriceListRevision.price_list_id == price_list.id
+            )
+        ).scalar()
         if scheduled is not None and (effective or date.today()) < scheduled:
             when = effective or "today (no --effective)"
-            raise BadInput(f"--effective: {when} is before {scheduled}, when an earlier "
-                           "revision takes effect; revisions take effect in order")
+            raise BadInput(
+                f"--effective: {when} is before {scheduled}, when an earlier "
+                "revision takes effect; revisions take effect in order"
+            )
     items = {(r.sku, r.unit): r for r in rows}
     # A dry run does the whole import inside a savepoint and rolls it back, so it reports
     # (and refuses) exactly what the real import would.
     savepoint = session.begin_nested()
     try:
-        ids, products_created, units_created, renamed = ensure_products(session, org, rows,
-                                                                        label)
+        ids, products_created, units_created, renamed = ensure_products(session, org, rows, label)
         if created:
             session.add(price_list)
             session.flush()
-        previous, revision, diff = record_revision(session, price_list, items, ids,
-                                                   source=source, effective=effective)
+        previous, revision, diff = record_revision(
+            session, price_list, items, ids, source=source, effective=effective
+        )
     except BaseException:
         savepoint.rollback()
         raise
@@ -459,30 +555,43 @@ def import_price_list(session: Session, org: Organisation, name: str, rows: list
         savepoint.rollback()
     else:
         savepoint.commit()
-    return ImportResult(name, price_list.currency, created, dry_run, previous, revision,
-                        len(items), products_created, units_created, renamed, diff)
+    return ImportResult(
+        name,
+        price_list.currency,
+        created,
+        dry_run,
+        previous,
+        revision,
+        len(items),
+        products_created,
+        units_created,
+        renamed,
+        diff,
+    )
 
 
-def revision_diff(session: Session, org: Organisation, name: str, old: int, new: int
-                  ) -> PriceListDiff:
+def revision_diff(
+    session: Session, org: Organisation, name: str, old: int, new: int
+) -> PriceListDiff:
     """The differences between two revisions of price list NAME."""
     price_list = get_price_list(session, org, name)
     last = latest_revision(session, price_list.id) or 0
     for number in (old, new):
         if not 1 <= number <= last:
             raise NotFound(f"price list {name!r} has no revision {number} (it has 1 to {last})")
-    return diff_items(listed_items(session, price_list.id, old),
-                      listed_items(session, price_list.id, new))
+    return diff_items(
+        listed_items(session, price_list.id, old), listed_items(session, price_list.id, new)
+    )
 
 
-def price_list_items(session: Session, org: Organisation, name: str,
-                     revision: int | None = None) -> tuple[PriceListSummary, list[ListedItem]]:
+def price_list_items(
+    session: Session, org: Organisation, name: str, revision: int | None = None
+) -> tuple[PriceListSummary, list[ListedItem]]:
     """A price list and its items at REVISION (default: the latest)."""
     price_list = get_price_list(session, org, name)
     last = latest_revision(session, price_list.id)
     if revision is not None and not (last and 1 <= revision <= last):
-        raise NotFound(f"price list {name!r} has no revision {revision} "
-                       f"(it has 1 to {last or 0})")
+        raise NotFound(f"price list {name!r} has no revision {revision} (it has 1 to {last or 0})")
     items = listed_items(session, price_list.id, revision or last or 0)
     summary = _summary(session, price_list, last, with_revisions=True)
     ordered = [items[k] for k in sorted(items)]
@@ -491,14 +600,19 @@ def price_list_items(session: Session, org: Organisation, name: str,
 
 def list_price_lists(session: Session, org: Organisation) -> list[PriceListSummary]:
     """Every price list of ORG with its latest revision and item count."""
-    lists = session.execute(
-        select(PriceList).where(PriceList.org_id == org.id).order_by(PriceList.name)
-    ).scalars().all()
+    lists = (
+        session.execute(
+            select(PriceList).where(PriceList.org_id == org.id).order_by(PriceList.name)
+        )
+        .scalars()
+        .all()
+    )
     return [_summary(session, pl, latest_revision(session, pl.id)) for pl in lists]
 
 
-def _summary(session: Session, price_list: PriceList, last: int | None, *,
-             with_revisions: bool = False) -> PriceListSummary:
+def _summary(
+    session: Session, price_list: PriceList, last: int | None, *, with_revisions: bool = False
+) -> PriceListSummary:
     rev, item = PriceListRevision, PriceListItem
     revisions = []
     count = 0
@@ -506,11 +620,13 @@ def _summary(session: Session, price_list: PriceList, last: int | None, *,
     # made by a tenant update or at tenant creation has no item count of its own.
     listed = func.count(item.id)
     rows = session.execute(
-        select(rev.number, listed.label("items"), rev.source, rev.effective_date,
-               rev.created_at)
-        .outerjoin(item, (item.price_list_id == rev.price_list_id)
-                   & (item.from_revision <= rev.number)
-                   & (item.to_revision.is_(None) | (item.to_revision > rev.number)))
+        select(rev.number, listed.label("items"), rev.source, rev.effective_date, rev.created_at)
+        .outerjoin(
+            item,
+            (item.price_list_id == rev.price_list_id)
+            & (item.from_revision <= rev.number)
+            & (item.to_revision.is_(None) | (item.to_revision > rev.number)),
+        )
         .where(rev.price_list_id == price_list.id)
         .group_by(rev.id, rev.number, rev.source, rev.effective_date, rev.created_at)
         .order_by(rev.number)
@@ -519,13 +635,22 @@ def _summary(session: Session, price_list: PriceList, last: int | None, *,
         if r.number == last:
             count = r.items
         if with_revisions:
-            revisions.append({"revision": r.number, "items": r.items, "source": r.source,
-                              "effective_date": r.effective_date, "created_at": r.created_at})
-    return PriceListSummary(price_list.name, price_list.currency, last, count,
-                            price_list.created_at, revisions)
+            revisions.append(
+                {
+                    "revision": r.number,
+                    "items": r.items,
+                    "source": r.source,
+                    "effective_date": r.effective_date,
+                    "created_at": r.created_at,
+                }
+            )
+    return PriceListSummary(
+        price_list.name, price_list.currency, last, count, price_list.created_at, revisions
+    )
 
 
 # --- products ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ProductView:
@@ -563,26 +688,49 @@ class ProductDetail:
     source_sku: str | None = None  # as in ProductView: the SKU it was copied from
 
 
-def list_products(session: Session, org: Organisation, *, platform: str | None = None
-                  ) -> list[ProductView]:
+def list_products(
+    session: Session, org: Organisation, *, platform: str | None = None
+) -> list[ProductView]:
     """The products of ORG with their units, ordered by SKU."""
     parent, source = aliased(Product), aliased(Product)
-    stmt = (select(Product.id, Product.sku, Product.name, Product.platform,
-                   Product.product_type, Product.status, parent.sku.label("add_on_of"),
-                   source.sku.label("source_sku"))
-            .outerjoin(parent, parent.id == Product.add_on_of_id)
-            .outerjoin(source, source.id == Product.source_product_id)
-            .where(Product.org_id == org.id).order_by(Product.sku))
+    stmt = (
+        select(
+            Product.id,
+            Product.sku,
+            Product.name,
+            Product.platform,
+            Product.product_type,
+            Product.status,
+            parent.sku.label("add_on_of"),
+            source.sku.label("source_sku"),
+        )
+        .outerjoin(parent, parent.id == Product.add_on_of_id)
+        .outerjoin(source, source.id == Product.source_product_id)
+        .where(Product.org_id == org.id)
+        .order_by(Product.sku)
+    )
     if platform:
         stmt = stmt.where(Product.platform == platform)
     units: dict[int, list[str]] = {}
     for pid, unit in session.execute(
-            select(ProductUnit.product_id, ProductUnit.unit)
-            .where(ProductUnit.org_id == org.id)
-            .order_by(ProductUnit.product_id, ProductUnit.unit)):
+        select(ProductUnit.product_id, ProductUnit.unit)
+        .where(ProductUnit.org_id == org.id)
+        .order_by(ProductUnit.product_id, ProductUnit.unit)
+    ):
         units.setdefault(pid, []).append(unit)
-    return [ProductView(r.sku, r.name, r.platform, r.product_type, r.status, r.add_on_of,
-                        units.get(r.id, []), r.source_sku) for r in session.execute(stmt)]
+    return [
+        ProductView(
+            r.sku,
+            r.name,
+            r.platform,
+            r.product_type,
+            r.status,
+            r.add_on_of,
+            units.get(r.id, []),
+            r.source_sku,
+        )
+        for r in session.execute(stmt)
+    ]
 
 
 def product_detail(session: Session, org: Organisation, sku: str) -> ProductDetail:
@@ -590,25 +738,49 @@ def product_detail(session: Session, org: Organisation, sku: str) -> ProductDeta
     from tenantctl.domain.orgs import get_product
 
     p = get_product(session, org, sku)
-    units = [UnitView(r.unit, r.status, r.cost_price) for r in session.execute(
-        select(ProductUnit.unit, ProductUnit.status, ProductUnit.cost_price)
-        .where(ProductUnit.product_id == p.id).order_by(ProductUnit.unit))]
-    add_ons = list(session.execute(select(Product.sku).where(Product.add_on_of_id == p.id)
-                                   .order_by(Product.sku)).scalars())
+    units = [
+        UnitView(r.unit, r.status, r.cost_price)
+        for r in session.execute(
+            select(ProductUnit.unit, ProductUnit.status, ProductUnit.cost_price)
+            .where(ProductUnit.product_id == p.id)
+            .order_by(ProductUnit.unit)
+        )
+    ]
+    add_ons = list(
+        session.execute(
+            select(Product.sku).where(Product.add_on_of_id == p.id).order_by(Product.sku)
+        ).scalars()
+    )
     parent = session.get(Product, p.add_on_of_id).sku if p.add_on_of_id else None
-    listed = [{"price_list": r.name, "unit": r.unit, "price": r.price, "currency": r.currency}
-              for r in session.execute(
-                  select(PriceList.name, PriceList.currency, PriceListItem.unit,
-                         PriceListItem.price)
-                  .join(PriceList, PriceList.id == PriceListItem.price_list_id)
-                  .where(PriceListItem.product_id == p.id,
-                         PriceListItem.to_revision.is_(None))
-                  .order_by(PriceList.name, PriceListItem.unit))]
-    source = session.execute(select(Product.sku).where(
-        Product.id == p.source_product_id)).scalar() if p.source_product_id else None
-    return ProductDetail(p.sku, p.name, p.platform, p.product_type, p.status, parent,
-                         p.description, p.category, p.visible, units, add_ons, listed,
-                         source)
+    listed = [
+        {"price_list": r.name, "unit": r.unit, "price": r.price, "currency": r.currency}
+        for r in session.execute(
+            select(PriceList.name, PriceList.currency, PriceListItem.unit, PriceListItem.price)
+            .join(PriceList, PriceList.id == PriceListItem.price_list_id)
+            .where(PriceListItem.product_id == p.id, PriceListItem.to_revision.is_(None))
+            .order_by(PriceList.name, PriceListItem.unit)
+        )
+    ]
+    source = (
+        session.execute(select(Product.sku).where(Product.id == p.source_product_id)).scalar()
+        if p.source_product_id
+        else None
+    )
+    return ProductDetail(
+        p.sku,
+        p.name,
+        p.platform,
+        p.product_type,
+        p.status,
+        parent,
+        p.description,
+        p.category,
+        p.visible,
+        units,
+        add_ons,
+        listed,
+        source,
+    )
 
 
 def revision_in_effect(session: Session, price_list_id: int, as_of) -> int | None:
@@ -617,4 +789,6 @@ def revision_in_effect(session: Session, price_list_id: int, as_of) -> int | Non
     return session.execute(
         select(func.max(rev.number)).where(
             rev.price_list_id == price_list_id,
-            or_(rev.effective_date.is_(None), rev.effective_date <= as_of))).scalar()
+            or_(rev.effective_date.is_(None), rev.effective_date <= as_of),
+        )
+    ).scalar()

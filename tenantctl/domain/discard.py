@@ -45,8 +45,12 @@ from tenantctl.store.scoping import PARENT_OF
 from tenantctl.words import plural
 
 # What a reseller may have sold in its own organisation: never deleted by a discard.
-_SALES = ((Account, "account"), (Subscription, "subscription"), (Asset, "asset"),
-          (SalesOrder, "order"))
+_SALES = (
+    (Account, "account"),
+    (Subscription, "subscription"),
+    (Asset, "asset"),
+    (SalesOrder, "order"),
+)
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,17 @@ def discard_tenant(engine, ref: str) -> Discarded:
         tenant = _locked(session, find_tenant(session, ref).id)
         code = find_tenant_code(session, tenant)
         if tenant.status != "in-progress":
-            raise Refused(f"tenant reseller {code} is {tenant.status}: only a creation that "
-                          "failed or was cancelled can be discarded")
+            raise Refused(
+                f"tenant reseller {code} is {tenant.status}: only a creation that "
+                "failed or was cancelled can be discarded"
+            )
         process = _creation_process(session, tenant)
         if process is not None and process.active:
-            raise Busy(f"the creation of {code} (process {process.id}) is "
-                       f"{process.status}: cancel it first with "
-                       f"`tenantctl process cancel {process.id}`")
+            raise Busy(
+                f"the creation of {code} (process {process.id}) is "
+                f"{process.status}: cancel it first with "
+                f"`tenantctl process cancel {process.id}`"
+            )
         org = session.get(Organisation, tenant.org_id) if tenant.org_id else None
         deleted: dict[str, int] = {}
         if org is not None:
@@ -82,22 +90,38 @@ def discard_tenant(engine, ref: str) -> Discarded:
         if org is not None:
             deleted["organisation"] = _delete(session, Organisation, org.id)
         if process is not None:
-            jobs.add_log(session, process.id, f"tenant reseller {code} discarded with "
-                         f"`tenantctl tenant discard`: "
-                         f"{plural(sum(deleted.values()), 'row')} deleted; a retry of this "
-                         "process is refused", level="warning")
-        return Discarded(code, org.client_id if org else None,
-                         process.id if process else None,
-                         process.status if process else None, deleted)
+            jobs.add_log(
+                session,
+                process.id,
+                f"tenant reseller {code} discarded with "
+                f"`tenantctl tenant discard`: "
+                f"{plural(sum(deleted.values()), 'row')} deleted; a retry of this "
+                "process is refused",
+                level="warning",
+            )
+        return Discarded(
+            code,
+            org.client_id if org else None,
+            process.id if process else None,
+            process.status if process else None,
+            deleted,
+        )
 
 
 def _locked(session: Session, tenant_id: int) -> TenantReseller:
     """The tenant row read again under a row lock (FOR UPDATE on PostgreSQL; SQLite's
     BEGIN IMMEDIATE already excludes every other writer): of two discards at once, the
     second finds it gone."""
-    tenant = session.execute(
-        select(TenantReseller).where(TenantReseller.id == tenant_id).with_for_update()
-        .execution_options(populate_existing=True)).scalars().first()
+    tenant = (
+        session.execute(
+            select(TenantReseller)
+            .where(TenantReseller.id == tenant_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .first()
+    )
     if tenant is None:
         raise NotFound("the tenant reseller was discarded meanwhile")
     return tenant
@@ -109,46 +133,67 @@ def _creation_process(session: Session, tenant: TenantReseller) -> jobs.ProcessS
     creation process was recorded: the newest creation process of its account."""
     if tenant.creation_process_id is not None:
         return jobs.lock_process(session, tenant.creation_process_id)
-    return jobs.lock_process(session, kind=CREATE_KIND,
-                             lock_key=creation_lock_key(tenant.account_id))
+    return jobs.lock_process(
+        session, kind=CREATE_KIND, lock_key=creation_lock_key(tenant.account_id)
+    )
 
 
 def _refuse_if_in_use(session: Session, code: str, org: Organisation) -> None:
     """Refuse when the tenant holds what its reseller entered, not only what its creation
     built: customers, sales, its own products or price lists, other users."""
-    def count(model, *where) -> int:
-        return session.execute(select(func.count()).select_from(model).where(*where)
-                               ).scalar_one()
 
-    held = [plural(n, noun) for model, noun in _SALES
-            if (n := count(model, model.org_id == org.id))]
+    def count(model, *where) -> int:
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+    held = [
+        plural(n, noun) for model, noun in _SALES if (n := count(model, model.org_id == org.id))
+    ]
     checks = (
-        (count(Product, Product.org_id == org.id, Product.source_product_id.is_(None)),
-         "product of its own", "products of its own"),
-        (count(PriceList, PriceList.org_id == org.id,
-               PriceList.name != retail_price_list_name(org.currency)),
-         "price list of its own", "price lists of its own"),
-        (count(User, User.org_id == org.id) - 1, "user besides its administrator",
-         "users besides its administrator"),
-        (count(Account, Account.managed_by_org_id == org.id), "root account managed by it",
-         "root accounts managed by it"),
+        (
+            count(Product, Product.org_id == org.id, Product.source_product_id.is_(None)),
+            "product of its own",
+            "products of its own",
+        ),
+        (
+            count(
+                PriceList,
+                PriceList.org_id == org.id,
+                PriceList.name != retail_price_list_name(org.currency),
+            ),
+            "price list of its own",
+            "price lists of its own",
+        ),
+        (
+            count(User, User.org_id == org.id) - 1,
+            "user besides its administrator",
+            "users besides its administrator",
+        ),
+        (
+            count(Account, Account.managed_by_org_id == org.id),
+            "root account managed by it",
+            "root accounts managed by it",
+        ),
     )
     held += [plural(n, one, many) for n, one, many in checks if n > 0]
     if held:
-        raise Refused(f"tenant reseller {code} already holds {', '.join(held)}: it is in use "
-                      "and cannot be discarded; nothing was deleted")
+        raise Refused(
+            f"tenant reseller {code} already holds {', '.join(held)}: it is in use "
+            "and cannot be discarded; nothing was deleted"
+        )
 
 
 def _delete(session: Session, model, row_id: int) -> int:
-    return session.execute(delete(model).where(model.id == row_id),
-                           execution_options=COUNT_ROWS).rowcount
+    return session.execute(
+        delete(model).where(model.id == row_id), execution_options=COUNT_ROWS
+    ).rowcount
 
 
 def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
     """Delete every row of organisation ORG_ID, children before parents; the organisation
     and its tenant row are left to the caller. Returns the counts deleted by table."""
-    children = {model.__table__.name: (parent.__table__, key)
-                for model, (parent, key) in PARENT_OF.items()}
+    children = {
+        model.__table__.name: (parent.__table__, key) for model, (parent, key) in PARENT_OF.items()
+    }
     kept = {Organisation.__tablename__, TenantReseller.__tablename__}
     deleted: dict[str, int] = {}
     for table in reversed(SQLModel.metadata.sorted_tables):
@@ -161,8 +206,7 @@ def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
             where = table.c[key].in_(select(parent.c.id).where(parent.c.org_id == org_id))
         else:
             continue  # not an organisation's row (the process queue, say)
-        count = session.execute(delete(table).where(where),
-                                execution_options=COUNT_ROWS).rowcount
+        count = session.execute(delete(table).where(where), execution_options=COUNT_ROWS).rowcount
         if count:
             deleted[table.name] = count
     return deleted

@@ -72,8 +72,9 @@ def check_controls(text: str, *, note: bool = False) -> str:
     return text
 
 
-def text(value: Any, max_length: int | None = None, *, required: bool = True,
-         note: bool = False) -> str:
+def text(
+    value: Any, max_length: int | None = None, *, required: bool = True, note: bool = False
+) -> str:
     """VALUE as text, stripped: not empty (unless not REQUIRED), at most MAX_LENGTH
     characters, without control characters (a NOTE may hold line breaks and tabs)."""
     if not isinstance(value, str):
@@ -92,8 +93,10 @@ def code(value: Any) -> str:
     underscores, starting with a letter or digit."""
     result = text(value)
     if not _CODE.fullmatch(result):
-        raise ValueError(f"{result!r} is not a code: 1-64 letters, digits, dots, dashes or "
-                         "underscores, starting with a letter or digit")
+        raise ValueError(
+            f"{result!r} is not a code: 1-64 letters, digits, dots, dashes or "
+            "underscores, starting with a letter or digit"
+        )
     return result
 
 
@@ -144,8 +147,10 @@ def between(value: Any, low: int, high: int, what: str = "a whole number") -> in
     if number is None:
         written = getattr(value, "text", None)
         if written is not None and not isinstance(value, bool):
-            raise ValueError(f"must be {what} from {low} to {high} written in decimal, not "
-                             f"{written} (YAML reads it as {int(value)})")
+            raise ValueError(
+                f"must be {what} from {low} to {high} written in decimal, not "
+                f"{written} (YAML reads it as {int(value)})"
+            )
         raise ValueError(f"must be {what} from {low} to {high}, not {describe(value)}")
     if not low <= number <= high:
         raise ValueError(f"{number} is not {what} from {low} to {high}")
@@ -207,8 +212,9 @@ def country(value: Any) -> str:
     return check_country(text(value))
 
 
-def key_value(value: Any, form: str, example: str, key: Callable[[Any], Any],
-              item: Callable[[Any], Any]) -> tuple[Any, Any]:
+def key_value(
+    value: Any, form: str, example: str, key: Callable[[Any], Any], item: Callable[[Any], Any]
+) -> tuple[Any, Any]:
     """`KEY=VALUE` (FORM, such as `SKU=N` or `UNIT=PRICE`) read with KEY and ITEM."""
     written = value if isinstance(value, str) else ""
     name, equals, rest = written.partition("=")
@@ -230,8 +236,15 @@ def date_option(name: str, value: str | None) -> _date | None:
     return None if value is None else option(name, date, value)
 
 
-def collect(problems: list[str], name: str, parse: Callable[..., T], value: Any,
-            *args: Any, default: Any = None, **kwargs: Any) -> T:
+def collect(
+    problems: list[str],
+    name: str,
+    parse: Callable[..., T],
+    value: Any,
+    *args: Any,
+    default: Any = None,
+    **kwargs: Any,
+) -> T:
     """PARSE(VALUE), or DEFAULT after adding `NAME: reason` to PROBLEMS."""
     try:
         return parse(value, *args, **kwargs)
@@ -245,7 +258,12 @@ def decode_utf8(data: bytes, label: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise BadInput(input_problem(label, line, "encoding",
-                                     f"byte 0x{data[exc.start]:02x} is not valid UTF-8 "
-                                     "(save the file as UTF-8)")) from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadInput(
+            input_problem(
+                label,
+                line,
+                "encoding",
+                f"byte 0x{data[exc.start]:02x} is not valid UTF-8 (save the file as UTF-8)",
+            )
+        ) from None

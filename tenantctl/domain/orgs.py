@@ -12,8 +12,10 @@ def root_org(session: Session) -> Organisation:
     """The distributor's root organisation."""
     org = session.exec(select(Organisation).where(Organisation.kind == "root")).first()
     if org is None:
-        raise NotFound("the store has no root organisation yet: load a data set first "
-                       "(tenantctl load FILE.yaml)")
+        raise NotFound(
+            "the store has no root organisation yet: load a data set first "
+            "(tenantctl load FILE.yaml)"
+        )
     return org
 
 
@@ -26,8 +28,9 @@ def get_account(session: Session, org: Organisation, code: str) -> Account:
     return account
 
 
-def get_price_list(session: Session, org: Organisation, name: str, *,
-                   for_update: bool = False) -> PriceList:
+def get_price_list(
+    session: Session, org: Organisation, name: str, *, for_update: bool = False
+) -> PriceList:
     stmt = select(PriceList).where(PriceList.org_id == org.id, PriceList.name == name)
     if for_update:
         stmt = stmt.with_for_update()

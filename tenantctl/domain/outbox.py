@@ -37,8 +37,11 @@ def recording_tenant(session: Session, org: Organisation) -> TenantReseller | No
     """ORG's own tenant-reseller link when ORG's changes are recorded for its parent."""
     if org.kind != "tenant":
         return None
-    tenant = session.execute(select(TenantReseller).where(
-        TenantReseller.org_id == org.id)).scalars().first()
+    tenant = (
+        session.execute(select(TenantReseller).where(TenantReseller.org_id == org.id))
+        .scalars()
+        .first()
+    )
     if tenant is None or tenant.backorder_state not in RECORDING_STATES:
         return None
     return tenant
@@ -52,59 +55,117 @@ def from_parent(session: Session, product_id: int) -> bool:
 
 def subscription_state(session: Session, sub: Subscription) -> dict:
     """What a subscription's mirror must hold after the change (the event's payload)."""
-    add_ons = session.execute(select(SubscriptionAddon.product_id, SubscriptionAddon.quantity)
-                              .where(SubscriptionAddon.subscription_id == sub.id)).all()
-    return {"quantity": sub.quantity, "status": sub.status, "auto_renew": sub.auto_renew,
-            "start_date": sub.start_date.isoformat(), "unit": sub.unit,
-            "add_ons": {str(pid): q for pid, q in sorted(add_ons)}}
+    add_ons = session.execute(
+        select(SubscriptionAddon.product_id, SubscriptionAddon.quantity).where(
+            SubscriptionAddon.subscription_id == sub.id
+        )
+    ).all()
+    return {
+        "quantity": sub.quantity,
+        "status": sub.status,
+        "auto_renew": sub.auto_renew,
+        "start_date": sub.start_date.isoformat(),
+        "unit": sub.unit,
+        "add_ons": {str(pid): q for pid, q in sorted(add_ons)},
+    }
 
 
 def asset_state(asset: Asset) -> dict:
-    return {"quantity": asset.quantity, "status": asset.status,
-            "purchase_date": asset.purchase_date.isoformat()}
+    return {
+        "quantity": asset.quantity,
+        "status": asset.status,
+        "purchase_date": asset.purchase_date.isoformat(),
+    }
 
 
-def _write(session: Session, tenant: TenantReseller, subject: str, action: str,
-           subject_id: int, *, order_id: int | None = None,
-           effective_date: date | None = None, payload: dict | None = None) -> None:
-    session.add(BackorderEvent(tenant_id=tenant.id, org_id=tenant.org_id, subject=subject,
-                               action=action, subject_id=subject_id, order_id=order_id,
-                               effective_date=effective_date, payload=payload or {}))
+def _write(
+    session: Session,
+    tenant: TenantReseller,
+    subject: str,
+    action: str,
+    subject_id: int,
+    *,
+    order_id: int | None = None,
+    effective_date: date | None = None,
+    payload: dict | None = None,
+) -> None:
+    session.add(
+        BackorderEvent(
+            tenant_id=tenant.id,
+            org_id=tenant.org_id,
+            subject=subject,
+            action=action,
+            subject_id=subject_id,
+            order_id=order_id,
+            effective_date=effective_date,
+            payload=payload or {},
+        )
+    )
     session.flush()
     session.info.setdefault(PENDING_KEY, set()).add(tenant.id)
 
 
-def record_subscription_sale(session: Session, org: Organisation, sub: Subscription,
-                             action: str, order_id: int | None, effective_date: date) -> None:
+def record_subscription_sale(
+    session: Session,
+    org: Organisation,
+    sub: Subscription,
+    action: str,
+    order_id: int | None,
+    effective_date: date,
+) -> None:
     """A sale of SUB (ACTION: an order type) executed in ORG: recorded when the parent
     mirrors it (a paid subscription of a product that came from the parent)."""
     tenant = recording_tenant(session, org)
     if tenant is None or not sub.paid or not from_parent(session, sub.product_id):
         return
-    _write(session, tenant, "subscription", action, sub.id, order_id=order_id,
-           effective_date=effective_date, payload=subscription_state(session, sub))
+    _write(
+        session,
+        tenant,
+        "subscription",
+        action,
+        sub.id,
+        order_id=order_id,
+        effective_date=effective_date,
+        payload=subscription_state(session, sub),
+    )
 
 
-def record_asset_sale(session: Session, org: Organisation, asset: Asset,
-                      order_id: int | None) -> None:
+def record_asset_sale(
+    session: Session, org: Organisation, asset: Asset, order_id: int | None
+) -> None:
     """The sale of ASSET in ORG: recorded when its product came from the parent."""
     tenant = recording_tenant(session, org)
     if tenant is None or not from_parent(session, asset.product_id):
         return
-    _write(session, tenant, "asset", "new", asset.id, order_id=order_id,
-           effective_date=asset.purchase_date, payload=asset_state(asset))
+    _write(
+        session,
+        tenant,
+        "asset",
+        "new",
+        asset.id,
+        order_id=order_id,
+        effective_date=asset.purchase_date,
+        payload=asset_state(asset),
+    )
 
 
-def record_customer_change(session: Session, org: Organisation, account: Account,
-                           changed: list[str]) -> None:
+def record_customer_change(
+    session: Session, org: Organisation, account: Account, changed: list[str]
+) -> None:
     """A change of ACCOUNT's kept fields in ORG: its record in the parent follows."""
     if not set(changed) & set(KEPT_FIELDS):
         return
     tenant = recording_tenant(session, org)
     if tenant is None:
         return
-    _write(session, tenant, "customer", "edit", account.id,
-           payload={f: getattr(account, f) for f in KEPT_FIELDS})
+    _write(
+        session,
+        tenant,
+        "customer",
+        "edit",
+        account.id,
+        payload={f: getattr(account, f) for f in KEPT_FIELDS},
+    )
 
 
 def adopt_existing(session: Session, tenant: TenantReseller) -> int:
@@ -113,26 +174,62 @@ def adopt_existing(session: Session, tenant: TenantReseller) -> int:
     the mirror, without an order: the sale happened before). Returns how many."""
     parent_subs = select(Subscription.source_subscription_id).where(
         Subscription.org_id == tenant.parent_org_id,
-        Subscription.source_subscription_id.is_not(None))
-    subs = session.execute(
-        select(Subscription).join(Product, Product.id == Subscription.product_id)
-        .where(Subscription.org_id == tenant.org_id, Subscription.paid.is_(True),
-               Subscription.status != "cancelled", Product.source_product_id.is_not(None),
-               Subscription.source_subscription_id.is_(None),
-               Subscription.id.not_in(parent_subs))
-        .order_by(Subscription.id)).scalars().all()
+        Subscription.source_subscription_id.is_not(None),
+    )
+    subs = (
+        session.execute(
+            select(Subscription)
+            .join(Product, Product.id == Subscription.product_id)
+            .where(
+                Subscription.org_id == tenant.org_id,
+                Subscription.paid.is_(True),
+                Subscription.status != "cancelled",
+                Product.source_product_id.is_not(None),
+                Subscription.source_subscription_id.is_(None),
+                Subscription.id.not_in(parent_subs),
+            )
+            .order_by(Subscription.id)
+        )
+        .scalars()
+        .all()
+    )
     for sub in subs:
-        _write(session, tenant, "subscription", "adopt", sub.id,
-               effective_date=sub.start_date, payload=subscription_state(session, sub))
+        _write(
+            session,
+            tenant,
+            "subscription",
+            "adopt",
+            sub.id,
+            effective_date=sub.start_date,
+            payload=subscription_state(session, sub),
+        )
     parent_assets = select(Asset.source_asset_id).where(
-        Asset.org_id == tenant.parent_org_id, Asset.source_asset_id.is_not(None))
-    assets = session.execute(
-        select(Asset).join(Product, Product.id == Asset.product_id)
-        .where(Asset.org_id == tenant.org_id, Asset.status != "cancelled",
-               Product.source_product_id.is_not(None), Asset.source_asset_id.is_(None),
-               Asset.id.not_in(parent_assets))
-        .order_by(Asset.id)).scalars().all()
+        Asset.org_id == tenant.parent_org_id, Asset.source_asset_id.is_not(None)
+    )
+    assets = (
+        session.execute(
+            select(Asset)
+            .join(Product, Product.id == Asset.product_id)
+            .where(
+                Asset.org_id == tenant.org_id,
+                Asset.status != "cancelled",
+                Product.source_product_id.is_not(None),
+                Asset.source_asset_id.is_(None),
+                Asset.id.not_in(parent_assets),
+            )
+            .order_by(Asset.id)
+        )
+        .scalars()
+        .all()
+    )
     for asset in assets:
-        _write(session, tenant, "asset", "adopt", asset.id,
-               effective_date=asset.purchase_date, payload=asset_state(asset))
+        _write(
+            session,
+            tenant,
+            "asset",
+            "adopt",
+            asset.id,
+            effective_date=asset.purchase_date,
+            payload=asset_state(asset),
+        )
     return len(subs) + len(assets)

@@ -49,8 +49,10 @@ def check_change(product: Product, field: str) -> None:
     if rule is None or not rule.allowed:
         reason = rule.reason if rule else "the policy has no rule allowing it"
         action = "deleting it" if field == "delete" else f"changing its {field}"
-        raise Refused(f"product {product.sku}: {action} is refused by the product policy "
-                      f"(rule '{field}' in config/policy.yaml: {reason})")
+        raise Refused(
+            f"product {product.sku}: {action} is refused by the product policy "
+            f"(rule '{field}' in config/policy.yaml: {reason})"
+        )
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ def _read_change(change: ProductChange) -> dict:
         "category": lambda v: fields.text(v, fields.length(Product, "category")),
         "sku": lambda v: fields.sku(v, sku_length),
         "add_on_of": lambda v: fields.sku(v, sku_length),
-        "purchase_price": lambda v: fields.key_value(v, "UNIT=PRICE", "monthly=12.50",
-                                                     fields.text, fields.amount),
+        "purchase_price": lambda v: fields.key_value(
+            v, "UNIT=PRICE", "monthly=12.50", fields.text, fields.amount
+        ),
     }
     asked = {}
     for name, value in change.__dict__.items():
@@ -91,8 +94,9 @@ def _read_change(change: ProductChange) -> dict:
     return asked
 
 
-def set_product(session: Session, org: Organisation, sku: str, change: ProductChange
-                ) -> ProductDetail:
+def set_product(
+    session: Session, org: Organisation, sku: str, change: ProductChange
+) -> ProductDetail:
     """Change a product of ORG; every field is checked against the policy first."""
     product = get_product(session, org, sku)
     asked = _read_change(change)
@@ -128,21 +132,34 @@ def delete_product(session: Session, org: Organisation, sku: str) -> None:
     """Delete one of the org's own products (never an inherited one, nor one in use)."""
     product = get_product(session, org, sku)
     check_change(product, "delete")
-    in_use = session.execute(select(func.count(SubscriptionAddon.id)).where(
-        SubscriptionAddon.product_id == product.id)).scalar_one()
-    in_use += session.execute(select(func.count(Subscription.id)).where(
-        Subscription.product_id == product.id)).scalar_one()
+    in_use = session.execute(
+        select(func.count(SubscriptionAddon.id)).where(SubscriptionAddon.product_id == product.id)
+    ).scalar_one()
+    in_use += session.execute(
+        select(func.count(Subscription.id)).where(Subscription.product_id == product.id)
+    ).scalar_one()
     if in_use:
-        raise Refused(f"product {sku} is in use by {plural(in_use, 'subscription')}: "
-                      "discontinue it instead")
-    session.execute(delete(ProductUnit).where(ProductUnit.product_id == product.id)
-                    .execution_options(synchronize_session=False))
+        raise Refused(
+            f"product {sku} is in use by {plural(in_use, 'subscription')}: discontinue it instead"
+        )
+    session.execute(
+        delete(ProductUnit)
+        .where(ProductUnit.product_id == product.id)
+        .execution_options(synchronize_session=False)
+    )
     session.delete(product)
 
 
 def _unit(session: Session, product: Product, unit: str) -> ProductUnit:
-    row = session.execute(select(ProductUnit).where(
-        ProductUnit.product_id == product.id, ProductUnit.unit == unit)).scalars().first()
+    row = (
+        session.execute(
+            select(ProductUnit).where(
+                ProductUnit.product_id == product.id, ProductUnit.unit == unit
+            )
+        )
+        .scalars()
+        .first()
+    )
     if row is None:
         raise BadInput(f"product {product.sku} is not sold per {unit!r}")
     return row

@@ -41,11 +41,14 @@ class Price:
 
 def account_price_list(session: Session, account: Account) -> PriceList:
     """The price list of ACCOUNT's pricing options; refused (with the fix) when it has none."""
-    price_list = (session.get(PriceList, account.price_list_id)
-                  if account.price_list_id is not None else None)
+    price_list = (
+        session.get(PriceList, account.price_list_id) if account.price_list_id is not None else None
+    )
     if price_list is None:
-        raise Refused(f"account {account.code} has no price list, so nothing can be priced "
-                      f"for it (fix: tenantctl account set {account.code} --price-list NAME)")
+        raise Refused(
+            f"account {account.code} has no price list, so nothing can be priced "
+            f"for it (fix: tenantctl account set {account.code} --price-list NAME)"
+        )
     return price_list
 
 
@@ -58,8 +61,9 @@ def today(org: Organisation) -> date:
     return datetime.now(zone).date()
 
 
-def listed_price(session: Session, price_list: PriceList, product: Product, unit: str,
-                 as_of: date) -> Decimal | None:
+def listed_price(
+    session: Session, price_list: PriceList, product: Product, unit: str, as_of: date
+) -> Decimal | None:
     """The price of PRODUCT in UNIT in the revision of PRICE_LIST in effect on AS_OF (the
     latest one, unless a later one is scheduled); None when it is not listed then."""
     revision = revision_in_effect(session, price_list.id, as_of)
@@ -68,23 +72,28 @@ def listed_price(session: Session, price_list: PriceList, product: Product, unit
     return session.execute(
         select(PriceListItem.price).where(
             PriceListItem.price_list_id == price_list.id,
-            PriceListItem.product_id == product.id, PriceListItem.unit == unit,
+            PriceListItem.product_id == product.id,
+            PriceListItem.unit == unit,
             PriceListItem.from_revision <= revision,
-            or_(PriceListItem.to_revision.is_(None), PriceListItem.to_revision > revision))
+            or_(PriceListItem.to_revision.is_(None), PriceListItem.to_revision > revision),
+        )
     ).scalar()
 
 
-def account_price(session: Session, account: Account, product: Product, unit: str,
-                  as_of: date) -> Price:
+def account_price(
+    session: Session, account: Account, product: Product, unit: str, as_of: date
+) -> Price:
     """What ACCOUNT pays for one UNIT of PRODUCT on AS_OF: the price in its price list's
     revision in effect that day (the latest revision, unless one is scheduled later)."""
     price_list = account_price_list(session, account)
     amount = listed_price(session, price_list, product, unit, as_of)
     if amount is None:
-        raise Refused(f"{product.sku} is not sold {unit} in price list {price_list.name!r} "
-                      f"on {as_of} (the price list of account {account.code}); fix: tenantctl "
-                      f"pricelist set-price {_quoted(price_list.name)} {product.sku} --unit "
-                      f"{unit} PRICE")
+        raise Refused(
+            f"{product.sku} is not sold {unit} in price list {price_list.name!r} "
+            f"on {as_of} (the price list of account {account.code}); fix: tenantctl "
+            f"pricelist set-price {_quoted(price_list.name)} {product.sku} --unit "
+            f"{unit} PRICE"
+        )
     return Price(amount, price_list.currency, price_list.name)
 
 
@@ -106,8 +115,9 @@ class PriceChange:
     revision: int | None
 
 
-def set_price(session: Session, org: Organisation, name: str, sku: str, unit: str,
-              price: str) -> PriceChange:
+def set_price(
+    session: Session, org: Organisation, name: str, sku: str, unit: str, price: str
+) -> PriceChange:
     """Set ORG's own price of SKU in UNIT on price list NAME, as a new revision of the list.
 
     Only that item changes (added when it was not listed); every older revision stays
@@ -118,41 +128,75 @@ def set_price(session: Session, org: Organisation, name: str, sku: str, unit: st
     price_list = get_price_list(session, org, name, for_update=True)
     scheduled = session.execute(
         select(func.max(PriceListRevision.effective_date)).where(
-            PriceListRevision.price_list_id == price_list.id)).scalar()
+            PriceListRevision.price_list_id == price_list.id
+        )
+    ).scalar()
     if scheduled is not None and scheduled > today(org):
         # A new revision is written on top of the latest one: now it would bring the
         # scheduled changes forward.
-        raise Refused(f"price list {name!r} has a revision scheduled for {scheduled}: set "
-                      "prices on it once that revision is in effect")
+        raise Refused(
+            f"price list {name!r} has a revision scheduled for {scheduled}: set "
+            "prices on it once that revision is in effect"
+        )
     product = get_product(session, org, sku)
     if product.status != "active":
-        raise Refused(f"product {sku} is {product.status}: it is no longer sold, so it gets "
-                      "no new price")
-    units = {u.unit: u for u in session.execute(
-        select(ProductUnit).where(ProductUnit.product_id == product.id)).scalars()}
+        raise Refused(
+            f"product {sku} is {product.status}: it is no longer sold, so it gets no new price"
+        )
+    units = {
+        u.unit: u
+        for u in session.execute(
+            select(ProductUnit).where(ProductUnit.product_id == product.id)
+        ).scalars()
+    }
     if unit not in units:
-        raise NotFound(f"product {sku} is not sold {unit} (its units: "
-                       f"{', '.join(sorted(units)) or 'none'})")
+        raise NotFound(
+            f"product {sku} is not sold {unit} (its units: {', '.join(sorted(units)) or 'none'})"
+        )
     if units[unit].status != "active":
-        raise Refused(f"{sku} {unit} is {units[unit].status}: it is no longer sold, so it "
-                      "gets no new price")
-    item = session.execute(select(PriceListItem).where(
-        PriceListItem.price_list_id == price_list.id, PriceListItem.product_id == product.id,
-        PriceListItem.unit == unit, PriceListItem.to_revision.is_(None))).scalars().first()
+        raise Refused(
+            f"{sku} {unit} is {units[unit].status}: it is no longer sold, so it gets no new price"
+        )
+    item = (
+        session.execute(
+            select(PriceListItem).where(
+                PriceListItem.price_list_id == price_list.id,
+                PriceListItem.product_id == product.id,
+                PriceListItem.unit == unit,
+                PriceListItem.to_revision.is_(None),
+            )
+        )
+        .scalars()
+        .first()
+    )
     previous = latest_revision(session, price_list.id)
     old = item.price if item is not None else None
     if old is not None and old == amount:
         return PriceChange(name, price_list.currency, sku, unit, old, amount, previous, None)
     number = (previous or 0) + 1
-    listed = session.execute(select(func.count(PriceListItem.id)).where(
-        PriceListItem.price_list_id == price_list.id,
-        PriceListItem.to_revision.is_(None))).scalar_one()
-    session.add(PriceListRevision(price_list_id=price_list.id, number=number,
-                                  source=f"set-price {sku} {unit}",
-                                  item_count=listed + (item is None)))
+    listed = session.execute(
+        select(func.count(PriceListItem.id)).where(
+            PriceListItem.price_list_id == price_list.id, PriceListItem.to_revision.is_(None)
+        )
+    ).scalar_one()
+    session.add(
+        PriceListRevision(
+            price_list_id=price_list.id,
+            number=number,
+            source=f"set-price {sku} {unit}",
+            item_count=listed + (item is None),
+        )
+    )
     if item is not None:
         item.to_revision = number
-    session.add(PriceListItem(price_list_id=price_list.id, product_id=product.id, unit=unit,
-                              price=amount, from_revision=number))
+    session.add(
+        PriceListItem(
+            price_list_id=price_list.id,
+            product_id=product.id,
+            unit=unit,
+            price=amount,
+            from_revision=number,
+        )
+    )
     session.flush()
     return PriceChange(name, price_list.currency, sku, unit, old, amount, previous, number)

@@ -64,9 +64,12 @@ class TenantRequest:
 
 def complete_request(req: TenantRequest, parent: Organisation) -> TenantRequest:
     """Fill the regional options left out (None) from the parent organisation."""
-    return replace(req, language=req.language or parent.language,
-                   timezone=req.timezone or parent.timezone,
-                   date_format=req.date_format or parent.date_format)
+    return replace(
+        req,
+        language=req.language or parent.language,
+        timezone=req.timezone or parent.timezone,
+        date_format=req.date_format or parent.date_format,
+    )
 
 
 def validate_request(req: TenantRequest) -> None:
@@ -75,21 +78,31 @@ def validate_request(req: TenantRequest) -> None:
     fields.collect(problems, "--edition", fields.choice, req.edition, fields.EDITIONS)
     if pycountry.languages.get(alpha_2=req.language.split("-")[0].lower()) is None:
         problems.append(f"--language: {req.language!r} is not an ISO 639-1 language code")
-    fields.collect(problems, "--timezone", fields.timezone, req.timezone,
-                   fields.length(Organisation, "timezone"))
-    fields.collect(problems, "--date-format", fields.choice, req.date_format,
-                   config.tenants()["date_formats"])
+    fields.collect(
+        problems,
+        "--timezone",
+        fields.timezone,
+        req.timezone,
+        fields.length(Organisation, "timezone"),
+    )
+    fields.collect(
+        problems, "--date-format", fields.choice, req.date_format, config.tenants()["date_formats"]
+    )
     if not _USERNAME.match(req.admin_username):
-        problems.append(f"--admin-username: {req.admin_username!r} must be 2-100 letters, "
-                        "digits, dots, dashes or underscores")
-    fields.collect(problems, "--admin-email", fields.email, req.admin_email,
-                   fields.length(User, "email"))
+        problems.append(
+            f"--admin-username: {req.admin_username!r} must be 2-100 letters, "
+            "digits, dots, dashes or underscores"
+        )
+    fields.collect(
+        problems, "--admin-email", fields.email, req.admin_email, fields.length(User, "email")
+    )
     if problems:
         raise BadInput("bad tenant options; nothing was queued", problems)
 
 
-def request_tenant_creation(engine, req: TenantRequest, password: str, *,
-                            foreground: bool = False) -> int:
+def request_tenant_creation(
+    engine, req: TenantRequest, password: str, *, foreground: bool = False
+) -> int:
     """Check, then queue the creation of a tenant reseller; returns the process id.
 
     The checklist runs first (exit 3 when it fails). The tenant row and its process are
@@ -109,31 +122,45 @@ def request_tenant_creation(engine, req: TenantRequest, password: str, *,
             account = get_account(session, root, req.account)
             price_list = get_price_list(session, root, req.price_list)
             tenant = TenantReseller(
-                account_id=account.id, parent_org_id=root.id, price_list_id=price_list.id,
-                edition=req.edition, separate_invoices=req.separate_invoices,
-                admin_username=req.admin_username, admin_email=req.admin_email,
-                admin_password_hash=password_hash)
+                account_id=account.id,
+                parent_org_id=root.id,
+                price_list_id=price_list.id,
+                edition=req.edition,
+                separate_invoices=req.separate_invoices,
+                admin_username=req.admin_username,
+                admin_email=req.admin_email,
+                admin_password_hash=password_hash,
+            )
             session.add(tenant)
             session.flush()
             process_id = jobs.enqueue(
-                session, CREATE_KIND,
-                {"tenant_id": tenant.id, "account": account.code,
-                 "price_list": price_list.name,
-                 "revision": revision_in_effect(session, price_list.id, date.today()),
-                 "language": req.language, "timezone": req.timezone,
-                 "date_format": req.date_format},
+                session,
+                CREATE_KIND,
+                {
+                    "tenant_id": tenant.id,
+                    "account": account.code,
+                    "price_list": price_list.name,
+                    "revision": revision_in_effect(session, price_list.id, date.today()),
+                    "language": req.language,
+                    "timezone": req.timezone,
+                    "date_format": req.date_format,
+                },
                 title=f"Create tenant reseller {account.code}",
-                lock_key=creation_lock_key(account.id))
+                lock_key=creation_lock_key(account.id),
+            )
             tenant.creation_process_id = process_id
     except IntegrityError:
-        raise Refused(f"{req.account} is already a tenant reseller (another creation "
-                      "was queued at the same moment)") from None
+        raise Refused(
+            f"{req.account} is already a tenant reseller (another creation "
+            "was queued at the same moment)"
+        ) from None
     if foreground:
         _checked.add(process_id)  # committed, with its checklist passed
     return process_id
 
 
 # --- the creation tasks ------------------------------------------------------------------
+
 
 def creation_lock_key(account_id: int) -> str:
     """The lock key of a tenant creation: one at a time per reseller account."""
@@ -143,8 +170,10 @@ def creation_lock_key(account_id: int) -> str:
 def _creation_retry_refused(session: Session, process_id: int, params: dict) -> str | None:
     tenant = session.get(TenantReseller, params.get("tenant_id"))
     if tenant is None or tenant.creation_process_id not in (None, process_id):
-        return (f"the tenant reseller {params.get('account')} it created was discarded; "
-                f"`tenantctl tenant create {params.get('account')}` starts a new creation")
+        return (
+            f"the tenant reseller {params.get('account')} it created was discarded; "
+            f"`tenantctl tenant create {params.get('account')}` starts a new creation"
+        )
     return None
 
 
@@ -153,9 +182,11 @@ def _tenant(session: Session, ctx) -> TenantReseller:
     it was discarded since, even if its account asked for a tenant again."""
     tenant = session.get(TenantReseller, ctx.params["tenant_id"])
     if tenant is None or tenant.creation_process_id not in (None, ctx.process_id):
-        raise Refused(f"the creation of tenant reseller {ctx.params['account']} by this "
-                      "process was discarded (`tenantctl tenant discard`); there is nothing "
-                      "left for it to build")
+        raise Refused(
+            f"the creation of tenant reseller {ctx.params['account']} by this "
+            "process was discarded (`tenantctl tenant discard`); there is nothing "
+            "left for it to build"
+        )
     return tenant
 
 
@@ -173,8 +204,13 @@ def task_checklist(ctx) -> None:
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
         if not checked:
-            result = run_checklist(session, root_org(session), ctx.params["account"],
-                                   ctx.params["price_list"], creating=tenant.id)
+            result = run_checklist(
+                session,
+                root_org(session),
+                ctx.params["account"],
+                ctx.params["price_list"],
+                creating=tenant.id,
+            )
             require_checklist(result)
         ctx.log(f"checklist passed for {ctx.params['account']}")
         ctx.save(session, done=1, total=1)
@@ -193,11 +229,18 @@ def task_create_org(ctx) -> None:
             account = session.get(Account, tenant.account_id)
             price_list = session.get(PriceList, tenant.price_list_id)
             org = Organisation(
-                name=account.name, kind="tenant", parent_id=tenant.parent_org_id,
-                edition=tenant.edition, language=ctx.params["language"],
-                timezone=ctx.params["timezone"], date_format=ctx.params["date_format"],
-                currency=price_list.currency, country=account.country,
-                client_id=new_client_id(), status="setup")
+                name=account.name,
+                kind="tenant",
+                parent_id=tenant.parent_org_id,
+                edition=tenant.edition,
+                language=ctx.params["language"],
+                timezone=ctx.params["timezone"],
+                date_format=ctx.params["date_format"],
+                currency=price_list.currency,
+                country=account.country,
+                client_id=new_client_id(),
+                status="setup",
+            )
             session.add(org)
             session.flush()
             tenant.org_id = org.id
@@ -210,18 +253,31 @@ def task_create_admin(ctx) -> None:
     settings = config.tenants()["admin_group"]
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
-        group = session.execute(select(UserGroup).where(
-            UserGroup.org_id == tenant.org_id, UserGroup.name == settings["name"])
-        ).scalars().first()
+        group = (
+            session.execute(
+                select(UserGroup).where(
+                    UserGroup.org_id == tenant.org_id, UserGroup.name == settings["name"]
+                )
+            )
+            .scalars()
+            .first()
+        )
         if group is None:
-            group = UserGroup(org_id=tenant.org_id, name=settings["name"],
-                              modules=list(settings["modules"]))
+            group = UserGroup(
+                org_id=tenant.org_id, name=settings["name"], modules=list(settings["modules"])
+            )
             session.add(group)
             session.flush()
         if tenant.admin_password_hash is not None:
-            session.add(User(org_id=tenant.org_id, group_id=group.id,
-                             username=tenant.admin_username, email=tenant.admin_email,
-                             password_hash=tenant.admin_password_hash))
+            session.add(
+                User(
+                    org_id=tenant.org_id,
+                    group_id=group.id,
+                    username=tenant.admin_username,
+                    email=tenant.admin_email,
+                    password_hash=tenant.admin_password_hash,
+                )
+            )
             tenant.admin_password_hash = None
             ctx.log(f"created administrator {tenant.admin_username} in group {group.name}")
         ctx.save(session, done=1, total=1)
@@ -238,8 +294,9 @@ def task_copy_catalogue(ctx) -> None:
         ctx.save(session, total=total)
     while True:
         with ctx.transaction() as session:
-            copied = copy_catalogue_batch(session, org_id, price_list_id, revision, retail_id,
-                                          config.copy_batch(COPY_BATCH))
+            copied = copy_catalogue_batch(
+                session, org_id, price_list_id, revision, retail_id, config.copy_batch(COPY_BATCH)
+            )
             done = _count(session, Product, org_id)
             ctx.save(session, done=done, total=total)
         if copied == 0:
@@ -248,8 +305,10 @@ def task_copy_catalogue(ctx) -> None:
     with ctx.transaction() as session:
         link_add_ons(session, org_id)
         _finish_retail_revision(session, retail_id)
-        ctx.log(f"catalogue copied: {plural(done, 'product')}, "
-                f"{plural(_count(session, ProductUnit, org_id), 'unit')}")
+        ctx.log(
+            f"catalogue copied: {plural(done, 'product')}, "
+            f"{plural(_count(session, ProductUnit, org_id), 'unit')}"
+        )
         ctx.save(session, done=done, total=total)
 
 
@@ -258,15 +317,26 @@ def task_copy_provisioning(ctx) -> None:
     templates = config.tenants()["provisioning"]
     with ctx.transaction() as session:
         org_id = _tenant(session, ctx).org_id
-        present = set(session.execute(
-            select(Product.platform).where(Product.org_id == org_id).distinct()).scalars())
-        have = set(session.execute(select(ProvisioningSetting.platform).where(
-            ProvisioningSetting.org_id == org_id)).scalars())
+        present = set(
+            session.execute(
+                select(Product.platform).where(Product.org_id == org_id).distinct()
+            ).scalars()
+        )
+        have = set(
+            session.execute(
+                select(ProvisioningSetting.platform).where(ProvisioningSetting.org_id == org_id)
+            ).scalars()
+        )
         for platform in sorted(present - have):
             template = templates.get(platform, {"editable": {}, "read_only": {}})
-            session.add(ProvisioningSetting(org_id=org_id, platform=platform,
-                                            editable=dict(template["editable"]),
-                                            read_only=dict(template["read_only"])))
+            session.add(
+                ProvisioningSetting(
+                    org_id=org_id,
+                    platform=platform,
+                    editable=dict(template["editable"]),
+                    read_only=dict(template["read_only"]),
+                )
+            )
         ctx.log(f"provisioning settings for {', '.join(sorted(present)) or 'no platform'}")
         ctx.save(session, done=len(present), total=len(present))
 
@@ -281,11 +351,14 @@ def task_create_storefront(ctx) -> None:
         ctx.skip(f"a {edition} tenant has no storefront")
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
-        if session.execute(select(Storefront.id).where(
-                Storefront.org_id == tenant.org_id)).first() is None:
+        if (
+            session.execute(select(Storefront.id).where(Storefront.org_id == tenant.org_id)).first()
+            is None
+        ):
             org = session.get(Organisation, tenant.org_id)
-            session.add(Storefront(org_id=org.id, name=f"{org.name} Store",
-                                   branding=dict(branding)))
+            session.add(
+                Storefront(org_id=org.id, name=f"{org.name} Store", branding=dict(branding))
+            )
             ctx.log(f"created storefront {org.name} Store")
         ctx.save(session, done=1, total=1)
 
@@ -299,33 +372,48 @@ def task_record_revision(ctx) -> None:
         org = session.get(Organisation, tenant.org_id)
         org.status = "active"  # its users may log in from now on
         ctx.result["client_id"] = org.client_id
-        ctx.log(f"tenant ready at price-list revision {tenant.price_list_revision}; "
-                f"phase {tenant.phase}, back-ordering {tenant.backorder_state}")
+        ctx.log(
+            f"tenant ready at price-list revision {tenant.price_list_revision}; "
+            f"phase {tenant.phase}, back-ordering {tenant.backorder_state}"
+        )
         ctx.save(session, done=1, total=1)
 
 
-jobs.register(jobs.ProcessKind(CREATE_KIND, [
-    ("check the checklist", task_checklist),
-    ("create the organisation", task_create_org),
-    ("create the administrator", task_create_admin),
-    ("copy the catalogue", task_copy_catalogue),
-    ("copy provisioning settings", task_copy_provisioning),
-    ("create the storefront", task_create_storefront),
-    ("record the price-list revision", task_record_revision),
-], retry_refused=_creation_retry_refused))
+jobs.register(
+    jobs.ProcessKind(
+        CREATE_KIND,
+        [
+            ("check the checklist", task_checklist),
+            ("create the organisation", task_create_org),
+            ("create the administrator", task_create_admin),
+            ("copy the catalogue", task_copy_catalogue),
+            ("copy provisioning settings", task_copy_provisioning),
+            ("create the storefront", task_create_storefront),
+            ("record the price-list revision", task_record_revision),
+        ],
+        retry_refused=_creation_retry_refused,
+    )
+)
 
 
 # --- set-based catalogue copy ------------------------------------------------------------
 
+
 def _in_revision(item, price_list_id: int, revision: int):
-    return and_(item.c.price_list_id == price_list_id, item.c.from_revision <= revision,
-                (item.c.to_revision.is_(None)) | (item.c.to_revision > revision))
+    return and_(
+        item.c.price_list_id == price_list_id,
+        item.c.from_revision <= revision,
+        (item.c.to_revision.is_(None)) | (item.c.to_revision > revision),
+    )
 
 
 def count_listed_products(session: Session, price_list_id: int, revision: int) -> int:
     item = PriceListItem.__table__
-    return session.execute(select(func.count(func.distinct(item.c.product_id)))
-                           .where(_in_revision(item, price_list_id, revision))).scalar_one()
+    return session.execute(
+        select(func.count(func.distinct(item.c.product_id))).where(
+            _in_revision(item, price_list_id, revision)
+        )
+    ).scalar_one()
 
 
 def retail_price_list_name(currency: str) -> str:
@@ -337,21 +425,32 @@ def ensure_retail_price_list(session: Session, org_id: int) -> int:
     """The tenant's retail price list (sell prices), created empty at revision 1."""
     org = session.get(Organisation, org_id)
     name = retail_price_list_name(org.currency)
-    existing = session.execute(select(PriceList.id).where(
-        PriceList.org_id == org_id, PriceList.name == name)).scalar()
+    existing = session.execute(
+        select(PriceList.id).where(PriceList.org_id == org_id, PriceList.name == name)
+    ).scalar()
     if existing is not None:
         return existing
     price_list = PriceList(org_id=org_id, name=name, currency=org.currency)
     session.add(price_list)
     session.flush()
-    session.add(PriceListRevision(price_list_id=price_list.id, number=1,
-                                  source="created with the tenant at cost"))
+    session.add(
+        PriceListRevision(
+            price_list_id=price_list.id, number=1, source="created with the tenant at cost"
+        )
+    )
     session.flush()
     return price_list.id
 
 
-def copy_catalogue_batch(session: Session, org_id: int, price_list_id: int, revision: int,
-                         retail_id: int, limit: int, retail_revision: int = 1) -> int:
+def copy_catalogue_batch(
+    session: Session,
+    org_id: int,
+    price_list_id: int,
+    revision: int,
+    retail_id: int,
+    limit: int,
+    retail_revision: int = 1,
+) -> int:
     """Copy up to LIMIT products of the price list not yet in the tenant, with their units.
 
     Three INSERT ... SELECT statements: products, units at cost (the price-list price), and
@@ -362,37 +461,74 @@ def copy_catalogue_batch(session: Session, org_id: int, price_list_id: int, revi
     item, product = PriceListItem.__table__, Product.__table__
     target = product.alias("target")
     listed = select(item.c.product_id).where(_in_revision(item, price_list_id, revision))
-    not_copied = ~exists().where(target.c.org_id == org_id,
-                                 target.c.source_product_id == product.c.id)
-    ids = (select(product.c.id).where(product.c.id.in_(listed), not_copied)
-           .order_by(product.c.id).limit(limit).subquery())
+    not_copied = ~exists().where(
+        target.c.org_id == org_id, target.c.source_product_id == product.c.id
+    )
+    ids = (
+        select(product.c.id)
+        .where(product.c.id.in_(listed), not_copied)
+        .order_by(product.c.id)
+        .limit(limit)
+        .subquery()
+    )
     low, high = session.execute(select(func.min(ids.c.id), func.max(ids.c.id))).one()
     if low is None:
         return 0
     # The batch is every listed product not yet copied with an id from LOW to HIGH.
     batch = range(low, high + 1)
     now = utcnow()
-    result = session.execute(insert(product).from_select(
-        ["org_id", "sku", "name", "platform", "product_type", "status", "description",
-         "category", "visible", "source_product_id", "created_at"],
-        select(literal(org_id), product.c.sku, product.c.name, product.c.platform,
-               product.c.product_type, literal("active"), product.c.description,
-               product.c.category, literal(True), product.c.id,
-               literal(now, product.c.created_at.type))
-        .where(product.c.id.between(low, high), product.c.id.in_(listed), not_copied)
-        .order_by(product.c.id)),
-        execution_options=COUNT_ROWS)
+    result = session.execute(
+        insert(product).from_select(
+            [
+                "org_id",
+                "sku",
+                "name",
+                "platform",
+                "product_type",
+                "status",
+                "description",
+                "category",
+                "visible",
+                "source_product_id",
+                "created_at",
+            ],
+            select(
+                literal(org_id),
+                product.c.sku,
+                product.c.name,
+                product.c.platform,
+                product.c.product_type,
+                literal("active"),
+                product.c.description,
+                product.c.category,
+                literal(True),
+                product.c.id,
+                literal(now, product.c.created_at.type),
+            )
+            .where(product.c.id.between(low, high), product.c.id.in_(listed), not_copied)
+            .order_by(product.c.id),
+        ),
+        execution_options=COUNT_ROWS,
+    )
     copied = result.rowcount
     if not copied:
         return 0
-    copy_units(session, org_id, price_list_id, revision, retail_id, retail_revision,
-               source_ids=batch)
+    copy_units(
+        session, org_id, price_list_id, revision, retail_id, retail_revision, source_ids=batch
+    )
     return copied
 
 
-def copy_units(session: Session, org_id: int, price_list_id: int, revision: int,
-               retail_id: int | None, retail_revision: int = 1, *,
-               source_ids: list[int] | range | None = None) -> int:
+def copy_units(
+    session: Session,
+    org_id: int,
+    price_list_id: int,
+    revision: int,
+    retail_id: int | None,
+    retail_revision: int = 1,
+    *,
+    source_ids: list[int] | range | None = None,
+) -> int:
     """Copy the listed units missing in the tenant at cost; add them to the retail list
     (from RETAIL_REVISION on: 1 at creation, the update's new revision later). With
     SOURCE_IDS (ids, or a range of ids), only the units of those source products: the
@@ -402,30 +538,62 @@ def copy_units(session: Session, org_id: int, price_list_id: int, revision: int,
     listed = _in_revision(item, price_list_id, revision)
     if source_ids is not None:
         listed = and_(listed, _among(item.c.product_id, source_ids))
-    units = session.execute(insert(unit).from_select(
-        ["org_id", "product_id", "unit", "status", "cost_price", "source_unit_id"],
-        select(literal(org_id), target.c.id, item.c.unit, literal("active"), item.c.price,
-               unit.c.id)
-        .join(target, and_(target.c.source_product_id == item.c.product_id,
-                           target.c.org_id == org_id))
-        .join(unit, and_(unit.c.product_id == item.c.product_id, unit.c.unit == item.c.unit))
-        .where(listed, ~exists().where(target_unit.c.org_id == org_id,
-                                       target_unit.c.source_unit_id == unit.c.id))),
-        execution_options=COUNT_ROWS).rowcount
+    units = session.execute(
+        insert(unit).from_select(
+            ["org_id", "product_id", "unit", "status", "cost_price", "source_unit_id"],
+            select(
+                literal(org_id),
+                target.c.id,
+                item.c.unit,
+                literal("active"),
+                item.c.price,
+                unit.c.id,
+            )
+            .join(
+                target,
+                and_(target.c.source_product_id == item.c.product_id, target.c.org_id == org_id),
+            )
+            .join(unit, and_(unit.c.product_id == item.c.product_id, unit.c.unit == item.c.unit))
+            .where(
+                listed,
+                ~exists().where(
+                    target_unit.c.org_id == org_id, target_unit.c.source_unit_id == unit.c.id
+                ),
+            ),
+        ),
+        execution_options=COUNT_ROWS,
+    ).rowcount
     if retail_id is not None:
         retail = item.alias("retail")
         held = unit.c.org_id == org_id
         if source_ids is not None:
-            held = and_(held, unit.c.product_id.in_(
-                select(target.c.id).where(target.c.org_id == org_id,
-                                          _among(target.c.source_product_id, source_ids))))
-        session.execute(insert(item).from_select(
-            ["price_list_id", "product_id", "unit", "price", "from_revision"],
-            select(literal(retail_id), unit.c.product_id, unit.c.unit, unit.c.cost_price,
-                   literal(retail_revision))
-            .where(held, ~exists().where(retail.c.price_list_id == retail_id,
-                                         retail.c.product_id == unit.c.product_id,
-                                         retail.c.unit == unit.c.unit))))
+            held = and_(
+                held,
+                unit.c.product_id.in_(
+                    select(target.c.id).where(
+                        target.c.org_id == org_id, _among(target.c.source_product_id, source_ids)
+                    )
+                ),
+            )
+        session.execute(
+            insert(item).from_select(
+                ["price_list_id", "product_id", "unit", "price", "from_revision"],
+                select(
+                    literal(retail_id),
+                    unit.c.product_id,
+                    unit.c.unit,
+                    unit.c.cost_price,
+                    literal(retail_revision),
+                ).where(
+                    held,
+                    ~exists().where(
+                        retail.c.price_list_id == retail_id,
+                        retail.c.product_id == unit.c.product_id,
+                        retail.c.unit == unit.c.unit,
+                    ),
+                ),
+            )
+        )
     return units
 
 
@@ -440,13 +608,15 @@ def link_add_ons(session: Session, org_id: int, only_skus: list[str] | None = No
     (of ONLY_SKUS when given)."""
     product = Product.__table__
     source, parent_copy = product.alias("source"), product.alias("parent_copy")
-    parent = (select(parent_copy.c.id)
-              .join(source, source.c.add_on_of_id == parent_copy.c.source_product_id)
-              .where(source.c.id == product.c.source_product_id,
-                     parent_copy.c.org_id == org_id)
-              .scalar_subquery())
-    stmt = update(product).where(product.c.org_id == org_id,
-                                 product.c.source_product_id.is_not(None))
+    parent = (
+        select(parent_copy.c.id)
+        .join(source, source.c.add_on_of_id == parent_copy.c.source_product_id)
+        .where(source.c.id == product.c.source_product_id, parent_copy.c.org_id == org_id)
+        .scalar_subquery()
+    )
+    stmt = update(product).where(
+        product.c.org_id == org_id, product.c.source_product_id.is_not(None)
+    )
     if only_skus is not None:
         stmt = stmt.where(product.c.sku.in_(only_skus))
     session.execute(stmt.values(add_on_of_id=parent))
@@ -454,18 +624,24 @@ def link_add_ons(session: Session, org_id: int, only_skus: list[str] | None = No
 
 def _finish_retail_revision(session: Session, retail_id: int) -> None:
     item, rev = PriceListItem.__table__, PriceListRevision.__table__
-    count = session.execute(select(func.count()).where(item.c.price_list_id == retail_id,
-                                                       item.c.to_revision.is_(None))).scalar()
-    session.execute(update(rev).where(rev.c.price_list_id == retail_id, rev.c.number == 1)
-                    .values(item_count=count))
+    count = session.execute(
+        select(func.count()).where(item.c.price_list_id == retail_id, item.c.to_revision.is_(None))
+    ).scalar()
+    session.execute(
+        update(rev)
+        .where(rev.c.price_list_id == retail_id, rev.c.number == 1)
+        .values(item_count=count)
+    )
 
 
 def _count(session: Session, model, org_id: int) -> int:
-    return session.execute(select(func.count()).select_from(model)
-                           .where(model.org_id == org_id)).scalar_one()
+    return session.execute(
+        select(func.count()).select_from(model).where(model.org_id == org_id)
+    ).scalar_one()
 
 
 # --- showing tenants ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TenantView:
@@ -496,19 +672,46 @@ class TenantDetail(TenantView):
 
 
 def _views(session: Session, where=None) -> list[tuple[TenantReseller, TenantView]]:
-    tr, acc, org, pl = (TenantReseller.__table__, Account.__table__, Organisation.__table__,
-                        PriceList.__table__)
-    stmt = (select(tr, acc.c.code, acc.c.name.label("account_name"), org.c.client_id,
-                   pl.c.name.label("price_list_name"))
-            .join(acc, acc.c.id == tr.c.account_id)
-            .join(pl, pl.c.id == tr.c.price_list_id)
-            .outerjoin(org, org.c.id == tr.c.org_id).order_by(acc.c.code))
+    tr, acc, org, pl = (
+        TenantReseller.__table__,
+        Account.__table__,
+        Organisation.__table__,
+        PriceList.__table__,
+    )
+    stmt = (
+        select(
+            tr,
+            acc.c.code,
+            acc.c.name.label("account_name"),
+            org.c.client_id,
+            pl.c.name.label("price_list_name"),
+        )
+        .join(acc, acc.c.id == tr.c.account_id)
+        .join(pl, pl.c.id == tr.c.price_list_id)
+        .outerjoin(org, org.c.id == tr.c.org_id)
+        .order_by(acc.c.code)
+    )
     if where is not None:
         stmt = stmt.where(where)
     rows = session.execute(stmt).all()
-    return [(r, TenantView(r.code, r.account_name, r.client_id, r.edition, r.status, r.phase,
-                           r.backorder_state, r.price_list_name, r.price_list_revision,
-                           r.created_at)) for r in rows]
+    return [
+        (
+            r,
+            TenantView(
+                r.code,
+                r.account_name,
+                r.client_id,
+                r.edition,
+                r.status,
+                r.phase,
+                r.backorder_state,
+                r.price_list_name,
+                r.price_list_revision,
+                r.created_at,
+            ),
+        )
+        for r in rows
+    ]
 
 
 def list_tenants(session: Session) -> list[TenantView]:
@@ -520,13 +723,19 @@ def list_tenants(session: Session) -> list[TenantView]:
 def find_tenant(session: Session, ref: str) -> TenantReseller:
     """A tenant reseller by its client id or its reseller account code."""
     root = root_org(session)
-    tenant = session.execute(
-        select(TenantReseller)
-        .join(Account, Account.id == TenantReseller.account_id)
-        .outerjoin(Organisation, Organisation.id == TenantReseller.org_id)
-        .where(TenantReseller.parent_org_id == root.id,
-               (Account.code == ref) | (Organisation.client_id == ref))
-    ).scalars().first()
+    tenant = (
+        session.execute(
+            select(TenantReseller)
+            .join(Account, Account.id == TenantReseller.account_id)
+            .outerjoin(Organisation, Organisation.id == TenantReseller.org_id)
+            .where(
+                TenantReseller.parent_org_id == root.id,
+                (Account.code == ref) | (Organisation.client_id == ref),
+            )
+        )
+        .scalars()
+        .first()
+    )
     if tenant is None:
         raise NotFound(f"no tenant reseller {ref!r} (give a client id or an account code)")
     return tenant
@@ -540,20 +749,36 @@ def find_tenant_code(session: Session, tenant: TenantReseller) -> str:
 def tenant_detail(session: Session, ref: str) -> TenantDetail:
     """One tenant reseller with what its BSS holds."""
     tenant = find_tenant(session, ref)
-    (row, view), = _views(session, TenantReseller.id == tenant.id)
+    ((row, view),) = _views(session, TenantReseller.id == tenant.id)
     org = session.get(Organisation, tenant.org_id) if tenant.org_id else None
     counts = {m: (_count(session, m, org.id) if org else 0) for m in (Product, ProductUnit, User)}
-    storefront = (session.execute(select(Storefront.name).where(Storefront.org_id == org.id))
-                  .scalar() if org else None)
-    provisioning = (sorted(session.execute(select(ProvisioningSetting.platform).where(
-        ProvisioningSetting.org_id == org.id)).scalars()) if org else [])
+    storefront = (
+        session.execute(select(Storefront.name).where(Storefront.org_id == org.id)).scalar()
+        if org
+        else None
+    )
+    provisioning = (
+        sorted(
+            session.execute(
+                select(ProvisioningSetting.platform).where(ProvisioningSetting.org_id == org.id)
+            ).scalars()
+        )
+        if org
+        else []
+    )
     return TenantDetail(
         **{f: getattr(view, f) for f in TenantView.__dataclass_fields__},
         separate_invoices=tenant.separate_invoices,
-        currency=org.currency if org else None, language=org.language if org else None,
-        timezone=org.timezone if org else None, date_format=org.date_format if org else None,
-        products=counts[Product], units=counts[ProductUnit], users=counts[User],
-        storefront=storefront, provisioning=provisioning)
+        currency=org.currency if org else None,
+        language=org.language if org else None,
+        timezone=org.timezone if org else None,
+        date_format=org.date_format if org else None,
+        products=counts[Product],
+        units=counts[ProductUnit],
+        users=counts[User],
+        storefront=storefront,
+        provisioning=provisioning,
+    )
 
 
 def set_separate_invoices(session: Session, ref: str, separate: bool) -> tuple[bool, bool]:

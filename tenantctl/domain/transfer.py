@@ -40,8 +40,11 @@ SUBSCRIPTIONS_KIND = "tenant.upgrade-subscriptions"
 BATCH = 2000
 COPIED_STATUSES = ("active",)
 # The column by which a copy remembers the row it was copied from.
-_SOURCE = {Account: "source_account_id", Subscription: "source_subscription_id",
-           Asset: "source_asset_id"}
+_SOURCE = {
+    Account: "source_account_id",
+    Subscription: "source_subscription_id",
+    Asset: "source_asset_id",
+}
 
 
 def _lock_key(tenant: TenantReseller) -> str:
@@ -51,12 +54,15 @@ def _lock_key(tenant: TenantReseller) -> str:
 def _ready_tenant(session: Session, ref: str) -> TenantReseller:
     tenant = find_tenant(session, ref)
     if tenant.status != "active" or tenant.org_id is None:
-        raise Refused(f"tenant reseller {ref} is {tenant.status}: its creation has not "
-                      "finished (see tenantctl process list)")
+        raise Refused(
+            f"tenant reseller {ref} is {tenant.status}: its creation has not "
+            "finished (see tenantctl process list)"
+        )
     return tenant
 
 
 # --- step 1: customers --------------------------------------------------------------------
+
 
 def request_customer_transfer(engine, ref: str) -> int:
     """Queue the copy of the reseller's customers into its tenant; returns the process id."""
@@ -67,11 +73,16 @@ def request_customer_transfer(engine, ref: str) -> int:
             raise CheckFailed(
                 f"the tenant already has accounts with the codes of "
                 f"{plural(len(conflicts), 'customer')} to copy: {', '.join(conflicts[:20])}; "
-                "rename them in the tenant first")
+                "rename them in the tenant first"
+            )
         account = session.get(Account, tenant.account_id)
-        return jobs.enqueue(session, CUSTOMERS_KIND, {"tenant_id": tenant.id},
-                            title=f"Copy the customers of {account.code} into its tenant",
-                            lock_key=_lock_key(tenant))
+        return jobs.enqueue(
+            session,
+            CUSTOMERS_KIND,
+            {"tenant_id": tenant.id},
+            title=f"Copy the customers of {account.code} into its tenant",
+            lock_key=_lock_key(tenant),
+        )
 
 
 def _customers(tenant: TenantReseller):
@@ -81,100 +92,171 @@ def _customers(tenant: TenantReseller):
 
 def _not_copied(model, tenant_org_id: int):
     copy = aliased(model)
-    return ~exists().where(copy.org_id == tenant_org_id,
-                           getattr(copy, _SOURCE[model]) == model.id)
+    return ~exists().where(copy.org_id == tenant_org_id, getattr(copy, _SOURCE[model]) == model.id)
 
 
 def _code_conflicts(session: Session, tenant: TenantReseller) -> list[str]:
     own = aliased(Account)
-    return list(session.execute(
-        select(Account.code).where(
-            _customers(tenant), _not_copied(Account, tenant.org_id),
-            exists().where(own.org_id == tenant.org_id, own.code == Account.code))
-        .order_by(Account.code)).scalars())
+    return list(
+        session.execute(
+            select(Account.code)
+            .where(
+                _customers(tenant),
+                _not_copied(Account, tenant.org_id),
+                exists().where(own.org_id == tenant.org_id, own.code == Account.code),
+            )
+            .order_by(Account.code)
+        ).scalars()
+    )
 
 
 def task_copy_customers(ctx) -> None:
     """Copy every customer not copied yet, with contacts and sync records, in batches."""
     new, already = _copy_in_batches(
-        ctx, "customers",
-        lambda session, tenant: session.execute(select(func.count(Account.id)).where(
-            _customers(tenant))).scalar_one(),
-        copy_customer_batch, lambda session, tenant: _copied(session, Account, tenant))
+        ctx,
+        "customers",
+        lambda session, tenant: session.execute(
+            select(func.count(Account.id)).where(_customers(tenant))
+        ).scalar_one(),
+        copy_customer_batch,
+        lambda session, tenant: _copied(session, Account, tenant),
+    )
     with ctx.transaction() as session:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         restored = copy_missing_sync_records(session, tenant)
         if restored:
-            ctx.log(f"copied {plural(restored, 'sync record')} missing from customers "
-                    "copied before")
+            ctx.log(
+                f"copied {plural(restored, 'sync record')} missing from customers copied before"
+            )
         if tenant.phase == "setup":
             tenant.phase = "customers-copied"
-        ctx.log(f"customers: {new} new, {already} already copied; in the parent they are "
-                f"back-ordering records managed by the tenant; phase {tenant.phase}")
+        ctx.log(
+            f"customers: {new} new, {already} already copied; in the parent they are "
+            f"back-ordering records managed by the tenant; phase {tenant.phase}"
+        )
 
 
 def copy_customer_batch(session: Session, tenant: TenantReseller, limit: int) -> int:
     """Copy up to LIMIT customers not copied yet, with contacts and sync records; mark them
     managed by the tenant in the parent. Returns how many were copied."""
     org = session.get(Organisation, tenant.org_id)
-    retail = session.execute(select(PriceList.id).where(
-        PriceList.org_id == org.id,
-        PriceList.name == retail_price_list_name(org.currency))).scalar()
-    batch = (select(Account.id).where(_customers(tenant), _not_copied(Account, org.id))
-             .order_by(Account.id).limit(limit)).scalar_subquery()
+    retail = session.execute(
+        select(PriceList.id).where(
+            PriceList.org_id == org.id, PriceList.name == retail_price_list_name(org.currency)
+        )
+    ).scalar()
+    batch = (
+        select(Account.id)
+        .where(_customers(tenant), _not_copied(Account, org.id))
+        .order_by(Account.id)
+        .limit(limit)
+    ).scalar_subquery()
     ids = list(session.execute(select(Account.id).where(Account.id.in_(batch))).scalars())
     if not ids:
         return 0
     now = utcnow()
-    session.execute(insert(Account).from_select(
-        ["org_id", "code", "name", "kind", "ordering_enabled", "currency", "country",
-         "accounting_number", "email", "billing_address", "price_list_id", "billing_day",
-         "payment_method", "credit_limit", "invoicing_options", "separate_invoices",
-         "source_account_id", "created_at"],
-        select(literal(org.id), Account.code, Account.name, literal("customer"),
-               Account.ordering_enabled, Account.currency, Account.country,
-               Account.accounting_number, Account.email, Account.billing_address,
-               literal(retail), Account.billing_day, Account.payment_method,
-               Account.credit_limit, Account.invoicing_options, Account.separate_invoices,
-               Account.id, literal(now, Account.__table__.c.created_at.type))
-        .where(Account.id.in_(ids)).order_by(Account.id)))
+    session.execute(
+        insert(Account).from_select(
+            [
+                "org_id",
+                "code",
+                "name",
+                "kind",
+                "ordering_enabled",
+                "currency",
+                "country",
+                "accounting_number",
+                "email",
+                "billing_address",
+                "price_list_id",
+                "billing_day",
+                "payment_method",
+                "credit_limit",
+                "invoicing_options",
+                "separate_invoices",
+                "source_account_id",
+                "created_at",
+            ],
+            select(
+                literal(org.id),
+                Account.code,
+                Account.name,
+                literal("customer"),
+                Account.ordering_enabled,
+                Account.currency,
+                Account.country,
+                Account.accounting_number,
+                Account.email,
+                Account.billing_address,
+                literal(retail),
+                Account.billing_day,
+                Account.payment_method,
+                Account.credit_limit,
+                Account.invoicing_options,
+                Account.separate_invoices,
+                Account.id,
+                literal(now, Account.__table__.c.created_at.type),
+            )
+            .where(Account.id.in_(ids))
+            .order_by(Account.id),
+        )
+    )
     copy = aliased(Account)
-    session.execute(insert(Contact).from_select(
-        ["account_id", "name", "email", "phone", "role"],
-        select(copy.id, Contact.name, Contact.email, Contact.phone, Contact.role)
-        .join(copy, and_(copy.source_account_id == Contact.account_id, copy.org_id == org.id))
-        .where(Contact.account_id.in_(ids)).order_by(Contact.id)))
-    session.execute(insert(SyncRecord).from_select(
-        ["account_id", "platform", "status", "external_id"],
-        select(copy.id, SyncRecord.platform, SyncRecord.status, SyncRecord.external_id)
-        .join(copy, and_(copy.source_account_id == SyncRecord.account_id,
-                         copy.org_id == org.id))
-        .where(SyncRecord.account_id.in_(ids))))
-    session.execute(update(Account).where(Account.id.in_(ids))
-                    .values(managed_by_org_id=org.id)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        insert(Contact).from_select(
+            ["account_id", "name", "email", "phone", "role"],
+            select(copy.id, Contact.name, Contact.email, Contact.phone, Contact.role)
+            .join(copy, and_(copy.source_account_id == Contact.account_id, copy.org_id == org.id))
+            .where(Contact.account_id.in_(ids))
+            .order_by(Contact.id),
+        )
+    )
+    session.execute(
+        insert(SyncRecord).from_select(
+            ["account_id", "platform", "status", "external_id"],
+            select(copy.id, SyncRecord.platform, SyncRecord.status, SyncRecord.external_id)
+            .join(
+                copy, and_(copy.source_account_id == SyncRecord.account_id, copy.org_id == org.id)
+            )
+            .where(SyncRecord.account_id.in_(ids)),
+        )
+    )
+    session.execute(
+        update(Account)
+        .where(Account.id.in_(ids))
+        .values(managed_by_org_id=org.id)
+        .execution_options(synchronize_session=False)
+    )
     return len(ids)
 
 
 def copy_missing_sync_records(session: Session, tenant: TenantReseller) -> int:
     """Copy the parent's sync records that a copied customer lacks in the tenant."""
     copied, copied_sync = aliased(Account), aliased(SyncRecord)
-    return session.execute(insert(SyncRecord).from_select(
-        ["account_id", "platform", "status", "external_id"],
-        select(copied.id, SyncRecord.platform, SyncRecord.status, SyncRecord.external_id)
-        .join(Account, Account.id == SyncRecord.account_id)
-        .join(copied, and_(copied.org_id == tenant.org_id,
-                           copied.source_account_id == Account.id))
-        .where(_customers(tenant), ~exists().where(
-            copied_sync.account_id == copied.id,
-            copied_sync.platform == SyncRecord.platform))),
-        execution_options=COUNT_ROWS).rowcount
+    return session.execute(
+        insert(SyncRecord).from_select(
+            ["account_id", "platform", "status", "external_id"],
+            select(copied.id, SyncRecord.platform, SyncRecord.status, SyncRecord.external_id)
+            .join(Account, Account.id == SyncRecord.account_id)
+            .join(
+                copied, and_(copied.org_id == tenant.org_id, copied.source_account_id == Account.id)
+            )
+            .where(
+                _customers(tenant),
+                ~exists().where(
+                    copied_sync.account_id == copied.id, copied_sync.platform == SyncRecord.platform
+                ),
+            ),
+        ),
+        execution_options=COUNT_ROWS,
+    ).rowcount
 
 
 jobs.register(jobs.ProcessKind(CUSTOMERS_KIND, [("copy the customers", task_copy_customers)]))
 
 
 # --- step 2: subscriptions and assets -----------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Offender:
@@ -200,50 +282,82 @@ def subscription_prechecks(session: Session, tenant: TenantReseller) -> list[Off
     copied = _copied_customer()
     product_copy, unit_copy = aliased(Product), aliased(ProductUnit)
     rows = session.execute(
-        select(Subscription.code, Subscription.currency, Subscription.unit,
-               Account.code.label("account"), Product.sku, copied.id.label("copied_id"),
-               product_copy.id.label("tenant_product"), product_copy.status.label("pstatus"),
-               unit_copy.id.label("tenant_unit"), unit_copy.status.label("ustatus"),
-               PriceListItem.price, PriceList.name.label("price_list"),
-               PriceList.currency.label("price_list_currency"), Subscription.id)
+        select(
+            Subscription.code,
+            Subscription.currency,
+            Subscription.unit,
+            Account.code.label("account"),
+            Product.sku,
+            copied.id.label("copied_id"),
+            product_copy.id.label("tenant_product"),
+            product_copy.status.label("pstatus"),
+            unit_copy.id.label("tenant_unit"),
+            unit_copy.status.label("ustatus"),
+            PriceListItem.price,
+            PriceList.name.label("price_list"),
+            PriceList.currency.label("price_list_currency"),
+            Subscription.id,
+        )
         .join(Account, Account.id == Subscription.account_id)
         .join(Product, Product.id == Subscription.product_id)
         .outerjoin(copied, and_(copied.org_id == org.id, copied.source_account_id == Account.id))
-        .outerjoin(product_copy, and_(product_copy.org_id == org.id,
-                                      product_copy.source_product_id == Product.id))
-        .outerjoin(unit_copy, and_(unit_copy.product_id == product_copy.id,
-                                   unit_copy.unit == Subscription.unit))
+        .outerjoin(
+            product_copy,
+            and_(product_copy.org_id == org.id, product_copy.source_product_id == Product.id),
+        )
+        .outerjoin(
+            unit_copy,
+            and_(unit_copy.product_id == product_copy.id, unit_copy.unit == Subscription.unit),
+        )
         .outerjoin(PriceList, PriceList.id == copied.price_list_id)
-        .outerjoin(PriceListItem, and_(PriceListItem.price_list_id == copied.price_list_id,
-                                       PriceListItem.product_id == product_copy.id,
-                                       PriceListItem.unit == Subscription.unit,
-                                       PriceListItem.to_revision.is_(None)))
-        .where(_customers(tenant), Subscription.status.in_(COPIED_STATUSES),
-               _not_copied(Subscription, org.id))
-        .order_by(Subscription.code)).all()
-    fix_catalogue = ("add it to the tenant's price list in the parent and run "
-                     "`tenantctl tenant update`")
+        .outerjoin(
+            PriceListItem,
+            and_(
+                PriceListItem.price_list_id == copied.price_list_id,
+                PriceListItem.product_id == product_copy.id,
+                PriceListItem.unit == Subscription.unit,
+                PriceListItem.to_revision.is_(None),
+            ),
+        )
+        .where(
+            _customers(tenant),
+            Subscription.status.in_(COPIED_STATUSES),
+            _not_copied(Subscription, org.id),
+        )
+        .order_by(Subscription.code)
+    ).all()
+    fix_catalogue = (
+        "add it to the tenant's price list in the parent and run `tenantctl tenant update`"
+    )
     for r in rows:
+
         def bad(problem: str, fix: str, r=r) -> None:
             offenders.append(Offender("subscription", r.code, r.account, problem, fix))
+
         if r.copied_id is None:
             bad("its customer is not copied into the tenant", "run `tenantctl upgrade customers`")
             continue
         if r.currency != org.currency:
-            bad(f"in {r.currency}, not the tenant's {org.currency}",
-                "move it to a subscription in the tenant's currency first")
+            bad(
+                f"in {r.currency}, not the tenant's {org.currency}",
+                "move it to a subscription in the tenant's currency first",
+            )
         elif r.price_list_currency is not None and r.price_list_currency != r.currency:
-            bad(f"the customer's price list {r.price_list} is in {r.price_list_currency}, "
+            bad(
+                f"the customer's price list {r.price_list} is in {r.price_list_currency}, "
                 f"the subscription in {r.currency}",
-                f"give the customer a price list in {r.currency} in the tenant")
+                f"give the customer a price list in {r.currency} in the tenant",
+            )
         if r.tenant_product is None or r.pstatus != "active":
             bad(f"product {r.sku} is not sold in the tenant", fix_catalogue)
         elif r.tenant_unit is None or r.ustatus != "active":
             bad(f"product {r.sku} is not sold per {r.unit} in the tenant", fix_catalogue)
         elif r.price is None:
-            bad(f"{r.sku} / {r.unit} has no price in the customer's price list "
+            bad(
+                f"{r.sku} / {r.unit} has no price in the customer's price list "
                 f"{r.price_list or '(none)'} in the tenant",
-                "set the customer's pricing options in the tenant (account set --price-list)")
+                "set the customer's pricing options in the tenant (account set --price-list)",
+            )
     offenders += _code_offenders(session, tenant, org)
     offenders += _addon_offenders(session, tenant, org)
     offenders += _asset_offenders(session, tenant, org)
@@ -259,12 +373,24 @@ def _code_offenders(session: Session, tenant, org) -> list[Offender]:
         rows = session.execute(
             select(model.code, Account.code.label("account"))
             .join(Account, Account.id == model.account_id)
-            .where(_customers(tenant), model.status.in_(COPIED_STATUSES),
-                   _not_copied(model, org.id),
-                   exists().where(own.org_id == org.id, own.code == model.code))
-            .order_by(model.code)).all()
-        out += [Offender(kind, r.code, r.account, f"the tenant already uses the code {r.code}",
-                         f"rename the tenant's own {kind} {r.code}") for r in rows]
+            .where(
+                _customers(tenant),
+                model.status.in_(COPIED_STATUSES),
+                _not_copied(model, org.id),
+                exists().where(own.org_id == org.id, own.code == model.code),
+            )
+            .order_by(model.code)
+        ).all()
+        out += [
+            Offender(
+                kind,
+                r.code,
+                r.account,
+                f"the tenant already uses the code {r.code}",
+                f"rename the tenant's own {kind} {r.code}",
+            )
+            for r in rows
+        ]
     return out
 
 
@@ -275,39 +401,77 @@ def _addon_offenders(session: Session, tenant, org) -> list[Offender]:
         .join(Account, Account.id == Subscription.account_id)
         .join(SubscriptionAddon, SubscriptionAddon.subscription_id == Subscription.id)
         .join(addon_product, addon_product.id == SubscriptionAddon.product_id)
-        .outerjoin(addon_copy, and_(addon_copy.org_id == org.id,
-                                    addon_copy.source_product_id == addon_product.id,
-                                    addon_copy.status == "active"))
-        .where(_customers(tenant), Subscription.status.in_(COPIED_STATUSES),
-               _not_copied(Subscription, org.id), addon_copy.id.is_(None))
-        .order_by(Subscription.code)).all()
-    return [Offender("subscription", r.code, r.account, f"add-on {r.sku} is not sold in the "
-                     "tenant", "add it to the tenant's price list in the parent and run "
-                     "`tenantctl tenant update`") for r in rows]
+        .outerjoin(
+            addon_copy,
+            and_(
+                addon_copy.org_id == org.id,
+                addon_copy.source_product_id == addon_product.id,
+                addon_copy.status == "active",
+            ),
+        )
+        .where(
+            _customers(tenant),
+            Subscription.status.in_(COPIED_STATUSES),
+            _not_copied(Subscription, org.id),
+            addon_copy.id.is_(None),
+        )
+        .order_by(Subscription.code)
+    ).all()
+    return [
+        Offender(
+            "subscription",
+            r.code,
+            r.account,
+            f"add-on {r.sku} is not sold in the tenant",
+            "add it to the tenant's price list in the parent and run `tenantctl tenant update`",
+        )
+        for r in rows
+    ]
 
 
 def _asset_offenders(session: Session, tenant, org) -> list[Offender]:
     copied, product_copy = _copied_customer(), aliased(Product)
     rows = session.execute(
-        select(Asset.code, Account.code.label("account"), Product.sku,
-               copied.id.label("copied_id"), product_copy.id.label("tenant_product"))
+        select(
+            Asset.code,
+            Account.code.label("account"),
+            Product.sku,
+            copied.id.label("copied_id"),
+            product_copy.id.label("tenant_product"),
+        )
         .join(Account, Account.id == Asset.account_id)
         .join(Product, Product.id == Asset.product_id)
         .outerjoin(copied, and_(copied.org_id == org.id, copied.source_account_id == Account.id))
-        .outerjoin(product_copy, and_(product_copy.org_id == org.id,
-                                      product_copy.source_product_id == Product.id))
-        .where(_customers(tenant), Asset.status.in_(COPIED_STATUSES),
-               _not_copied(Asset, org.id))
-        .order_by(Asset.code)).all()
+        .outerjoin(
+            product_copy,
+            and_(product_copy.org_id == org.id, product_copy.source_product_id == Product.id),
+        )
+        .where(_customers(tenant), Asset.status.in_(COPIED_STATUSES), _not_copied(Asset, org.id))
+        .order_by(Asset.code)
+    ).all()
     out = []
     for r in rows:
         if r.copied_id is None:
-            out.append(Offender("asset", r.code, r.account, "its customer is not copied into "
-                                "the tenant", "run `tenantctl upgrade customers`"))
+            out.append(
+                Offender(
+                    "asset",
+                    r.code,
+                    r.account,
+                    "its customer is not copied into the tenant",
+                    "run `tenantctl upgrade customers`",
+                )
+            )
         elif r.tenant_product is None:
-            out.append(Offender("asset", r.code, r.account, f"product {r.sku} is not in the "
-                                "tenant", "add it to the tenant's price list in the parent "
-                                "and run `tenantctl tenant update`"))
+            out.append(
+                Offender(
+                    "asset",
+                    r.code,
+                    r.account,
+                    f"product {r.sku} is not in the tenant",
+                    "add it to the tenant's price list in the parent "
+                    "and run `tenantctl tenant update`",
+                )
+            )
     return out
 
 
@@ -317,25 +481,36 @@ def _sync_offenders(session: Session, tenant, org) -> list[Offender]:
         select(Account.code, SyncRecord.platform)
         .join(SyncRecord, SyncRecord.account_id == Account.id)
         .join(copied, and_(copied.org_id == org.id, copied.source_account_id == Account.id))
-        .outerjoin(copied_sync, and_(copied_sync.account_id == copied.id,
-                                     copied_sync.platform == SyncRecord.platform))
+        .outerjoin(
+            copied_sync,
+            and_(copied_sync.account_id == copied.id, copied_sync.platform == SyncRecord.platform),
+        )
         .where(_customers(tenant), copied_sync.id.is_(None))
-        .order_by(Account.code, SyncRecord.platform)).all()
+        .order_by(Account.code, SyncRecord.platform)
+    ).all()
     needs = {p for p, spec in config.platforms().items() if spec.needs_sync}
-    return [Offender("customer", r.code, r.code,
-                     f"its {r.platform} provisioning sync record was not copied"
-                     + (" (the platform needs one)" if r.platform in needs else ""),
-                     "sync the customer in the tenant, or run `tenantctl upgrade customers`")
-            for r in rows]
+    return [
+        Offender(
+            "customer",
+            r.code,
+            r.code,
+            f"its {r.platform} provisioning sync record was not copied"
+            + (" (the platform needs one)" if r.platform in needs else ""),
+            "sync the customer in the tenant, or run `tenantctl upgrade customers`",
+        )
+        for r in rows
+    ]
 
 
 def _require_prechecks(session: Session, tenant: TenantReseller) -> None:
     offenders = subscription_prechecks(session, tenant)
     if offenders:
-        lines = "\n  ".join(f"{o.kind} {o.code} ({o.account}): {o.problem}; fix: {o.fix}"
-                            for o in offenders)
-        raise CheckFailed(f"{plural(len(offenders), 'record')} cannot be copied; nothing was "
-                          f"copied:\n  {lines}")
+        lines = "\n  ".join(
+            f"{o.kind} {o.code} ({o.account}): {o.problem}; fix: {o.fix}" for o in offenders
+        )
+        raise CheckFailed(
+            f"{plural(len(offenders), 'record')} cannot be copied; nothing was copied:\n  {lines}"
+        )
 
 
 def request_subscription_transfer(engine, ref: str) -> int:
@@ -343,13 +518,19 @@ def request_subscription_transfer(engine, ref: str) -> int:
     with write_session(engine) as session:
         tenant = _ready_tenant(session, ref)
         if tenant.phase == "setup":
-            raise Conflict(f"the customers of {ref} are not copied yet: run "
-                           f"`tenantctl upgrade customers {ref}` first")
+            raise Conflict(
+                f"the customers of {ref} are not copied yet: run "
+                f"`tenantctl upgrade customers {ref}` first"
+            )
         _require_prechecks(session, tenant)
         account = session.get(Account, tenant.account_id)
-        return jobs.enqueue(session, SUBSCRIPTIONS_KIND, {"tenant_id": tenant.id},
-                            title=f"Copy the subscriptions of {account.code}'s customers",
-                            lock_key=_lock_key(tenant))
+        return jobs.enqueue(
+            session,
+            SUBSCRIPTIONS_KIND,
+            {"tenant_id": tenant.id},
+            title=f"Copy the subscriptions of {account.code}'s customers",
+            lock_key=_lock_key(tenant),
+        )
 
 
 def task_check_subscriptions(ctx) -> None:
@@ -370,8 +551,7 @@ def task_copy_assets(ctx) -> None:
     _copy_records(ctx, Asset, copy_asset_batch, "assets")
 
 
-def _copy_in_batches(ctx, what: str, count_total, copy_batch, count_done
-                     ) -> tuple[int, int]:
+def _copy_in_batches(ctx, what: str, count_total, copy_batch, count_done) -> tuple[int, int]:
     """Run COPY_BATCH until it copies nothing, each batch committed with the task's progress
     (fenced by the lease); returns (new, already): the rows this process copied, and those
     copied before it (by an earlier run). Its progress counts the new ones only."""
@@ -395,8 +575,12 @@ def _copy_in_batches(ctx, what: str, count_total, copy_batch, count_done
 
 def _copy_records(ctx, model, copy_batch, what: str) -> None:
     new, already = _copy_in_batches(
-        ctx, what, lambda session, tenant: _to_copy_total(session, model, tenant),
-        copy_batch, lambda session, tenant: _copied(session, model, tenant))
+        ctx,
+        what,
+        lambda session, tenant: _to_copy_total(session, model, tenant),
+        copy_batch,
+        lambda session, tenant: _copied(session, model, tenant),
+    )
     ctx.log(f"{what}: {new} new, {already} already copied")
     with ctx.transaction() as session:
         # What could not be copied (changed since the pre-check) is reported, not retried.
@@ -415,14 +599,17 @@ def task_go_live(ctx) -> None:
 
 def _to_copy_total(session: Session, model, tenant: TenantReseller) -> int:
     return session.execute(
-        select(func.count(model.id)).join(Account, Account.id == model.account_id)
-        .where(_customers(tenant), model.status.in_(COPIED_STATUSES))).scalar_one()
+        select(func.count(model.id))
+        .join(Account, Account.id == model.account_id)
+        .where(_customers(tenant), model.status.in_(COPIED_STATUSES))
+    ).scalar_one()
 
 
 def _copied(session: Session, model, tenant: TenantReseller) -> int:
     source = getattr(model, _SOURCE[model])
-    return session.execute(select(func.count(model.id)).where(
-        model.org_id == tenant.org_id, source.is_not(None))).scalar_one()
+    return session.execute(
+        select(func.count(model.id)).where(model.org_id == tenant.org_id, source.is_not(None))
+    ).scalar_one()
 
 
 def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int) -> int:
@@ -433,46 +620,111 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
     # Only rows that can be copied now (customer, product and price in the tenant): a row
     # that lost its price since the pre-check is left for the final check to report.
     copyable = (
-        select(Subscription.id, copied.id.label("account_id"),
-               product_copy.id.label("product_id"), PriceListItem.price,
-               copied.billing_day)
+        select(
+            Subscription.id,
+            copied.id.label("account_id"),
+            product_copy.id.label("product_id"),
+            PriceListItem.price,
+            copied.billing_day,
+        )
         .join(Account, Account.id == Subscription.account_id)
-        .join(copied, and_(copied.org_id == org_id,
-                           copied.source_account_id == Subscription.account_id))
-        .join(product_copy, and_(product_copy.org_id == org_id,
-                                 product_copy.source_product_id == Subscription.product_id))
-        .join(PriceListItem, and_(PriceListItem.price_list_id == copied.price_list_id,
-                                  PriceListItem.product_id == product_copy.id,
-                                  PriceListItem.unit == Subscription.unit,
-                                  PriceListItem.to_revision.is_(None)))
-        .where(_customers(tenant), Subscription.status.in_(COPIED_STATUSES),
-               _not_copied(Subscription, org_id))
-        .order_by(Subscription.id).limit(limit)).subquery()
+        .join(
+            copied,
+            and_(copied.org_id == org_id, copied.source_account_id == Subscription.account_id),
+        )
+        .join(
+            product_copy,
+            and_(
+                product_copy.org_id == org_id,
+                product_copy.source_product_id == Subscription.product_id,
+            ),
+        )
+        .join(
+            PriceListItem,
+            and_(
+                PriceListItem.price_list_id == copied.price_list_id,
+                PriceListItem.product_id == product_copy.id,
+                PriceListItem.unit == Subscription.unit,
+                PriceListItem.to_revision.is_(None),
+            ),
+        )
+        .where(
+            _customers(tenant),
+            Subscription.status.in_(COPIED_STATUSES),
+            _not_copied(Subscription, org_id),
+        )
+        .order_by(Subscription.id)
+        .limit(limit)
+    ).subquery()
     rows = session.execute(select(copyable)).all()
     if not rows:
         return 0
     now = utcnow()
     ids = [r.id for r in rows]
-    session.execute(insert(Subscription).from_select(
-        ["org_id", "code", "account_id", "product_id", "unit", "quantity", "unit_price",
-         "currency", "status", "start_date", "auto_renew", "paid", "billing_day",
-         "characteristics", "source_subscription_id", "created_at"],
-        select(literal(org_id), Subscription.code, copyable.c.account_id,
-               copyable.c.product_id, Subscription.unit, Subscription.quantity,
-               copyable.c.price, Subscription.currency, Subscription.status,
-               Subscription.start_date, Subscription.auto_renew, Subscription.paid,
-               copyable.c.billing_day, Subscription.characteristics, Subscription.id,
-               literal(now, Subscription.__table__.c.created_at.type))
-        .join(copyable, copyable.c.id == Subscription.id).order_by(Subscription.id)))
+    session.execute(
+        insert(Subscription).from_select(
+            [
+                "org_id",
+                "code",
+                "account_id",
+                "product_id",
+                "unit",
+                "quantity",
+                "unit_price",
+                "currency",
+                "status",
+                "start_date",
+                "auto_renew",
+                "paid",
+                "billing_day",
+                "characteristics",
+                "source_subscription_id",
+                "created_at",
+            ],
+            select(
+                literal(org_id),
+                Subscription.code,
+                copyable.c.account_id,
+                copyable.c.product_id,
+                Subscription.unit,
+                Subscription.quantity,
+                copyable.c.price,
+                Subscription.currency,
+                Subscription.status,
+                Subscription.start_date,
+                Subscription.auto_renew,
+                Subscription.paid,
+                copyable.c.billing_day,
+                Subscription.characteristics,
+                Subscription.id,
+                literal(now, Subscription.__table__.c.created_at.type),
+            )
+            .join(copyable, copyable.c.id == Subscription.id)
+            .order_by(Subscription.id),
+        )
+    )
     sub_copy, addon_copy = aliased(Subscription), aliased(Product)
-    session.execute(insert(SubscriptionAddon).from_select(
-        ["subscription_id", "product_id", "quantity"],
-        select(sub_copy.id, addon_copy.id, SubscriptionAddon.quantity)
-        .join(sub_copy, and_(sub_copy.org_id == org_id,
-                             sub_copy.source_subscription_id == SubscriptionAddon.subscription_id))
-        .join(addon_copy, and_(addon_copy.org_id == org_id,
-                               addon_copy.source_product_id == SubscriptionAddon.product_id))
-        .where(SubscriptionAddon.subscription_id.in_(ids))))
+    session.execute(
+        insert(SubscriptionAddon).from_select(
+            ["subscription_id", "product_id", "quantity"],
+            select(sub_copy.id, addon_copy.id, SubscriptionAddon.quantity)
+            .join(
+                sub_copy,
+                and_(
+                    sub_copy.org_id == org_id,
+                    sub_copy.source_subscription_id == SubscriptionAddon.subscription_id,
+                ),
+            )
+            .join(
+                addon_copy,
+                and_(
+                    addon_copy.org_id == org_id,
+                    addon_copy.source_product_id == SubscriptionAddon.product_id,
+                ),
+            )
+            .where(SubscriptionAddon.subscription_id.in_(ids)),
+        )
+    )
     return len(ids)
 
 
@@ -480,38 +732,89 @@ def copy_asset_batch(session: Session, tenant: TenantReseller, limit: int) -> in
     """Copy up to LIMIT assets not copied yet."""
     org_id = tenant.org_id
     copied, product_copy = _copied_customer(), aliased(Product)
-    ids = list(session.execute(
-        select(Asset.id).join(Account, Account.id == Asset.account_id)
-        .join(copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id))
-        .join(product_copy, and_(product_copy.org_id == org_id,
-                                 product_copy.source_product_id == Asset.product_id))
-        .where(_customers(tenant), Asset.status.in_(COPIED_STATUSES),
-               _not_copied(Asset, org_id))
-        .order_by(Asset.id).limit(limit)).scalars())
+    ids = list(
+        session.execute(
+            select(Asset.id)
+            .join(Account, Account.id == Asset.account_id)
+            .join(
+                copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id)
+            )
+            .join(
+                product_copy,
+                and_(
+                    product_copy.org_id == org_id,
+                    product_copy.source_product_id == Asset.product_id,
+                ),
+            )
+            .where(
+                _customers(tenant), Asset.status.in_(COPIED_STATUSES), _not_copied(Asset, org_id)
+            )
+            .order_by(Asset.id)
+            .limit(limit)
+        ).scalars()
+    )
     if not ids:
         return 0
-    session.execute(insert(Asset).from_select(
-        ["org_id", "code", "account_id", "product_id", "kind", "quantity", "purchase_date",
-         "status", "characteristics", "source_asset_id", "created_at"],
-        select(literal(org_id), Asset.code, copied.id, product_copy.id, Asset.kind,
-               Asset.quantity, Asset.purchase_date, Asset.status, Asset.characteristics,
-               Asset.id, literal(utcnow(), Asset.__table__.c.created_at.type))
-        .join(copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id))
-        .join(product_copy, and_(product_copy.org_id == org_id,
-                                 product_copy.source_product_id == Asset.product_id))
-        .where(Asset.id.in_(ids)).order_by(Asset.id)))
+    session.execute(
+        insert(Asset).from_select(
+            [
+                "org_id",
+                "code",
+                "account_id",
+                "product_id",
+                "kind",
+                "quantity",
+                "purchase_date",
+                "status",
+                "characteristics",
+                "source_asset_id",
+                "created_at",
+            ],
+            select(
+                literal(org_id),
+                Asset.code,
+                copied.id,
+                product_copy.id,
+                Asset.kind,
+                Asset.quantity,
+                Asset.purchase_date,
+                Asset.status,
+                Asset.characteristics,
+                Asset.id,
+                literal(utcnow(), Asset.__table__.c.created_at.type),
+            )
+            .join(
+                copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id)
+            )
+            .join(
+                product_copy,
+                and_(
+                    product_copy.org_id == org_id,
+                    product_copy.source_product_id == Asset.product_id,
+                ),
+            )
+            .where(Asset.id.in_(ids))
+            .order_by(Asset.id),
+        )
+    )
     return len(ids)
 
 
-jobs.register(jobs.ProcessKind(SUBSCRIPTIONS_KIND, [
-    ("check the subscriptions", task_check_subscriptions),
-    ("copy the subscriptions", task_copy_subscriptions),
-    ("copy the assets", task_copy_assets),
-    ("switch back-ordering on", task_go_live),
-]))
+jobs.register(
+    jobs.ProcessKind(
+        SUBSCRIPTIONS_KIND,
+        [
+            ("check the subscriptions", task_check_subscriptions),
+            ("copy the subscriptions", task_copy_subscriptions),
+            ("copy the assets", task_copy_assets),
+            ("switch back-ordering on", task_go_live),
+        ],
+    )
+)
 
 
 # --- status -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TransferStatus:
@@ -531,25 +834,36 @@ def transfer_status(session: Session, ref: str) -> TransferStatus:
     tenant = find_tenant(session, ref)
     account = session.get(Account, tenant.account_id)
     if tenant.org_id is None:
-        return TransferStatus(account.code, tenant.phase, tenant.backorder_state,
-                              0, 0, 0, 0, 0, 0)
-    customers = session.execute(select(func.count(Account.id)).where(
-        _customers(tenant))).scalar_one()
+        return TransferStatus(account.code, tenant.phase, tenant.backorder_state, 0, 0, 0, 0, 0, 0)
+    customers = session.execute(
+        select(func.count(Account.id)).where(_customers(tenant))
+    ).scalar_one()
     counts = {}
     for model in (Account, Subscription, Asset):
         counts[model] = _copied(session, model, tenant)
     subs, assets = (_to_copy_total(session, m, tenant) for m in (Subscription, Asset))
     return TransferStatus(
-        account.code, tenant.phase, tenant.backorder_state,
-        counts[Account], customers - counts[Account],
-        counts[Subscription], max(subs - _copied_of_active(session, Subscription, tenant), 0),
-        counts[Asset], max(assets - _copied_of_active(session, Asset, tenant), 0))
+        account.code,
+        tenant.phase,
+        tenant.backorder_state,
+        counts[Account],
+        customers - counts[Account],
+        counts[Subscription],
+        max(subs - _copied_of_active(session, Subscription, tenant), 0),
+        counts[Asset],
+        max(assets - _copied_of_active(session, Asset, tenant), 0),
+    )
 
 
 def _copied_of_active(session: Session, model, tenant: TenantReseller) -> int:
     copy = aliased(model)
     source = copy.source_subscription_id if model is Subscription else copy.source_asset_id
     return session.execute(
-        select(func.count(model.id)).join(Account, Account.id == model.account_id)
-        .where(_customers(tenant), model.status.in_(COPIED_STATUSES),
-               exists().where(copy.org_id == tenant.org_id, source == model.id))).scalar_one()
+        select(func.count(model.id))
+        .join(Account, Account.id == model.account_id)
+        .where(
+            _customers(tenant),
+            model.status.in_(COPIED_STATUSES),
+            exists().where(copy.org_id == tenant.org_id, source == model.id),
+        )
+    ).scalar_one()

@@ -65,7 +65,13 @@ from tenantctl.words import plural
 
 UPDATE_KIND = "tenant.update"
 ADDED, PRICE, DISCONTINUED, ADD_ON, RENAMED, SELL = (
-    "added", "price-changed", "discontinued", "add-on-changed", "renamed", "sell-price-changed")
+    "added",
+    "price-changed",
+    "discontinued",
+    "add-on-changed",
+    "renamed",
+    "sell-price-changed",
+)
 SKIPPED_STATUSES = ("in-progress", "suspended", "deleted")
 
 
@@ -111,8 +117,9 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
-def plan_update(session: Session, tenant: TenantReseller, as_of: date, options: Options
-                ) -> UpdatePlan:
+def plan_update(
+    session: Session, tenant: TenantReseller, as_of: date, options: Options
+) -> UpdatePlan:
     """The changes that would bring the tenant in step with the revision in effect on AS_OF.
 
     The price list stores each item as an interval of revisions, so the items whose listing
@@ -145,14 +152,12 @@ def plan_update(session: Session, tenant: TenantReseller, as_of: date, options: 
         sell = _sell_prices(session, tenant.org_id, [changes[i - 1] for i in repriced])
         for i in reversed(repriced):
             c = changes[i - 1]
-            changes.insert(i, Change(SELL, c.sku, c.unit, _text(sell.get((c.sku, c.unit))),
-                                     c.new))
+            changes.insert(i, Change(SELL, c.sku, c.unit, _text(sell.get((c.sku, c.unit))), c.new))
     if options.partial:
         return plan
     for key in sorted(held.keys() - wanted.keys()):
         if held[key].status == "active":
-            changes.append(Change(DISCONTINUED, key[0], key[1], _text(held[key].cost_price),
-                                  None))
+            changes.append(Change(DISCONTINUED, key[0], key[1], _text(held[key].cost_price), None))
     changes += _add_on_changes(session, tenant.org_id, tenant.price_list_id, target)
     if options.names:
         changes += _name_changes(session, tenant.org_id)
@@ -168,59 +173,84 @@ def _touched(price_list_id: int, since: int | None, target: int):
     if since is None:
         return None
     low, high = min(since, target), max(since, target)
-    return (select(_item.c.product_id, _item.c.unit)
-            .where(_item.c.price_list_id == price_list_id,
-                   or_(and_(_item.c.from_revision > low, _item.c.from_revision <= high),
-                       and_(_item.c.to_revision > low, _item.c.to_revision <= high)))
-            .distinct().subquery("touched"))
+    return (
+        select(_item.c.product_id, _item.c.unit)
+        .where(
+            _item.c.price_list_id == price_list_id,
+            or_(
+                and_(_item.c.from_revision > low, _item.c.from_revision <= high),
+                and_(_item.c.to_revision > low, _item.c.to_revision <= high),
+            ),
+        )
+        .distinct()
+        .subquery("touched")
+    )
 
 
-def _wanted(session: Session, price_list_id: int, revision: int, touched
-            ) -> dict[tuple[str, str], Decimal]:
+def _wanted(
+    session: Session, price_list_id: int, revision: int, touched
+) -> dict[tuple[str, str], Decimal]:
     """(SKU, unit) -> price of the items listed at REVISION (of those TOUCHED)."""
     product = Product.__table__
-    stmt = (select(product.c.sku, _item.c.unit, _item.c.price)
-            .join(product, product.c.id == _item.c.product_id)
-            .where(_item.c.price_list_id == price_list_id, _item.c.from_revision <= revision,
-                   or_(_item.c.to_revision.is_(None), _item.c.to_revision > revision)))
+    stmt = (
+        select(product.c.sku, _item.c.unit, _item.c.price)
+        .join(product, product.c.id == _item.c.product_id)
+        .where(
+            _item.c.price_list_id == price_list_id,
+            _item.c.from_revision <= revision,
+            or_(_item.c.to_revision.is_(None), _item.c.to_revision > revision),
+        )
+    )
     if touched is not None:
-        stmt = stmt.join(touched, and_(touched.c.product_id == _item.c.product_id,
-                                       touched.c.unit == _item.c.unit))
+        stmt = stmt.join(
+            touched,
+            and_(touched.c.product_id == _item.c.product_id, touched.c.unit == _item.c.unit),
+        )
     return {(r.sku, r.unit): r.price for r in session.execute(stmt)}
 
 
 def _held(session: Session, org_id: int, touched) -> dict[tuple[str, str], Row]:
     """(source SKU, unit) -> the tenant's unit (cost price, status) (of those TOUCHED)."""
     source, copy = aliased(Product), aliased(Product)
-    stmt = (select(source.sku, ProductUnit.unit, ProductUnit.cost_price, ProductUnit.status)
-            .join(copy, copy.id == ProductUnit.product_id)
-            .join(source, source.id == copy.source_product_id)
-            .where(ProductUnit.org_id == org_id))
+    stmt = (
+        select(source.sku, ProductUnit.unit, ProductUnit.cost_price, ProductUnit.status)
+        .join(copy, copy.id == ProductUnit.product_id)
+        .join(source, source.id == copy.source_product_id)
+        .where(ProductUnit.org_id == org_id)
+    )
     if touched is not None:
         source_unit = aliased(ProductUnit)
-        stmt = (stmt.join(source_unit, source_unit.id == ProductUnit.source_unit_id)
-                .join(touched, and_(touched.c.product_id == source_unit.product_id,
-                                    touched.c.unit == source_unit.unit)))
+        stmt = stmt.join(source_unit, source_unit.id == ProductUnit.source_unit_id).join(
+            touched,
+            and_(
+                touched.c.product_id == source_unit.product_id, touched.c.unit == source_unit.unit
+            ),
+        )
     return {(r.sku, r.unit): r for r in session.execute(stmt)}
 
 
-def _add_on_changes(session: Session, org_id: int, price_list_id: int, revision: int
-                    ) -> list[Change]:
+def _add_on_changes(
+    session: Session, org_id: int, price_list_id: int, revision: int
+) -> list[Change]:
     """Copies whose add-on relation differs from their source's: the source's parent as the
     tenant will hold it after this update (none when the price list does not list it)."""
     copy, source, parent_copy, source_parent = (aliased(Product) for _ in range(4))
     parent_listed = exists().where(
-        _item.c.price_list_id == price_list_id, _item.c.product_id == source_parent.id,
+        _item.c.price_list_id == price_list_id,
+        _item.c.product_id == source_parent.id,
         _item.c.from_revision <= revision,
-        or_(_item.c.to_revision.is_(None), _item.c.to_revision > revision))
-    want = case((or_(parent_listed, source_parent.sku == parent_copy.sku), source_parent.sku),
-                else_=null())
+        or_(_item.c.to_revision.is_(None), _item.c.to_revision > revision),
+    )
+    want = case(
+        (or_(parent_listed, source_parent.sku == parent_copy.sku), source_parent.sku), else_=null()
+    )
     rows = session.execute(
         select(copy.sku, parent_copy.sku.label("have"), want.label("want"))
         .join(source, source.id == copy.source_product_id)
         .outerjoin(parent_copy, parent_copy.id == copy.add_on_of_id)
         .outerjoin(source_parent, source_parent.id == source.add_on_of_id)
-        .where(copy.org_id == org_id, parent_copy.sku.is_distinct_from(want))).all()
+        .where(copy.org_id == org_id, parent_copy.sku.is_distinct_from(want))
+    ).all()
     return [Change(ADD_ON, r.sku, "", r.have, r.want) for r in sorted(rows)]
 
 
@@ -230,28 +260,39 @@ def _name_changes(session: Session, org_id: int) -> list[Change]:
     rows = session.execute(
         select(source.sku, copy.name, source.name.label("source_name"))
         .join(source, source.id == copy.source_product_id)
-        .where(copy.org_id == org_id, copy.name != source.name,
-               exists().where(ProductUnit.product_id == copy.id))).all()
+        .where(
+            copy.org_id == org_id,
+            copy.name != source.name,
+            exists().where(ProductUnit.product_id == copy.id),
+        )
+    ).all()
     return [Change(RENAMED, r.sku, "", r.name, r.source_name) for r in sorted(rows)]
 
 
-def _sell_prices(session: Session, org_id: int, changes: list[Change]
-                 ) -> dict[tuple[str, str], Decimal]:
+def _sell_prices(
+    session: Session, org_id: int, changes: list[Change]
+) -> dict[tuple[str, str], Decimal]:
     """The tenant's current sell prices of the CHANGES' (source SKU, unit)."""
     currency = session.get(Organisation, org_id).currency
-    retail_id = session.execute(select(PriceList.id).where(
-        PriceList.org_id == org_id, PriceList.name == retail_price_list_name(currency))
-        ).scalar()
+    retail_id = session.execute(
+        select(PriceList.id).where(
+            PriceList.org_id == org_id, PriceList.name == retail_price_list_name(currency)
+        )
+    ).scalar()
     if retail_id is None:
         return {}
     keys = {(c.sku, c.unit) for c in changes}
     prices = {}
     for skus in _chunks(sorted({c.sku for c in changes}), _CHUNK):
         for r in session.execute(
-                select(Product.sku, PriceListItem.unit, PriceListItem.price)
-                .join(Product, Product.id == PriceListItem.product_id)
-                .where(PriceListItem.price_list_id == retail_id,
-                       PriceListItem.to_revision.is_(None), Product.sku.in_(skus))):
+            select(Product.sku, PriceListItem.unit, PriceListItem.price)
+            .join(Product, Product.id == PriceListItem.product_id)
+            .where(
+                PriceListItem.price_list_id == retail_id,
+                PriceListItem.to_revision.is_(None),
+                Product.sku.in_(skus),
+            )
+        ):
             if (r.sku, r.unit) in keys:
                 prices[(r.sku, r.unit)] = r.price
     return prices
@@ -262,10 +303,11 @@ _CHUNK = 500  # SKUs per IN (...) list
 
 def _chunks(seq: list, size: int):
     for start in range(0, len(seq), size):
-        yield seq[start:start + size]
+        yield seq[start : start + size]
 
 
 # --- queueing ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class UpdateOutcome:
@@ -279,8 +321,9 @@ class UpdateOutcome:
     changes: list[Change] = field(default_factory=list)
 
 
-def tenants_to_update(session: Session, ref: str | None) -> tuple[list[TenantReseller],
-                                                                 list[tuple[str, str]]]:
+def tenants_to_update(
+    session: Session, ref: str | None
+) -> tuple[list[TenantReseller], list[tuple[str, str]]]:
     """The tenants an update names (one, or every tenant), and those skipped with why."""
     if ref is not None:
         tenant = find_tenant(session, ref)
@@ -288,9 +331,11 @@ def tenants_to_update(session: Session, ref: str | None) -> tuple[list[TenantRes
             raise Conflict(f"tenant reseller {ref} is {tenant.status}: it cannot be updated")
         return [tenant], []
     tenants, skipped = [], []
-    rows = session.execute(select(TenantReseller, Account.code)
-                           .join(Account, Account.id == TenantReseller.account_id)
-                           .order_by(Account.code)).all()
+    rows = session.execute(
+        select(TenantReseller, Account.code)
+        .join(Account, Account.id == TenantReseller.account_id)
+        .order_by(Account.code)
+    ).all()
     for tenant, code in rows:
         if tenant.status in SKIPPED_STATUSES:
             skipped.append((code, tenant.status))
@@ -299,8 +344,15 @@ def tenants_to_update(session: Session, ref: str | None) -> tuple[list[TenantRes
     return tenants, skipped
 
 
-def request_update(engine, tenant_id: int, as_of: date, options: Options, *,
-                   dry_run: bool = False, foreground: bool = False) -> UpdateOutcome:
+def request_update(
+    engine,
+    tenant_id: int,
+    as_of: date,
+    options: Options,
+    *,
+    dry_run: bool = False,
+    foreground: bool = False,
+) -> UpdateOutcome:
     """Plan one tenant's update; queue it unless it is up to date or a dry run.
 
     A tenant has at most one update queued or running (lock key): an overlapping run
@@ -314,17 +366,30 @@ def request_update(engine, tenant_id: int, as_of: date, options: Options, *,
         process_id = None
         if not dry_run and not plan.up_to_date:
             process_id = jobs.enqueue(
-                session, UPDATE_KIND,
-                {"tenant_id": tenant.id, "as_of": as_of.isoformat(),
-                 "partial": options.partial, "sell_prices": options.sell_prices,
-                 "names": options.names},
+                session,
+                UPDATE_KIND,
+                {
+                    "tenant_id": tenant.id,
+                    "as_of": as_of.isoformat(),
+                    "partial": options.partial,
+                    "sell_prices": options.sell_prices,
+                    "names": options.names,
+                },
                 title=f"Update tenant reseller {plan.tenant} to revision {plan.to_revision}",
-                lock_key=f"tenant-update:{tenant.id}")
+                lock_key=f"tenant-update:{tenant.id}",
+            )
             status = "queued"
             if foreground:
                 _planned[process_id] = plan
-        return UpdateOutcome(plan.tenant, status, plan.from_revision, plan.to_revision,
-                             plan.counts(), process_id, changes=plan.changes)
+        return UpdateOutcome(
+            plan.tenant,
+            status,
+            plan.from_revision,
+            plan.to_revision,
+            plan.counts(),
+            process_id,
+            changes=plan.changes,
+        )
 
 
 @dataclass
@@ -348,13 +413,21 @@ class UpdateReport:
         if self.failed:
             raise BatchFailed(f"{plural(self.failed, 'tenant update')} failed")
         if self.busy:
-            raise Busy(f"{plural(self.busy, 'tenant')} busy with an update already queued "
-                       "or running; run again when it has finished")
+            raise Busy(
+                f"{plural(self.busy, 'tenant')} busy with an update already queued "
+                "or running; run again when it has finished"
+            )
 
 
-def update_tenants(engine, ref: str | None, as_of: date, options: Options, *,
-                   dry_run: bool = False, run: Callable[[int, str], str] | None = None
-                   ) -> UpdateReport:
+def update_tenants(
+    engine,
+    ref: str | None,
+    as_of: date,
+    options: Options,
+    *,
+    dry_run: bool = False,
+    run: Callable[[int, str], str] | None = None,
+) -> UpdateReport:
     """Update one tenant (REF: client id or reseller code) or, REF None, every tenant.
 
     Each update is planned and queued (unless up to date or DRY_RUN); RUN, when given,
@@ -369,8 +442,9 @@ def update_tenants(engine, ref: str | None, as_of: date, options: Options, *,
     outcomes = []
     for tenant_id, code in targets:
         try:
-            outcome = request_update(engine, tenant_id, as_of, options, dry_run=dry_run,
-                                     foreground=run is not None)
+            outcome = request_update(
+                engine, tenant_id, as_of, options, dry_run=dry_run, foreground=run is not None
+            )
             if outcome.process_id is not None and run is not None:
                 outcome = replace(outcome, status=run(outcome.process_id, code))
         except Busy as exc:
@@ -401,17 +475,29 @@ def task_apply_update(ctx) -> None:
     with ctx.transaction() as session:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         plan = planned
-        if (plan is None or ctx.attempt != 1 or ctx.done or ctx.checkpoint
-                or plan.from_revision != tenant.price_list_revision):
+        if (
+            plan is None
+            or ctx.attempt != 1
+            or ctx.done
+            or ctx.checkpoint
+            or plan.from_revision != tenant.price_list_revision
+        ):
             plan = plan_update(session, tenant, as_of, options)
         plan.process_id = ctx.process_id
         ctx.save(session, total=len(plan.changes))
-        ctx.log(f"{len(plan.changes)} change(s) from revision {plan.from_revision} to "
-                f"{plan.to_revision}: {plan.counts() or 'none'}")
+        ctx.log(
+            f"{len(plan.changes)} change(s) from revision {plan.from_revision} to "
+            f"{plan.to_revision}: {plan.counts() or 'none'}"
+        )
     done = _copy_added_in_batches(ctx, plan)
-    for kind, apply in ((ADDED, _apply_added), (PRICE, _apply_prices),
-                        (DISCONTINUED, _apply_discontinued), (ADD_ON, _apply_add_ons),
-                        (RENAMED, _apply_names), (SELL, _apply_sell_prices)):
+    for kind, apply in (
+        (ADDED, _apply_added),
+        (PRICE, _apply_prices),
+        (DISCONTINUED, _apply_discontinued),
+        (ADD_ON, _apply_add_ons),
+        (RENAMED, _apply_names),
+        (SELL, _apply_sell_prices),
+    ):
         changes = [c for c in plan.changes if c.change == kind]
         if not changes:
             continue
@@ -431,8 +517,13 @@ def task_apply_update(ctx) -> None:
             # A partial update moves prices only; the tenant stays at its revision so a
             # full update still brings the rest.
             tenant.price_list_revision = plan.to_revision
-        ctx.result.update({"from_revision": plan.from_revision,
-                           "to_revision": plan.to_revision, "changes": plan.counts()})
+        ctx.result.update(
+            {
+                "from_revision": plan.from_revision,
+                "to_revision": plan.to_revision,
+                "changes": plan.counts(),
+            }
+        )
         ctx.save(session, done=len(plan.changes), total=len(plan.changes))
 
 
@@ -446,12 +537,20 @@ def _copy_added_in_batches(ctx, plan: UpdatePlan) -> int:
             tenant = session.get(TenantReseller, ctx.params["tenant_id"])
             retail_id = ensure_retail_price_list(session, tenant.org_id)
             copied = copy_catalogue_batch(
-                session, tenant.org_id, tenant.price_list_id, plan.to_revision, retail_id,
+                session,
+                tenant.org_id,
+                tenant.price_list_id,
+                plan.to_revision,
+                retail_id,
                 config.copy_batch(COPY_BATCH),
-                _retail_revision(session, retail_id, ctx.process_id))
+                _retail_revision(session, retail_id, ctx.process_id),
+            )
             present = _held_keys(session, tenant.org_id, added)
-            new = [c for c in _not_logged(session, tenant, added, ctx.process_id)
-                   if (c.sku, c.unit) in present]
+            new = [
+                c
+                for c in _not_logged(session, tenant, added, ctx.process_id)
+                if (c.sku, c.unit) in present
+            ]
             link_add_ons(session, tenant.org_id, sorted({c.sku for c in new}))
             _log_changes(session, tenant, plan, new, ctx.process_id)
             logged = len(added) - len(_not_logged(session, tenant, added, ctx.process_id))
@@ -464,11 +563,19 @@ def _copy_added_in_batches(ctx, plan: UpdatePlan) -> int:
 def _retail_revision(session: Session, retail_id: int, process_id: int) -> int:
     """The retail list's revision that items added by this update start in (a new one)."""
     label = f"{_UPDATE_REVISION_SOURCE} (process {process_id})"
-    latest = session.execute(select(func.max(PriceListRevision.number)).where(
-        PriceListRevision.price_list_id == retail_id)).scalar() or 1
-    source = session.execute(select(PriceListRevision.source).where(
-        PriceListRevision.price_list_id == retail_id,
-        PriceListRevision.number == latest)).scalar()
+    latest = (
+        session.execute(
+            select(func.max(PriceListRevision.number)).where(
+                PriceListRevision.price_list_id == retail_id
+            )
+        ).scalar()
+        or 1
+    )
+    source = session.execute(
+        select(PriceListRevision.source).where(
+            PriceListRevision.price_list_id == retail_id, PriceListRevision.number == latest
+        )
+    ).scalar()
     if latest > 1 and source == label:
         return latest
     session.add(PriceListRevision(price_list_id=retail_id, number=latest + 1, source=label))
@@ -484,43 +591,66 @@ def _held_keys(session: Session, org_id: int, changes: list[Change]) -> set[tupl
     return {key for key, uid in _unit_ids(session, org_id, changes, status="active").items()}
 
 
-def _not_logged(session: Session, tenant, changes: list[Change], process_id: int
-                ) -> list[Change]:
-    logged = {tuple(r) for r in session.execute(
-        select(TenantUpdateLog.sku, TenantUpdateLog.unit).where(
-            TenantUpdateLog.tenant_id == tenant.id, TenantUpdateLog.process_id == process_id,
-            TenantUpdateLog.change == ADDED))}
+def _not_logged(session: Session, tenant, changes: list[Change], process_id: int) -> list[Change]:
+    logged = {
+        tuple(r)
+        for r in session.execute(
+            select(TenantUpdateLog.sku, TenantUpdateLog.unit).where(
+                TenantUpdateLog.tenant_id == tenant.id,
+                TenantUpdateLog.process_id == process_id,
+                TenantUpdateLog.change == ADDED,
+            )
+        )
+    }
     return [c for c in changes if (c.sku, c.unit) not in logged]
 
 
-def _log_changes(session: Session, tenant, plan: UpdatePlan, changes: list[Change],
-                 process_id: int) -> None:
+def _log_changes(
+    session: Session, tenant, plan: UpdatePlan, changes: list[Change], process_id: int
+) -> None:
     if not changes:
         return
     now = utcnow()
-    session.execute(TenantUpdateLog.__table__.insert(), [
-        {"tenant_id": tenant.id, "org_id": tenant.org_id, "process_id": process_id,
-         "from_revision": plan.from_revision, "to_revision": plan.to_revision,
-         "change": c.change, "sku": c.sku, "unit": c.unit, "old_value": c.old,
-         "new_value": c.new, "at": now} for c in changes])
+    session.execute(
+        TenantUpdateLog.__table__.insert(),
+        [
+            {
+                "tenant_id": tenant.id,
+                "org_id": tenant.org_id,
+                "process_id": process_id,
+                "from_revision": plan.from_revision,
+                "to_revision": plan.to_revision,
+                "change": c.change,
+                "sku": c.sku,
+                "unit": c.unit,
+                "old_value": c.old,
+                "new_value": c.new,
+                "at": now,
+            }
+            for c in changes
+        ],
+    )
 
 
-def _unit_ids(session: Session, org_id: int, changes: list[Change], *,
-              status: str | None = None) -> dict[tuple, int]:
+def _unit_ids(
+    session: Session, org_id: int, changes: list[Change], *, status: str | None = None
+) -> dict[tuple, int]:
     """(source SKU, unit) -> the tenant's unit id, for the units the CHANGES name."""
     source = aliased(Product)
     keys = {(c.sku, c.unit) for c in changes}
     ids = {}
     for skus in _chunks(sorted({c.sku for c in changes}), _CHUNK):
-        stmt = (select(source.sku, ProductUnit.unit, ProductUnit.id)
-                .join(Product, Product.id == ProductUnit.product_id)
-                .join(source, source.id == Product.source_product_id)
-                .where(ProductUnit.org_id == org_id, Product.org_id == org_id,
-                       Product.sku.in_(skus)))
+        stmt = (
+            select(source.sku, ProductUnit.unit, ProductUnit.id)
+            .join(Product, Product.id == ProductUnit.product_id)
+            .join(source, source.id == Product.source_product_id)
+            .where(ProductUnit.org_id == org_id, Product.org_id == org_id, Product.sku.in_(skus))
+        )
         if status is not None:
             stmt = stmt.where(ProductUnit.status == status)
-        ids.update({(r.sku, r.unit): r.id for r in session.execute(stmt)
-                    if (r.sku, r.unit) in keys})
+        ids.update(
+            {(r.sku, r.unit): r.id for r in session.execute(stmt) if (r.sku, r.unit) in keys}
+        )
     return ids
 
 
@@ -530,17 +660,30 @@ def _apply_added(session: Session, tenant, plan: UpdatePlan, changes: list[Chang
     retail_id = ensure_retail_price_list(session, tenant.org_id)
     retail_revision = _retail_revision(session, retail_id, plan.process_id)
     for skus in _chunks(sorted({c.sku for c in changes}), _CHUNK):
-        source_ids = list(session.execute(select(Product.id).where(
-            Product.org_id == tenant.parent_org_id, Product.sku.in_(skus))).scalars())
-        copy_units(session, tenant.org_id, tenant.price_list_id, plan.to_revision, retail_id,
-                   retail_revision, source_ids=source_ids)
+        source_ids = list(
+            session.execute(
+                select(Product.id).where(
+                    Product.org_id == tenant.parent_org_id, Product.sku.in_(skus)
+                )
+            ).scalars()
+        )
+        copy_units(
+            session,
+            tenant.org_id,
+            tenant.price_list_id,
+            plan.to_revision,
+            retail_id,
+            retail_revision,
+            source_ids=source_ids,
+        )
     # New products come with their add-on relations, as at creation (only theirs: other
     # relation changes are applied and logged as add-on changes).
     link_add_ons(session, tenant.org_id, sorted({c.sku for c in changes}))
     # Units listed again after being discontinued come back at the new cost.
     ids = _unit_ids(session, tenant.org_id, changes)
-    relisted = [{"uid": ids[(c.sku, c.unit)], "cost": c.new} for c in changes
-                if (c.sku, c.unit) in ids]
+    relisted = [
+        {"uid": ids[(c.sku, c.unit)], "cost": c.new} for c in changes if (c.sku, c.unit) in ids
+    ]
     if relisted:
         _set_units(session, relisted, status="active")
     _sync_product_status(session, tenant.org_id, changes)
@@ -556,33 +699,49 @@ def _set_units(session: Session, rows: list[dict], status: str | None = None) ->
     if status:
         values["status"] = status
     session.execute(
-        update(ProductUnit.__table__).where(ProductUnit.__table__.c.id == bindparam("uid"))
+        update(ProductUnit.__table__)
+        .where(ProductUnit.__table__.c.id == bindparam("uid"))
         .values(**values),
-        [{"uid": r["uid"], "cost": Decimal(r["cost"])} for r in rows])
+        [{"uid": r["uid"], "cost": Decimal(r["cost"])} for r in rows],
+    )
 
 
 def _apply_discontinued(session: Session, tenant, plan, changes: list[Change]) -> None:
     ids = _unit_ids(session, tenant.org_id, changes)
-    session.execute(update(ProductUnit).where(ProductUnit.id.in_(list(ids.values())))
-                    .values(status="discontinued")
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(ProductUnit)
+        .where(ProductUnit.id.in_(list(ids.values())))
+        .values(status="discontinued")
+        .execution_options(synchronize_session=False)
+    )
     _sync_product_status(session, tenant.org_id, changes)
 
 
 def _sync_product_status(session: Session, org_id: int, changes: list[Change]) -> None:
     """A copied product is active while any of its units is; discontinued otherwise (for
     the products whose units CHANGES changed)."""
-    active_units = (select(func.count(ProductUnit.id))
-                    .where(ProductUnit.product_id == Product.id,
-                           ProductUnit.status == "active").scalar_subquery())
+    active_units = (
+        select(func.count(ProductUnit.id))
+        .where(ProductUnit.product_id == Product.id, ProductUnit.status == "active")
+        .scalar_subquery()
+    )
     for skus in _chunks(sorted({c.sku for c in changes}), _CHUNK):
-        for status, condition in (("discontinued", active_units == 0),
-                                  ("active", active_units > 0)):
-            session.execute(update(Product).where(
-                Product.org_id == org_id, Product.sku.in_(skus),
-                Product.source_product_id.is_not(None), condition,
-                Product.status != status).values(status=status)
-                .execution_options(synchronize_session=False))
+        for status, condition in (
+            ("discontinued", active_units == 0),
+            ("active", active_units > 0),
+        ):
+            session.execute(
+                update(Product)
+                .where(
+                    Product.org_id == org_id,
+                    Product.sku.in_(skus),
+                    Product.source_product_id.is_not(None),
+                    condition,
+                    Product.status != status,
+                )
+                .values(status=status)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _apply_add_ons(session: Session, tenant, plan, changes) -> None:
@@ -592,13 +751,21 @@ def _apply_add_ons(session: Session, tenant, plan, changes) -> None:
 def _apply_names(session: Session, tenant, plan, changes: list[Change]) -> None:
     by_sku = {c.sku: c.new for c in changes}
     source = aliased(Product)
-    rows = [row for skus in _chunks(sorted(by_sku), _CHUNK) for row in session.execute(
-        select(Product.id, source.sku).join(source, source.id == Product.source_product_id)
-        .where(Product.org_id == tenant.org_id, Product.sku.in_(skus)))]
-    session.execute(update(Product.__table__).where(Product.__table__.c.id == bindparam("pid"))
-                    .values(name=bindparam("new_name")),
-                    [{"pid": pid, "new_name": by_sku[sku]} for pid, sku in rows
-                     if sku in by_sku])
+    rows = [
+        row
+        for skus in _chunks(sorted(by_sku), _CHUNK)
+        for row in session.execute(
+            select(Product.id, source.sku)
+            .join(source, source.id == Product.source_product_id)
+            .where(Product.org_id == tenant.org_id, Product.sku.in_(skus))
+        )
+    ]
+    session.execute(
+        update(Product.__table__)
+        .where(Product.__table__.c.id == bindparam("pid"))
+        .values(name=bindparam("new_name")),
+        [{"pid": pid, "new_name": by_sku[sku]} for pid, sku in rows if sku in by_sku],
+    )
 
 
 def _apply_sell_prices(session: Session, tenant, plan, changes: list[Change]) -> None:
@@ -607,26 +774,32 @@ def _apply_sell_prices(session: Session, tenant, plan, changes: list[Change]) ->
     retail = session.get(PriceList, retail_id)
     current = listed_items(session, retail_id)
     source = aliased(Product)
-    sku_of = dict(session.execute(select(source.sku, Product.sku)
-                                  .join(Product, Product.source_product_id == source.id)
-                                  .where(Product.org_id == tenant.org_id)).all())
-    items = {key: PriceRow(key[0], i.name, i.platform, key[1], i.price)
-             for key, i in current.items()}
+    sku_of = dict(
+        session.execute(
+            select(source.sku, Product.sku)
+            .join(Product, Product.source_product_id == source.id)
+            .where(Product.org_id == tenant.org_id)
+        ).all()
+    )
+    items = {
+        key: PriceRow(key[0], i.name, i.platform, key[1], i.price) for key, i in current.items()
+    }
     for c in changes:
         key = (sku_of.get(c.sku, c.sku), c.unit)
         if key in items:
             i = items[key]
             items[key] = PriceRow(i.sku, i.name, i.platform, i.unit, Decimal(c.new))
     ids = {i.sku: i.product_id for i in current.values()}
-    record_revision(session, retail, items, ids, source=f"tenant update to revision "
-                                                         f"{plan.to_revision}")
+    record_revision(
+        session, retail, items, ids, source=f"tenant update to revision {plan.to_revision}"
+    )
 
 
-jobs.register(jobs.ProcessKind(UPDATE_KIND, [("apply the catalogue changes",
-                                              task_apply_update)]))
+jobs.register(jobs.ProcessKind(UPDATE_KIND, [("apply the catalogue changes", task_apply_update)]))
 
 
 # --- the update tenant log -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LogEntryView:
@@ -644,12 +817,26 @@ class LogEntryView:
 def update_log(session: Session, ref: str, since: date | None = None) -> list[LogEntryView]:
     """The update tenant log of one tenant, oldest first."""
     tenant = find_tenant(session, ref)
-    stmt = (select(TenantUpdateLog).where(TenantUpdateLog.tenant_id == tenant.id)
-            .order_by(TenantUpdateLog.id))
+    stmt = (
+        select(TenantUpdateLog)
+        .where(TenantUpdateLog.tenant_id == tenant.id)
+        .order_by(TenantUpdateLog.id)
+    )
     if since is not None:
-        stmt = stmt.where(TenantUpdateLog.at >= datetime(since.year, since.month, since.day,
-                                                          tzinfo=UTC))
-    return [LogEntryView(e.at, e.change, e.sku, e.unit, e.old_value, e.new_value,
-                         e.from_revision, e.to_revision, e.process_id)
-            for e in session.execute(stmt).scalars()]
-
+        stmt = stmt.where(
+            TenantUpdateLog.at >= datetime(since.year, since.month, since.day, tzinfo=UTC)
+        )
+    return [
+        LogEntryView(
+            e.at,
+            e.change,
+            e.sku,
+            e.unit,
+            e.old_value,
+            e.new_value,
+            e.from_revision,
+            e.to_revision,
+            e.process_id,
+        )
+        for e in session.execute(stmt).scalars()
+    ]

@@ -30,8 +30,9 @@ def check_password_strength(password: str) -> None:
     try:
         password.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadInput("password: is not valid UTF-8 text (check the terminal's or the "
-                       "environment's encoding)") from None
+        raise BadInput(
+            "password: is not valid UTF-8 text (check the terminal's or the environment's encoding)"
+        ) from None
     minimum = int(config.tenants().get("min_password_length", 10))
     if len(password) < minimum:
         raise BadInput(f"password: must be at least {minimum} characters")
@@ -66,8 +67,14 @@ def _verify_scrypt(password: str, stored: str) -> bool:
     """`scrypt$N$r$p$salt$hash` (salt and hash in base64), as versions before 0.2 stored."""
     _, n, r, p, salt, digest = stored.split("$")
     expected = base64.b64decode(digest)
-    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
-                            r=int(r), p=int(p), dklen=len(expected))
+    actual = hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=len(expected),
+    )
     return hmac.compare_digest(actual, expected)
 
 
@@ -78,9 +85,12 @@ def rehash_password(session: Session, user_id: int, password: str) -> bool:
     if stored is None or not needs_rehash(stored) or not verify_password(password, stored):
         return False
     # only if no other login replaced it meanwhile
-    session.execute(update(User).where(User.id == user_id, User.password_hash == stored)
-                    .values(password_hash=hash_password(password))
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(User)
+        .where(User.id == user_id, User.password_hash == stored)
+        .values(password_hash=hash_password(password))
+        .execution_options(synchronize_session=False)
+    )
     return True
 
 
@@ -100,24 +110,43 @@ class Principal:
 def login(session: Session, client_id: str, username: str, password: str) -> Principal:
     """Log in to a tenant org; one message for every failure, so nothing can be probed."""
     refused = Refused("login refused: wrong client id, user name or password")
-    org = session.execute(select(Organisation).where(
-        Organisation.client_id == client_id, Organisation.kind == "tenant")).scalars().first()
+    org = (
+        session.execute(
+            select(Organisation).where(
+                Organisation.client_id == client_id, Organisation.kind == "tenant"
+            )
+        )
+        .scalars()
+        .first()
+    )
     user = None
     if org is not None:
-        user = session.execute(select(User).where(
-            User.org_id == org.id, User.username == username)).scalars().first()
+        user = (
+            session.execute(select(User).where(User.org_id == org.id, User.username == username))
+            .scalars()
+            .first()
+        )
     # Hash even when there is no such user, so the time taken tells nothing.
     stored = user.password_hash if user is not None else _dummy_hash()
     if not verify_password(password, stored) or user is None or org is None:
         raise refused
     if org.status == "setup":
-        raise Refused(f"organisation {org.name} is still being set up: nobody can log in "
-                      "to it before its creation has finished")
+        raise Refused(
+            f"organisation {org.name} is still being set up: nobody can log in "
+            "to it before its creation has finished"
+        )
     if org.status != "active":
         raise Refused(f"organisation {org.name} is {org.status}: nobody can log in to it")
     group = session.get(UserGroup, user.group_id) if user.group_id else None
-    return Principal(org.id, org.name, org.client_id, user.id, user.username,
-                     tuple(group.modules) if group else (), needs_rehash(stored))
+    return Principal(
+        org.id,
+        org.name,
+        org.client_id,
+        user.id,
+        user.username,
+        tuple(group.modules) if group else (),
+        needs_rehash(stored),
+    )
 
 
 @cache

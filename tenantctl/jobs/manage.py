@@ -104,13 +104,34 @@ class LogEntry:
 
 
 _PROCESS_COLUMNS = (
-    P.c.id, P.c.kind, P.c.title, P.c.status, P.c.attempt, P.c.max_attempts, P.c.params,
-    P.c.result, P.c.error, P.c.exit_code, P.c.lock_key, P.c.lease_owner,
-    P.c.lease_expires_at, P.c.fence, P.c.takeovers, P.c.not_before, P.c.created_at,
-    P.c.started_at, P.c.finished_at,
+    P.c.id,
+    P.c.kind,
+    P.c.title,
+    P.c.status,
+    P.c.attempt,
+    P.c.max_attempts,
+    P.c.params,
+    P.c.result,
+    P.c.error,
+    P.c.exit_code,
+    P.c.lock_key,
+    P.c.lease_owner,
+    P.c.lease_expires_at,
+    P.c.fence,
+    P.c.takeovers,
+    P.c.not_before,
+    P.c.created_at,
+    P.c.started_at,
+    P.c.finished_at,
 )
 _TASK_COLUMNS = (
-    T.c.id, T.c.position, T.c.name, T.c.status, T.c.done, T.c.total, T.c.started_at,
+    T.c.id,
+    T.c.position,
+    T.c.name,
+    T.c.status,
+    T.c.done,
+    T.c.total,
+    T.c.started_at,
     T.c.finished_at,
 )
 
@@ -136,8 +157,9 @@ def _info(row, tasks: list[TaskInfo]) -> ProcessInfo:
     return ProcessInfo(**values, tasks=tasks)
 
 
-def list_processes(engine: Engine, status: str | None = None, *, kind: str | None = None,
-                   limit: int = 50) -> list[ProcessInfo]:
+def list_processes(
+    engine: Engine, status: str | None = None, *, kind: str | None = None, limit: int = 50
+) -> list[ProcessInfo]:
     """The newest processes first (with their tasks), optionally of one STATUS or KIND."""
     if status is not None and status not in PROCESS_STATUSES:
         raise BadInput(f"--status: {status!r} is not one of {', '.join(PROCESS_STATUSES)}")
@@ -176,8 +198,9 @@ def get_process(engine: Engine, process_id: int) -> ProcessInfo:
         return _get(session, process_id)
 
 
-def logs(engine: Engine, process_id: int, after_id: int | None = None,
-         limit: int | None = None) -> list[LogEntry]:
+def logs(
+    engine: Engine, process_id: int, after_id: int | None = None, limit: int | None = None
+) -> list[LogEntry]:
     """The log of PROCESS_ID, oldest first; only entries after AFTER_ID (for --follow)."""
     query = (
         select(L.c.id, L.c.process_id, L.c.task_id, T.c.name, L.c.at, L.c.level, L.c.message)
@@ -200,9 +223,9 @@ def _lock_row(session: Session, process_id: int):
     # Lock the process row first, as a worker's fenced transaction does, so an operator's
     # change waits for the worker's batch to commit instead of interleaving with it.
     _check_id(process_id)
-    query = select(P.c.id, P.c.title, P.c.status, P.c.lock_key, P.c.lease_owner, P.c.kind,
-                   P.c.params).where(
-        P.c.id == process_id)
+    query = select(
+        P.c.id, P.c.title, P.c.status, P.c.lock_key, P.c.lease_owner, P.c.kind, P.c.params
+    ).where(P.c.id == process_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     row = session.execute(query).first()
@@ -224,16 +247,22 @@ class ProcessState:
         return self.status in ACTIVE_STATUSES
 
 
-def lock_process(session: Session, process_id: int | None = None, *, kind: str | None = None,
-                 lock_key: str | None = None) -> ProcessState | None:
+def lock_process(
+    session: Session,
+    process_id: int | None = None,
+    *,
+    kind: str | None = None,
+    lock_key: str | None = None,
+) -> ProcessState | None:
     """Process PROCESS_ID (or the newest of KIND under LOCK_KEY), its row locked until
     SESSION's transaction ends, so a concurrent retry or cancel of it waits; None if none."""
     query = select(P.c.id, P.c.status)
     if process_id is not None:
         query = query.where(P.c.id == process_id)
     else:
-        query = (query.where(P.c.kind == kind, P.c.lock_key == lock_key)
-                 .order_by(P.c.id.desc()).limit(1))
+        query = (
+            query.where(P.c.kind == kind, P.c.lock_key == lock_key).order_by(P.c.id.desc()).limit(1)
+        )
     row = session.execute(query.with_for_update()).first()
     return ProcessState(row.id, row.status) if row is not None else None
 
@@ -247,11 +276,16 @@ def retry(engine: Engine, process_id: int) -> ProcessInfo:
     with write_session(engine) as session:
         row = _lock_row(session, process_id)
         if row.status not in (FAILED, CANCELLED):
-            raise Conflict(f"process {process_id} is {row.status}: "
-                           "only a failed or cancelled process can be retried")
+            raise Conflict(
+                f"process {process_id} is {row.status}: "
+                "only a failed or cancelled process can be retried"
+            )
         kind = registry._REGISTRY.get(row.kind)
-        refused = kind.retry_refused(session, process_id, row.params or {}) if (
-            kind is not None and kind.retry_refused is not None) else None
+        refused = (
+            kind.retry_refused(session, process_id, row.params or {})
+            if (kind is not None and kind.retry_refused is not None)
+            else None
+        )
         if refused:
             raise Refused(f"process {process_id} cannot be retried: {refused}")
         if row.lock_key is not None:
@@ -259,10 +293,21 @@ def retry(engine: Engine, process_id: int) -> ProcessInfo:
         now = db_now(session)
         try:
             with session.begin_nested():
-                session.execute(update(P).where(P.c.id == process_id).values(
-                    status=QUEUED, attempt=0, takeovers=0, not_before=now, error=None,
-                    exit_code=None, finished_at=None, lease_owner=None, lease_expires_at=None,
-                ))
+                session.execute(
+                    update(P)
+                    .where(P.c.id == process_id)
+                    .values(
+                        status=QUEUED,
+                        attempt=0,
+                        takeovers=0,
+                        not_before=now,
+                        error=None,
+                        exit_code=None,
+                        finished_at=None,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                )
         except IntegrityError:
             # Another process took the lock key between the check and the update.
             raise_if_lock_held(session, row.lock_key, other_than=process_id)
@@ -274,8 +319,12 @@ def retry(engine: Engine, process_id: int) -> ProcessInfo:
         )
         info = _get(session, process_id)
         task = info.current_task
-        add_log(session, process_id, "retried by an operator; resumes at "
-                + (f"task {task.position + 1} ({task.name})" if task else "its end"))
+        add_log(
+            session,
+            process_id,
+            "retried by an operator; resumes at "
+            + (f"task {task.position + 1} ({task.name})" if task else "its end"),
+        )
     return get_process(engine, process_id)
 
 
@@ -290,11 +339,16 @@ def cancel(engine: Engine, process_id: int) -> ProcessInfo:
         if row.status == CANCELLED:
             return _get(session, process_id)
         if row.status not in (QUEUED, RUNNING):
-            raise Conflict(f"process {process_id} is {row.status} already: "
-                           "only a queued or running process can be cancelled")
+            raise Conflict(
+                f"process {process_id} is {row.status} already: "
+                "only a queued or running process can be cancelled"
+            )
         now = db_now(session)
-        session.execute(update(P).where(P.c.id == process_id).values(
-            status=CANCELLED, finished_at=now, lease_expires_at=None))
+        session.execute(
+            update(P)
+            .where(P.c.id == process_id)
+            .values(status=CANCELLED, finished_at=now, lease_expires_at=None)
+        )
         session.execute(
             update(T)
             .where(T.c.process_id == process_id, T.c.status == TASK_RUNNING)

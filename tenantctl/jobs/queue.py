@@ -94,9 +94,11 @@ class QueueSettings:
         return cls(
             lease_seconds=_env_seconds("TENANTCTL_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             backoff_seconds=_env_seconds(
-                "TENANTCTL_RETRY_BACKOFF_SECONDS", DEFAULT_BACKOFF_SECONDS),
+                "TENANTCTL_RETRY_BACKOFF_SECONDS", DEFAULT_BACKOFF_SECONDS
+            ),
             backoff_cap_seconds=_env_seconds(
-                "TENANTCTL_RETRY_BACKOFF_CAP_SECONDS", DEFAULT_BACKOFF_CAP_SECONDS),
+                "TENANTCTL_RETRY_BACKOFF_CAP_SECONDS", DEFAULT_BACKOFF_CAP_SECONDS
+            ),
             poll_seconds=_env_seconds("TENANTCTL_WORKER_POLL_SECONDS", DEFAULT_POLL_SECONDS),
             max_takeovers=_env_count("TENANTCTL_MAX_TAKEOVERS", DEFAULT_MAX_TAKEOVERS),
         )
@@ -184,13 +186,24 @@ def db_now(session: Session) -> datetime:
     return utcnow()
 
 
-def add_log(session: Session, process_id: int, message: str, *, level: str = "info",
-            task_id: int | None = None) -> None:
+def add_log(
+    session: Session,
+    process_id: int,
+    message: str,
+    *,
+    level: str = "info",
+    task_id: int | None = None,
+) -> None:
     """Append a (redacted) line to a process's log, in SESSION's transaction."""
-    session.execute(insert(L).values(
-        process_id=process_id, task_id=task_id, at=utcnow(), level=level,
-        message=redact(message),
-    ))
+    session.execute(
+        insert(L).values(
+            process_id=process_id,
+            task_id=task_id,
+            at=utcnow(),
+            level=level,
+            message=redact(message),
+        )
+    )
 
 
 def to_json_value(value: Any, what: str) -> Any:
@@ -206,8 +219,15 @@ def to_json_value(value: Any, what: str) -> Any:
 # -- enqueue --------------------------------------------------------------------------
 
 
-def enqueue(target: Engine | Session, kind: str, params: Mapping[str, Any] | None = None, *,
-            title: str, lock_key: str | None = None, max_attempts: int | None = None) -> int:
+def enqueue(
+    target: Engine | Session,
+    kind: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    title: str,
+    lock_key: str | None = None,
+    max_attempts: int | None = None,
+) -> int:
     """Queue a process of a registered KIND; returns its id.
 
     TARGET is an engine (the process is committed at once) or a write session (it
@@ -224,13 +244,19 @@ def enqueue(target: Engine | Session, kind: str, params: Mapping[str, Any] | Non
         raise BadInput(f"max_attempts must be at least 1, not {attempts}")
     if isinstance(target, Engine):
         with write_session(target) as session:
-            return _enqueue(session, spec.kind, spec.task_names, params, title, lock_key,
-                            attempts)
+            return _enqueue(session, spec.kind, spec.task_names, params, title, lock_key, attempts)
     return _enqueue(target, spec.kind, spec.task_names, params, title, lock_key, attempts)
 
 
-def _enqueue(session: Session, kind: str, task_names: Sequence[str], params: dict, title: str,
-             lock_key: str | None, max_attempts: int) -> int:
+def _enqueue(
+    session: Session,
+    kind: str,
+    task_names: Sequence[str],
+    params: dict,
+    title: str,
+    lock_key: str | None,
+    max_attempts: int,
+) -> int:
     if lock_key is not None:
         raise_if_lock_held(session, lock_key)
     now = db_now(session)
@@ -238,20 +264,41 @@ def _enqueue(session: Session, kind: str, task_names: Sequence[str], params: dic
         # A savepoint, so that losing a race on the lock key leaves the caller's
         # transaction usable for finding who won (PostgreSQL aborts it otherwise).
         with session.begin_nested():
-            process_id = session.execute(insert(P).values(
-                kind=kind, title=title, params=params, status=QUEUED, attempt=0,
-                max_attempts=max_attempts, fence=0, not_before=now, lock_key=lock_key,
-                created_at=now,
-            ).returning(P.c.id)).scalar_one()
+            process_id = session.execute(
+                insert(P)
+                .values(
+                    kind=kind,
+                    title=title,
+                    params=params,
+                    status=QUEUED,
+                    attempt=0,
+                    max_attempts=max_attempts,
+                    fence=0,
+                    not_before=now,
+                    lock_key=lock_key,
+                    created_at=now,
+                )
+                .returning(P.c.id)
+            ).scalar_one()
     except IntegrityError:
         if lock_key is not None:
             raise_if_lock_held(session, lock_key)
         raise
-    session.execute(insert(T), [
-        {"process_id": process_id, "position": position, "name": name, "status": PENDING,
-         "done": 0, "total": None, "checkpoint": {}}
-        for position, name in enumerate(task_names)
-    ])
+    session.execute(
+        insert(T),
+        [
+            {
+                "process_id": process_id,
+                "position": position,
+                "name": name,
+                "status": PENDING,
+                "done": 0,
+                "total": None,
+                "checkpoint": {},
+            }
+            for position, name in enumerate(task_names)
+        ],
+    )
     add_log(session, process_id, f"queued: {title}")
     return process_id
 
@@ -259,7 +306,8 @@ def _enqueue(session: Session, kind: str, task_names: Sequence[str], params: dic
 def raise_if_lock_held(session: Session, lock_key: str, *, other_than: int | None = None) -> None:
     """ProcessBusy if a queued or running process (other than OTHER_THAN) holds LOCK_KEY."""
     query = select(P.c.id, P.c.title, P.c.status).where(
-        P.c.lock_key == lock_key, P.c.status.in_(ACTIVE_STATUSES))
+        P.c.lock_key == lock_key, P.c.status.in_(ACTIVE_STATUSES)
+    )
     if other_than is not None:
         query = query.where(P.c.id != other_than)
     holder = session.execute(query.limit(1)).first()
@@ -277,8 +325,13 @@ def _claimable(now: datetime):
     )
 
 
-def claim(engine: Engine, worker_id: str, kinds: Sequence[str] | None = None, *,
-          settings: QueueSettings | None = None) -> ClaimedProcess | None:
+def claim(
+    engine: Engine,
+    worker_id: str,
+    kinds: Sequence[str] | None = None,
+    *,
+    settings: QueueSettings | None = None,
+) -> ClaimedProcess | None:
     """Claim the oldest runnable process of KINDS for WORKER_ID; None when there is none.
 
     KINDS defaults to every kind registered in this program: a worker never claims what
@@ -291,25 +344,31 @@ def claim(engine: Engine, worker_id: str, kinds: Sequence[str] | None = None, *,
     settings = settings or QueueSettings.from_env()
     with write_session(engine) as session:
         now = db_now(session)
-        return _claim(session, and_(_claimable(now), P.c.kind.in_(kinds)), worker_id, now,
-                      settings)
+        return _claim(session, and_(_claimable(now), P.c.kind.in_(kinds)), worker_id, now, settings)
 
 
-def claim_process(engine: Engine, process_id: int, worker_id: str, *,
-                  settings: QueueSettings | None = None) -> ClaimedProcess | None:
+def claim_process(
+    engine: Engine, process_id: int, worker_id: str, *, settings: QueueSettings | None = None
+) -> ClaimedProcess | None:
     """Claim the process PROCESS_ID if it is runnable now (same rules as `claim`), else None."""
     settings = settings or QueueSettings.from_env()
     with write_session(engine) as session:
         now = db_now(session)
-        return _claim(session, and_(_claimable(now), P.c.id == process_id), worker_id, now,
-                      settings)
+        return _claim(
+            session, and_(_claimable(now), P.c.id == process_id), worker_id, now, settings
+        )
 
 
-def _claim(session: Session, condition, worker_id: str, now: datetime,
-           settings: QueueSettings) -> ClaimedProcess | None:
+def _claim(
+    session: Session, condition, worker_id: str, now: datetime, settings: QueueSettings
+) -> ClaimedProcess | None:
     while True:
-        pick = (select(P.c.id, P.c.status, P.c.lease_owner, P.c.takeovers)
-                .where(condition).order_by(P.c.id).limit(1))
+        pick = (
+            select(P.c.id, P.c.status, P.c.lease_owner, P.c.takeovers)
+            .where(condition)
+            .order_by(P.c.id)
+            .limit(1)
+        )
         if session.get_bind().dialect.name == "postgresql":
             # Rows another worker is claiming or writing to are passed by, not waited for.
             pick = pick.with_for_update(skip_locked=True)
@@ -323,8 +382,9 @@ def _claim(session: Session, condition, worker_id: str, now: datetime,
         return _take(session, candidate, condition, worker_id, now, settings)
 
 
-def _take(session: Session, candidate, condition, worker_id: str, now: datetime,
-          settings: QueueSettings) -> ClaimedProcess | None:
+def _take(
+    session: Session, candidate, condition, worker_id: str, now: datetime, settings: QueueSettings
+) -> ClaimedProcess | None:
     lease_expires_at = now + timedelta(seconds=settings.lease_seconds)
     queued = P.c.status == QUEUED
     # The guard repeats the claimable test: under SQLite's BEGIN IMMEDIATE and
@@ -342,23 +402,44 @@ def _take(session: Session, candidate, condition, worker_id: str, now: datetime,
             takeovers=case((queued, 0), else_=P.c.takeovers + 1),
             started_at=func.coalesce(P.c.started_at, now),
         )
-        .returning(P.c.id, P.c.kind, P.c.title, P.c.params, P.c.attempt, P.c.max_attempts,
-                   P.c.fence, P.c.takeovers)
+        .returning(
+            P.c.id,
+            P.c.kind,
+            P.c.title,
+            P.c.params,
+            P.c.attempt,
+            P.c.max_attempts,
+            P.c.fence,
+            P.c.takeovers,
+        )
     ).first()
     if row is None:
         return None
     taken_over_from = candidate.lease_owner if candidate.status == RUNNING else None
     if taken_over_from:
-        add_log(session, row.id, f"taken over by worker {worker_id} from {taken_over_from}, "
-                f"whose lease ran out (attempt {row.attempt} of {row.max_attempts}, "
-                f"take-over {row.takeovers} of {settings.max_takeovers})")
+        add_log(
+            session,
+            row.id,
+            f"taken over by worker {worker_id} from {taken_over_from}, "
+            f"whose lease ran out (attempt {row.attempt} of {row.max_attempts}, "
+            f"take-over {row.takeovers} of {settings.max_takeovers})",
+        )
     else:
-        add_log(session, row.id, f"claimed by worker {worker_id} "
-                f"(attempt {row.attempt} of {row.max_attempts})")
+        add_log(
+            session,
+            row.id,
+            f"claimed by worker {worker_id} (attempt {row.attempt} of {row.max_attempts})",
+        )
     return ClaimedProcess(
-        id=row.id, kind=row.kind, title=row.title, params=dict(row.params or {}),
-        attempt=row.attempt, max_attempts=row.max_attempts, fence=row.fence,
-        worker_id=worker_id, taken_over_from=taken_over_from,
+        id=row.id,
+        kind=row.kind,
+        title=row.title,
+        params=dict(row.params or {}),
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        fence=row.fence,
+        worker_id=worker_id,
+        taken_over_from=taken_over_from,
     )
 
 
@@ -366,22 +447,37 @@ def _give_up(session: Session, candidate, condition, worker_id: str, now: dateti
     """Fail a process whose workers keep dying: its lease ran out again after as many
     take-overs as the settings allow. A worker of it that is only stalled, not dead,
     loses its lease at its next write (the process is no longer running)."""
-    error = (f"its worker died (lease ran out) {candidate.takeovers + 1} times in one "
-             "attempt: killed, out of memory, or stalled past its lease? See the workers' "
-             "hosts; "
-             f"`tenantctl process retry {candidate.id}` resumes it from its last checkpoint")
+    error = (
+        f"its worker died (lease ran out) {candidate.takeovers + 1} times in one "
+        "attempt: killed, out of memory, or stalled past its lease? See the workers' "
+        "hosts; "
+        f"`tenantctl process retry {candidate.id}` resumes it from its last checkpoint"
+    )
     failed = session.execute(
-        update(P).where(P.c.id == candidate.id, condition).values(
-            status=FAILED, error=error, exit_code=TenantctlError.exit_code, finished_at=now,
-            lease_expires_at=None)
+        update(P)
+        .where(P.c.id == candidate.id, condition)
+        .values(
+            status=FAILED,
+            error=error,
+            exit_code=TenantctlError.exit_code,
+            finished_at=now,
+            lease_expires_at=None,
+        )
         .returning(P.c.id)
     ).first()
     if failed is None:
         return False
-    session.execute(update(T).where(T.c.process_id == candidate.id,
-                                    T.c.status == TASK_RUNNING).values(status=TASK_FAILED))
-    add_log(session, candidate.id, f"{error}; the process failed (noticed by worker "
-            f"{worker_id}, which did not take it over)", level="error")
+    session.execute(
+        update(T)
+        .where(T.c.process_id == candidate.id, T.c.status == TASK_RUNNING)
+        .values(status=TASK_FAILED)
+    )
+    add_log(
+        session,
+        candidate.id,
+        f"{error}; the process failed (noticed by worker {worker_id}, which did not take it over)",
+        level="error",
+    )
     logger.warning("process %s failed: %s", candidate.id, error)
     return True
 
@@ -390,8 +486,9 @@ def _give_up(session: Session, candidate, condition, worker_id: str, now: dateti
 
 
 @contextmanager
-def fenced_session(engine: Engine, claimed: ClaimedProcess,
-                   settings: QueueSettings) -> Iterator[Session]:
+def fenced_session(
+    engine: Engine, claimed: ClaimedProcess, settings: QueueSettings
+) -> Iterator[Session]:
     """A write transaction that only commits while CLAIMED still holds its process.
 
     It checks the claim first (raising LeaseLost if another claim or a cancel came

@@ -15,8 +15,15 @@ from typing import Any
 from tenantctl.errors import Refused
 
 _SECRET_WORDS = (
-    "password", "passwd", "passphrase", "secret", "token", "api_key", "apikey",
-    "credential", "private_key",
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "credential",
+    "private_key",
 )
 _SECRET_WORD_RE = "|".join(re.escape(w).replace("_", "[_-]?") for w in _SECRET_WORDS)
 

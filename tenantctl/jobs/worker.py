@@ -91,8 +91,16 @@ class TaskContext:
             ctx.save(session, checkpoint={"after": last_id}, done=n, total=total)
     """
 
-    def __init__(self, run: _Run, task_id: int, position: int, name: str, checkpoint: dict,
-                 done: int, total: int | None):
+    def __init__(
+        self,
+        run: _Run,
+        task_id: int,
+        position: int,
+        name: str,
+        checkpoint: dict,
+        done: int,
+        total: int | None,
+    ):
         self._run = run
         self.task_id = task_id
         self.position = position
@@ -163,8 +171,14 @@ class TaskContext:
         if pending.keys() & {"done", "total"}:
             self._run.progress(self.task_name, self.done, self.total)
 
-    def save(self, session: Session, *, checkpoint: dict | None = None, done: int | None = None,
-             total: int | None = None) -> None:
+    def save(
+        self,
+        session: Session,
+        *,
+        checkpoint: dict | None = None,
+        done: int | None = None,
+        total: int | None = None,
+    ) -> None:
         """Record the task's progress in SESSION's transaction (that of `ctx.transaction()`).
 
         CHECKPOINT replaces the previous one (None keeps it); DONE and TOTAL are counts
@@ -211,9 +225,15 @@ class TaskContext:
 class _Run:
     """One worker's run of one claimed process."""
 
-    def __init__(self, engine: Engine, claimed: ClaimedProcess, spec: ProcessKind,
-                 settings: QueueSettings, on_progress: ProgressFn | None,
-                 stop: threading.Event | None):
+    def __init__(
+        self,
+        engine: Engine,
+        claimed: ClaimedProcess,
+        spec: ProcessKind,
+        settings: QueueSettings,
+        on_progress: ProgressFn | None,
+        stop: threading.Event | None,
+    ):
         self.engine = engine
         self.claimed = claimed
         self.spec = spec
@@ -236,19 +256,24 @@ class _Run:
             raise WorkerStopping()
 
     @contextmanager
-    def transaction(self, *, save_result: bool = True,
-                    check_stop: bool = True) -> Iterator[Session]:
+    def transaction(
+        self, *, save_result: bool = True, check_stop: bool = True
+    ) -> Iterator[Session]:
         if check_stop:
             self.check_stop()
         snapshot = None
         with fenced_session(self.engine, self.claimed, self.settings) as session:
             yield session
             if save_result:
-                snapshot = json.dumps(to_json_value(self.result, "the process result"),
-                                      sort_keys=True)
+                snapshot = json.dumps(
+                    to_json_value(self.result, "the process result"), sort_keys=True
+                )
                 if snapshot != self._saved_result:
-                    session.execute(update(P).where(P.c.id == self.claimed.id).values(
-                        result=json.loads(snapshot)))
+                    session.execute(
+                        update(P)
+                        .where(P.c.id == self.claimed.id)
+                        .values(result=json.loads(snapshot))
+                    )
         if snapshot is not None:
             self._saved_result = snapshot
 
@@ -264,8 +289,9 @@ class _Run:
                 if row.status in (DONE, SKIPPED):
                     self.progress(name, row.done, row.total)
                     continue
-                current = TaskContext(self, row.id, position, name, row.checkpoint, row.done,
-                                      row.total)
+                current = TaskContext(
+                    self, row.id, position, name, row.checkpoint, row.done, row.total
+                )
                 self._start(current, count)
                 try:
                     step(current)
@@ -290,22 +316,50 @@ class _Run:
     def _prepare(self) -> list:
         """Load the tasks (creating rows a kind gained since it was queued) and the result."""
         with self.transaction(save_result=False) as session:
-            rows = {r.position: r for r in session.execute(
-                select(T.c.id, T.c.position, T.c.status, T.c.done, T.c.total, T.c.checkpoint)
-                .where(T.c.process_id == self.claimed.id))}
-            missing = [{"process_id": self.claimed.id, "position": position, "name": name,
-                        "status": PENDING, "done": 0, "total": None, "checkpoint": {}}
-                       for position, name in enumerate(self.spec.task_names)
-                       if position not in rows]
+            rows = {
+                r.position: r
+                for r in session.execute(
+                    select(
+                        T.c.id, T.c.position, T.c.status, T.c.done, T.c.total, T.c.checkpoint
+                    ).where(T.c.process_id == self.claimed.id)
+                )
+            }
+            missing = [
+                {
+                    "process_id": self.claimed.id,
+                    "position": position,
+                    "name": name,
+                    "status": PENDING,
+                    "done": 0,
+                    "total": None,
+                    "checkpoint": {},
+                }
+                for position, name in enumerate(self.spec.task_names)
+                if position not in rows
+            ]
             if missing:
                 session.execute(T.insert(), missing)
-                rows.update({r.position: r for r in session.execute(
-                    select(T.c.id, T.c.position, T.c.status, T.c.done, T.c.total,
-                           T.c.checkpoint)
-                    .where(T.c.process_id == self.claimed.id,
-                           T.c.position.in_([m["position"] for m in missing])))})
+                rows.update(
+                    {
+                        r.position: r
+                        for r in session.execute(
+                            select(
+                                T.c.id,
+                                T.c.position,
+                                T.c.status,
+                                T.c.done,
+                                T.c.total,
+                                T.c.checkpoint,
+                            ).where(
+                                T.c.process_id == self.claimed.id,
+                                T.c.position.in_([m["position"] for m in missing]),
+                            )
+                        )
+                    }
+                )
             stored = session.execute(
-                select(P.c.result).where(P.c.id == self.claimed.id)).scalar_one()
+                select(P.c.result).where(P.c.id == self.claimed.id)
+            ).scalar_one()
         self.result = dict(stored or {})
         self._saved_result = json.dumps(self.result, sort_keys=True)
         return [rows[position] for position in range(len(self.spec.tasks))]
@@ -316,12 +370,17 @@ class _Run:
     def _start(self, ctx: TaskContext, count: int) -> None:
         with self.transaction(save_result=False) as session:
             now = db_now(session)
-            session.execute(update(T).where(T.c.id == ctx.task_id).values(
-                status=TASK_RUNNING, started_at=func.coalesce(T.c.started_at, now)))
+            session.execute(
+                update(T)
+                .where(T.c.id == ctx.task_id)
+                .values(status=TASK_RUNNING, started_at=func.coalesce(T.c.started_at, now))
+            )
             if ctx.checkpoint or ctx.done:
                 total = "?" if ctx.total is None else ctx.total
-                message = (f"{self._label(ctx, count)} resumed from its checkpoint "
-                           f"({ctx.done} of {total} done)")
+                message = (
+                    f"{self._label(ctx, count)} resumed from its checkpoint "
+                    f"({ctx.done} of {total} done)"
+                )
             else:
                 message = f"{self._label(ctx, count)} started"
             add_log(session, self.claimed.id, message, task_id=ctx.task_id)
@@ -332,8 +391,11 @@ class _Run:
         total = ctx.done if ctx.total is None else ctx.total
         with self.transaction() as session:
             now = db_now(session)
-            session.execute(update(T).where(T.c.id == ctx.task_id).values(
-                status=status, finished_at=now, total=total))
+            session.execute(
+                update(T)
+                .where(T.c.id == ctx.task_id)
+                .values(status=status, finished_at=now, total=total)
+            )
             if status == SKIPPED:
                 message = f"{self._label(ctx, count)} skipped: {reason}"
             else:
@@ -345,9 +407,17 @@ class _Run:
     def _succeed(self) -> None:
         with self.transaction() as session:
             now = db_now(session)
-            session.execute(update(P).where(P.c.id == self.claimed.id).values(
-                status=SUCCEEDED, finished_at=now, lease_expires_at=None, error=None,
-                exit_code=None))
+            session.execute(
+                update(P)
+                .where(P.c.id == self.claimed.id)
+                .values(
+                    status=SUCCEEDED,
+                    finished_at=now,
+                    lease_expires_at=None,
+                    error=None,
+                    exit_code=None,
+                )
+            )
             add_log(session, self.claimed.id, "succeeded")
 
     def _fail(self, ctx: TaskContext | None, exc: BaseException, *, retryable: bool) -> None:
@@ -361,27 +431,56 @@ class _Run:
             with self.transaction(save_result=False, check_stop=False) as session:
                 now = db_now(session)
                 if ctx is not None:
-                    session.execute(update(T).where(T.c.id == ctx.task_id).values(
-                        status=TASK_FAILED))
+                    session.execute(
+                        update(T).where(T.c.id == ctx.task_id).values(status=TASK_FAILED)
+                    )
                 task_id = ctx.task_id if ctx else None
                 if final:
                     exit_code = exc.exit_code if isinstance(exc, TenantctlError) else 1
-                    session.execute(update(P).where(P.c.id == self.claimed.id).values(
-                        status=FAILED, error=error, exit_code=exit_code, finished_at=now,
-                        lease_expires_at=None))
-                    why = ("a rule refused it, which retrying cannot change" if not retryable
-                           else f"after {attempt} of {attempts} attempts")
-                    add_log(session, self.claimed.id, f"{error}; the process failed ({why})",
-                            level="error", task_id=task_id)
+                    session.execute(
+                        update(P)
+                        .where(P.c.id == self.claimed.id)
+                        .values(
+                            status=FAILED,
+                            error=error,
+                            exit_code=exit_code,
+                            finished_at=now,
+                            lease_expires_at=None,
+                        )
+                    )
+                    why = (
+                        "a rule refused it, which retrying cannot change"
+                        if not retryable
+                        else f"after {attempt} of {attempts} attempts"
+                    )
+                    add_log(
+                        session,
+                        self.claimed.id,
+                        f"{error}; the process failed ({why})",
+                        level="error",
+                        task_id=task_id,
+                    )
                 else:
                     delay = self.settings.backoff(attempt)
-                    session.execute(update(P).where(P.c.id == self.claimed.id).values(
-                        status=QUEUED, error=error, lease_owner=None, lease_expires_at=None,
-                        not_before=now + timedelta(seconds=delay)))
-                    add_log(session, self.claimed.id,
-                            f"{error} (attempt {attempt} of {attempts}); "
-                            f"retrying in {delay:g} s from its last checkpoint",
-                            level="warning", task_id=task_id)
+                    session.execute(
+                        update(P)
+                        .where(P.c.id == self.claimed.id)
+                        .values(
+                            status=QUEUED,
+                            error=error,
+                            lease_owner=None,
+                            lease_expires_at=None,
+                            not_before=now + timedelta(seconds=delay),
+                        )
+                    )
+                    add_log(
+                        session,
+                        self.claimed.id,
+                        f"{error} (attempt {attempt} of {attempts}); "
+                        f"retrying in {delay:g} s from its last checkpoint",
+                        level="warning",
+                        task_id=task_id,
+                    )
         except LeaseLost as lost:
             logger.warning("%s; its failure is left to the worker that owns it", lost)
 
@@ -392,10 +491,17 @@ class _Run:
 def _anything_active(engine: Engine, kinds: Sequence[str] | None) -> bool:
     """Whether any process of KINDS (default: this program's) is queued or running."""
     with read_session(engine) as session:
-        return session.execute(select(P.c.id).where(
-            P.c.status.in_(ACTIVE_STATUSES),
-            P.c.kind.in_(list(kinds) if kinds is not None else registered_kinds()))
-            .limit(1)).first() is not None
+        return (
+            session.execute(
+                select(P.c.id)
+                .where(
+                    P.c.status.in_(ACTIVE_STATUSES),
+                    P.c.kind.in_(list(kinds) if kinds is not None else registered_kinds()),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
 
 
 def _told(exc: BaseException) -> str:
@@ -403,17 +509,23 @@ def _told(exc: BaseException) -> str:
     if isinstance(exc, TenantctlError):
         return str(exc)
     if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated or isinstance(exc, OperationalError) and any(
-                word in str(exc.orig).lower() for word in ("connection", "terminating",
-                                                           "server closed")):
+        if (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError)
+            and any(
+                word in str(exc.orig).lower()
+                for word in ("connection", "terminating", "server closed")
+            )
+        ):
             return "connection to the database lost"
         first = (str(exc.orig).strip().splitlines() or [""])[0]
         return f"{type(exc.orig).__name__}: {first}"
     return f"{type(exc).__name__}: {exc}"
 
 
-def release(engine: Engine, claimed: ClaimedProcess, settings: QueueSettings,
-            task_id: int | None = None) -> None:
+def release(
+    engine: Engine, claimed: ClaimedProcess, settings: QueueSettings, task_id: int | None = None
+) -> None:
     """Give a claimed process back to the queue, without counting the attempt it was on.
 
     For a worker that stops before the process ends (a signal, or a kind it cannot run):
@@ -423,13 +535,26 @@ def release(engine: Engine, claimed: ClaimedProcess, settings: QueueSettings,
         with fenced_session(engine, claimed, settings) as session:
             now = db_now(session)
             # The next claim adds the attempt back, so the attempt number stays the same.
-            session.execute(update(P).where(P.c.id == claimed.id).values(
-                status=QUEUED, attempt=P.c.attempt - 1, lease_owner=None,
-                lease_expires_at=None, not_before=now))
+            session.execute(
+                update(P)
+                .where(P.c.id == claimed.id)
+                .values(
+                    status=QUEUED,
+                    attempt=P.c.attempt - 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    not_before=now,
+                )
+            )
             if task_id is not None:
                 session.execute(update(T).where(T.c.id == task_id).values(status=PENDING))
-            add_log(session, claimed.id, f"worker {claimed.worker_id} let go of it; it is "
-                    "queued again and resumes from its last checkpoint", level="warning")
+            add_log(
+                session,
+                claimed.id,
+                f"worker {claimed.worker_id} let go of it; it is "
+                "queued again and resumes from its last checkpoint",
+                level="warning",
+            )
     except LeaseLost:
         pass
 
@@ -437,9 +562,15 @@ def release(engine: Engine, claimed: ClaimedProcess, settings: QueueSettings,
 # -- running one process --------------------------------------------------------------
 
 
-def run_process(engine: Engine, process: int | ClaimedProcess, worker_id: str | None = None, *,
-                on_progress: ProgressFn | None = None, settings: QueueSettings | None = None,
-                stop: threading.Event | None = None) -> ProcessInfo:
+def run_process(
+    engine: Engine,
+    process: int | ClaimedProcess,
+    worker_id: str | None = None,
+    *,
+    on_progress: ProgressFn | None = None,
+    settings: QueueSettings | None = None,
+    stop: threading.Event | None = None,
+) -> ProcessInfo:
     """Run a process to its end (or until it must wait for a retry); returns its state.
 
     PROCESS is a claim already made, or a process id to claim now (Busy if another worker
@@ -455,8 +586,9 @@ def run_process(engine: Engine, process: int | ClaimedProcess, worker_id: str | 
     else:
         info = get_process(engine, process)
         get_kind(info.kind)
-        claimed = claim_process(engine, process, worker_id or default_worker_id(),
-                                settings=settings)
+        claimed = claim_process(
+            engine, process, worker_id or default_worker_id(), settings=settings
+        )
         if claimed is None:
             raise _not_runnable(get_process(engine, process))
     try:
@@ -472,15 +604,22 @@ def _not_runnable(info: ProcessInfo) -> TenantctlError:
     if info.status == RUNNING:
         return Busy(f"process {info.id} is running on worker {info.lease_owner}")
     if info.status == QUEUED:
-        return Busy(f"process {info.id} waits to retry until "
-                    f"{info.not_before:%Y-%m-%d %H:%M:%S} UTC")
+        return Busy(
+            f"process {info.id} waits to retry until {info.not_before:%Y-%m-%d %H:%M:%S} UTC"
+        )
     return Conflict(f"process {info.id} is {info.status}: there is nothing left to run")
 
 
-def run_in_foreground(engine: Engine, process_id: int, on_progress: ProgressFn | None = None, *,
-                      worker_id: str | None = None, settings: QueueSettings | None = None,
-                      poll_interval: float | None = None,
-                      stop: threading.Event | None = None) -> ProcessInfo:
+def run_in_foreground(
+    engine: Engine,
+    process_id: int,
+    on_progress: ProgressFn | None = None,
+    *,
+    worker_id: str | None = None,
+    settings: QueueSettings | None = None,
+    poll_interval: float | None = None,
+    stop: threading.Event | None = None,
+) -> ProcessInfo:
     """Run PROCESS_ID here and now, through its retries, and return its final state.
 
     If a worker already holds it (or this program cannot run its kind), follow it
@@ -502,8 +641,9 @@ def run_in_foreground(engine: Engine, process_id: int, on_progress: ProgressFn |
         if not info.finished and info.kind in registered_kinds():
             claimed = claim_process(engine, process_id, worker_id, settings=settings)
             if claimed is not None:
-                info = run_process(engine, claimed, worker_id, on_progress=report,
-                                   settings=settings, stop=stop)
+                info = run_process(
+                    engine, claimed, worker_id, on_progress=report, settings=settings, stop=stop
+                )
         for task in info.tasks:
             report(task.name, task.done, task.total)
         if info.finished:
@@ -543,8 +683,9 @@ def _sweep(engine: Engine) -> int:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event, enabled: bool,
-                     on_stopping: Callable[[], None] | None = None) -> Iterator[None]:
+def _stop_on_signals(
+    stop: threading.Event, enabled: bool, on_stopping: Callable[[], None] | None = None
+) -> Iterator[None]:
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -566,13 +707,21 @@ def _stop_on_signals(stop: threading.Event, enabled: bool,
             signal.signal(sig, old)
 
 
-def worker(engine: Engine, worker_id: str | None = None, *, once: bool = False,
-           until_empty: bool = False, kinds: Sequence[str] | None = None,
-           poll_interval: float | None = None, settings: QueueSettings | None = None,
-           on_process: Callable[[ProcessInfo], None] | None = None,
-           stop: threading.Event | None = None, handle_signals: bool = True,
-           on_start: Callable[[ClaimedProcess], None] | None = None,
-           on_stopping: Callable[[], None] | None = None) -> WorkerReport:
+def worker(
+    engine: Engine,
+    worker_id: str | None = None,
+    *,
+    once: bool = False,
+    until_empty: bool = False,
+    kinds: Sequence[str] | None = None,
+    poll_interval: float | None = None,
+    settings: QueueSettings | None = None,
+    on_process: Callable[[ProcessInfo], None] | None = None,
+    stop: threading.Event | None = None,
+    handle_signals: bool = True,
+    on_start: Callable[[ClaimedProcess], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
+) -> WorkerReport:
     """Claim and run processes until stopped; any number may run against one store.
 
     Each round first runs the registered sweepers (see `register_sweeper`).
@@ -601,8 +750,7 @@ def worker(engine: Engine, worker_id: str | None = None, *, once: bool = False,
                 if once and not _anything_active(engine, kinds):
                     break
                 if until_empty:
-                    retrying = {i for i in retrying
-                                if get_process(engine, i).status == QUEUED}
+                    retrying = {i for i in retrying if get_process(engine, i).status == QUEUED}
                     if not retrying:
                         break
                 stop.wait(poll)

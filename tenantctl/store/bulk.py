@@ -22,7 +22,7 @@ BATCH = 1000
 def chunks(seq: list, size: int = BATCH) -> Iterator[list]:
     """SEQ in consecutive slices of at most SIZE items."""
     for start in range(0, len(seq), size):
-        yield seq[start:start + size]
+        yield seq[start : start + size]
 
 
 def insert_batched(session: Session, table, rows: list[dict]) -> None:
@@ -37,9 +37,12 @@ def update_by_id(session: Session, table, rows: list[dict]) -> None:
         return
     columns = [key for key in rows[0] if key != "id"]
     # bind names must differ from column names inside an UPDATE's SET clause
-    stmt = (update(table).where(table.c.id == bindparam("b_id"))
-            .values({column: bindparam(f"b_{column}") for column in columns})
-            .execution_options(synchronize_session=False))
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({column: bindparam(f"b_{column}") for column in columns})
+        .execution_options(synchronize_session=False)
+    )
     params = [{"b_id": row["id"], **{f"b_{c}": row[c] for c in columns}} for row in rows]
     for chunk in chunks(params):
         session.execute(stmt, chunk)
@@ -52,8 +55,7 @@ def rows_in(session: Session, stmt, column, values: Iterable) -> Iterator:
         yield from session.execute(stmt.where(column.in_(chunk)))
 
 
-def ids_by(session: Session, table, key: str, org_id: int, values: Iterable
-           ) -> dict[Any, int]:
+def ids_by(session: Session, table, key: str, org_id: int, values: Iterable) -> dict[Any, int]:
     """KEY -> id of the rows of TABLE in ORG_ID whose KEY is one of VALUES."""
     stmt = select(table.c[key], table.c.id).where(table.c.org_id == org_id)
     return dict(rows_in(session, stmt, table.c[key], values))
@@ -81,23 +83,25 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
 
     def values(row: dict) -> tuple:
         raw = tuple(row[name] for name in names) + extra
-        return tuple(p(v) if p is not None and v is not None else v
-                     for p, v in zip(processors, raw, strict=True))
+        return tuple(
+            p(v) if p is not None and v is not None else v
+            for p, v in zip(processors, raw, strict=True)
+        )
 
     prep = dialect.identifier_preparer
     target = prep.format_table(table)
     listed = ", ".join(prep.quote(c.name) for c in columns)
     driver = connection.connection.driver_connection
     if dialect.name == "postgresql":
-        with driver.cursor() as cursor, \
-                cursor.copy(f"COPY {target} ({listed}) FROM STDIN") as copy:
+        with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({listed}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(values(row))
     else:
         marks = ", ".join("?" * len(columns))
         cursor = driver.cursor()
         try:
-            cursor.executemany(f"INSERT INTO {target} ({listed}) VALUES ({marks})",
-                               map(values, rows))
+            cursor.executemany(
+                f"INSERT INTO {target} ({listed}) VALUES ({marks})", map(values, rows)
+            )
         finally:
             cursor.close()

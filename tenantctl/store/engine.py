@@ -53,15 +53,19 @@ def _check_sqlite_file(path: Path) -> None:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            tables = {name for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = {
+                name
+                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise BadInput(f"--db: {path} is not an SQLite database ({exc})") from None
     if tables and not {"alembic_version", "organisation"} <= tables:
-        raise BadInput(f"--db: {path} is not a tenantctl store: it holds {len(tables)} "
-                       "table(s) of another application; it was left untouched")
+        raise BadInput(
+            f"--db: {path} is not a tenantctl store: it holds {len(tables)} "
+            "table(s) of another application; it was left untouched"
+        )
 
 
 def open_engine(url: str | None = None, *, create: bool = True) -> Engine:
@@ -81,23 +85,29 @@ def open_engine(url: str | None = None, *, create: bool = True) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database).expanduser()
             if not create and not path.exists():
-                raise NotFound(f"there is no store at {path}: `tenantctl load FILE.yaml` or "
-                               "`tenantctl db upgrade` makes one (or name one with --db)")
+                raise NotFound(
+                    f"there is no store at {path}: `tenantctl load FILE.yaml` or "
+                    "`tenantctl db upgrade` makes one (or name one with --db)"
+                )
             try:
                 _create_owner_only(path)
             except OSError as exc:
-                raise BadInput(f"--db: cannot create the SQLite file {path} "
-                               f"({exc.strerror})") from None
+                raise BadInput(
+                    f"--db: cannot create the SQLite file {path} ({exc.strerror})"
+                ) from None
             _check_sqlite_file(path)
-        engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
-                               hide_parameters=True)
+        engine = create_engine(
+            parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+        )
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
-    raise BadInput(f"--db: unsupported database {backend!r} (use sqlite:/// or postgresql+psycopg://)")
+    raise BadInput(
+        f"--db: unsupported database {backend!r} (use sqlite:/// or postgresql+psycopg://)"
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -118,7 +128,6 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-
 def _info(org_id: int | None) -> dict:
     if org_id is None:
         return {}
@@ -137,8 +146,10 @@ def write_session(engine: Engine, *, org_id: int | None = None) -> Iterator[Sess
     """
     with engine.connect() as conn:
         conn.execution_options(**{WRITE: True})
-        with Session(bind=conn, expire_on_commit=False, info=_info(org_id)) as session, \
-                session.begin():
+        with (
+            Session(bind=conn, expire_on_commit=False, info=_info(org_id)) as session,
+            session.begin(),
+        ):
             yield session
 
 
@@ -156,5 +167,6 @@ def advisory_lock(session: Session, scope: int, key: int) -> None:
     transaction already holds the database's write lock (BEGIN IMMEDIATE).
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:scope, :key)"),
-                        {"scope": scope, "key": key})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:scope, :key)"), {"scope": scope, "key": key}
+        )

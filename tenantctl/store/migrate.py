@@ -64,8 +64,10 @@ def current(engine: Engine) -> str | None:
             return None
         revisions = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
     if len(revisions) > 1:
-        raise Refused(f"the store's schema has several revisions ({', '.join(revisions)}): "
-                      "it was not made by tenantctl")
+        raise Refused(
+            f"the store's schema has several revisions ({', '.join(revisions)}): "
+            "it was not made by tenantctl"
+        )
     return revisions[0] if revisions else None
 
 
@@ -114,8 +116,10 @@ def _refuse_foreign(conn: Connection) -> None:
     before anything is written to it."""
     tables = inspect(conn).get_table_names()
     if tables:
-        raise BadInput(f"--db: the database is not a tenantctl store: it holds {len(tables)} "
-                       "table(s) of another application; it was left untouched")
+        raise BadInput(
+            f"--db: the database is not a tenantctl store: it holds {len(tables)} "
+            "table(s) of another application; it was left untouched"
+        )
 
 
 def _refuse_newer(rev: str | None) -> None:

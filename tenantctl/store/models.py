@@ -207,8 +207,9 @@ class PriceListItem(SQLModel, table=True):
     )
 
     # A big catalogue makes many item versions; SQLite needs INTEGER to autoincrement.
-    id: int | None = Field(default=None, primary_key=True,
-                           sa_type=BigInteger().with_variant(Integer, "sqlite"))
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer, "sqlite")
+    )
     price_list_id: int = _fk("price_list.id", nullable=False, index=False, ondelete="CASCADE")
     product_id: int = _fk("product.id", nullable=False)
     unit: str = Field(max_length=20)
@@ -333,8 +334,9 @@ class TenantReseller(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(sa_column_args=[ForeignKey("account.id")], unique=True)
     parent_org_id: int = _fk("organisation.id", nullable=False)
-    org_id: int | None = Field(default=None, sa_column_args=[ForeignKey("organisation.id")],
-                               unique=True)
+    org_id: int | None = Field(
+        default=None, sa_column_args=[ForeignKey("organisation.id")], unique=True
+    )
     price_list_id: int = _fk("price_list.id", nullable=False)
     price_list_revision: int | None = Field(default=None)
     edition: str = Field(max_length=10)
@@ -405,8 +407,9 @@ class TenantUpdateLog(SQLModel, table=True):
     __tablename__ = "tenant_update_log"
     __table_args__ = (
         # One entry per change of one update: the backstop that makes applying exactly-once.
-        UniqueConstraint("tenant_id", "process_id", "change", "sku", "unit",
-                         name="uq_update_log_change"),
+        UniqueConstraint(
+            "tenant_id", "process_id", "change", "sku", "unit", name="uq_update_log_change"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -438,8 +441,9 @@ class BackorderEvent(SQLModel, table=True):
         Index("ix_backorder_event_undelivered", "delivered_at", "tenant_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True,
-                           sa_type=BigInteger().with_variant(Integer, "sqlite"))
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer, "sqlite")
+    )
     tenant_id: int = _fk("tenant_reseller.id", nullable=False, index=False)
     org_id: int = _fk("organisation.id", nullable=False)  # the tenant org it happened in
     subject: str = Field(max_length=20)  # customer | subscription | asset

@@ -47,15 +47,31 @@ from tenantctl.store.models import (
 ORG_KEY = "tenantctl_org_id"
 
 # Tables with their own org_id column.
-OWNED = (Account, Asset, BackorderEvent, PriceList, Product, ProductUnit, ProvisioningSetting,
-         SalesOrder, Storefront, Subscription, TenantUpdateLog, User, UserGroup)
+OWNED = (
+    Account,
+    Asset,
+    BackorderEvent,
+    PriceList,
+    Product,
+    ProductUnit,
+    ProvisioningSetting,
+    SalesOrder,
+    Storefront,
+    Subscription,
+    TenantUpdateLog,
+    User,
+    UserGroup,
+)
 
 # Tables without org_id: the parent row (class, foreign key) that says whose a row is.
-PARENT_OF = {Contact: (Account, "account_id"), SyncRecord: (Account, "account_id"),
-             SubscriptionAddon: (Subscription, "subscription_id"),
-             OrderLine: (SalesOrder, "order_id"),
-             PriceListItem: (PriceList, "price_list_id"),
-             PriceListRevision: (PriceList, "price_list_id")}
+PARENT_OF = {
+    Contact: (Account, "account_id"),
+    SyncRecord: (Account, "account_id"),
+    SubscriptionAddon: (Subscription, "subscription_id"),
+    OrderLine: (SalesOrder, "order_id"),
+    PriceListItem: (PriceList, "price_list_id"),
+    PriceListRevision: (PriceList, "price_list_id"),
+}
 
 # Billing (SPEC section 8): what an org issued to its tenant resellers.
 OWNED += (BillingCycle, Invoice, InvoiceCounter)
@@ -73,23 +89,52 @@ def _criteria(org_id: int) -> tuple:
     options += [
         with_loader_criteria(Organisation, lambda cls: cls.id == org_id, include_aliases=True),
         # Its own tenants, and (read-only, see the flush guard) its own tenant row.
-        with_loader_criteria(TenantReseller, lambda cls: (cls.parent_org_id == org_id)
-                             | (cls.org_id == org_id), include_aliases=True),
-        with_loader_criteria(Contact, lambda cls: cls.account_id.in_(
-            select(Account.id).where(Account.org_id == org_id)), include_aliases=True),
-        with_loader_criteria(SyncRecord, lambda cls: cls.account_id.in_(
-            select(Account.id).where(Account.org_id == org_id)), include_aliases=True),
-        with_loader_criteria(SubscriptionAddon, lambda cls: cls.subscription_id.in_(
-            select(Subscription.id).where(Subscription.org_id == org_id)),
-            include_aliases=True),
-        with_loader_criteria(OrderLine, lambda cls: cls.order_id.in_(
-            select(SalesOrder.id).where(SalesOrder.org_id == org_id)), include_aliases=True),
-        with_loader_criteria(PriceListItem, lambda cls: cls.price_list_id.in_(
-            select(PriceList.id).where(PriceList.org_id == org_id)), include_aliases=True),
-        with_loader_criteria(PriceListRevision, lambda cls: cls.price_list_id.in_(
-            select(PriceList.id).where(PriceList.org_id == org_id)), include_aliases=True),
-        with_loader_criteria(InvoiceLine, lambda cls: cls.invoice_id.in_(
-            select(Invoice.id).where(Invoice.org_id == org_id)), include_aliases=True),
+        with_loader_criteria(
+            TenantReseller,
+            lambda cls: (cls.parent_org_id == org_id) | (cls.org_id == org_id),
+            include_aliases=True,
+        ),
+        with_loader_criteria(
+            Contact,
+            lambda cls: cls.account_id.in_(select(Account.id).where(Account.org_id == org_id)),
+            include_aliases=True,
+        ),
+        with_loader_criteria(
+            SyncRecord,
+            lambda cls: cls.account_id.in_(select(Account.id).where(Account.org_id == org_id)),
+            include_aliases=True,
+        ),
+        with_loader_criteria(
+            SubscriptionAddon,
+            lambda cls: cls.subscription_id.in_(
+                select(Subscription.id).where(Subscription.org_id == org_id)
+            ),
+            include_aliases=True,
+        ),
+        with_loader_criteria(
+            OrderLine,
+            lambda cls: cls.order_id.in_(select(SalesOrder.id).where(SalesOrder.org_id == org_id)),
+            include_aliases=True,
+        ),
+        with_loader_criteria(
+            PriceListItem,
+            lambda cls: cls.price_list_id.in_(
+                select(PriceList.id).where(PriceList.org_id == org_id)
+            ),
+            include_aliases=True,
+        ),
+        with_loader_criteria(
+            PriceListRevision,
+            lambda cls: cls.price_list_id.in_(
+                select(PriceList.id).where(PriceList.org_id == org_id)
+            ),
+            include_aliases=True,
+        ),
+        with_loader_criteria(
+            InvoiceLine,
+            lambda cls: cls.invoice_id.in_(select(Invoice.id).where(Invoice.org_id == org_id)),
+            include_aliases=True,
+        ),
     ]
     return tuple(options)
 
@@ -106,10 +151,13 @@ def _scope_statement(state: ORMExecuteState) -> None:
         return
     if state.is_column_load or state.is_relationship_load:
         return
-    if not state.all_mappers and (state.is_select or state.is_update or state.is_delete
-                                  or state.is_insert):
-        raise Refused("internal: a statement on bare tables cannot be scoped to an "
-                      "organisation; use the ORM entities in a tenant context")
+    if not state.all_mappers and (
+        state.is_select or state.is_update or state.is_delete or state.is_insert
+    ):
+        raise Refused(
+            "internal: a statement on bare tables cannot be scoped to an "
+            "organisation; use the ORM entities in a tenant context"
+        )
     if state.is_select or state.is_update or state.is_delete:
         state.statement = state.statement.options(*_criteria(org_id))
 
@@ -131,5 +179,6 @@ def _refuse_foreign_rows(session: Session, _context, _instances) -> None:
             owner = obj.id if isinstance(obj, Organisation) else getattr(obj, "org_id", org_id)
             owned = owner == org_id
         if not owned:
-            raise Refused(f"a {type(obj).__name__} of another organisation cannot be "
-                          "changed from this one")
+            raise Refused(
+                f"a {type(obj).__name__} of another organisation cannot be changed from this one"
+            )

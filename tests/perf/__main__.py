@@ -19,19 +19,35 @@ from tests.perf.bench import SIZES, run_all
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.perf", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.perf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--size", choices=sorted(SIZES), default="full",
-                        help="small: a quick smoke (CI); full: the issue's sizes (default)")
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help="run only the benchmarks whose name contains NAME")
-    parser.add_argument("--no-fail", action="store_true",
-                        help="exit 0 even when a target is missed")
+    parser.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="full",
+        help="small: a quick smoke (CI); full: the issue's sizes (default)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only the benchmarks whose name contains NAME",
+    )
+    parser.add_argument(
+        "--no-fail", action="store_true", help="exit 0 even when a target is missed"
+    )
     args = parser.parse_args(argv)
     pg = os.environ.get("TENANTCTL_TEST_DATABASE_URL")
-    results = run_all(args.size, pg, only=args.only,
-                      progress=None if args.json else lambda text: print(text, file=sys.stderr))
+    results = run_all(
+        args.size,
+        pg,
+        only=args.only,
+        progress=None if args.json else lambda text: print(text, file=sys.stderr),
+    )
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
@@ -40,12 +56,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(results) -> None:
-    header = ("benchmark", "database", "size", "seconds", "baseline", "ratio", "target",
-              "result", "peak MiB")
-    rows = [(r.name, r.backend, r.size, f"{r.seconds:.2f}",
-             f"{r.baseline:.2f} ({r.baseline_name})", f"{r.ratio:.2f}x", f"<= {r.target:g}x",
-             "pass" if r.passed else "FAIL", f"{r.peak_mib:.0f}" if r.peak_mib else "")
-            for r in results]
+    header = (
+        "benchmark",
+        "database",
+        "size",
+        "seconds",
+        "baseline",
+        "ratio",
+        "target",
+        "result",
+        "peak MiB",
+    )
+    rows = [
+        (
+            r.name,
+            r.backend,
+            r.size,
+            f"{r.seconds:.2f}",
+            f"{r.baseline:.2f} ({r.baseline_name})",
+            f"{r.ratio:.2f}x",
+            f"<= {r.target:g}x",
+            "pass" if r.passed else "FAIL",
+            f"{r.peak_mib:.0f}" if r.peak_mib else "",
+        )
+        for r in results
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     for i, row in enumerate([header, *rows]):
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -69,16 +69,23 @@ def run(args: list, *, env: dict | None = None, repeat: int = 1) -> Run:
     for _ in range(repeat):
         with tempfile.TemporaryFile() as out:
             start = time.perf_counter()
-            proc = subprocess.Popen([str(a) for a in args], stdout=out, stderr=out,
-                                    env={**os.environ, **(env or {})}, cwd=ROOT)
+            proc = subprocess.Popen(
+                [str(a) for a in args],
+                stdout=out,
+                stderr=out,
+                env={**os.environ, **(env or {})},
+                cwd=ROOT,
+            )
             # wait4 reports this child's own peak resident memory (KiB on Linux).
             _, status, usage = os.wait4(proc.pid, 0)
             seconds = time.perf_counter() - start
             proc.returncode = os.waitstatus_to_exitcode(status)
             if proc.returncode != 0:
                 out.seek(0)
-                raise RuntimeError(f"{' '.join(map(str, args))} exited {proc.returncode}:\n"
-                                   f"{out.read().decode(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"{' '.join(map(str, args))} exited {proc.returncode}:\n"
+                    f"{out.read().decode(errors='replace')[-2000:]}"
+                )
         if best is None or seconds < best.seconds:
             best = Run(seconds, usage.ru_maxrss / 1024)
     return best
@@ -89,6 +96,7 @@ def tenantctl(url: str, *args, env: dict | None = None, repeat: int = 1) -> Run:
 
 
 # --- stores ------------------------------------------------------------------------------
+
 
 class Stores:
     """Stores of one backend: new empty ones, and copies of a store (a file, a template)."""
@@ -125,13 +133,16 @@ class Stores:
 
 
 def usd_data_set(resellers: int = 0) -> str:
-    extra = "".join(f"""
+    extra = "".join(
+        f"""
   - code: R{i:02d}
     name: Reseller {i:02d} LLC
     kind: reseller
     ordering_enabled: true
     currency: USD
-    country: US""" for i in range(1, resellers + 1))
+    country: US"""
+        for i in range(1, resellers + 1)
+    )
     return f"""\
 organisation:
   name: Cloudway Americas Inc.
@@ -149,12 +160,23 @@ accounts:
 
 
 def create_tenant(url: str, code: str, price_list: str) -> Run:
-    return tenantctl(url, "tenant", "create", code, "--price-list", price_list,
-                     "--admin-username", "admin", "--admin-email", "admin@example.com",
-                     env={"TENANTCTL_ADMIN_PASSWORD": PASSWORD})
+    return tenantctl(
+        url,
+        "tenant",
+        "create",
+        code,
+        "--price-list",
+        price_list,
+        "--admin-username",
+        "admin",
+        "--admin-email",
+        "admin@example.com",
+        env={"TENANTCTL_ADMIN_PASSWORD": PASSWORD},
+    )
 
 
 # --- the benchmarks ----------------------------------------------------------------------
+
 
 def startup(size: str, spec: Size, stores: Stores, say) -> list[Result]:
     """--version and --help against `import typer`; `tenant list` on the fixtures' store
@@ -168,11 +190,17 @@ def startup(size: str, spec: Size, stores: Stores, say) -> list[Result]:
     listed = tenantctl(url, "tenant", "list", repeat=spec.repeat)
     b = stores.backend
     return [
-        Result("tenantctl --version", b, size, version.seconds, "import typer", typer.seconds,
-               1.5),
+        Result("tenantctl --version", b, size, version.seconds, "import typer", typer.seconds, 1.5),
         Result("tenantctl --help", b, size, help_.seconds, "import typer", typer.seconds, 2),
-        Result("tenant list, small store", b, size, listed.seconds, "import sqlmodel",
-               sqlmodel.seconds, 1.5),
+        Result(
+            "tenant list, small store",
+            b,
+            size,
+            listed.seconds,
+            "import sqlmodel",
+            sqlmodel.seconds,
+            1.5,
+        ),
     ]
 
 
@@ -192,25 +220,48 @@ def catalogue(size: str, spec: Size, stores: Stores, say) -> list[Result]:
     say(f"[{b}] pricelist import of {len(rows):,} items")
     imported = stores.new(copy_of=base)
     imp = tenantctl(imported, "pricelist", "import", PRICE_LIST, first, "--currency", "USD")
-    floor = run([PYTHON, "-m", "tests.perf.floor", "import", stores.new(copy_of=base), first,
-                 PRICE_LIST, "USD"])
-    out.append(Result("pricelist import", b, n, imp.seconds, "floor", floor.seconds, 2,
-                      imp.peak_mib))
+    floor = run(
+        [
+            PYTHON,
+            "-m",
+            "tests.perf.floor",
+            "import",
+            stores.new(copy_of=base),
+            first,
+            PRICE_LIST,
+            "USD",
+        ]
+    )
+    out.append(
+        Result("pricelist import", b, n, imp.seconds, "floor", floor.seconds, 2, imp.peak_mib)
+    )
 
     say(f"[{b}] tenant create from {len(rows):,} items")
     created = stores.new(copy_of=imported)
     create = create_tenant(created, CODE, PRICE_LIST)
-    floor = run([PYTHON, "-m", "tests.perf.floor", "create", stores.new(copy_of=imported),
-                 PRICE_LIST])
-    out.append(Result("tenant create", b, n, create.seconds, "floor", floor.seconds, 1.5,
-                      create.peak_mib))
+    floor = run(
+        [PYTHON, "-m", "tests.perf.floor", "create", stores.new(copy_of=imported), PRICE_LIST]
+    )
+    out.append(
+        Result("tenant create", b, n, create.seconds, "floor", floor.seconds, 1.5, create.peak_mib)
+    )
 
     say(f"[{b}] tenant update of a 1% diff")
     tenantctl(created, "pricelist", "import", PRICE_LIST, second)
     listed = tenantctl(created, "tenant", "list", repeat=spec.repeat)
     update = tenantctl(created, "tenant", "update", CODE)
-    out.append(Result("tenant update, 1% diff", b, n, update.seconds, "tenant list",
-                      listed.seconds, 1.5, update.peak_mib))
+    out.append(
+        Result(
+            "tenant update, 1% diff",
+            b,
+            n,
+            update.seconds,
+            "tenant list",
+            listed.seconds,
+            1.5,
+            update.peak_mib,
+        )
+    )
     return out
 
 
@@ -232,17 +283,25 @@ def fanout(size: str, spec: Size, stores: Stores, say) -> list[Result]:
         tenantctl(url, "pricelist", "import", PRICE_LIST, second)
     single = tenantctl(one, "tenant", "update", "--all")
     every = tenantctl(many, "tenant", "update", "--all")
-    return [Result(f"tenant update --all, {spec.fanout_tenants} tenants", b,
-                   f"{size} ({len(rows)} items each)", every.seconds, "--all over 1 tenant",
-                   single.seconds, 3)]
+    return [
+        Result(
+            f"tenant update --all, {spec.fanout_tenants} tenants",
+            b,
+            f"{size} ({len(rows)} items each)",
+            every.seconds,
+            "--all over 1 tenant",
+            single.seconds,
+            3,
+        )
+    ]
 
 
-BENCHMARKS: dict[str, Callable] = {"startup": startup, "catalogue": catalogue,
-                                    "fanout": fanout}
+BENCHMARKS: dict[str, Callable] = {"startup": startup, "catalogue": catalogue, "fanout": fanout}
 
 
-def run_all(size: str, pg_server: str | None, *, only: list[str] | None = None,
-            progress=None) -> list[Result]:
+def run_all(
+    size: str, pg_server: str | None, *, only: list[str] | None = None, progress=None
+) -> list[Result]:
     say = progress or (lambda _text: None)
     spec = SIZES[size]
     results: list[Result] = []

@@ -36,18 +36,24 @@ TARGET = 2.0
 def _customer(engine, org_id: int, code: str) -> None:
     with write_session(engine, org_id=org_id) as session:
         org = session.get(Organisation, org_id)
-        accounts.create_account(session, org, accounts.NewAccount(code=code,
-                                                                  name=code.title()))
-        accounts.update_account(session, org, code,
-                                accounts.AccountChanges(price_list="Retail EUR"))
+        accounts.create_account(session, org, accounts.NewAccount(code=code, name=code.title()))
+        accounts.update_account(
+            session, org, code, accounts.AccountChanges(price_list="Retail EUR")
+        )
 
 
 def _sale(engine, org_id: int, customer: str, quantity: int) -> float:
     """One sale as a command makes it: its transaction, then the delivery after commit."""
     started = time.perf_counter()
     with write_session(engine, org_id=org_id) as session:
-        sales.create_subscription(session, session.get(Organisation, org_id), customer,
-                                  "MS-EXO-P1", unit="monthly", quantity=quantity)
+        sales.create_subscription(
+            session,
+            session.get(Organisation, org_id),
+            customer,
+            "MS-EXO-P1",
+            unit="monthly",
+            quantity=quantity,
+        )
     backorder.deliver_written(engine, session)
     return time.perf_counter() - started
 
@@ -60,11 +66,16 @@ def run(sales_count: int) -> dict:
         upgrade(engine)
         acme, lite = build(url)
         with read_session(engine) as session:
-            orgs = dict(session.execute(
-                select(Organisation.client_id, Organisation.id)
-                .where(Organisation.client_id.in_([acme, lite]))).all())
-            states = dict(session.execute(select(TenantReseller.org_id,
-                                                 TenantReseller.backorder_state)).all())
+            orgs = dict(
+                session.execute(
+                    select(Organisation.client_id, Organisation.id).where(
+                        Organisation.client_id.in_([acme, lite])
+                    )
+                ).all()
+            )
+            states = dict(
+                session.execute(select(TenantReseller.org_id, TenantReseller.backorder_state)).all()
+            )
         assert states[orgs[lite]] == "on" and states[orgs[acme]] == "off"
         _customer(engine, orgs[acme], "BENCH-OFF")
         _customer(engine, orgs[lite], "BENCH-ON")
@@ -74,18 +85,27 @@ def run(sales_count: int) -> dict:
             off += _sale(engine, orgs[acme], "BENCH-OFF", 1 + i % 50)
             on += _sale(engine, orgs[lite], "BENCH-ON", 1 + i % 50)
         with read_session(engine) as session:
-            mirrored = session.execute(select(func.count()).select_from(SalesOrder).where(
-                SalesOrder.backorder_event_id.is_not(None))).scalar_one()
+            mirrored = session.execute(
+                select(func.count())
+                .select_from(SalesOrder)
+                .where(SalesOrder.backorder_event_id.is_not(None))
+            ).scalar_one()
         assert mirrored == sales_count, f"{mirrored} of {sales_count} sales reached the parent"
         engine.dispose()
     finally:
         if PG_SERVER:
             drop_pg_database(url)
     ratio = on / off
-    return {"benchmark": "tenant sale, back-ordering on vs off",
-            "backend": "postgresql" if PG_SERVER else "sqlite", "sales": sales_count,
-            "seconds": round(on, 3), "baseline": round(off, 3), "ratio": round(ratio, 2),
-            "target": TARGET, "pass": ratio <= TARGET}
+    return {
+        "benchmark": "tenant sale, back-ordering on vs off",
+        "backend": "postgresql" if PG_SERVER else "sqlite",
+        "sales": sales_count,
+        "seconds": round(on, 3),
+        "baseline": round(off, 3),
+        "ratio": round(ratio, 2),
+        "target": TARGET,
+        "pass": ratio <= TARGET,
+    }
 
 
 def main() -> None:
@@ -97,10 +117,12 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{result['benchmark']} ({result['backend']}, {result['sales']} sales): "
-              f"{result['seconds']} s vs {result['baseline']} s baseline, ratio "
-              f"{result['ratio']} (target <= {TARGET}): "
-              f"{'pass' if result['pass'] else 'FAIL'}")
+        print(
+            f"{result['benchmark']} ({result['backend']}, {result['sales']} sales): "
+            f"{result['seconds']} s vs {result['baseline']} s baseline, ratio "
+            f"{result['ratio']} (target <= {TARGET}): "
+            f"{'pass' if result['pass'] else 'FAIL'}"
+        )
 
 
 if __name__ == "__main__":

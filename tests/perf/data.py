@@ -25,8 +25,9 @@ class _TextFloats(yaml.CSafeLoader):
     """Floats stay the text they were written as."""
 
 
-_TextFloats.add_constructor("tag:yaml.org,2002:float",
-                            lambda loader, node: loader.construct_scalar(node))
+_TextFloats.add_constructor(
+    "tag:yaml.org,2002:float", lambda loader, node: loader.construct_scalar(node)
+)
 
 
 def _price(text) -> Decimal:
@@ -46,23 +47,28 @@ def gcp_items() -> tuple[tuple[str, str, str, Decimal], ...]:
                 continue
             sku, name = f"{instance_type}@{region}", f"{instance_type} ({region})"
             month = _price(cost["month"])
-            items += [(sku, name, "hourly", _price(cost["hour"])),
-                      (sku, name, "monthly", month),
-                      (sku, name, "annual", month * 12)]
+            items += [
+                (sku, name, "hourly", _price(cost["hour"])),
+                (sku, name, "monthly", month),
+                (sku, name, "annual", month * 12),
+            ]
     return tuple(items)
 
 
 def items(count: int | None) -> list[tuple[str, str, str, Decimal]]:
     """The first COUNT items (all with None), whole SKUs only."""
     every = gcp_items()
-    return list(every if count is None else every[:count - count % 3])
+    return list(every if count is None else every[: count - count % 3])
 
 
-def changed(rows: list[tuple[str, str, str, Decimal]], every: int = 100
-            ) -> list[tuple[str, str, str, Decimal]]:
+def changed(
+    rows: list[tuple[str, str, str, Decimal]], every: int = 100
+) -> list[tuple[str, str, str, Decimal]]:
     """The same list with one price in EVERY changed (+1%): a 1% diff."""
-    return [(s, n, u, (p * Decimal("1.01")).quantize(_PLACES).normalize() if i % every == 0
-             else p) for i, (s, n, u, p) in enumerate(rows)]
+    return [
+        (s, n, u, (p * Decimal("1.01")).quantize(_PLACES).normalize() if i % every == 0 else p)
+        for i, (s, n, u, p) in enumerate(rows)
+    ]
 
 
 def write_csv(rows, path: Path) -> Path:

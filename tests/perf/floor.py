@@ -30,8 +30,9 @@ class Store:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("BEGIN IMMEDIATE")
-        self.now = datetime.now(UTC) if self.pg else \
-            datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        self.now = (
+            datetime.now(UTC) if self.pg else datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        )
 
     def rows(self, sql: str, *params):
         sql = sql.replace("?", "%s") if self.pg else sql
@@ -42,14 +43,17 @@ class Store:
 
     def insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if self.pg:
-            with self.conn.cursor() as cur, \
-                    cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            with (
+                self.conn.cursor() as cur,
+                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
         else:
             marks = ", ".join("?" * len(columns))
             self.conn.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
 
     def returning_id(self, sql: str, *params) -> int:
         if self.pg:
@@ -62,10 +66,20 @@ class Store:
 
 
 def price_list(db: Store, org_id: int, name: str, currency: str, count: int) -> int:
-    pl = db.returning_id("INSERT INTO price_list (org_id, name, currency, created_at) "
-                         "VALUES (?, ?, ?, ?)", org_id, name, currency, db.now)
-    db.returning_id("INSERT INTO price_list_revision (price_list_id, number, item_count, "
-                    "created_at) VALUES (?, 1, ?, ?)", pl, count, db.now)
+    pl = db.returning_id(
+        "INSERT INTO price_list (org_id, name, currency, created_at) VALUES (?, ?, ?, ?)",
+        org_id,
+        name,
+        currency,
+        db.now,
+    )
+    db.returning_id(
+        "INSERT INTO price_list_revision (price_list_id, number, item_count, "
+        "created_at) VALUES (?, 1, ?, ?)",
+        pl,
+        count,
+        db.now,
+    )
     return pl
 
 
@@ -76,51 +90,83 @@ def floor_import(db: Store, path: str, name: str, currency: str) -> None:
     root = db.one("SELECT id FROM organisation WHERE kind = 'root'")
     products = {}
     for r in records:
-        products.setdefault(r["sku"], (root, r["sku"], r["name"], r["platform"], "service",
-                                       "active", True, db.now))
-    db.insert("product", ("org_id", "sku", "name", "platform", "product_type", "status",
-                          "visible", "created_at"), list(products.values()))
+        products.setdefault(
+            r["sku"], (root, r["sku"], r["name"], r["platform"], "service", "active", True, db.now)
+        )
+    db.insert(
+        "product",
+        ("org_id", "sku", "name", "platform", "product_type", "status", "visible", "created_at"),
+        list(products.values()),
+    )
     ids = dict(db.rows("SELECT sku, id FROM product WHERE org_id = ?", root))
-    db.insert("product_unit", ("org_id", "product_id", "unit", "status"),
-              [(root, ids[r["sku"]], r["unit"], "active") for r in records])
+    db.insert(
+        "product_unit",
+        ("org_id", "product_id", "unit", "status"),
+        [(root, ids[r["sku"]], r["unit"], "active") for r in records],
+    )
     pl = price_list(db, root, name, currency, len(records))
-    db.insert("price_list_item", ("price_list_id", "product_id", "unit", "price",
-                                  "from_revision"),
-              [(pl, ids[r["sku"]], r["unit"], r["price"], 1) for r in records])
+    db.insert(
+        "price_list_item",
+        ("price_list_id", "product_id", "unit", "price", "from_revision"),
+        [(pl, ids[r["sku"]], r["unit"], r["price"], 1) for r in records],
+    )
     db.commit()
 
 
 def floor_create(db: Store, name: str) -> None:
     """A tenant's copy of a price list: one product, one unit at cost and one retail item
     per item, into a new organisation."""
-    root, currency, pl = db.rows("SELECT o.id, p.currency, p.id FROM organisation o JOIN "
-                                 "price_list p ON p.org_id = o.id WHERE o.kind = 'root' "
-                                 "AND p.name = ?", name)[0]
+    root, currency, pl = db.rows(
+        "SELECT o.id, p.currency, p.id FROM organisation o JOIN "
+        "price_list p ON p.org_id = o.id WHERE o.kind = 'root' "
+        "AND p.name = ?",
+        name,
+    )[0]
     org = db.returning_id(
         "INSERT INTO organisation (name, kind, parent_id, edition, language, timezone, "
         "date_format, currency, country, status, created_at) VALUES "
         "('floor', 'tenant', ?, 'premium', 'en', 'UTC', 'YYYY-MM-DD', ?, 'US', 'active', ?)",
-        root, currency, db.now)
+        root,
+        currency,
+        db.now,
+    )
     listed = db.rows(
         "SELECT p.id, p.sku, p.name, p.platform, p.product_type, u.id, u.unit, i.price "
         "FROM price_list_item i JOIN product p ON p.id = i.product_id "
         "JOIN product_unit u ON u.product_id = i.product_id AND u.unit = i.unit "
-        "WHERE i.price_list_id = ? AND i.to_revision IS NULL", pl)
+        "WHERE i.price_list_id = ? AND i.to_revision IS NULL",
+        pl,
+    )
     products = {}
     for pid, sku, pname, platform, ptype, *_ in listed:
-        products.setdefault(pid, (org, sku, pname, platform, ptype, "active", True, pid,
-                                  db.now))
-    db.insert("product", ("org_id", "sku", "name", "platform", "product_type", "status",
-                          "visible", "source_product_id", "created_at"),
-              list(products.values()))
+        products.setdefault(pid, (org, sku, pname, platform, ptype, "active", True, pid, db.now))
+    db.insert(
+        "product",
+        (
+            "org_id",
+            "sku",
+            "name",
+            "platform",
+            "product_type",
+            "status",
+            "visible",
+            "source_product_id",
+            "created_at",
+        ),
+        list(products.values()),
+    )
     copy_of = dict(db.rows("SELECT source_product_id, id FROM product WHERE org_id = ?", org))
-    db.insert("product_unit", ("org_id", "product_id", "unit", "status", "cost_price",
-                               "source_unit_id"),
-              [(org, copy_of[r[0]], r[6], "active", r[7], r[5]) for r in listed])
+    db.insert(
+        "product_unit",
+        ("org_id", "product_id", "unit", "status", "cost_price", "source_unit_id"),
+        [(org, copy_of[r[0]], r[6], "active", r[7], r[5]) for r in listed],
+    )
     retail = price_list(db, org, f"Retail {currency}", currency, len(listed))
-    db.insert("price_list_item", ("price_list_id", "product_id", "unit", "price",
-                                  "from_revision"),
-              [(retail, copy_of[r[0]], r[6], r[7], 1) for r in listed])
+    db.insert(
+        "price_list_item",
+        ("price_list_id", "product_id", "unit", "price", "from_revision"),
+        [(retail, copy_of[r[0]], r[6], r[7], 1) for r in listed],
+    )
     db.commit()
 
 

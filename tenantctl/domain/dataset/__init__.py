@@ -18,6 +18,19 @@ from tenantctl.domain.dataset.reading import DataSet, Entry, Problems, parse_dat
 from tenantctl.domain.dataset.schema import schemas
 from tenantctl.domain.dataset.yamlfile import LineLoader, YamlInt, YamlList, YamlMap, load_yaml
 
-__all__ = ["DataSet", "EntityCounts", "Entry", "LineLoader", "LoadResult", "Problems",
-           "YamlInt", "YamlList", "YamlMap", "load_dataset", "load_yaml", "parse_dataset",
-           "read_dataset", "schemas"]
+__all__ = [
+    "DataSet",
+    "EntityCounts",
+    "Entry",
+    "LineLoader",
+    "LoadResult",
+    "Problems",
+    "YamlInt",
+    "YamlList",
+    "YamlMap",
+    "load_dataset",
+    "load_yaml",
+    "parse_dataset",
+    "read_dataset",
+    "schemas",
+]

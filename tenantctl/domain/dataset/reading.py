@@ -22,8 +22,9 @@ class Problems:
         self._found: list[tuple[int, int, str]] = []
 
     def add(self, line: int | None, path: str, message: str) -> None:
-        self._found.append((line or 0, len(self._found),
-                            input_problem(self.label, line, path, message)))
+        self._found.append(
+            (line or 0, len(self._found), input_problem(self.label, line, path, message))
+        )
 
     def at(self, entry: Entry, key: str, message: str) -> None:
         line, path = entry.where(key)
@@ -40,8 +41,9 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self._found:
-            raise BadInput(f"{self.label}: {len(self._found)} problem(s); nothing was loaded",
-                           self.messages())
+            raise BadInput(
+                f"{self.label}: {len(self._found)} problem(s); nothing was loaded", self.messages()
+            )
 
 
 @dataclass
@@ -89,19 +91,29 @@ def _unknown_key(key: Any, allowed: Iterable[str]) -> str:
     return f"unknown key {key!r} ({hint})"
 
 
-def _read_entry(value: Any, path: str, line: int, schema: dict[str, _Field],
-                problems: Problems) -> Entry | None:
+def _read_entry(
+    value: Any, path: str, line: int, schema: dict[str, _Field], problems: Problems
+) -> Entry | None:
     if not isinstance(value, YamlMap):
-        problems.add(line, path, f"must be a mapping with the keys {', '.join(schema)}, "
-                                 f"not {_describe(value)}")
+        problems.add(
+            line,
+            path,
+            f"must be a mapping with the keys {', '.join(schema)}, not {_describe(value)}",
+        )
         return None
     entry = Entry(path, value.line)
     _read_fields(value, path, schema, entry, "", problems)
     return entry
 
 
-def _read_fields(mapping: YamlMap, path: str, schema: dict[str, _Field], entry: Entry,
-                 prefix: str, problems: Problems) -> None:
+def _read_fields(
+    mapping: YamlMap,
+    path: str,
+    schema: dict[str, _Field],
+    entry: Entry,
+    prefix: str,
+    problems: Problems,
+) -> None:
     for key, line, first in mapping.duplicates:
         problems.add(line, f"{path}.{key}", f"is given twice (first on line {first})")
     for key in mapping:
@@ -117,8 +129,12 @@ def _read_fields(mapping: YamlMap, path: str, schema: dict[str, _Field], entry: 
                 raw = YamlMap()
                 raw.line, raw.lines, raw.duplicates = line, {}, []
             if not isinstance(raw, YamlMap):
-                problems.add(line, where, f"must be a mapping with the keys "
-                                          f"{', '.join(spec.schema)}, not {_describe(raw)}")
+                problems.add(
+                    line,
+                    where,
+                    f"must be a mapping with the keys "
+                    f"{', '.join(spec.schema)}, not {_describe(raw)}",
+                )
                 continue
             _read_fields(raw, where, spec.schema, entry, key + ".", problems)
             continue
@@ -162,7 +178,6 @@ def read_dataset(path: Path) -> DataSet:
     return parse_dataset(fields.decode_utf8(data, label), label)
 
 
-
 def parse_dataset(text: str, label: str) -> DataSet:
     """Check TEXT as a data set named LABEL: its shape, its values, its own duplicates.
 
@@ -174,8 +189,11 @@ def parse_dataset(text: str, label: str) -> DataSet:
     section_schemas = schemas()
     data = DataSet(label, None, [], [], [], [], [], problems)
     if not isinstance(doc, YamlMap):
-        problems.add(1, "document", f"must be a mapping with the keys {', '.join(SECTIONS)}, "
-                                    f"not {_describe(doc)}")
+        problems.add(
+            1,
+            "document",
+            f"must be a mapping with the keys {', '.join(SECTIONS)}, not {_describe(doc)}",
+        )
         return data
     for key, line, first in doc.duplicates:
         problems.add(line, str(key), f"is given twice (first on line {first})")
@@ -183,12 +201,19 @@ def parse_dataset(text: str, label: str) -> DataSet:
         if key not in SECTIONS:
             problems.add(doc.lines[key], str(key), _unknown_key(key, SECTIONS))
     if doc.get("organisation") is None:
-        problems.add(doc.lines.get("organisation", 1), "organisation",
-                     "is required: the root organisation the data set belongs to")
+        problems.add(
+            doc.lines.get("organisation", 1),
+            "organisation",
+            "is required: the root organisation the data set belongs to",
+        )
     else:
-        data.organisation = _read_entry(doc["organisation"], "organisation",
-                                        doc.lines["organisation"], section_schemas["organisation"],
-                                        problems)
+        data.organisation = _read_entry(
+            doc["organisation"],
+            "organisation",
+            doc.lines["organisation"],
+            section_schemas["organisation"],
+            problems,
+        )
     for section in SECTIONS[1:]:
         raw = doc.get(section)
         if raw is None:
@@ -198,24 +223,27 @@ def parse_dataset(text: str, label: str) -> DataSet:
             continue
         entries = getattr(data, section)
         for index, item in enumerate(raw):
-            entry = _read_entry(item, f"{section}[{index}]", raw.lines[index],
-                                section_schemas[section], problems)
+            entry = _read_entry(
+                item, f"{section}[{index}]", raw.lines[index], section_schemas[section], problems
+            )
             if entry is not None:
                 entries.append(entry)
     _check_within_file(data)
     return data
 
 
-def _unique(entries: Iterable[Entry], key: str, what: str, problems: Problems
-            ) -> dict[Any, Entry]:
+def _unique(entries: Iterable[Entry], key: str, what: str, problems: Problems) -> dict[Any, Entry]:
     first: dict[Any, Entry] = {}
     for entry in entries:
         if key not in entry.values:
             continue
         value = entry.values[key]
         if value in first:
-            problems.at(entry, key, f"{what} {value!r} is given twice "
-                                    f"(first on line {first[value].where(key)[0]})")
+            problems.at(
+                entry,
+                key,
+                f"{what} {value!r} is given twice (first on line {first[value].where(key)[0]})",
+            )
         else:
             first[value] = entry
     return first
@@ -243,8 +271,12 @@ def _check_within_file(data: DataSet) -> None:
                 continue
             key = (item.values["sku"], item.values["unit"])
             if key in seen_items:
-                problems.at(item, "sku", f"{key[0]} / {key[1]} is listed twice in this price "
-                                         f"list (first on line {seen_items[key]})")
+                problems.at(
+                    item,
+                    "sku",
+                    f"{key[0]} / {key[1]} is listed twice in this price "
+                    f"list (first on line {seen_items[key]})",
+                )
             seen_items.setdefault(key, item.line)
     for account in data.accounts:
         _unique(account.get("sync", []), "platform", "platform", problems)

@@ -78,9 +78,11 @@ def _plain(value: Any, budget: list[int]) -> Any:
     if isinstance(value, str):
         budget[1] -= len(value)
     if budget[0] < 0 or budget[1] < 0:
-        raise ValueError(f"is too large: at most {MAX_CHARACTERISTICS} values and "
-                         f"{MAX_CHARACTERISTICS_TEXT} characters (aliases count each time "
-                         "they are used)")
+        raise ValueError(
+            f"is too large: at most {MAX_CHARACTERISTICS} values and "
+            f"{MAX_CHARACTERISTICS_TEXT} characters (aliases count each time "
+            "they are used)"
+        )
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, str):
@@ -166,11 +168,15 @@ def schemas() -> dict[str, dict[str, _Field]]:
         "price_lists": {
             "name": _req(_text(length(PriceList, "name"))),
             "currency": _req(fields.currency),
-            "items": _Field(default=list, kind="list", schema={
-                "sku": _req(_sku),
-                "unit": _req(_choice(units)),
-                "price": _req(fields.amount),
-            }),
+            "items": _Field(
+                default=list,
+                kind="list",
+                schema={
+                    "sku": _req(_sku),
+                    "unit": _req(_choice(units)),
+                    "price": _req(fields.amount),
+                },
+            ),
         },
         "accounts": {
             "code": _req(fields.code),
@@ -200,10 +206,14 @@ def schemas() -> dict[str, dict[str, _Field]]:
             "start_date": _req(fields.date),
             "auto_renew": _opt(_boolean, True),
             "trial": _opt(_boolean, False),
-            "add_ons": _Field(default=list, kind="list", schema={
-                "sku": _req(_sku),
-                "quantity": _opt(fields.quantity, 1),
-            }),
+            "add_ons": _Field(
+                default=list,
+                kind="list",
+                schema={
+                    "sku": _req(_sku),
+                    "quantity": _opt(fields.quantity, 1),
+                },
+            ),
             "characteristics": _opt(_characteristics, dict),
         },
         "assets": {

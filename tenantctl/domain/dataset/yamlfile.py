@@ -72,22 +72,30 @@ class LineLoader(_YamlBase):
         self.get_event()  # DocumentEndEvent
         if not self.check_event(yaml.StreamEndEvent):
             extra = self.get_event()
-            raise _ComposerError("expected a single document in the stream",
-                                 document.start_mark, "but found another document",
-                                 extra.start_mark)
+            raise _ComposerError(
+                "expected a single document in the stream",
+                document.start_mark,
+                "but found another document",
+                extra.start_mark,
+            )
         return value
 
     def _value(self, event: yaml.Event) -> Any:
         kind = type(event)
         if kind is yaml.AliasEvent:
             if event.anchor not in self._anchors:  # also an alias inside its own anchor
-                raise _ComposerError(None, None, f"found undefined alias {event.anchor!r}",
-                                     event.start_mark)
+                raise _ComposerError(
+                    None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                )
             self._expanded += self._sizes[event.anchor]
             if self._expanded - self._written > self._written + ALIAS_ALLOWANCE:
-                raise _ComposerError(None, None, f"the alias *{event.anchor} makes the document "
-                                     "too large: aliases may at most double a data set",
-                                     event.start_mark)
+                raise _ComposerError(
+                    None,
+                    None,
+                    f"the alias *{event.anchor} makes the document "
+                    "too large: aliases may at most double a data set",
+                    event.start_mark,
+                )
             return self._anchors[event.anchor]
         before = self._expanded
         self._written += 1
@@ -105,15 +113,17 @@ class LineLoader(_YamlBase):
             raise _ComposerError(None, None, f"unexpected {kind.__name__}", event.start_mark)
         if event.anchor is not None:
             if event.anchor in self._anchors:
-                raise _ComposerError(None, None, f"found duplicate anchor {event.anchor!r}",
-                                     event.start_mark)
+                raise _ComposerError(
+                    None, None, f"found duplicate anchor {event.anchor!r}", event.start_mark
+                )
             self._anchors[event.anchor] = value
             self._sizes[event.anchor] = self._expanded - before
         return value
 
     def _unsupported(self, tag: str, event: yaml.Event) -> _ConstructorError:
-        return _ConstructorError(None, None, f"the tag {tag!r} is not supported in a data set",
-                                 event.start_mark)
+        return _ConstructorError(
+            None, None, f"the tag {tag!r} is not supported in a data set", event.start_mark
+        )
 
     def _scalar(self, event: yaml.ScalarEvent) -> Any:
         tag, text = event.tag, event.value
@@ -130,8 +140,9 @@ class LineLoader(_YamlBase):
             if tag == _TAG + "bool":
                 return self.bool_values[text.lower()]
         except (ValueError, KeyError):
-            raise _ConstructorError(None, None, f"{text!r} is not a valid {tag}",
-                                    event.start_mark) from None
+            raise _ConstructorError(
+                None, None, f"{text!r} is not a valid {tag}", event.start_mark
+            ) from None
         if tag == _TAG + "float":
             if _DECIMAL.fullmatch(text):
                 return Decimal(text)
@@ -162,9 +173,12 @@ class LineLoader(_YamlBase):
             try:
                 seen = key in lines
             except TypeError:
-                raise _ConstructorError("while constructing a mapping", start.start_mark,
-                                        "found a key that is not a plain value",
-                                        key_event.start_mark) from None
+                raise _ConstructorError(
+                    "while constructing a mapping",
+                    start.start_mark,
+                    "found a key that is not a plain value",
+                    key_event.start_mark,
+                ) from None
             if seen:
                 result.duplicates.append((key, line, lines[key]))
                 continue
@@ -176,9 +190,12 @@ class LineLoader(_YamlBase):
         for value, key_event in merges:
             for source in value if isinstance(value, YamlList) else [value]:
                 if not isinstance(source, YamlMap):
-                    raise _ConstructorError("while constructing a mapping", start.start_mark,
-                                            "a merge (<<) takes a mapping or a list of them",
-                                            key_event.start_mark)
+                    raise _ConstructorError(
+                        "while constructing a mapping",
+                        start.start_mark,
+                        "a merge (<<) takes a mapping or a list of them",
+                        key_event.start_mark,
+                    )
                 for key, item in source.items():
                     if key not in lines:
                         result[key] = item
@@ -217,12 +234,14 @@ def load_yaml(text: str, label: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = ", ".join(p for p in (exc.context, exc.problem) if p)
-        problem = input_problem(label, mark.line + 1 if mark else None, "syntax",
-                                f"not valid YAML: {reason}")
+        problem = input_problem(
+            label, mark.line + 1 if mark else None, "syntax", f"not valid YAML: {reason}"
+        )
     except yaml.reader.ReaderError as exc:
-        line = text[:exc.position].count("\n") + 1
-        problem = input_problem(label, line, "syntax",
-                                f"not valid YAML: character {exc.character!r} is not allowed")
+        line = text[: exc.position].count("\n") + 1
+        problem = input_problem(
+            label, line, "syntax", f"not valid YAML: character {exc.character!r} is not allowed"
+        )
     except yaml.YAMLError as exc:
         problem = input_problem(label, None, "syntax", f"not valid YAML: {exc}")
     finally:
