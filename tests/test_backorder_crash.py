@@ -67,12 +67,12 @@ def held_events(world, count: int, seed: int) -> tuple[int, int, int]:
     engine = world.engine()
     try:
         with write_session(engine) as session:
-            backorder.pause(session, "LITECLOUD")
+            backorder.pause(session, "LITECLOUD", root_id)
         rnd, tally = random.Random(seed), backorder_ops.Tally()
         while pending(engine, tenant_id) < count:
             backorder_ops.operate(engine, org_id, rnd, tally, deliver=False)
         with write_session(engine) as session:
-            backorder.resume(session, "LITECLOUD")
+            backorder.resume(session, "LITECLOUD", root_id)
     finally:
         engine.dispose()
     return tenant_id, org_id, root_id
@@ -135,7 +135,7 @@ def assert_exactly_once(engine, tenant_id: int, root_id: int, org_id: int, seed)
                 .having(func.count() > 1)
             ).all()
             assert copies == [], f"seed {seed}: {model.__name__} copied twice: {copies}"
-        result = reconcile.reconcile(session, "LITECLOUD")
+        result = reconcile.reconcile(session, "LITECLOUD", root_id)
         assert (result.pending, result.differences) == (0, []), f"seed {seed}: {result}"
 
 

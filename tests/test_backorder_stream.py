@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tenantctl.domain import backorder, reconcile
+from tenantctl.domain.orgs import root_org
 from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import Asset, BackorderEvent, Product, SalesOrder, Subscription
 from tests import backorder_ops
@@ -73,7 +74,7 @@ def test_a_random_stream_of_tenant_operations_ends_reconciled(world):
             set_state(engine, "on")
         backorder.deliver_tenants(engine, [tenant_id])
         with read_session(engine) as session:
-            result = reconcile.reconcile(session, "LITECLOUD")
+            result = reconcile.reconcile(session, "LITECLOUD", root_org(session).id)
             assert result.pending == 0, f"seed {seed}: {result.pending} events pending"
             assert result.differences == [], f"seed {seed}: {result.differences[:10]}"
             events = session.execute(

@@ -38,6 +38,7 @@ from tenantctl.store.models import (
 from tests.conftest import FIXTURES, PG_SERVER, at_once
 from tests.realdata import TextFloatLoader
 from tests.tenant_worker_main import hang_guard
+from tests.world import root_id
 
 DATASET = FIXTURES / "distributor.yaml"
 PL = "Resellers EUR"
@@ -829,9 +830,11 @@ def racers_yaml(tmp_path: Path) -> Path:
 def test_two_creations_of_one_account_at_once_queue_exactly_one(store, engine, db_url, tmp_path):
     store("load", racers_yaml(tmp_path))
 
+    root = root_id(engine)
+
     def request(code: str):
         req = TenantRequest(code, PL, "basic", None, None, None, False, "admin", "a@race.example")
-        return lambda own: request_tenant_creation(own, req, PASSWORD)
+        return lambda own: request_tenant_creation(own, req, PASSWORD, root)
 
     for code in RACERS:
         outcomes = at_once(db_url, request(code))

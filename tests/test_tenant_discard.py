@@ -36,6 +36,7 @@ from tests.test_tenant_create import (
     tenant_org,
     tenant_row,
 )
+from tests.world import root_id
 
 
 @pytest.fixture(autouse=True)
@@ -253,7 +254,8 @@ def test_two_discards_at_once_drop_the_tenant_once(store, engine, db_url, monkey
     PostgreSQL it waits on the row lock; on SQLite on the write lock)."""
     pid, org = half_built(store, engine, monkeypatch)
     held = rows_of_org(engine, org.id)
-    outcomes = at_once(db_url, lambda own: discard_tenant(own, "ACME"))
+    root = root_id(engine)
+    outcomes = at_once(db_url, lambda own: discard_tenant(own, "ACME", root))
     done = [o for o in outcomes if isinstance(o, Discarded)]
     lost = [o for o in outcomes if not isinstance(o, Discarded)]
     assert len(done) == 1 and len(lost) == 1, outcomes

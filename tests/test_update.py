@@ -38,6 +38,7 @@ from tenantctl.store.models import (
 from tests.conftest import FIXTURES, at_once
 from tests.realdata import TextFloatLoader
 from tests.tenant_worker_main import hang_guard
+from tests.world import root_id
 
 DATASET = FIXTURES / "distributor.yaml"
 V2 = FIXTURES / "resellers-eur-v2.csv"
@@ -863,11 +864,11 @@ def test_update_tenants_reports_a_failed_tenant_and_goes_on_with_the_others(stor
 
     # one tenant named: its own error, with its own exit code
     with pytest.raises(ProcessFailed) as failed:
-        update_tenants(engine, "ACME", date.today(), Options(), run=fail)
+        update_tenants(engine, root_id(engine), "ACME", date.today(), Options(), run=fail)
     assert failed.value.exit_code == 4
     # every tenant: ACME's update is still queued, so this run of it is refused: reported
     # busy (not failed), and the batch exits 4
-    report = update_tenants(engine, None, date.today(), Options(), run=fail)
+    report = update_tenants(engine, root_id(engine), None, date.today(), Options(), run=fail)
     assert [(o.tenant, o.status) for o in report.outcomes] == [("ACME", "busy")]
     assert "is already queued" in report.outcomes[0].error
     assert (report.failed, report.busy) == (0, 1)

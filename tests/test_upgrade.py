@@ -956,10 +956,11 @@ def test_an_unknown_tenant_is_not_found(cli, lite, step):
 
 
 @pytest.mark.parametrize("step", ["customers", "subscriptions", "status"])
-def test_refused_inside_a_tenant_context(cli, engine, lite, step):
+def test_a_tenant_cannot_upgrade_itself_from_inside(cli, engine, lite, step):
+    # Inside its tenant, LITECLOUD names no tenant of that org: nothing of the parent moves.
     env = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": "long-enough-pw"}
     result = cli("--org", lite.client_id, "upgrade", step, LITE, env=env, expect=1)
-    assert "distributor command" in result.stderr
+    assert f"no tenant reseller {LITE!r}" in result.stderr
     assert tenant_counts(engine, lite.org_id)["accounts"] == 0
     assert tenant_state(engine, lite) == ("setup", "off")
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
 from tenantctl.domain.orgs import root_org
-from tenantctl.store.engine import open_engine, write_session
+from tenantctl.store.engine import open_engine, read_session, write_session
 from tenantctl.store.models import Account, Organisation, TenantReseller
 from tests.conftest import FIXTURES, PG_SERVER, Cli, create_pg_database, drop_pg_database
 
@@ -96,6 +96,12 @@ class _Writer:
             return self._cm.__exit__(*exc)
         finally:
             self.engine.dispose()
+
+
+def root_id(engine) -> int:
+    """The id of the store's root organisation (the parent of its first-level tenants)."""
+    with read_session(engine) as session:
+        return root_org(session).id
 
 
 def build_world(db_url: str) -> tuple[str, str]:

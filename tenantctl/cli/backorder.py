@@ -63,14 +63,13 @@ def enable(
     every paid sale of the parent's products in the tenant is mirrored in the parent.
     """
     st = state(ctx)
-    st.distributor_only("backorder enable")
     confirm(
         yes,
         f"Switch back-ordering on for {tenant}? It cannot be undone",
         "switching back-ordering on",
     )
-    with st.session(write=True) as session:
-        result = backorder.enable(session, tenant)
+    with st.parent_session(write=True) as session:
+        result = backorder.enable(session, tenant, st.parent_id())
     _switched(
         st,
         result,
@@ -86,9 +85,8 @@ def enable(
 def pause(ctx: typer.Context, tenant: Tenant):
     """Hold delivery to the parent; every change is still recorded and nothing is lost."""
     st = state(ctx)
-    st.distributor_only("backorder pause")
-    with st.session(write=True) as session:
-        result = backorder.pause(session, tenant)
+    with st.parent_session(write=True) as session:
+        result = backorder.pause(session, tenant, st.parent_id())
     _switched(
         st,
         result,
@@ -102,10 +100,9 @@ def pause(ctx: typer.Context, tenant: Tenant):
 def resume(ctx: typer.Context, tenant: Tenant):
     """Deliver again: everything held reaches the parent, in the order it happened."""
     st = state(ctx)
-    st.distributor_only("backorder resume")
-    with st.session(write=True) as session:
-        result = backorder.resume(session, tenant)
-    reports = backorder.deliver_held(st.engine(), tenant) if result.changed else []
+    with st.parent_session(write=True) as session:
+        result = backorder.resume(session, tenant, st.parent_id())
+    reports = backorder.deliver_held(st.engine(), tenant, st.parent_id()) if result.changed else []
     _switched(st, result, f"Back-ordering of {result.tenant} is on again.", "on already", reports)
 
 
@@ -113,9 +110,8 @@ def resume(ctx: typer.Context, tenant: Tenant):
 def status(ctx: typer.Context, tenant: Tenant):
     """Show the state, the events pending, the oldest pending and the last delivered."""
     st = state(ctx)
-    st.distributor_only("backorder status")
-    with st.session() as session:
-        result = backorder.status(session, tenant)
+    with st.parent_session() as session:
+        result = backorder.status(session, tenant, st.parent_id())
     if st.json:
         output.print_json(result)
         return
@@ -158,14 +154,13 @@ def reconcile(
     Events not delivered yet are reported as pending, not as differences.
     """
     st = state(ctx)
-    st.distributor_only("reconcile")
     if (tenant is None) == (not all_):
         raise BadInput("reconcile: give a TENANT or --all (not both)")
-    with st.session() as session:
+    with st.parent_session() as session:
         if all_:
-            results = reconciling.reconcile_all(session, st.org_of(session).id)
+            results = reconciling.reconcile_all(session, st.parent_id())
         else:
-            results = [reconciling.reconcile(session, tenant)]
+            results = [reconciling.reconcile(session, tenant, st.parent_id())]
     differences = [d for r in results for d in r.differences]
     if st.json:
         output.print_json(

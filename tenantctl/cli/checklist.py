@@ -11,7 +11,6 @@ from tenantctl.cli.state import state
 from tenantctl.errors import CheckFailed
 
 run_checklist = lazy.function("tenantctl.domain.checklist", "run_checklist")
-root_org = lazy.function("tenantctl.domain.orgs", "root_org")
 
 
 def checklist(
@@ -24,9 +23,8 @@ def checklist(
 ):
     """Run the preparation checklist for ACCOUNT (exit 0 when all pass, 3 when any fails)."""
     st = state(ctx)
-    st.distributor_only("checklist")
-    with st.session() as session:
-        result = run_checklist(session, root_org(session), account, price_list)
+    with st.parent_session() as session:
+        result = run_checklist(session, st.org_of(session), account, price_list)
     if st.json:
         output.print_json(result)
     else:

@@ -248,13 +248,14 @@ def demo(
 
 def _client_id(db_url: str, reseller: str) -> str:
     """The client id of RESELLER's tenant (made by an earlier step: it is random)."""
+    from tenantctl.domain.orgs import root_org
     from tenantctl.domain.tenants import tenant_detail
     from tenantctl.store.engine import open_engine, read_session
 
     engine = open_engine(db_url)
     try:
         with read_session(engine) as session:
-            return tenant_detail(session, reseller).client_id
+            return tenant_detail(session, reseller, root_org(session).id).client_id
     finally:
         engine.dispose()
 

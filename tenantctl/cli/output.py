@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -301,6 +301,19 @@ def record(title: str, fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         t.add_row(key, _text(value))
     _stdout().print(t)
+
+
+def tree(title: str, nodes: Sequence[Any], label: Callable[[Any], str], children: str) -> None:
+    """A tree of NODES (each with a list attribute CHILDREN), each line LABEL(node)."""
+    from rich.tree import Tree
+
+    def grow(branch, items) -> None:
+        for item in items:
+            grow(branch.add(_text(label(item))), getattr(item, children))
+
+    root = Tree(_text(title, "table.title"))
+    grow(root, nodes)
+    _stdout().print(root)
 
 
 def message(text: str) -> None:

@@ -62,8 +62,9 @@ def list_(
 ):
     """List processes: name, status, progress and when they were created."""
     st = state(ctx)
-    st.distributor_only("process list")
-    rows = jobs.list_processes(st.engine(create=False), status, limit=limit)
+    rows = jobs.list_processes(
+        st.engine(create=False), status, limit=limit, owner=st.tenant_owner()
+    )
     if st.json:
         output.print_json([_process_json(p) for p in rows])
         return
@@ -84,8 +85,7 @@ def show(
 ):
     """Show a process and each of its tasks with status and done/total."""
     st = state(ctx)
-    st.distributor_only("process show")
-    p = jobs.get_process(st.engine(create=False), process_id)
+    p = jobs.get_process(st.engine(create=False), process_id, st.tenant_owner())
     if st.json:
         output.print_json(_process_json(p))
         return
@@ -131,15 +131,15 @@ def logs(
 ):
     """Print a process's log: each task's start, end, counts and errors."""
     st = state(ctx)
-    st.distributor_only("process logs")
     engine = st.engine(create=False)
+    owner = st.tenant_owner()
     if st.json and not follow:
-        output.print_json(jobs.logs(engine, process_id))
+        output.print_json(jobs.logs(engine, process_id, owner=owner))
         return
     last = None
     while True:
-        finished = jobs.get_process(engine, process_id).finished
-        entries = jobs.logs(engine, process_id, after_id=last)
+        finished = jobs.get_process(engine, process_id, owner).finished
+        entries = jobs.logs(engine, process_id, after_id=last, owner=owner)
         for e in entries:
             if st.json:
                 output.print_json_line(e)
@@ -158,9 +158,8 @@ def retry(
 ):
     """Queue a failed or cancelled process again; it resumes where it stopped."""
     st = state(ctx)
-    st.distributor_only("process retry")
     register_all()  # a kind may refuse a retry (its subject is gone)
-    p = jobs.retry(st.engine(), process_id)
+    p = jobs.retry(st.engine(), process_id, st.tenant_owner())
     if st.json:
         output.print_json(_process_json(p))
     else:
@@ -177,10 +176,10 @@ def cancel(
 ):
     """Cancel a queued or running process (a running one stops at its next commit)."""
     st = state(ctx)
-    st.distributor_only("process cancel")
     engine = st.engine()
-    already = jobs.get_process(engine, process_id).status == jobs.CANCELLED
-    p = jobs.cancel(engine, process_id)
+    owner = st.tenant_owner()
+    already = jobs.get_process(engine, process_id, owner).status == jobs.CANCELLED
+    p = jobs.cancel(engine, process_id, owner)
     if st.json:
         output.print_json(_process_json(p))
     else:

@@ -115,6 +115,43 @@ class State:
         principal = self.principal()
         return current_org(session, principal.org_id if principal else None)
 
+    def tenant_owner(self) -> int | None:
+        """The tenant org this run is logged in to (None: the root). It sees the processes
+        it started, and the root sees every process."""
+        principal = self.principal()
+        return principal.org_id if principal else None
+
+    def parent_id(self) -> int:
+        """The org whose tenant resellers this run manages: the tenant logged in to, or the
+        distributor's root (SPEC section 9, "Every level")."""
+        owner = self.tenant_owner()
+        if owner is not None:
+            return owner
+        from tenantctl.domain.orgs import root_org
+        from tenantctl.store.engine import read_session
+
+        with read_session(self.engine(create=False)) as session:
+            return root_org(session).id
+
+    @contextmanager
+    def parent_session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session for managing the tenant resellers of the org this run acts in.
+
+        It is not row-scoped: creating, updating and upgrading a tenant is set-based SQL
+        over the parent's rows and the tenant's, which the org scoping cannot reach. Every
+        lookup in it goes through the parent instead (tenants by their parent org,
+        processes by their owner), so a tenant still reaches nothing above it.
+        """
+        from tenantctl.store.engine import read_session, write_session
+
+        self.principal()  # logged in first
+        opener = write_session if write else read_session
+        with opener(self.engine(create=write)) as session:
+            yield session
+        if write:
+            self.committed = True
+            self._deliver(session)
+
     def distributor_only(self, command: str) -> None:
         """Refuse a distributor command inside a tenant context."""
         if self.org is not None:

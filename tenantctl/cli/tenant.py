@@ -60,7 +60,12 @@ def ask_password(prompt, attempts: int = 3) -> str:
 @tenant_app.command("create")
 def create(
     ctx: typer.Context,
-    account: Annotated[str, typer.Argument(help="The reseller account's code in the root org.")],
+    account: Annotated[
+        str,
+        typer.Argument(
+            help="The reseller account's code in this org (the root, or the tenant of --org)."
+        ),
+    ],
     price_list: Annotated[
         str, typer.Option("--price-list", metavar="NAME", help="The price list the tenant resells.")
     ],
@@ -105,7 +110,6 @@ def create(
     characters: 10 unless config/tenants.yaml says otherwise.
     """
     st = state(ctx)
-    st.distributor_only("tenant create")
     request = tenants.TenantRequest(
         account,
         price_list,
@@ -119,7 +123,7 @@ def create(
     )
     engine = st.engine()
     process_id = tenants.request_tenant_creation(
-        engine, request, _admin_password(), foreground=not detach
+        engine, request, _admin_password(), st.parent_id(), foreground=not detach
     )
     if detach:
         if st.json:
@@ -131,8 +135,8 @@ def create(
             )
         return
     info = follow_in_foreground(st, process_id)
-    with st.session() as session:
-        detail = tenants.tenant_detail(session, account)
+    with st.parent_session() as session:
+        detail = tenants.tenant_detail(session, account, st.parent_id())
     if st.json:
         output.print_json(
             {
@@ -147,12 +151,24 @@ def create(
 
 
 @tenant_app.command("list")
-def list_(ctx: typer.Context):
+def list_(
+    ctx: typer.Context,
+    tree: Annotated[
+        bool,
+        typer.Option(
+            "--tree",
+            help="The whole tree below this org: tenants, their tenants, and so on "
+            "(nested JSON with --json).",
+        ),
+    ] = False,
+):
     """List tenant resellers with their phase, back-ordering state and client id."""
     st = state(ctx)
-    st.distributor_only("tenant list")
-    with st.session() as session:
-        rows = tenants.list_tenants(session)
+    if tree:
+        _print_tree(st)
+        return
+    with st.parent_session() as session:
+        rows = tenants.list_tenants(session, st.parent_id())
     if st.json:
         output.print_json(rows)
         return
@@ -187,6 +203,24 @@ def list_(ctx: typer.Context):
     )
 
 
+def _print_tree(st) -> None:
+    with st.parent_session() as session:
+        title = st.org_of(session).name
+        nodes = tenants.tenant_tree(session, st.parent_id())
+    if st.json:
+        output.print_json(nodes)
+        return
+    output.tree(
+        title,
+        nodes,
+        lambda n: (
+            f"{n.account} {n.name}: {n.phase}, back-ordering {n.backorder_state}"
+            + ("" if n.status == "active" else f" ({n.status})")
+        ),
+        "tenants",
+    )
+
+
 @tenant_app.command("show")
 def show(
     ctx: typer.Context,
@@ -194,9 +228,8 @@ def show(
 ):
     """Show one tenant reseller and what its BSS holds."""
     st = state(ctx)
-    st.distributor_only("tenant show")
-    with st.session() as session:
-        t = tenants.tenant_detail(session, tenant)
+    with st.parent_session() as session:
+        t = tenants.tenant_detail(session, tenant, st.parent_id())
     if st.json:
         output.print_json(t)
         return
@@ -240,13 +273,12 @@ def discard(
     work in (customers, sales, its own products, price lists or users) are refused.
     """
     st = state(ctx)
-    st.distributor_only("tenant discard")
     confirm(
         yes,
         f"Discard tenant reseller {tenant} and delete everything its creation built?",
         "the discard",
     )
-    done = discard_tenant(st.engine(), tenant)
+    done = discard_tenant(st.engine(), tenant, st.parent_id())
     if st.json:
         output.print_json(done)
         return
@@ -306,7 +338,6 @@ def update_(
     skipped: exit 5 if any tenant failed, else 4 if any was busy.
     """
     st = state(ctx)
-    st.distributor_only("tenant update")
     if (tenant is None) == (not all_):
         raise BadInput("name one TENANT or give --all")
     day = date_option("--as-of", as_of) or date.today()
@@ -316,7 +347,9 @@ def update_(
         if detach
         else (lambda process_id, code: follow_in_foreground(st, process_id, label=code).status)
     )
-    report = updates.update_tenants(st.engine(), tenant, day, options, dry_run=dry_run, run=run)
+    report = updates.update_tenants(
+        st.engine(), st.parent_id(), tenant, day, options, dry_run=dry_run, run=run
+    )
     outcomes, skipped = report.outcomes, report.skipped
     if st.json:
         # The change list is the dry run's report; a real run gives counts (see tenant log).
@@ -376,9 +409,8 @@ def log_(
 ):
     """Show the update tenant log: one entry per catalogue change applied."""
     st = state(ctx)
-    st.distributor_only("tenant log")
-    with st.session() as session:
-        entries = updates.update_log(session, tenant, date_option("--since", since))
+    with st.parent_session() as session:
+        entries = updates.update_log(session, tenant, st.parent_id(), date_option("--since", since))
     if st.json:
         output.print_json(entries)
         return
@@ -417,11 +449,12 @@ def set_(
 ):
     """Change a tenant reseller's settings."""
     st = state(ctx)
-    st.distributor_only("tenant set")
     if separate_invoices is None:
         raise BadInput("nothing to set: give --separate-invoices or --no-separate-invoices")
-    with st.session(write=True) as session:
-        before, after = tenants.set_separate_invoices(session, tenant, separate_invoices)
+    with st.parent_session(write=True) as session:
+        before, after = tenants.set_separate_invoices(
+            session, tenant, st.parent_id(), separate_invoices
+        )
     if st.json:
         output.print_json(
             {"tenant": tenant, "separate_invoices": after, "changed": before != after}

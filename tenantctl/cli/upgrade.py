@@ -37,8 +37,8 @@ def _run(st: State, process_id: int, detach: bool, tenant: str) -> None:
 
 
 def _print_status(st: State, tenant: str, process_id: int | None = None) -> None:
-    with st.session() as session:
-        status = transfer.transfer_status(session, tenant)
+    with st.parent_session() as session:
+        status = transfer.transfer_status(session, tenant, st.parent_id())
     if st.json:
         data = output.jsonable(status)
         if process_id is not None:
@@ -66,8 +66,9 @@ def customers(ctx: typer.Context, tenant: Tenant, detach: Detach = False):
     to them directly.
     """
     st = state(ctx)
-    st.distributor_only("upgrade customers")
-    _run(st, transfer.request_customer_transfer(st.engine(), tenant), detach, tenant)
+    _run(
+        st, transfer.request_customer_transfer(st.engine(), tenant, st.parent_id()), detach, tenant
+    )
 
 
 @upgrade_app.command("subscriptions")
@@ -77,13 +78,16 @@ def subscriptions(ctx: typer.Context, tenant: Tenant, detach: Detach = False):
     Pre-checks first: every offender is listed and nothing is copied when any fails (exit 3).
     """
     st = state(ctx)
-    st.distributor_only("upgrade subscriptions")
-    _run(st, transfer.request_subscription_transfer(st.engine(), tenant), detach, tenant)
+    _run(
+        st,
+        transfer.request_subscription_transfer(st.engine(), tenant, st.parent_id()),
+        detach,
+        tenant,
+    )
 
 
 @upgrade_app.command("status")
 def status(ctx: typer.Context, tenant: Tenant):
     """Show the upgrade's phase and the counts copied and left."""
     st = state(ctx)
-    st.distributor_only("upgrade status")
     _print_status(st, tenant)

@@ -88,8 +88,8 @@ def _code(session: Session, tenant: TenantReseller) -> str:
     return session.get(Account, tenant.account_id).code
 
 
-def _ready(session: Session, ref: str) -> TenantReseller:
-    tenant = _locked_tenant(session, find_tenant(session, ref).id)
+def _ready(session: Session, ref: str, parent_id: int) -> TenantReseller:
+    tenant = _locked_tenant(session, find_tenant(session, ref, parent_id).id)
     if tenant.status != "active" or tenant.org_id is None:
         raise Refused(
             f"tenant reseller {ref} is {tenant.status}: its creation has not "
@@ -120,7 +120,7 @@ def uncopied_subscriptions(session: Session, tenant: TenantReseller) -> list[str
     )
 
 
-def enable(session: Session, ref: str) -> SwitchResult:
+def enable(session: Session, ref: str, parent_id: int) -> SwitchResult:
     """Switch back-ordering on for a tenant that was never lite; it cannot be undone.
 
     Refused while any live subscription of the reseller's customers in the parent has not
@@ -128,7 +128,7 @@ def enable(session: Session, ref: str) -> SwitchResult:
     still missing from the tenant are copied down; what the tenant already sold of the
     parent's products gets its mirror. The reseller is then live.
     """
-    tenant = _ready(session, ref)
+    tenant = _ready(session, ref, parent_id)
     code = _code(session, tenant)
     if tenant.backorder_state != "off":
         return SwitchResult(code, tenant.backorder_state, changed=False)
@@ -150,18 +150,20 @@ def enable(session: Session, ref: str) -> SwitchResult:
     return SwitchResult(code, "on", changed=True, customers_copied=copied, adopted=adopted)
 
 
-def pause(session: Session, ref: str) -> SwitchResult:
+def pause(session: Session, ref: str, parent_id: int) -> SwitchResult:
     """Hold delivery to the parent; every change is still recorded and nothing is lost."""
-    return _switch(session, ref, "on", "paused")
+    return _switch(session, ref, parent_id, "on", "paused")
 
 
-def resume(session: Session, ref: str) -> SwitchResult:
+def resume(session: Session, ref: str, parent_id: int) -> SwitchResult:
     """Deliver again; what was held goes to the parent in the order it happened."""
-    return _switch(session, ref, "paused", "on")
+    return _switch(session, ref, parent_id, "paused", "on")
 
 
-def _switch(session: Session, ref: str, from_state: str, to_state: str) -> SwitchResult:
-    tenant = _ready(session, ref)
+def _switch(
+    session: Session, ref: str, parent_id: int, from_state: str, to_state: str
+) -> SwitchResult:
+    tenant = _ready(session, ref, parent_id)
     code = _code(session, tenant)
     if tenant.backorder_state == to_state:
         return SwitchResult(code, to_state, changed=False)
@@ -219,10 +221,10 @@ def _event_view(event: BackorderEvent | None) -> EventView | None:
     )
 
 
-def status(session: Session, ref: str) -> BackorderStatus:
+def status(session: Session, ref: str, parent_id: int) -> BackorderStatus:
     """A tenant's back-ordering state, its pending events, the oldest pending one (with the
     error that holds it, if any) and the last one delivered."""
-    tenant = find_tenant(session, ref)
+    tenant = find_tenant(session, ref, parent_id)
     counts = dict(
         session.execute(
             select(BackorderEvent.delivered_at.is_(None), func.count())
@@ -377,10 +379,10 @@ def deliver_tenants(engine, tenant_ids) -> list[DeliveryReport]:
     return reports
 
 
-def deliver_held(engine, ref: str) -> list[DeliveryReport]:
+def deliver_held(engine, ref: str, parent_id: int) -> list[DeliveryReport]:
     """Deliver what tenant REF holds (after `resume`), and on up the tree."""
     with read_session(engine) as session:
-        tenant_id = find_tenant(session, ref).id
+        tenant_id = find_tenant(session, ref, parent_id).id
     return deliver_tenants(engine, [tenant_id])
 
 

@@ -89,7 +89,7 @@ def _check_account(org: Organisation, code: str, account: Account | None) -> Che
             name,
             False,
             f"no account {code!r} in {org.name}",
-            "create the reseller as an account in the root organisation",
+            f"create the reseller as an account in {org.name}",
         )
     if account.kind != "reseller":
         return Check(

@@ -64,10 +64,11 @@ class Discarded:
     deleted: dict[str, int] = field(default_factory=dict)
 
 
-def discard_tenant(engine, ref: str) -> Discarded:
-    """Drop the in-progress tenant reseller REF and everything its creation built."""
+def discard_tenant(engine, ref: str, parent_id: int) -> Discarded:
+    """Drop the in-progress tenant reseller REF of the org PARENT_ID and everything its
+    creation built."""
     with write_session(engine) as session:
-        tenant = _locked(session, find_tenant(session, ref).id)
+        tenant = _locked(session, find_tenant(session, ref, parent_id).id)
         code = find_tenant_code(session, tenant)
         if tenant.status != "in-progress":
             raise Refused(

@@ -50,9 +50,9 @@ class Reconciliation:
     checked: dict[str, int] = field(default_factory=dict)
 
 
-def reconcile(session: Session, ref: str) -> Reconciliation:
+def reconcile(session: Session, ref: str, parent_id: int) -> Reconciliation:
     """Every difference between TENANT's sales and its parent's mirrors of them."""
-    tenant = find_tenant(session, ref)
+    tenant = find_tenant(session, ref, parent_id)
     return _reconcile(session, tenant)
 
 

@@ -21,7 +21,7 @@ from tenantctl import config, jobs
 from tenantctl.domain import fields
 from tenantctl.domain.catalogue import revision_in_effect
 from tenantctl.domain.checklist import require_checklist, run_checklist
-from tenantctl.domain.orgs import get_account, get_price_list, root_org
+from tenantctl.domain.orgs import get_account, get_price_list
 from tenantctl.domain.users import check_password_strength, hash_password
 from tenantctl.errors import BadInput, NotFound, Refused
 from tenantctl.store.engine import COUNT_ROWS, read_session, write_session
@@ -101,9 +101,10 @@ def validate_request(req: TenantRequest) -> None:
 
 
 def request_tenant_creation(
-    engine, req: TenantRequest, password: str, *, foreground: bool = False
+    engine, req: TenantRequest, password: str, parent_id: int, *, foreground: bool = False
 ) -> int:
-    """Check, then queue the creation of a tenant reseller; returns the process id.
+    """Check, then queue the creation of a tenant reseller of the org PARENT_ID (the root,
+    or a tenant making tenants of its own); returns the process id.
 
     The checklist runs first (exit 3 when it fails). The tenant row and its process are
     written in one transaction, and the tenant row is unique per account, so of two
@@ -111,19 +112,19 @@ def request_tenant_creation(
     runs the process next, and its first run need not check the checklist again.
     """
     with read_session(engine) as session:
-        req = complete_request(req, root_org(session))
+        req = complete_request(req, session.get(Organisation, parent_id))
     validate_request(req)
     check_password_strength(password)
     password_hash = hash_password(password)
     try:
         with write_session(engine) as session:
-            root = root_org(session)
-            require_checklist(run_checklist(session, root, req.account, req.price_list))
-            account = get_account(session, root, req.account)
-            price_list = get_price_list(session, root, req.price_list)
+            parent = session.get(Organisation, parent_id)
+            require_checklist(run_checklist(session, parent, req.account, req.price_list))
+            account = get_account(session, parent, req.account)
+            price_list = get_price_list(session, parent, req.price_list)
             tenant = TenantReseller(
                 account_id=account.id,
-                parent_org_id=root.id,
+                parent_org_id=parent.id,
                 price_list_id=price_list.id,
                 edition=req.edition,
                 separate_invoices=req.separate_invoices,
@@ -147,6 +148,7 @@ def request_tenant_creation(
                 },
                 title=f"Create tenant reseller {account.code}",
                 lock_key=creation_lock_key(account.id),
+                owner_id=parent.id,
             )
             tenant.creation_process_id = process_id
     except IntegrityError:
@@ -206,7 +208,7 @@ def task_checklist(ctx) -> None:
         if not checked:
             result = run_checklist(
                 session,
-                root_org(session),
+                session.get(Organisation, tenant.parent_org_id),
                 ctx.params["account"],
                 ctx.params["price_list"],
                 creating=tenant.id,
@@ -714,22 +716,61 @@ def _views(session: Session, where=None) -> list[tuple[TenantReseller, TenantVie
     ]
 
 
-def list_tenants(session: Session) -> list[TenantView]:
-    """Every tenant reseller of the store with its phase, back-ordering state and client id."""
-    root = root_org(session)
-    return [view for _, view in _views(session, TenantReseller.parent_org_id == root.id)]
+def list_tenants(session: Session, parent_id: int) -> list[TenantView]:
+    """The tenant resellers of the org PARENT_ID with their phase, back-ordering state and
+    client id."""
+    return [view for _, view in _views(session, TenantReseller.parent_org_id == parent_id)]
 
 
-def find_tenant(session: Session, ref: str) -> TenantReseller:
-    """A tenant reseller by its client id or its reseller account code."""
-    root = root_org(session)
+@dataclass(frozen=True)
+class TenantNode:
+    """One tenant reseller in the tree, with the tenants it made in turn."""
+
+    account: str
+    name: str
+    client_id: str | None
+    status: str
+    phase: str
+    backorder_state: str
+    tenants: list[TenantNode]
+
+
+def tenant_tree(session: Session, parent_id: int) -> list[TenantNode]:
+    """Every tenant reseller below the org PARENT_ID, level by level: one query for the
+    whole tree, nested in Python."""
+    children: dict[int, list[tuple[TenantReseller, TenantView]]] = {}
+    for row, view in _views(session):
+        children.setdefault(row.parent_org_id, []).append((row, view))
+
+    def nodes(org_id: int | None, seen: frozenset) -> list[TenantNode]:
+        return [
+            TenantNode(
+                view.account,
+                view.name,
+                view.client_id,
+                view.status,
+                view.phase,
+                view.backorder_state,
+                nodes(row.org_id, seen | {row.org_id})
+                if row.org_id is not None and row.org_id not in seen
+                else [],
+            )
+            for row, view in children.get(org_id, [])
+        ]
+
+    return nodes(parent_id, frozenset({parent_id}))
+
+
+def find_tenant(session: Session, ref: str, parent_id: int) -> TenantReseller:
+    """A tenant reseller of the org PARENT_ID by its client id or reseller account code
+    (a tenant of another org is not found, whatever its code)."""
     tenant = (
         session.execute(
             select(TenantReseller)
             .join(Account, Account.id == TenantReseller.account_id)
             .outerjoin(Organisation, Organisation.id == TenantReseller.org_id)
             .where(
-                TenantReseller.parent_org_id == root.id,
+                TenantReseller.parent_org_id == parent_id,
                 (Account.code == ref) | (Organisation.client_id == ref),
             )
         )
@@ -746,9 +787,9 @@ def find_tenant_code(session: Session, tenant: TenantReseller) -> str:
     return session.get(Account, tenant.account_id).code
 
 
-def tenant_detail(session: Session, ref: str) -> TenantDetail:
-    """One tenant reseller with what its BSS holds."""
-    tenant = find_tenant(session, ref)
+def tenant_detail(session: Session, ref: str, parent_id: int) -> TenantDetail:
+    """One tenant reseller of the org PARENT_ID with what its BSS holds."""
+    tenant = find_tenant(session, ref, parent_id)
     ((row, view),) = _views(session, TenantReseller.id == tenant.id)
     org = session.get(Organisation, tenant.org_id) if tenant.org_id else None
     counts = {m: (_count(session, m, org.id) if org else 0) for m in (Product, ProductUnit, User)}
@@ -781,10 +822,12 @@ def tenant_detail(session: Session, ref: str) -> TenantDetail:
     )
 
 
-def set_separate_invoices(session: Session, ref: str, separate: bool) -> tuple[bool, bool]:
+def set_separate_invoices(
+    session: Session, ref: str, parent_id: int, separate: bool
+) -> tuple[bool, bool]:
     """Change the tenant's "separate invoices" setting; (before, after). It applies to the
     customers copied up afterwards: a mirrored account keeps its own (`account set`)."""
-    tenant = find_tenant(session, ref)
+    tenant = find_tenant(session, ref, parent_id)
     before = tenant.separate_invoices
     tenant.separate_invoices = separate
     session.flush()

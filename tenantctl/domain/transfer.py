@@ -51,8 +51,8 @@ def _lock_key(tenant: TenantReseller) -> str:
     return f"tenant-transfer:{tenant.id}"
 
 
-def _ready_tenant(session: Session, ref: str) -> TenantReseller:
-    tenant = find_tenant(session, ref)
+def _ready_tenant(session: Session, ref: str, parent_id: int) -> TenantReseller:
+    tenant = find_tenant(session, ref, parent_id)
     if tenant.status != "active" or tenant.org_id is None:
         raise Refused(
             f"tenant reseller {ref} is {tenant.status}: its creation has not "
@@ -64,10 +64,10 @@ def _ready_tenant(session: Session, ref: str) -> TenantReseller:
 # --- step 1: customers --------------------------------------------------------------------
 
 
-def request_customer_transfer(engine, ref: str) -> int:
+def request_customer_transfer(engine, ref: str, parent_id: int) -> int:
     """Queue the copy of the reseller's customers into its tenant; returns the process id."""
     with write_session(engine) as session:
-        tenant = _ready_tenant(session, ref)
+        tenant = _ready_tenant(session, ref, parent_id)
         conflicts = _code_conflicts(session, tenant)
         if conflicts:
             raise CheckFailed(
@@ -82,6 +82,7 @@ def request_customer_transfer(engine, ref: str) -> int:
             {"tenant_id": tenant.id},
             title=f"Copy the customers of {account.code} into its tenant",
             lock_key=_lock_key(tenant),
+            owner_id=tenant.parent_org_id,
         )
 
 
@@ -513,10 +514,10 @@ def _require_prechecks(session: Session, tenant: TenantReseller) -> None:
         )
 
 
-def request_subscription_transfer(engine, ref: str) -> int:
+def request_subscription_transfer(engine, ref: str, parent_id: int) -> int:
     """Pre-check, then queue the copy of the customers' subscriptions and assets."""
     with write_session(engine) as session:
-        tenant = _ready_tenant(session, ref)
+        tenant = _ready_tenant(session, ref, parent_id)
         if tenant.phase == "setup":
             raise Conflict(
                 f"the customers of {ref} are not copied yet: run "
@@ -530,6 +531,7 @@ def request_subscription_transfer(engine, ref: str) -> int:
             {"tenant_id": tenant.id},
             title=f"Copy the subscriptions of {account.code}'s customers",
             lock_key=_lock_key(tenant),
+            owner_id=tenant.parent_org_id,
         )
 
 
@@ -829,9 +831,9 @@ class TransferStatus:
     assets_left: int
 
 
-def transfer_status(session: Session, ref: str) -> TransferStatus:
+def transfer_status(session: Session, ref: str, parent_id: int) -> TransferStatus:
     """The phase of a lite reseller's upgrade and the counts copied and left."""
-    tenant = find_tenant(session, ref)
+    tenant = find_tenant(session, ref, parent_id)
     account = session.get(Account, tenant.account_id)
     if tenant.org_id is None:
         return TransferStatus(account.code, tenant.phase, tenant.backorder_state, 0, 0, 0, 0, 0, 0)

@@ -322,11 +322,12 @@ class UpdateOutcome:
 
 
 def tenants_to_update(
-    session: Session, ref: str | None
+    session: Session, ref: str | None, parent_id: int
 ) -> tuple[list[TenantReseller], list[tuple[str, str]]]:
-    """The tenants an update names (one, or every tenant), and those skipped with why."""
+    """The tenants of the org PARENT_ID an update names (one, or all of them), and those
+    skipped with why."""
     if ref is not None:
-        tenant = find_tenant(session, ref)
+        tenant = find_tenant(session, ref, parent_id)
         if tenant.status in SKIPPED_STATUSES:
             raise Conflict(f"tenant reseller {ref} is {tenant.status}: it cannot be updated")
         return [tenant], []
@@ -334,6 +335,7 @@ def tenants_to_update(
     rows = session.execute(
         select(TenantReseller, Account.code)
         .join(Account, Account.id == TenantReseller.account_id)
+        .where(TenantReseller.parent_org_id == parent_id)
         .order_by(Account.code)
     ).all()
     for tenant, code in rows:
@@ -377,6 +379,7 @@ def request_update(
                 },
                 title=f"Update tenant reseller {plan.tenant} to revision {plan.to_revision}",
                 lock_key=f"tenant-update:{tenant.id}",
+                owner_id=tenant.parent_org_id,
             )
             status = "queued"
             if foreground:
@@ -421,6 +424,7 @@ class UpdateReport:
 
 def update_tenants(
     engine,
+    parent_id: int,
     ref: str | None,
     as_of: date,
     options: Options,
@@ -428,7 +432,8 @@ def update_tenants(
     dry_run: bool = False,
     run: Callable[[int, str], str] | None = None,
 ) -> UpdateReport:
-    """Update one tenant (REF: client id or reseller code) or, REF None, every tenant.
+    """Update one tenant of the org PARENT_ID (REF: client id or reseller code) or, REF
+    None, every tenant of it (its tenants' own tenants follow on their parent's next run).
 
     Each update is planned and queued (unless up to date or DRY_RUN); RUN, when given,
     runs a queued process (its id, the tenant's code) to its end and returns its status.
@@ -437,7 +442,7 @@ def update_tenants(
     `raise_if_failed` then exits 5 (any failed) or 4 (some busy).
     """
     with read_session(engine) as session:
-        targets, skipped = tenants_to_update(session, ref)
+        targets, skipped = tenants_to_update(session, ref, parent_id)
         targets = [(t.id, find_tenant_code(session, t)) for t in targets]
     outcomes = []
     for tenant_id, code in targets:
@@ -814,9 +819,11 @@ class LogEntryView:
     process_id: int | None
 
 
-def update_log(session: Session, ref: str, since: date | None = None) -> list[LogEntryView]:
-    """The update tenant log of one tenant, oldest first."""
-    tenant = find_tenant(session, ref)
+def update_log(
+    session: Session, ref: str, parent_id: int, since: date | None = None
+) -> list[LogEntryView]:
+    """The update tenant log of one tenant of the org PARENT_ID, oldest first."""
+    tenant = find_tenant(session, ref, parent_id)
     stmt = (
         select(TenantUpdateLog)
         .where(TenantUpdateLog.tenant_id == tenant.id)

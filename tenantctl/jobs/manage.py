@@ -157,13 +157,24 @@ def _info(row, tasks: list[TaskInfo]) -> ProcessInfo:
     return ProcessInfo(**values, tasks=tasks)
 
 
+def _visible(query, owner: int | None):
+    """QUERY limited to the processes OWNER started (None: every process, for the root)."""
+    return query if owner is None else query.where(P.c.owner_id == owner)
+
+
 def list_processes(
-    engine: Engine, status: str | None = None, *, kind: str | None = None, limit: int = 50
+    engine: Engine,
+    status: str | None = None,
+    *,
+    kind: str | None = None,
+    limit: int = 50,
+    owner: int | None = None,
 ) -> list[ProcessInfo]:
-    """The newest processes first (with their tasks), optionally of one STATUS or KIND."""
+    """The newest processes first (with their tasks), optionally of one STATUS or KIND;
+    with OWNER, only those that organisation started."""
     if status is not None and status not in PROCESS_STATUSES:
         raise BadInput(f"--status: {status!r} is not one of {', '.join(PROCESS_STATUSES)}")
-    query = select(*_PROCESS_COLUMNS).order_by(P.c.id.desc()).limit(limit)
+    query = _visible(select(*_PROCESS_COLUMNS).order_by(P.c.id.desc()).limit(limit), owner)
     if status is not None:
         query = query.where(P.c.status == status)
     if kind is not None:
@@ -184,22 +195,29 @@ def _check_id(process_id: int) -> None:
         raise NotFound(f"no process {process_id}")
 
 
-def _get(session: Session, process_id: int) -> ProcessInfo:
+def _get(session: Session, process_id: int, owner: int | None = None) -> ProcessInfo:
     _check_id(process_id)
-    row = session.execute(select(*_PROCESS_COLUMNS).where(P.c.id == process_id)).first()
+    row = session.execute(
+        _visible(select(*_PROCESS_COLUMNS).where(P.c.id == process_id), owner)
+    ).first()
     if row is None:
         raise NotFound(f"no process {process_id}")
     return _info(row, _tasks_of(session, [process_id])[process_id])
 
 
-def get_process(engine: Engine, process_id: int) -> ProcessInfo:
-    """The process PROCESS_ID with its tasks (name, status, done/total); NotFound if none."""
+def get_process(engine: Engine, process_id: int, owner: int | None = None) -> ProcessInfo:
+    """The process PROCESS_ID with its tasks (name, status, done/total); NotFound if none
+    (or if OWNER, when given, did not start it: another org's process is not there)."""
     with read_session(engine) as session:
-        return _get(session, process_id)
+        return _get(session, process_id, owner)
 
 
 def logs(
-    engine: Engine, process_id: int, after_id: int | None = None, limit: int | None = None
+    engine: Engine,
+    process_id: int,
+    after_id: int | None = None,
+    limit: int | None = None,
+    owner: int | None = None,
 ) -> list[LogEntry]:
     """The log of PROCESS_ID, oldest first; only entries after AFTER_ID (for --follow)."""
     query = (
@@ -214,18 +232,22 @@ def logs(
     if limit is not None:
         query = query.limit(limit)
     with read_session(engine) as session:
-        if session.execute(select(P.c.id).where(P.c.id == process_id)).first() is None:
+        if (
+            session.execute(_visible(select(P.c.id).where(P.c.id == process_id), owner)).first()
+            is None
+        ):
             raise NotFound(f"no process {process_id}")
         return [LogEntry(*row) for row in session.execute(query)]
 
 
-def _lock_row(session: Session, process_id: int):
+def _lock_row(session: Session, process_id: int, owner: int | None):
     # Lock the process row first, as a worker's fenced transaction does, so an operator's
     # change waits for the worker's batch to commit instead of interleaving with it.
     _check_id(process_id)
     query = select(
         P.c.id, P.c.title, P.c.status, P.c.lock_key, P.c.lease_owner, P.c.kind, P.c.params
     ).where(P.c.id == process_id)
+    query = _visible(query, owner)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     row = session.execute(query).first()
@@ -267,14 +289,14 @@ def lock_process(
     return ProcessState(row.id, row.status) if row is not None else None
 
 
-def retry(engine: Engine, process_id: int) -> ProcessInfo:
+def retry(engine: Engine, process_id: int, owner: int | None = None) -> ProcessInfo:
     """Queue a failed or cancelled process again; it resumes where it stopped.
 
     Tasks already done stay done and the interrupted task keeps its checkpoint; the
     attempt and take-over counts start again, so it gets its full number of each.
     """
     with write_session(engine) as session:
-        row = _lock_row(session, process_id)
+        row = _lock_row(session, process_id, owner)
         if row.status not in (FAILED, CANCELLED):
             raise Conflict(
                 f"process {process_id} is {row.status}: "
@@ -328,14 +350,14 @@ def retry(engine: Engine, process_id: int) -> ProcessInfo:
     return get_process(engine, process_id)
 
 
-def cancel(engine: Engine, process_id: int) -> ProcessInfo:
+def cancel(engine: Engine, process_id: int, owner: int | None = None) -> ProcessInfo:
     """Cancel a queued or running process (a cancelled one is left as it is).
 
     A running one stops at its worker's next transaction (which finds it cancelled and
     rolls back); what it committed before stays, and `retry` resumes from there.
     """
     with write_session(engine) as session:
-        row = _lock_row(session, process_id)
+        row = _lock_row(session, process_id, owner)
         if row.status == CANCELLED:
             return _get(session, process_id)
         if row.status not in (QUEUED, RUNNING):

@@ -78,6 +78,9 @@ class Process(SQLModel, table=True):
     exit_code: int | None = Field(default=None)
     result: dict | None = _json_nullable()
     lock_key: str | None = Field(default=None, max_length=200)
+    # The organisation that started it: it sees its own processes only (None: the store's,
+    # seen by the root alone).
+    owner_id: int | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = Field(default=None)
     finished_at: datetime | None = Field(default=None)

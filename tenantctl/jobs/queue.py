@@ -227,13 +227,14 @@ def enqueue(
     title: str,
     lock_key: str | None = None,
     max_attempts: int | None = None,
+    owner_id: int | None = None,
 ) -> int:
     """Queue a process of a registered KIND; returns its id.
 
     TARGET is an engine (the process is committed at once) or a write session (it
     commits with the caller's other writes). PARAMS must be JSON and must not carry a
     secret (refused). With LOCK_KEY, ProcessBusy (exit 4) if another queued or running
-    process holds the same key.
+    process holds the same key. OWNER_ID: the organisation that started it (who may see it).
     """
     spec = get_kind(kind)
     params = dict(params or {})
@@ -244,8 +245,10 @@ def enqueue(
         raise BadInput(f"max_attempts must be at least 1, not {attempts}")
     if isinstance(target, Engine):
         with write_session(target) as session:
-            return _enqueue(session, spec.kind, spec.task_names, params, title, lock_key, attempts)
-    return _enqueue(target, spec.kind, spec.task_names, params, title, lock_key, attempts)
+            return _enqueue(
+                session, spec.kind, spec.task_names, params, title, lock_key, attempts, owner_id
+            )
+    return _enqueue(target, spec.kind, spec.task_names, params, title, lock_key, attempts, owner_id)
 
 
 def _enqueue(
@@ -256,6 +259,7 @@ def _enqueue(
     title: str,
     lock_key: str | None,
     max_attempts: int,
+    owner_id: int | None,
 ) -> int:
     if lock_key is not None:
         raise_if_lock_held(session, lock_key)
@@ -276,6 +280,7 @@ def _enqueue(
                     fence=0,
                     not_before=now,
                     lock_key=lock_key,
+                    owner_id=owner_id,
                     created_at=now,
                 )
                 .returning(P.c.id)
