@@ -172,15 +172,13 @@ def find_reseller(session: Session, org: Organisation, code: str) -> Reseller:
 
 
 def price_book(
-    session: Session, org: Organisation, account: Account, product_ids: set[int]
+    session: Session, org: Organisation, reseller: Reseller, product_ids: set[int]
 ) -> billing.PriceBook:
-    """The reseller account's price list, every revision, the items of PRODUCT_IDS."""
-    if account.price_list_id is None:
-        raise Refused(
-            f"account {account.code} has no price list, so nothing can be billed "
-            f"(fix: tenantctl account set {account.code} --price-list NAME)"
-        )
-    price_list = session.get(PriceList, account.price_list_id)
+    """The reseller's price list in ORG, every revision, the items of PRODUCT_IDS: its
+    account's price list, or else the list its tenant was made from (as back-ordering
+    prices the orders)."""
+    account = reseller.account
+    price_list = session.get(PriceList, account.price_list_id or reseller.tenant.price_list_id)
     if price_list.currency != account.currency:
         raise Refused(
             f"account {account.code} is billed in {account.currency} but its price "
@@ -448,7 +446,7 @@ def _drafts(
     session: Session, org: Organisation, reseller: Reseller, cycle: Cycle
 ) -> tuple[list[Draft], str]:
     items = billables(session, org, reseller)
-    book = price_book(session, org, reseller.account, {i.product_id for i in items})
+    book = price_book(session, org, reseller, {i.product_id for i in items})
     windows = config.cancellation_days()
     lines = billing.cycle_lines(items, book, cycle, windows)
     issued_cycles, issued = _issued(session, reseller.account)
