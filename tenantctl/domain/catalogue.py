@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Integer, case, cast, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -403,12 +403,25 @@ def ensure_products(
     inherited = {r.id for r in existing.values() if r.source_product_id is not None}
     if inherited:
         _check_policy(rows, existing, inherited, renamed, add_ons, new_units, label)
-    for changes in (renamed, add_ons):
-        for chunk in chunks(changes):
-            # An UPDATE by primary key per row, sent as one executemany.
-            session.execute(update(Product), chunk)
+    for column, changes in (("name", renamed), ("add_on_of_id", add_ons)):
+        _set_by_id(session, column, changes)
     insert_rows(session, ProductUnit.__table__, new_units)
     return ids, len(new_products), len(new_units), len(renamed)
+
+
+def _set_by_id(session: Session, column: str, changes: list[dict]) -> None:
+    """Set COLUMN of the products in CHANGES ({"id", COLUMN}) to each one's value: one
+    UPDATE ... CASE per batch, naming the ORM entity so a tenant's session stays scoped."""
+    for chunk in chunks(changes):
+        value = case({c["id"]: c[column] for c in chunk}, value=Product.id)
+        if column == "add_on_of_id":
+            value = cast(value, Integer)  # a CASE of NULLs only must still be an integer
+        session.execute(
+            update(Product)
+            .where(Product.id.in_([c["id"] for c in chunk]))
+            .values({column: value})
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _check_policy(
@@ -496,15 +509,16 @@ def record_revision(
                 PriceListItem.price_list_id == price_list.id, PriceListItem.to_revision.is_(None)
             )
         )
-        ended = [
-            {"id": r.id, "to_revision": number}
-            for r in open_items
-            if (r.product_id, r.unit) in ending
-        ]
+        ended = [r.id for r in open_items if (r.product_id, r.unit) in ending]
         for chunk in chunks(ended):
-            # An UPDATE by primary key per item, sent as one executemany; the statement names
-            # the ORM entity, so a tenant's session stays org-scoped.
-            session.execute(update(PriceListItem), chunk)
+            # One set-based UPDATE per batch; it names the ORM entity, so a tenant's
+            # session stays org-scoped.
+            session.execute(
+                update(PriceListItem)
+                .where(PriceListItem.id.in_(chunk))
+                .values(to_revision=number)
+                .execution_options(synchronize_session=False)
+            )
     starting = [
         {
             "price_list_id": price_list.id,
