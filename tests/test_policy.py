@@ -114,15 +114,25 @@ def test_an_inherited_product_cannot_be_deleted(engine, tenant_org):
         assert session.execute(select(Product).where(Product.sku == sku)).scalars().first()
 
 
-def test_own_products_may_be_changed_and_deleted(engine, tenant_org):
-    org_id, _, _ = tenant_org
-    with write_session(engine, org_id=org_id) as session:
-        product = Product(
-            org_id=org_id, sku="OWN-CONSULTING", name="Consulting hour", platform="other"
-        )
-        session.add(product)
-        session.flush()
-        session.add(ProductUnit(org_id=org_id, product_id=product.id, unit="monthly"))
+def test_own_products_may_be_changed_and_deleted(cli, engine, tenant_org):
+    org_id, client_id, _ = tenant_org
+    cli(
+        "--org",
+        client_id,
+        "product",
+        "create",
+        "OWN-CONSULTING",
+        "--name",
+        "Consulting hour",
+        "--platform",
+        "other",
+        "--unit",
+        "monthly",
+        env={"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD},
+    )
+    with read_session(engine, org_id=org_id) as session:
+        own = session.execute(select(Product).where(Product.sku == "OWN-CONSULTING")).scalar_one()
+        assert own.source_product_id is None  # its own: the policy does not apply
     _change(
         engine,
         org_id,

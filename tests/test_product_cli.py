@@ -9,10 +9,8 @@ The domain rules themselves are tested in test_policy.py; these tests are the co
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from tenantctl.domain.policy import rules
-from tenantctl.store.models import Organisation, Product, ProductUnit
 from tests.world import tenant_customer
 
 SKU = "MS-M365-BP"  # inherited by ACME from the "Resellers EUR" price list
@@ -34,16 +32,19 @@ def skus(world, client_id: str) -> list[str]:
 
 
 def add_own_product(world, client_id: str) -> None:
-    """A product of the tenant's own, sold monthly. There is no `product create` command
-    yet, so it is written to the store directly (as test_policy.py does)."""
-    with world.write() as session:
-        org = session.execute(
-            select(Organisation).where(Organisation.client_id == client_id)
-        ).scalar_one()
-        product = Product(org_id=org.id, sku=OWN, name="Consulting hour", platform="other")
-        session.add(product)
-        session.flush()
-        session.add(ProductUnit(org_id=org.id, product_id=product.id, unit="monthly"))
+    """A product of the tenant's own, sold monthly, made with `product create`."""
+    world.at(
+        client_id,
+        "product",
+        "create",
+        OWN,
+        "--name",
+        "Consulting hour",
+        "--platform",
+        "other",
+        "--unit",
+        "monthly",
+    )
 
 
 # --- product set -------------------------------------------------------------------------------

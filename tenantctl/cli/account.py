@@ -142,6 +142,14 @@ def create(
     ordering: Annotated[
         bool, typer.Option("--ordering/--no-ordering", help="Whether the account may order.")
     ] = True,
+    price_list: Annotated[
+        str | None,
+        typer.Option(
+            "--price-list",
+            metavar="NAME",
+            help="The price list it is priced from, in its currency (so it can buy at once).",
+        ),
+    ] = None,
 ):
     """Create an account (a customer or a reseller) in the organisation."""
     st = state(ctx)
@@ -156,6 +164,7 @@ def create(
         accounting_number,
         billing_address,
         ordering,
+        price_list,
     )
     with st.session(write=True) as session:
         a = accounts.create_account(session, st.org_of(session), new)
@@ -165,6 +174,7 @@ def create(
     output.message(
         f"Created {a.kind} account {a.code} ({a.name}), billed in {a.currency}"
         + (f" to {a.bill_to}" if a.bill_to else "")
+        + (f", priced from {a.price_list}" if a.price_list else "")
         + "."
     )
 

@@ -17,12 +17,14 @@ from tenantctl.words import plural
 
 catalogue = lazy.module("tenantctl.domain.catalogue")
 pricing = lazy.module("tenantctl.domain.pricing")
+products = lazy.module("tenantctl.domain.products")
 
 pricelist_app = typer.Typer(
-    help="Import, list, show and compare price lists.", no_args_is_help=True
+    help="Create, import, list, show and compare price lists.", no_args_is_help=True
 )
 product_app = typer.Typer(
-    help="List, show and change the products of the catalogue.", no_args_is_help=True
+    help="Create, list, show, change and delete the products of the catalogue.",
+    no_args_is_help=True,
 )
 
 Platform = choices(config.platforms())
@@ -64,9 +66,13 @@ def import_(
     ] = None,
     show: Shown = 20,
 ):
-    """Import FILE as the new version of price list NAME and print the diff."""
+    """Import FILE as the new version of price list NAME and print the diff.
+
+    Inside a tenant it imports the tenant's own price lists: its own products are created
+    as in the root; an inherited product is priced, and changed only as the product policy
+    allows.
+    """
     st = state(ctx)
-    st.distributor_only("pricelist import")
     effective_day = date_option("--effective", effective)
     rows = catalogue.read_price_csv(file)
     with st.session(write=True) as session:
@@ -104,6 +110,25 @@ def import_(
             f"{plural(result.units_created, 'unit')} created, "
             f"{result.products_renamed} renamed."
         )
+
+
+@pricelist_app.command("create")
+def create_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The new price list's name.")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency of its prices (any).")],
+):
+    """Create an empty price list; fill it with `pricelist set-price` or `pricelist import`."""
+    st = state(ctx)
+    with st.session(write=True) as session:
+        summary = products.create_price_list(session, st.org_of(session), name, currency)
+    if st.json:
+        output.print_json({k: v for k, v in output.jsonable(summary).items() if k != "revisions"})
+        return
+    output.message(
+        f"Created price list {summary.name} ({summary.currency}), with no items yet: "
+        "`tenantctl pricelist set-price` or `pricelist import` fills it."
+    )
 
 
 @pricelist_app.command("list")
@@ -275,6 +300,45 @@ def _print_diff(diff: catalogue.PriceListDiff, show: int) -> None:
         rows,
         caption=caption,
         drop=["Name"],
+    )
+
+
+@product_app.command("create")
+def product_create(
+    ctx: typer.Context,
+    sku: Annotated[str, typer.Argument(help="The new product's SKU (unique in the org).")],
+    name: Annotated[str, typer.Option(help="The product's name.")],
+    platform: Annotated[Platform, typer.Option(help="The platform that provisions it.")],
+    unit: Annotated[
+        list[str],
+        typer.Option(
+            "--unit",
+            metavar="UNIT[=COST]",
+            help=f"A unit it is sold in ({', '.join(config.units())}), with its purchase "
+            "price if it has one (repeatable).",
+        ),
+    ],
+    type_: Annotated[
+        str | None,
+        typer.Option("--type", metavar="TYPE", help="Its product type (default: service)."),
+    ] = None,
+    add_on_of: Annotated[
+        str | None,
+        typer.Option("--add-on-of", metavar="SKU", help="Make it an add-on of SKU."),
+    ] = None,
+):
+    """Create one of the organisation's own products (sell it from a price list next)."""
+    st = state(ctx)
+    new = products.NewProduct(sku, name, platform, tuple(unit), type_, add_on_of)
+    with st.session(write=True) as session:
+        detail = products.create_product(session, st.org_of(session), new)
+    if st.json:
+        output.print_json(detail)
+        return
+    output.message(
+        f"Created product {detail.sku} ({detail.name}), sold "
+        f"{', '.join(u.unit for u in detail.units)}; price it with tenantctl pricelist "
+        f"set-price NAME {detail.sku} --unit UNIT PRICE."
     )
 
 

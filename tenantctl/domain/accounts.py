@@ -170,6 +170,7 @@ class NewAccount:
     accounting_number: str | None = None
     billing_address: str | None = None
     ordering_enabled: bool = True
+    price_list: str | None = None  # the price list it is priced from, in its currency
 
 
 @dataclass(frozen=True)
@@ -254,13 +255,13 @@ def parse_contact(text: str) -> tuple[str, str]:
     return name, email
 
 
-def check_price_list_currency(account: Account, price_list: PriceList) -> None:
-    """An account is priced only from a price list in its own currency."""
-    if price_list.currency != account.currency:
+def check_price_list_currency(code: str, currency: str, price_list: PriceList) -> None:
+    """An account (CODE, billed in CURRENCY) is priced only from a price list in its own
+    currency."""
+    if price_list.currency != currency:
         raise BadInput(
             f"--price-list: {price_list.name!r} is in {price_list.currency}, but "
-            f"account {account.code} is billed in {account.currency} (choose a "
-            f"{account.currency} price list)"
+            f"account {code} is billed in {currency} (choose a {currency} price list)"
         )
 
 
@@ -289,6 +290,13 @@ def create_account(session: Session, org: Organisation, new: NewAccount) -> Acco
     address = _clean_text(
         new.billing_address, "--billing-address", Account, "billing_address", problems
     )
+    price_list = None
+    if new.price_list is not None and not problems:
+        price_list = get_price_list(session, org, new.price_list)
+        try:
+            check_price_list_currency(new.code, currency, price_list)
+        except BadInput as exc:
+            problems.append(str(exc))
     if problems:
         raise BadInput("bad account options; nothing was created", problems)
     if session.execute(
@@ -311,6 +319,7 @@ def create_account(session: Session, org: Organisation, new: NewAccount) -> Acco
             email=email or None,
             accounting_number=accounting or None,
             billing_address=address or None,
+            price_list_id=price_list.id if price_list is not None else None,
         )
     )
     session.flush()
@@ -375,7 +384,7 @@ def update_account(
         if changes.price_list.strip():
             price_list = get_price_list(session, org, changes.price_list)
             try:
-                check_price_list_currency(account, price_list)
+                check_price_list_currency(account.code, account.currency, price_list)
             except BadInput as exc:
                 problems.append(str(exc))
             wanted["price_list_id"] = price_list.id

@@ -15,14 +15,14 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Integer, case, cast, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from tenantctl import config
 from tenantctl.domain import fields
 from tenantctl.domain.orgs import get_price_list
-from tenantctl.errors import BadInput, NotFound
+from tenantctl.errors import BadInput, NotFound, Refused
 from tenantctl.money import check_currency
 from tenantctl.store.bulk import chunks, insert_rows
 from tenantctl.store.engine import advisory_lock
@@ -320,11 +320,12 @@ def ensure_products(
     """Create the products and units of ROWS missing in ORG; keep names and add-ons in step.
 
     Returns (sku -> product id, products created, units created, products renamed). A SKU
-    that exists on another platform is bad input: a SKU's platform never changes.
+    that exists on another platform is bad input: a SKU's platform never changes. A product
+    ORG inherited from its parent changes (name, add-on, units, prices) only as the product
+    policy allows. The statements name the ORM entities, so a tenant's session stays
+    org-scoped.
     """
     rows = list(rows)
-    product = Product.__table__
-    unit_t = ProductUnit.__table__
     by_sku: dict[str, PriceRow] = {}
     for row in rows:
         by_sku.setdefault(row.sku, row)
@@ -332,12 +333,13 @@ def ensure_products(
         r.sku: r
         for r in session.execute(
             select(
-                product.c.id,
-                product.c.sku,
-                product.c.name,
-                product.c.platform,
-                product.c.add_on_of_id,
-            ).where(product.c.org_id == org.id)
+                Product.id,
+                Product.sku,
+                Product.name,
+                Product.platform,
+                Product.add_on_of_id,
+                Product.source_product_id,
+            ).where(Product.org_id == org.id)
         )
     }
     problems = [
@@ -364,46 +366,30 @@ def ensure_products(
         for sku, r in by_sku.items()
         if sku not in existing
     ]
-    insert_rows(session, product, new_products)
+    insert_rows(session, Product.__table__, new_products)
     renamed = [
-        {"pid": existing[sku].id, "new_name": r.name}
+        {"id": existing[sku].id, "name": r.name}
         for sku, r in by_sku.items()
         if sku in existing and existing[sku].name != r.name
     ]
-    if renamed:
-        session.execute(
-            update(product)
-            .where(product.c.id == bindparam("pid"))
-            .values(name=bindparam("new_name"))
-            .execution_options(synchronize_session=False),
-            renamed,
-        )
     ids = dict(
-        session.execute(select(product.c.sku, product.c.id).where(product.c.org_id == org.id)).all()
+        session.execute(select(Product.sku, Product.id).where(Product.org_id == org.id)).all()
     )
-
     add_ons = [
-        {"pid": ids[sku], "parent": ids[r.add_on_of] if r.add_on_of else None}
+        {"id": ids[sku], "add_on_of_id": ids[r.add_on_of] if r.add_on_of else None}
         for sku, r in by_sku.items()
         if (existing[sku].add_on_of_id if sku in existing else None)
         != (ids[r.add_on_of] if r.add_on_of else None)
     ]
-    if add_ons:
-        session.execute(
-            update(product)
-            .where(product.c.id == bindparam("pid"))
-            .values(add_on_of_id=bindparam("parent"))
-            .execution_options(synchronize_session=False),
-            add_ons,
-        )
-
     product_ids = [ids[sku] for sku in by_sku]
     have = set()
     for chunk in chunks(product_ids):
         have.update(
             tuple(row)
             for row in session.execute(
-                select(unit_t.c.product_id, unit_t.c.unit).where(unit_t.c.product_id.in_(chunk))
+                select(ProductUnit.product_id, ProductUnit.unit).where(
+                    ProductUnit.product_id.in_(chunk)
+                )
             )
         )
     new_units = []
@@ -414,8 +400,75 @@ def ensure_products(
             new_units.append(
                 {"org_id": org.id, "product_id": key[0], "unit": r.unit, "status": "active"}
             )
-    insert_rows(session, unit_t, new_units)
+    inherited = {r.id for r in existing.values() if r.source_product_id is not None}
+    if inherited:
+        _check_policy(rows, existing, inherited, renamed, add_ons, new_units, label)
+    for column, changes in (("name", renamed), ("add_on_of_id", add_ons)):
+        _set_by_id(session, column, changes)
+    insert_rows(session, ProductUnit.__table__, new_units)
     return ids, len(new_products), len(new_units), len(renamed)
+
+
+def _set_by_id(session: Session, column: str, changes: list[dict]) -> None:
+    """Set COLUMN of the products in CHANGES ({"id", COLUMN}) to each one's value: one
+    UPDATE ... CASE per batch, naming the ORM entity so a tenant's session stays scoped."""
+    for chunk in chunks(changes):
+        value = case({c["id"]: c[column] for c in chunk}, value=Product.id)
+        if column == "add_on_of_id":
+            value = cast(value, Integer)  # a CASE of NULLs only must still be an integer
+        session.execute(
+            update(Product)
+            .where(Product.id.in_([c["id"] for c in chunk]))
+            .values({column: value})
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _check_policy(
+    rows: list[PriceRow],
+    existing: Mapping[str, object],
+    inherited: set[int],
+    renamed: list[dict],
+    add_ons: list[dict],
+    new_units: list[dict],
+    label: str,
+) -> None:
+    """Refuse (naming each line) what the product policy forbids on inherited products."""
+    from tenantctl.domain.policy import policy_refusal
+
+    sku_of = {r.id: sku for sku, r in existing.items()}
+    line_of: dict[tuple[str, str | None], int | None] = {}
+    for r in rows:
+        line_of.setdefault((r.sku, None), r.line)
+        line_of.setdefault((r.sku, r.unit), r.line)
+    asked: list[tuple[int | None, str, str, str]] = []  # (line, column, sku, rule)
+    for change in renamed:
+        if change["id"] in inherited:
+            sku = sku_of[change["id"]]
+            asked.append((line_of[(sku, None)], "name", sku, "name"))
+    for change in add_ons:
+        if change["id"] in inherited:
+            sku = sku_of[change["id"]]
+            asked.append((line_of[(sku, None)], "add_on_of", sku, "add_on_of"))
+    for unit in new_units:
+        if unit["product_id"] in inherited:
+            sku = sku_of[unit["product_id"]]
+            asked.append((line_of[(sku, unit["unit"])], "unit", sku, "units"))
+    for r in rows:
+        if r.sku in existing and existing[r.sku].id in inherited:
+            asked.append((r.line, "price", r.sku, "sell_price"))
+    problems = []
+    for line, column, sku, rule in sorted(asked, key=lambda a: (a[0] or 0, a[1])):
+        refusal = policy_refusal(sku, rule)
+        if refusal is not None:
+            problems.append(f"{label}:{line}: {column}: {refusal}")
+    if problems:
+        shown = problems[:20]
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise Refused(
+            f"{label}: {len(problems)} change(s) to inherited products refused; nothing "
+            "was imported\n  " + "\n  ".join(shown) + more
+        )
 
 
 def record_revision(
@@ -447,26 +500,25 @@ def record_revision(
         )
     )
     session.flush()
-    item_t = PriceListItem.__table__
-    ending = [
-        {"iid": current[(c.sku, c.unit)].product_id, "u": c.unit}
-        for c in (*diff.changed, *diff.discontinued)
-    ]
+    ending = {
+        (current[(c.sku, c.unit)].product_id, c.unit) for c in (*diff.changed, *diff.discontinued)
+    }
     if ending:
-        session.execute(
-            update(item_t)
-            .where(
-                and_(
-                    item_t.c.price_list_id == price_list.id,
-                    item_t.c.product_id == bindparam("iid"),
-                    item_t.c.unit == bindparam("u"),
-                    item_t.c.to_revision.is_(None),
-                )
+        open_items = session.execute(
+            select(PriceListItem.id, PriceListItem.product_id, PriceListItem.unit).where(
+                PriceListItem.price_list_id == price_list.id, PriceListItem.to_revision.is_(None)
             )
-            .values(to_revision=number)
-            .execution_options(synchronize_session=False),
-            ending,
         )
+        ended = [r.id for r in open_items if (r.product_id, r.unit) in ending]
+        for chunk in chunks(ended):
+            # One set-based UPDATE per batch; it names the ORM entity, so a tenant's
+            # session stays org-scoped.
+            session.execute(
+                update(PriceListItem)
+                .where(PriceListItem.id.in_(chunk))
+                .values(to_revision=number)
+                .execution_options(synchronize_session=False)
+            )
     starting = [
         {
             "price_list_id": price_list.id,
@@ -477,7 +529,7 @@ def record_revision(
         }
         for c in (*diff.added, *diff.changed)
     ]
-    insert_rows(session, item_t, starting)
+    insert_rows(session, PriceListItem.__table__, starting)
     return previous, number, diff
 
 

@@ -41,18 +41,28 @@ def rules() -> dict[str, Rule]:
     return {name: Rule(name, bool(spec["allowed"]), spec["reason"]) for name, spec in raw.items()}
 
 
+def policy_refusal(sku: str, field: str) -> str | None:
+    """Why the policy refuses changing FIELD of the inherited product SKU (None: allowed)."""
+    rule = rules().get(field)
+    if rule is not None and rule.allowed:
+        return None
+    reason = rule.reason if rule else "the policy has no rule allowing it"
+    action = {"delete": "deleting it", "sell_price": "setting its sell price"}.get(
+        field, f"changing its {field}"
+    )
+    return (
+        f"product {sku}: {action} is refused by the product policy "
+        f"(rule '{field}' in config/policy.yaml: {reason})"
+    )
+
+
 def check_change(product: Product, field: str) -> None:
     """Refuse a change to an inherited product that the policy forbids, naming the rule."""
     if product.source_product_id is None:
         return  # the org's own product: every change is its own business
-    rule = rules().get(field)
-    if rule is None or not rule.allowed:
-        reason = rule.reason if rule else "the policy has no rule allowing it"
-        action = "deleting it" if field == "delete" else f"changing its {field}"
-        raise Refused(
-            f"product {product.sku}: {action} is refused by the product policy "
-            f"(rule '{field}' in config/policy.yaml: {reason})"
-        )
+    refusal = policy_refusal(product.sku, field)
+    if refusal is not None:
+        raise Refused(refusal)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from tenantctl.domain import fields
 from tenantctl.domain.catalogue import latest_revision, revision_in_effect
 from tenantctl.domain.orgs import get_price_list, get_product
+from tenantctl.domain.policy import check_change
 from tenantctl.errors import NotFound, Refused
 from tenantctl.store.models import (
     Account,
@@ -139,6 +140,7 @@ def set_price(
             "prices on it once that revision is in effect"
         )
     product = get_product(session, org, sku)
+    check_change(product, "sell_price")
     if product.status != "active":
         raise Refused(
             f"product {sku} is {product.status}: it is no longer sold, so it gets no new price"
