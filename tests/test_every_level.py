@@ -10,11 +10,23 @@ SUBRES at 13.00 ("Sub EUR").
 
 from __future__ import annotations
 
+import random
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
+from tenantctl.domain import backorder, reconcile
+from tenantctl.store.engine import read_session, write_session
+from tenantctl.store.models import Account, BackorderEvent, SalesOrder, Subscription
+from tests import backorder_ops
+from tests.conftest import at_once
 from tests.world import ADMIN, PASSWORD, World
 
 SUB_PL = "Sub EUR"
@@ -65,6 +77,15 @@ def cost(world: World, client_id: str, sku: str, unit: str = "monthly") -> Decim
     """The cost price of SKU's UNIT in the tenant CLIENT_ID (what its parent charges it)."""
     units = world.at_json(client_id, "product", "show", sku)["units"]
     return Decimal(next(u["cost_price"] for u in units if u["unit"] == unit))
+
+
+def unit_prices(preview: dict) -> dict[tuple[str, str], Decimal]:
+    """(customer, SKU) -> unit price of the lines of an invoice preview."""
+    return {
+        (line["customer"], line["sku"]): Decimal(line["unit_price"])
+        for invoice in preview["invoices"]
+        for line in invoice["lines"]
+    }
 
 
 def orders_of(world: World, client_id: str | None, account: str) -> list[dict]:
@@ -127,6 +148,15 @@ def test_a_sale_three_levels_down_is_mirrored_and_ordered_once_at_each_level(wor
     (order_root,) = orders_of(world, None, "BCUST")
     assert order_root["bill_to"] == "LITECLOUD"
     assert Decimal(order_root["total"]) == 3 * ROOT_COST["MS-M365-BS"]
+
+    # Each level bills the level below from its own list.
+    period = datetime.now(ZoneInfo("Europe/Athens")).strftime("%Y-%m")
+    assert unit_prices(world.at_json(a, "invoice", "preview", "SUBRES", "--period", period)) == {
+        ("BCUST", "MS-M365-BS"): A_PRICE["MS-M365-BS"],
+        ("SUBCUST", "MS-EXO-P1"): A_PRICE["MS-EXO-P1"],
+    }
+    root_bill = unit_prices(world.cli.json("invoice", "preview", "LITECLOUD", "--period", period))
+    assert root_bill[("BCUST", "MS-M365-BS")] == ROOT_COST["MS-M365-BS"]
 
     # Both levels reconcile clean.
     for client_id in (None, a):
@@ -229,3 +259,99 @@ def test_from_inside_a_tenant_nothing_of_its_parent_or_of_its_siblings_is_reacha
     assert world.at_json(b, "tenant", "list", "--tree") == []
     assert world.at_json(b, "process", "list") == []
     assert world.at_json(b, "reconcile", "--all") == {"tenants": [], "differences": []}
+
+
+# --- the chain under kill -9 and a race ----------------------------------------------------
+
+
+def live_tree(world: World, tmp_path) -> Tree:
+    tree = build_tree(world, tmp_path)
+    world.at(tree.a, "upgrade", "customers", "SUBRES")
+    world.at(tree.a, "upgrade", "subscriptions", "SUBRES")
+    return tree
+
+
+def _events(engine, tenant_id: int) -> list[BackorderEvent]:
+    with read_session(engine) as session:
+        return list(
+            session.execute(select(BackorderEvent).where(BackorderEvent.tenant_id == tenant_id))
+            .scalars()
+            .all()
+        )
+
+
+def assert_each_level_once(engine, world: World, tree: Tree) -> None:
+    """Every event of B and of A delivered; each level's orders are exactly the orders its
+    deliveries made (one per executed sale); no copy made twice; both levels reconcile."""
+    b_link, _, _ = world.ids(tree.b)
+    a_link, a_org, root = world.ids(tree.a)
+    with read_session(engine) as session:
+        for link, parent in ((b_link, a_org), (a_link, root)):
+            events = _events(engine, link)
+            assert all(e.delivered_at is not None for e in events)
+            ordered = sorted(e.id for e in events if e.order_id is not None)
+            assert ordered, "no sale reached this level"
+            orders = session.execute(
+                select(SalesOrder.backorder_event_id).where(
+                    SalesOrder.org_id == parent,
+                    SalesOrder.backorder_event_id.in_([e.id for e in events]),
+                )
+            ).scalars()
+            assert sorted(orders) == ordered
+            for model, source in (
+                (Account, Account.source_account_id),
+                (Subscription, Subscription.source_subscription_id),
+            ):
+                twice = session.execute(
+                    select(source)
+                    .where(model.org_id == parent, source.is_not(None))
+                    .group_by(source)
+                    .having(func.count() > 1)
+                ).all()
+                assert twice == [], model
+        for ref, parent in (("SUBRES", a_org), ("LITECLOUD", root)):
+            result = reconcile.reconcile(session, ref, parent)
+            assert (result.pending, result.differences) == (0, []), result
+
+
+@pytest.mark.slow
+def test_a_chain_killed_mid_delivery_then_raced_delivers_each_sale_once_per_level(world, tmp_path):
+    tree = live_tree(world, tmp_path)
+    b_link, b_org, _ = world.ids(tree.b)
+    a_org = world.ids(tree.a)[1]
+    engine = world.engine()
+    try:
+        # Sales held in B while its back-ordering is paused, then switched on again
+        # without delivering: a backlog that has to travel two levels up.
+        world.at(tree.a, "backorder", "pause", "SUBRES")
+        rnd, tally = random.Random(7), backorder_ops.Tally()
+        while sum(e.delivered_at is None for e in _events(engine, b_link)) < 25:
+            backorder_ops.operate(engine, b_org, rnd, tally, deliver=False)
+        with write_session(engine) as session:
+            backorder.resume(session, "SUBRES", a_org)
+        # A worker killed (kill -9) once it has delivered some of B's events.
+        victim = subprocess.Popen(
+            [sys.executable, "-m", "tenantctl", "--db", world.db_url, "worker", "--until-empty"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not any(e.delivered_at for e in _events(engine, b_link)):
+                assert time.monotonic() < deadline, "the worker never delivered"
+                time.sleep(0.01)
+        finally:
+            victim.kill()
+            victim.wait()
+        # Then two deliverers at once: a worker's sweep and a command's own delivery.
+        at_once(
+            world.db_url,
+            lambda own: (
+                backorder.deliver_all(own)
+                + sum(r.delivered for r in backorder.deliver_tenants(own, [b_link]))
+            ),
+        )
+        backorder.deliver_all(engine)  # what either left for the other (each ran once)
+        assert_each_level_once(engine, world, tree)
+    finally:
+        engine.dispose()
