@@ -172,7 +172,86 @@ def lifecycle(fixtures: Path) -> list[Step]:
             "ACME was never lite: switch its back-ordering on (it cannot be undone)",
             ["backorder", "enable", "ACME", "--yes"],
         ),
-        Step("All tenant resellers", ["tenant", "list"]),
+        Step(
+            "Every level is a full BSS: LITECLOUD's own reseller, in its BSS...",
+            [
+                "account",
+                "create",
+                "LC-PARTNERS",
+                "--name",
+                "Patras Cloud Partners",
+                "--kind",
+                "reseller",
+            ],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "...a price list of LITECLOUD's own for it, filled from a CSV",
+            ["pricelist", "create", "Partners EUR", "--currency", "EUR"],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "...(what LITECLOUD charges its reseller, above its own cost)",
+            ["pricelist", "import", "Partners EUR", str(fixtures / "partners-eur.csv")],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "...and LC-PARTNERS becomes LITECLOUD's tenant, as the root made LITECLOUD",
+            [
+                "tenant",
+                "create",
+                "LC-PARTNERS",
+                "--price-list",
+                "Partners EUR",
+                "--admin-username",
+                "admin",
+                "--admin-email",
+                "admin@partners.example",
+            ],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "...with back-ordering on: its sales will reach LITECLOUD",
+            ["backorder", "enable", "LC-PARTNERS", "--yes"],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "In LC-PARTNERS's BSS, a customer on its retail price list...",
+            [
+                "account",
+                "create",
+                "DEMO-MARINA",
+                "--name",
+                "Patras Marina",
+                "--price-list",
+                "Retail EUR",
+            ],
+            inside="LC-PARTNERS",
+        ),
+        Step(
+            "...buys five Microsoft 365 Business Premium licences",
+            [
+                "subscription",
+                "create",
+                "DEMO-MARINA",
+                "MS-M365-BP",
+                "--unit",
+                "monthly",
+                "--quantity",
+                "5",
+            ],
+            inside="LC-PARTNERS",
+        ),
+        Step(
+            "LITECLOUD got the sale, billed to LC-PARTNERS at 'Partners EUR'...",
+            ["order", "list", "--account", "DEMO-MARINA"],
+            inside="LITECLOUD",
+        ),
+        Step(
+            "...and so did the distributor, billed to LITECLOUD at its cost: one order a level",
+            ["order", "list", "--account", "DEMO-MARINA"],
+        ),
+        Step("The whole tree of tenant resellers", ["tenant", "list", "--tree"]),
         Step(
             "The distributor's invoice to its new tenant reseller LITECLOUD for its last "
             "ended cycle: its mirrors at its price list, separate invoices where asked",
@@ -247,17 +326,24 @@ def demo(
 
 
 def _client_id(db_url: str, reseller: str) -> str:
-    """The client id of RESELLER's tenant (made by an earlier step: it is random)."""
+    """The client id of RESELLER's tenant, at any level of the tree (made by an earlier
+    step: it is random)."""
     from tenantctl.domain.orgs import root_org
-    from tenantctl.domain.tenants import tenant_detail
+    from tenantctl.domain.tenants import tenant_tree
     from tenantctl.store.engine import open_engine, read_session
 
     engine = open_engine(db_url)
     try:
         with read_session(engine) as session:
-            return tenant_detail(session, reseller, root_org(session).id).client_id
+            nodes = tenant_tree(session, root_org(session).id)
     finally:
         engine.dispose()
+    while nodes:
+        found = [n.client_id for n in nodes if n.account == reseller]
+        if found:
+            return found[0]
+        nodes = [child for n in nodes for child in n.tenants]
+    raise TenantctlError(f"demo: no tenant {reseller} was made")
 
 
 def _quote(arg: str) -> str:
