@@ -305,6 +305,10 @@ def update_(
     A second run with nothing new says "up to date". A tenant whose update is already
     queued or running is busy (exit 4). With --all, a busy tenant is reported and
     skipped: exit 5 if any tenant failed, else 4 if any was busy.
+
+    The margin guard: the items whose new cost is above what the tenant sells them for in
+    one of its own price lists (same currency) are listed per tenant, dry run included
+    (`below_cost` in --json), and logged as `below-cost` in the tenant log.
     """
     st = state(ctx)
     st.distributor_only("tenant update")
