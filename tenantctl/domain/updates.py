@@ -50,6 +50,7 @@ from tenantctl.domain.tenants import (
     retail_price_list_name,
 )
 from tenantctl.errors import BatchFailed, Busy, Conflict, TenantctlError
+from tenantctl.money import format_amount
 from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import (
     Account,
@@ -502,7 +503,7 @@ def _log_below_cost(session: Session, tenant, plan: UpdatePlan, process_id: int)
         tenant,
         plan,
         [
-            Change(BELOW_COST, sku, unit, _sell_prices_text(items), _text(items[0].cost))
+            Change(BELOW_COST, sku, unit, _sell_prices_text(items), format_amount(items[0].cost))
             for (sku, unit), items in by_unit.items()
             if (sku, unit) not in logged
         ],
@@ -513,7 +514,7 @@ def _log_below_cost(session: Session, tenant, plan: UpdatePlan, process_id: int)
 
 def _sell_prices_text(items: list[BelowCost]) -> str:
     """`9.90 (Retail EUR), 9.50 (Gold EUR)`, cut to the log's width saying how many more."""
-    parts = [f"{_text(b.price)} ({b.price_list})" for b in items]
+    parts = [f"{format_amount(b.price)} ({b.price_list})" for b in items]
     text, keep = ", ".join(parts), len(parts)
     while len(text) > _LOG_VALUE and keep > 1:
         keep -= 1
