@@ -50,6 +50,7 @@ ENV = {"TENANTCTL_ADMIN_PASSWORD": PASSWORD, "COLUMNS": "120"}
 TENANT_ENV = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD, "COLUMNS": "120"}
 ADDED, PRICE, DISCONTINUED = "added", "price-changed", "discontinued"
 ADD_ON, RENAMED, SELL = "add-on-changed", "renamed", "sell-price-changed"
+BELOW = "below-cost"
 LOG_FIELDS = {
     "at",
     "change",
@@ -243,8 +244,9 @@ def log_of(cli, code: str = "ACME", *args: str) -> list[dict]:
 
 
 def assert_log(log: list[dict], expected: dict[str, set[Key]]) -> None:
-    """The log holds exactly one entry per expected change and nothing else."""
-    entries = Counter((e["change"], e["sku"], e["unit"]) for e in log)
+    """The log holds exactly one entry per expected change and nothing else (the margin
+    guard's below-cost entries aside: tests/test_margin_guard.py checks those)."""
+    entries = Counter((e["change"], e["sku"], e["unit"]) for e in log if e["change"] != BELOW)
     assert entries == Counter({(kind, *key): 1 for kind, keys in expected.items() for key in keys})
 
 
@@ -298,15 +300,22 @@ def test_update_applies_exactly_the_differences_and_logs_each_once(store, engine
     log = log_of(store)
     assert_log(log, expected)
     for e in log:
-        key = (e["sku"], e["unit"])
         assert (e["from_revision"], e["to_revision"], e["process_id"]) == (
             1,
             2,
             outcome["process_id"],
         )
+    for e in (e for e in log if e["change"] != BELOW):
+        key = (e["sku"], e["unit"])
         old_value = None if e["old"] is None else Decimal(e["old"])
         new_value = None if e["new"] is None else Decimal(e["new"])
         assert (old_value, new_value) == (old.items.get(key), new.items.get(key))
+    # The retail list still sells at the old cost: every rise is below cost, after the changes.
+    rises = {k for k in expected[PRICE] if new.items[k] > old.items[k]}
+    assert [(e["sku"], e["unit"], e["old"], e["new"]) for e in log[-len(rises) :]] == [
+        (*k, f"{old.items[k]} ({RETAIL})", str(new.items[k])) for k in sorted(rises)
+    ]
+    assert sum(e["change"] == BELOW for e in log) == len(rises)
     # A new product comes with its add-on relation, as at creation.
     products = tenant_products(engine)
     assert {s: products[s].add_on_of for s in new.skus} == {s: new.add_ons[s] for s in new.skus}
@@ -322,6 +331,7 @@ def test_update_applies_exactly_the_differences_and_logs_each_once(store, engine
         "counts": {},
         "process_id": None,
         "error": None,
+        "below_cost": [],
     }
     assert "up to date" in store("tenant", "update", "ACME", env=ENV).stdout
     assert len(store.json("process", "list")) == processes
@@ -347,8 +357,16 @@ def test_dry_run_reports_what_the_run_does_and_changes_nothing(store, engine, db
         dry["counts"],
     )
     planned = sorted((c["change"], c["sku"], c["unit"], c["old"], c["new"]) for c in dry["changes"])
-    applied = sorted((e["change"], e["sku"], e["unit"], e["old"], e["new"]) for e in log_of(store))
+    log = log_of(store)
+    applied = sorted(
+        (e["change"], e["sku"], e["unit"], e["old"], e["new"]) for e in log if e["change"] != BELOW
+    )
     assert planned == applied
+    # The margin guard: what the dry run listed is what the run left and logged.
+    assert dry["below_cost"] and real["below_cost"] == dry["below_cost"]
+    assert [(e["sku"], e["unit"], e["new"]) for e in log if e["change"] == BELOW] == [
+        (b["sku"], b["unit"], b["cost"]) for b in dry["below_cost"]
+    ]
 
 
 def test_partial_moves_prices_only_and_a_full_update_then_brings_the_rest(store, engine):
@@ -889,7 +907,7 @@ def test_tenant_log_json_shape_and_since(store, engine, tmp_path):
         assert datetime.fromisoformat(e["at"]).utcoffset() is not None
         assert isinstance(e["from_revision"], int) and isinstance(e["to_revision"], int)
         assert e["process_id"] == first["process_id"]
-        assert e["unit"] and e["change"] in (ADDED, PRICE, DISCONTINUED)
+        assert e["unit"] and e["change"] in (ADDED, PRICE, DISCONTINUED, BELOW)
     stamps = [datetime.fromisoformat(e["at"]) for e in log]
     assert stamps == sorted(stamps), "oldest first"
 
@@ -917,10 +935,12 @@ def test_tenant_log_json_shape_and_since(store, engine, tmp_path):
         )
         for e in recent
     ) == [
+        # ACME's retail list still sells E3 monthly at its first cost.
+        (BELOW, "MS-M365-E3", "monthly", "33.60 (Retail EUR)", "36.00", 2, 3, second["process_id"]),
         (PRICE, "MS-M365-E3", "annual", "388.08", "36.00", 2, 3, second["process_id"]),
         (PRICE, "MS-M365-E3", "monthly", "35.28", "36.00", 2, 3, second["process_id"]),
     ]
-    assert len(log_of(store, "ACME", "--since", utc_day(-11))) == len(log) + 2
+    assert len(log_of(store, "ACME", "--since", utc_day(-11))) == len(log) + 3
     store("tenant", "log", "ACME", "--since", "last week", expect=2)
     text = store("tenant", "log", "ACME", env=ENV)
     assert "Update log of ACME" in text.stdout

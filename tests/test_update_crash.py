@@ -19,6 +19,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -34,8 +36,10 @@ from tests.realdata import GCP_VERSIONS, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
 from tests.test_update import (
     ADD_ON,
+    BELOW,
     DATASET,
     PL,
+    PRICE,
     V2,
     assert_log,
     assert_tenant_holds,
@@ -194,6 +198,11 @@ def test_workers_killed_during_an_update_leave_every_change_applied_once(
     log = log_of(cli, CODE)
     assert_log(log, expected)
     assert {e["process_id"] for e in log} == {pid}, f"seed {seed}, kills {landed}"
+    # The margin guard's entries too, once each: the retail list sells at the old cost.
+    below = Counter((e["sku"], e["unit"], Decimal(e["new"])) for e in log if e["change"] == BELOW)
+    assert below == Counter(
+        (*k, new.items[k]) for k in expected[PRICE] if new.items[k] > old.items[k]
+    ), f"seed {seed}, kills {landed}"
     again = update_one(cli, CODE)
     assert (again["status"], again["process_id"]) == ("up-to-date", None)
 

@@ -21,6 +21,7 @@ from tests.realdata import GCP_VERSIONS, gcp_prices, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
 from tests.test_update import (
     ADDED,
+    BELOW,
     DISCONTINUED,
     PASSWORD,
     PRICE,
@@ -87,6 +88,12 @@ def create_tenant(cli) -> dict:
     )
 
 
+def outcome_price(outcome: dict, key: tuple[str, str]) -> str:
+    """The sell price text the update's outcome gives for KEY (the log writes the same)."""
+    (price,) = [b["price"] for b in outcome["below_cost"] if (b["sku"], b["unit"]) == key]
+    return price
+
+
 def test_a_tenant_follows_three_real_google_cloud_versions(cli, engine, tmp_path):
     versions = {v: gcp_version(v) for v in GCP_VERSIONS}
     files = {v: write_gcp_csv(v, tmp_path / f"gcp-{v}.csv") for v in GCP_VERSIONS}
@@ -99,6 +106,9 @@ def test_a_tenant_follows_three_real_google_cloud_versions(cli, engine, tmp_path
         assert recorded_revision(cli, CODE) == 1
 
         listed_before = set(first.items)
+        # The retail list sells each unit at the cost it was first copied in at (no
+        # --sell-prices here): the margin guard's sell prices.
+        retail = dict(first.items)
         log: list[dict] = []
         for revision, (old_v, new_v) in enumerate(pairwise(GCP_VERSIONS), start=2):
             old, new = versions[old_v], versions[new_v]
@@ -118,6 +128,23 @@ def test_a_tenant_follows_three_real_google_cloud_versions(cli, engine, tmp_path
             assert entries[: len(log)] == log, "an update rewrote earlier log entries"
             added_entries = entries[len(log) :]
             assert_log(added_entries, expected)
+            # The margin guard: a cost raised, or a unit back at a cost, above its retail.
+            raised = {k for k in expected[PRICE] if new.items[k] > old.items[k]}
+            back = {k for k in expected[ADDED] if k in retail}
+            below = {k: new.items[k] for k in raised | back if new.items[k] > retail[k]}
+            assert below, "no price rise in this version: the guard is not exercised"
+            assert [
+                (b["sku"], b["unit"], Decimal(b["cost"]), Decimal(b["price"]), b["price_list"])
+                for b in outcome["below_cost"]
+            ] == [(*k, below[k], retail[k], "Retail USD") for k in sorted(below)]
+            assert {
+                (e["sku"], e["unit"]): (Decimal(e["new"]), e["old"])
+                for e in added_entries
+                if e["change"] == BELOW
+            } == {k: (below[k], f"{outcome_price(outcome, k)} (Retail USD)") for k in below}
+            for k in expected[ADDED]:
+                retail.setdefault(k, new.items[k])
+            added_entries = [e for e in added_entries if e["change"] != BELOW]
             for e in added_entries:
                 key = (e["sku"], e["unit"])
                 assert (e["from_revision"], e["to_revision"], e["process_id"]) == (

@@ -181,13 +181,15 @@ def table(
     *,
     caption: str | None = None,
     whole: set[str] = frozenset(),
+    wrap: set[str] = frozenset(),
     drop: Sequence[str] = (),
 ) -> None:
     """A table on stdout; amounts and counts right-aligned; codes, ids and amounts never cut.
 
     WHOLE names more columns that must never wrap. When the table is wider than the
     terminal, the DROP columns (least useful first) are left out, saying so in the
-    caption; if it still does not fit, each row is printed as a block of its own.
+    caption; then the WRAP columns wrap as free text does; if it still does not fit, each
+    row is printed as a block of its own.
     """
     from rich.cells import cell_len
     from rich.table import Table
@@ -196,21 +198,27 @@ def table(
     console = _stdout()
     texts = [[literal(cell(v)) for v in row] for row in rows]
     keep = list(range(len(columns)))
-    free = [name.lower() in _FREE_TEXT and name not in whole for name in columns]
+    free = [(name.lower() in _FREE_TEXT or name in wrap) and name not in whole for name in columns]
 
     def widths(i: int) -> int:
         return max([cell_len(columns[i])] + [cell_len(r[i]) for r in texts])
 
-    def needed(indices: list[int]) -> int:
+    def needed(indices: list[int], *, wrapping: bool = True) -> int:
         return (
-            sum(min(widths(i), _NARROWEST_TEXT) if free[i] else widths(i) for i in indices)
+            sum(
+                min(widths(i), _NARROWEST_TEXT)
+                if free[i] and (wrapping or columns[i] not in wrap)
+                else widths(i)
+                for i in indices
+            )
             + 3 * len(indices)
             + 1
         )
 
     dropped = []
     for name in (n for n in drop if n in columns):
-        if needed(keep) <= console.width:
+        # The WRAP columns wrap only once the DROP columns are left out.
+        if needed(keep, wrapping=False) <= console.width:
             break
         i = list(columns).index(name)
         keep.remove(i)
@@ -282,6 +290,8 @@ _RIGHT = {
     "id",
     "attempt",
     "cost price",
+    "new cost",
+    "sell price",
     "rows deleted",
     "old",
     "new",

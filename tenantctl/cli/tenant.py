@@ -327,7 +327,8 @@ def update_(
             "--show",
             parser=whole_number,
             metavar="N",
-            help="Changes of a dry run to print (table only).",
+            help="Rows to print of a dry run's changes and of each tenant's items below "
+            "cost (table only).",
         ),
     ] = 50,
 ):
@@ -336,6 +337,10 @@ def update_(
     A second run with nothing new says "up to date". A tenant whose update is already
     queued or running is busy (exit 4). With --all, a busy tenant is reported and
     skipped: exit 5 if any tenant failed, else 4 if any was busy.
+
+    The margin guard: the items whose new cost is above what the tenant sells them for in
+    one of its own price lists (same currency) are listed per tenant, dry run included
+    (`below_cost` in --json), and logged as `below-cost` in the tenant log.
     """
     st = state(ctx)
     if (tenant is None) == (not all_):
@@ -394,9 +399,31 @@ def update_(
                 for o in outcomes
             ],
         )
+        _below_cost_tables(outcomes, max(show, 0))
         for code, status in skipped:
             output.message(f"Skipped {code}: it is {status}.")
     report.raise_if_failed()
+
+
+def _below_cost_tables(outcomes, show: int) -> None:
+    """The margin guard: per tenant, the items its own price lists sell below the cost the
+    update gives (or, planned or queued, would give) them."""
+    for o in outcomes:
+        if not o.below_cost:
+            continue
+        sells = "would sell" if o.status in ("planned", "queued") else "sells"
+        more = len(o.below_cost) - show
+        output.table(
+            f"{o.tenant} {sells} below its new cost",
+            ["SKU", "Unit", "New cost", "Sell price", "Price list"],
+            [[b.sku, b.unit, b.cost, b.price, b.price_list] for b in o.below_cost[:show]],
+            caption=(
+                f"{len(o.below_cost)} items; {more} more not shown: use "
+                f"--show {len(o.below_cost)} or --json"
+                if more > 0
+                else None
+            ),
+        )
 
 
 @tenant_app.command("log")
@@ -430,6 +457,8 @@ def log_(
             ]
             for e in entries
         ],
+        # A below-cost entry's Old is its sell prices, each with its price list.
+        wrap={"Old"},
         drop=["Process", "Revision", "When"],
     )
 

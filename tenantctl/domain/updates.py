@@ -16,10 +16,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    Float,
     Row,
     and_,
     bindparam,
     case,
+    cast,
     exists,
     func,
     null,
@@ -48,6 +50,7 @@ from tenantctl.domain.tenants import (
     retail_price_list_name,
 )
 from tenantctl.errors import BatchFailed, Busy, Conflict, TenantctlError
+from tenantctl.money import format_amount
 from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import (
     Account,
@@ -72,6 +75,8 @@ ADDED, PRICE, DISCONTINUED, ADD_ON, RENAMED, SELL = (
     "renamed",
     "sell-price-changed",
 )
+# Not a change: the margin guard's warning, logged after the changes of an update.
+BELOW_COST = "below-cost"
 SKIPPED_STATUSES = ("in-progress", "suspended", "deleted")
 
 
@@ -91,6 +96,18 @@ class Change:
     new: str | None
 
 
+@dataclass(frozen=True)
+class BelowCost:
+    """An item a tenant sells in one of its own price lists for less than the cost an
+    update gives it (the margin guard)."""
+
+    sku: str
+    unit: str
+    cost: Decimal
+    price: Decimal
+    price_list: str
+
+
 @dataclass
 class UpdatePlan:
     tenant: str
@@ -100,6 +117,7 @@ class UpdatePlan:
 
     partial: bool = False
     process_id: int | None = None
+    below_cost: list[BelowCost] = field(default_factory=list)
 
     @property
     def up_to_date(self) -> bool:
@@ -153,6 +171,7 @@ def plan_update(
         for i in reversed(repriced):
             c = changes[i - 1]
             changes.insert(i, Change(SELL, c.sku, c.unit, _text(sell.get((c.sku, c.unit))), c.new))
+    plan.below_cost = planned_below_cost(session, tenant, target, touched, options)
     if options.partial:
         return plan
     for key in sorted(held.keys() - wanted.keys()):
@@ -306,6 +325,203 @@ def _chunks(seq: list, size: int):
         yield seq[start : start + size]
 
 
+# --- the margin guard ----------------------------------------------------------------------
+#
+# A price rise can take a tenant's cost above what it sells the item for in one of its own
+# price lists (its retail list starts at cost, so any rise does, until the reseller or
+# --sell-prices raises it). The update lists those items: the dry run from the plan, the
+# run from the changes it logged. Only price lists in the currency of the cost compare.
+
+
+def planned_below_cost(
+    session: Session, tenant: TenantReseller, target: int, touched, options: Options
+) -> list[BelowCost]:
+    """The items the update to TARGET would leave sold below cost: the tenant's units
+    whose cost it raises (or that come back from discontinued), at the price list's price
+    for the tenant at TARGET (of those TOUCHED). With --sell-prices the retail list rises
+    with the cost: only the tenant's other price lists can stay below it."""
+    unit, product = ProductUnit.__table__, Product.__table__
+    copy, source = product.alias("copy"), product.alias("source")
+    relisted = unit.c.status != "active"
+    raised = and_(
+        ~relisted,
+        or_(unit.c.cost_price.is_(None), _maybe_above(session, _item.c.price, unit.c.cost_price)),
+    )
+    costs = (
+        select(
+            unit.c.id.label("unit_id"),
+            source.c.sku,
+            _item.c.price.label("cost"),
+            unit.c.cost_price.label("old"),
+            relisted.label("relisted"),
+        )
+        .join(copy, copy.c.id == unit.c.product_id)
+        .join(source, source.c.id == copy.c.source_product_id)
+        .join(
+            _item,
+            and_(
+                _item.c.product_id == source.c.id,
+                _item.c.unit == unit.c.unit,
+                _item.c.price_list_id == tenant.price_list_id,
+                _item.c.from_revision <= target,
+                or_(_item.c.to_revision.is_(None), _item.c.to_revision > target),
+            ),
+        )
+        .where(
+            unit.c.org_id == tenant.org_id,
+            # A partial update leaves discontinued units as they are.
+            raised if options.partial else or_(relisted, raised),
+        )
+    )
+    if touched is not None:
+        costs = costs.join(
+            touched,
+            and_(touched.c.product_id == _item.c.product_id, touched.c.unit == _item.c.unit),
+        )
+    raised_retail = None
+    if options.sell_prices:
+        # --sell-prices sets the retail sell price of every repriced (active) unit to cost.
+        raised_retail = (_retail_list_id(session, tenant.org_id), ~relisted)
+    return _below_cost(session, tenant, costs.subquery("costs"), raised_retail)
+
+
+def applied_below_cost(
+    session: Session, tenant: TenantReseller, process_id: int
+) -> list[BelowCost]:
+    """The items the update PROCESS_ID left sold below cost: the units whose cost it
+    raised or brought back (its log says which), at the cost and sell prices they have."""
+    unit, product, log = ProductUnit.__table__, Product.__table__, TenantUpdateLog.__table__
+    copy, source = product.alias("copy"), product.alias("source")
+    costs = (
+        select(
+            unit.c.id.label("unit_id"),
+            source.c.sku,
+            unit.c.cost_price.label("cost"),
+            log.c.old_value.label("old"),
+            (log.c.change == ADDED).label("relisted"),
+        )
+        .select_from(log)
+        .join(source, and_(source.c.org_id == tenant.parent_org_id, source.c.sku == log.c.sku))
+        .join(copy, and_(copy.c.org_id == tenant.org_id, copy.c.source_product_id == source.c.id))
+        .join(unit, and_(unit.c.product_id == copy.c.id, unit.c.unit == log.c.unit))
+        .where(
+            log.c.tenant_id == tenant.id,
+            log.c.process_id == process_id,
+            log.c.change.in_((ADDED, PRICE)),
+            unit.c.status == "active",
+        )
+    )
+    return _below_cost(session, tenant, costs.subquery("costs"), None)
+
+
+def _below_cost(session: Session, tenant: TenantReseller, costs, raised_retail) -> list[BelowCost]:
+    """COSTS (unit_id, sku, cost, old cost, relisted) joined with the items of the tenant's
+    own price lists in the cost's currency that sell the unit for less: one query. SQLite
+    holds money as text, so SQL keeps the rows that may be below cost and Decimal decides;
+    RAISED_RETAIL (retail list id, condition) leaves out what --sell-prices raises."""
+    unit, lists, sell = ProductUnit.__table__, PriceList.__table__, _item.alias("sell")
+    currency = select(PriceList.currency).where(PriceList.id == tenant.price_list_id)
+    stmt = (
+        select(
+            costs.c.sku,
+            unit.c.unit,
+            costs.c.cost,
+            costs.c.old,
+            costs.c.relisted,
+            sell.c.price,
+            lists.c.name,
+        )
+        .select_from(costs)
+        .join(unit, unit.c.id == costs.c.unit_id)
+        .join(
+            lists,
+            and_(lists.c.org_id == tenant.org_id, lists.c.currency == currency.scalar_subquery()),
+        )
+        .join(
+            sell,
+            and_(
+                sell.c.price_list_id == lists.c.id,
+                sell.c.product_id == unit.c.product_id,
+                sell.c.unit == unit.c.unit,
+                sell.c.to_revision.is_(None),
+            ),
+        )
+        .where(_maybe_above(session, costs.c.cost, sell.c.price))
+        .order_by(costs.c.sku, unit.c.unit, lists.c.name)
+    )
+    if raised_retail is not None:
+        retail_id, repriced = raised_retail
+        stmt = stmt.where(~and_(lists.c.id == retail_id, repriced))
+    below = []
+    for r in session.execute(stmt):
+        raised = r.relisted or r.old is None or r.cost > Decimal(r.old)
+        if raised and r.cost > r.price:
+            below.append(BelowCost(r.sku, r.unit, r.cost, r.price, r.name))
+    return below
+
+
+def _maybe_above(session: Session, a, b):
+    """A > B for money columns where the database can say it exactly (PostgreSQL's
+    NUMERIC); on SQLite (text) a superset, compared as floats: rounding keeps the order."""
+    if session.get_bind().dialect.name == "postgresql":
+        return a > b
+    return cast(a, Float) >= cast(b, Float)
+
+
+def _retail_list_id(session: Session, org_id: int) -> int | None:
+    currency = session.get(Organisation, org_id).currency
+    return session.execute(
+        select(PriceList.id).where(
+            PriceList.org_id == org_id, PriceList.name == retail_price_list_name(currency)
+        )
+    ).scalar()
+
+
+_LOG_VALUE = 300  # the update log's old/new value columns
+
+
+def _log_below_cost(session: Session, tenant, plan: UpdatePlan, process_id: int) -> int:
+    """Log the items the update left sold below cost, one entry per SKU and unit (new: the
+    cost; old: each sell price and its price list); returns how many items. A resumed run
+    logs only what it has not yet."""
+    below = applied_below_cost(session, tenant, process_id)
+    logged = {
+        tuple(r)
+        for r in session.execute(
+            select(TenantUpdateLog.sku, TenantUpdateLog.unit).where(
+                TenantUpdateLog.tenant_id == tenant.id,
+                TenantUpdateLog.process_id == process_id,
+                TenantUpdateLog.change == BELOW_COST,
+            )
+        )
+    }
+    by_unit: dict[tuple[str, str], list[BelowCost]] = {}
+    for b in below:
+        by_unit.setdefault((b.sku, b.unit), []).append(b)
+    _log_changes(
+        session,
+        tenant,
+        plan,
+        [
+            Change(BELOW_COST, sku, unit, _sell_prices_text(items), format_amount(items[0].cost))
+            for (sku, unit), items in by_unit.items()
+            if (sku, unit) not in logged
+        ],
+        process_id,
+    )
+    return len(by_unit)
+
+
+def _sell_prices_text(items: list[BelowCost]) -> str:
+    """`9.90 (Retail EUR), 9.50 (Gold EUR)`, cut to the log's width saying how many more."""
+    parts = [f"{format_amount(b.price)} ({b.price_list})" for b in items]
+    text, keep = ", ".join(parts), len(parts)
+    while len(text) > _LOG_VALUE and keep > 1:
+        keep -= 1
+        text = ", ".join(parts[:keep]) + f" and {len(parts) - keep} more"
+    return text[:_LOG_VALUE]
+
+
 # --- queueing ------------------------------------------------------------------------------
 
 
@@ -319,6 +535,8 @@ class UpdateOutcome:
     process_id: int | None = None
     error: str | None = None
     changes: list[Change] = field(default_factory=list)
+    # The margin guard: planned (dry run, queued), or what the run left (run here).
+    below_cost: list[BelowCost] = field(default_factory=list)
 
 
 def tenants_to_update(
@@ -392,6 +610,7 @@ def request_update(
             plan.counts(),
             process_id,
             changes=plan.changes,
+            below_cost=plan.below_cost,
         )
 
 
@@ -452,6 +671,9 @@ def update_tenants(
             )
             if outcome.process_id is not None and run is not None:
                 outcome = replace(outcome, status=run(outcome.process_id, code))
+                outcome = replace(
+                    outcome, below_cost=_left_below_cost(engine, tenant_id, outcome.process_id)
+                )
         except Busy as exc:
             if ref is not None:
                 raise
@@ -462,6 +684,12 @@ def update_tenants(
             outcome = UpdateOutcome(code, "failed", None, None, {}, error=str(exc))
         outcomes.append(outcome)
     return UpdateReport(outcomes, skipped)
+
+
+def _left_below_cost(engine, tenant_id: int, process_id: int) -> list[BelowCost]:
+    """What the update process that just ran here left sold below cost (as its log has it)."""
+    with read_session(engine) as session:
+        return applied_below_cost(session, session.get(TenantReseller, tenant_id), process_id)
 
 
 # --- the update process ---------------------------------------------------------------------
@@ -522,6 +750,14 @@ def task_apply_update(ctx) -> None:
             # A partial update moves prices only; the tenant stays at its revision so a
             # full update still brings the rest.
             tenant.price_list_revision = plan.to_revision
+        below = _log_below_cost(session, tenant, plan, ctx.process_id)
+        if below:
+            ctx.log(
+                f"margin guard: {plural(below, 'item')} now cost more than the tenant "
+                "sells them for (tenant log: below-cost)",
+                "warning",
+            )
+            ctx.result["below_cost"] = below
         ctx.result.update(
             {
                 "from_revision": plan.from_revision,
