@@ -192,8 +192,16 @@ def test_a_catalogue_change_moves_down_one_level_per_tenant_update(world, tmp_pa
     world.cli("pricelist", "import", "Resellers EUR", str(FIXTURES / "resellers-eur-v2.csv"))
     # Nothing moves before the root's update.
     assert cost(world, a, "MS-M365-BP") == ROOT_COST["MS-M365-BP"]
-    world.cli("tenant", "update", "LITECLOUD")
+    (outcome,) = world.cli.json("tenant", "update", "LITECLOUD")["tenants"]
     assert cost(world, a, "MS-M365-BP") == bp_root_v2
+    # The margin guard warns the root: A's retail list still sells it at the old cost.
+    assert {
+        "sku": "MS-M365-BP",
+        "unit": "monthly",
+        "cost": "21.63",
+        "price": "20.60",
+        "price_list": "Retail EUR",
+    } in outcome["below_cost"]
     # A's own list is A's to change: B's cost stays, and A's update finds nothing new.
     assert cost(world, b, "MS-M365-BP") == Decimal("24.00")
     (outcome,) = world.at_json(a, "tenant", "update", "--all")["tenants"]
@@ -206,8 +214,10 @@ def test_a_catalogue_change_moves_down_one_level_per_tenant_update(world, tmp_pa
     assert cost(world, b, "MS-M365-BP") == Decimal("25.00")
     assert cost(world, a, "MS-M365-BP") == bp_root_v2
     log = world.at_json(a, "tenant", "log", "SUBRES")
-    assert [(e["change"], e["sku"], e["new"]) for e in log] == [
-        ("price-changed", "MS-M365-BP", "25.00")
+    # ...and its margin guard: B's retail list still sells it at B's old cost.
+    assert [(e["change"], e["sku"], e["old"], e["new"]) for e in log] == [
+        ("price-changed", "MS-M365-BP", "24.00", "25.00"),
+        ("below-cost", "MS-M365-BP", "24.00 (Retail EUR)", "25.00"),
     ]
     # The root's update log of A knows nothing of A's own tenants.
     assert all(e["sku"] != "SUBRES" for e in world.cli.json("tenant", "log", "LITECLOUD"))
