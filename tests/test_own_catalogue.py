@@ -641,3 +641,29 @@ def test_subscription_set_amends_a_copied_subscription_and_only_the_billing_day_
         world.lite, "subscription", "set", copied["code"], "--billing-day", "31", expect=2
     )
     assert "--billing-day" in bad.stderr
+
+
+def test_a_parent_product_added_with_a_sku_the_reseller_uses_is_reported_not_copied(world):
+    """The reseller made OTH-SUPPORT-PREM its own before the root listed a product with
+    that SKU: the update copies every other new product, keeps the reseller's product as it
+    is, and reports (and logs) the clash instead of failing on the SKU."""
+    from tests.conftest import FIXTURES
+
+    create_own(world, world.acme, "OTH-SUPPORT-PREM")
+    world.cli("pricelist", "import", "Resellers EUR", str(FIXTURES / "resellers-eur-v2.csv"))
+    dry = world.cli.json("tenant", "update", "ACME", "--dry-run")["tenants"][0]
+    assert ("sku-in-use", "OTH-SUPPORT-PREM") in {(c["change"], c["sku"]) for c in dry["changes"]}
+    (outcome,) = world.cli.json("tenant", "update", "ACME")["tenants"]
+    assert outcome["status"] == "succeeded", outcome
+    assert outcome["counts"]["sku-in-use"] == 1 and outcome["counts"]["added"] >= 1
+    own = world.at_json(world.acme, "product", "show", "OTH-SUPPORT-PREM")
+    assert (own["name"], own["source_sku"]) == ("Help desk", None)
+    assert {u["unit"]: u["cost_price"] for u in own["units"]} == {"monthly": "4.00", "annual": None}
+    # The other new products of the revision were copied.
+    assert world.at_json(world.acme, "product", "show", "PANDA-WG-EDR")["units"]
+    log = world.cli.json("tenant", "log", "ACME")
+    assert [(e["change"], e["unit"]) for e in log if e["sku"] == "OTH-SUPPORT-PREM"] == [
+        ("sku-in-use", "monthly")
+    ]
+    (again,) = world.cli.json("tenant", "update", "ACME")["tenants"]
+    assert again["status"] == "up-to-date"

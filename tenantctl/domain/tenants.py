@@ -463,8 +463,11 @@ def copy_catalogue_batch(
     item, product = PriceListItem.__table__, Product.__table__
     target = product.alias("target")
     listed = select(item.c.product_id).where(_in_revision(item, price_list_id, revision))
+    # Not copied yet, and its SKU free in the tenant (a product of the reseller's own may
+    # hold it: the update reports that, see updates.SKU_IN_USE).
     not_copied = ~exists().where(
-        target.c.org_id == org_id, target.c.source_product_id == product.c.id
+        target.c.org_id == org_id,
+        (target.c.source_product_id == product.c.id) | (target.c.sku == product.c.sku),
     )
     ids = (
         select(product.c.id)

@@ -77,6 +77,10 @@ ADDED, PRICE, DISCONTINUED, ADD_ON, RENAMED, SELL = (
 )
 # Not a change: the margin guard's warning, logged after the changes of an update.
 BELOW_COST = "below-cost"
+# Not a change either: a product the parent added whose SKU the reseller's own product
+# holds in the tenant. It is not copied (the reseller's product stays as it is); the update
+# reports and logs it so the reseller can rename or delete its product.
+SKU_IN_USE = "sku-in-use"
 SKIPPED_STATUSES = ("in-progress", "suspended", "deleted")
 
 
@@ -158,11 +162,13 @@ def plan_update(
     held = _held(session, tenant.org_id, touched)
     changes = plan.changes
     repriced = []
+    own = _own_skus(session, tenant.org_id)
     for key in sorted(wanted):
         price, have = wanted[key], held.get(key)
         if have is None or have.status != "active":
             if not options.partial:
-                changes.append(Change(ADDED, key[0], key[1], None, _text(price)))
+                kind = SKU_IN_USE if have is None and key[0] in own else ADDED
+                changes.append(Change(kind, key[0], key[1], None, _text(price)))
         elif have.cost_price != price:
             changes.append(Change(PRICE, key[0], key[1], _text(have.cost_price), _text(price)))
             repriced.append(len(changes))
@@ -181,6 +187,15 @@ def plan_update(
     if options.names:
         changes += _name_changes(session, tenant.org_id)
     return plan
+
+
+def _own_skus(session: Session, org_id: int) -> set[str]:
+    """The SKUs of the tenant's own products (made by the reseller, never by a copy)."""
+    return set(
+        session.execute(
+            select(Product.sku).where(Product.org_id == org_id, Product.source_product_id.is_(None))
+        ).scalars()
+    )
 
 
 _item = PriceListItem.__table__
@@ -730,6 +745,7 @@ def task_apply_update(ctx) -> None:
         (ADD_ON, _apply_add_ons),
         (RENAMED, _apply_names),
         (SELL, _apply_sell_prices),
+        (SKU_IN_USE, _report_only),
     ):
         changes = [c for c in plan.changes if c.change == kind]
         if not changes:
@@ -987,6 +1003,10 @@ def _sync_product_status(session: Session, org_id: int, changes: list[Change]) -
 
 def _apply_add_ons(session: Session, tenant, plan, changes) -> None:
     link_add_ons(session, tenant.org_id)
+
+
+def _report_only(session: Session, tenant, plan, changes: list[Change]) -> None:
+    """Nothing to apply: the changes are only logged (see SKU_IN_USE)."""
 
 
 def _apply_names(session: Session, tenant, plan, changes: list[Change]) -> None:
