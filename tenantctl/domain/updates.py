@@ -79,7 +79,7 @@ ADDED, PRICE, DISCONTINUED, ADD_ON, RENAMED, SELL = (
 BELOW_COST = "below-cost"
 # Not a change either: a product the parent added whose SKU the reseller's own product
 # holds in the tenant. It is not copied (the reseller's product stays as it is); the update
-# reports and logs it so the reseller can rename or delete its product.
+# reports and logs it so that the distributor can tell the reseller.
 SKU_IN_USE = "sku-in-use"
 SKIPPED_STATUSES = ("in-progress", "suspended", "deleted")
 
