@@ -3,12 +3,12 @@ the same run; see tests/perf/__main__.py for the command and the README for the 
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,9 +29,15 @@ class Size:
     fanout_tenants: int
     fanout_items: int
     repeat: int  # runs of a quick command; the best one counts
+    customers: int  # a lite reseller's book, for `load` and `upgrade subscriptions`
+    subscriptions: int
+    memory_items: tuple[int, int | None]  # peak memory at the first vs at the second
 
 
-SIZES = {"small": Size(1_500, 3, 150, 3), "full": Size(None, 40, 500, 5)}
+SIZES = {
+    "small": Size(1_500, 3, 150, 3, 200, 1_000, (300, 1_500)),
+    "full": Size(None, 40, 500, 5, 2_000, 10_000, (10_000, None)),
+}
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Result:
     baseline: float
     target: float
     peak_mib: float | None = None
+    unit: str = "s"  # what `seconds` and `baseline` measure: "s", or "MiB" of peak memory
 
     @property
     def ratio(self) -> float:
@@ -63,31 +70,32 @@ class Run:
     peak_mib: float
 
 
+LAUNCH = Path(__file__).with_name("launch.py")
+
+
 def run(args: list, *, env: dict | None = None, repeat: int = 1) -> Run:
-    """Best wall time of REPEAT runs of ARGS, and the process's peak resident memory."""
+    """Best wall time of REPEAT runs of ARGS, and the process's peak resident memory (as
+    tests/perf/launch.py measures them, from a small process of its own)."""
     best = None
     for _ in range(repeat):
-        with tempfile.TemporaryFile() as out:
-            start = time.perf_counter()
-            proc = subprocess.Popen(
-                [str(a) for a in args],
+        with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as measured:
+            proc = subprocess.run(
+                [PYTHON, LAUNCH, measured.name, *(str(a) for a in args)],
                 stdout=out,
                 stderr=out,
                 env={**os.environ, **(env or {})},
                 cwd=ROOT,
+                check=False,
             )
-            # wait4 reports this child's own peak resident memory (KiB on Linux).
-            _, status, usage = os.wait4(proc.pid, 0)
-            seconds = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
             if proc.returncode != 0:
                 out.seek(0)
                 raise RuntimeError(
                     f"{' '.join(map(str, args))} exited {proc.returncode}:\n"
                     f"{out.read().decode(errors='replace')[-2000:]}"
                 )
-        if best is None or seconds < best.seconds:
-            best = Run(seconds, usage.ru_maxrss / 1024)
+            seconds, kib = measured.read().split()
+        if best is None or float(seconds) < best.seconds:
+            best = Run(float(seconds), int(kib) / 1024)  # ru_maxrss is in KiB on Linux
     return best
 
 
@@ -296,7 +304,111 @@ def fanout(size: str, spec: Size, stores: Stores, say) -> list[Result]:
     ]
 
 
-BENCHMARKS: dict[str, Callable] = {"startup": startup, "catalogue": catalogue, "fanout": fanout}
+def book(size: str, spec: Size, stores: Stores, say) -> list[Result]:
+    """`load` of a lite reseller's customers and subscriptions, then `upgrade subscriptions`
+    of them into its tenant, each against the floor that inserts the same rows."""
+    work = stores.workdir
+    path = work / "book.yaml"
+    path.write_text(data.lite_book(spec.customers, spec.subscriptions), encoding="utf-8")
+    b = stores.backend
+    n = f"{size} ({spec.customers:,} customers, {spec.subscriptions:,} subscriptions)"
+    out = []
+
+    say(f"[{b}] load of {spec.customers:,} customers and {spec.subscriptions:,} subscriptions")
+    empty = stores.new()
+    tenantctl(empty, "db", "upgrade")
+    loaded = stores.new(copy_of=empty)
+    load = tenantctl(loaded, "load", path)
+    out.append(
+        Result(
+            "load",
+            b,
+            n,
+            load.seconds,
+            "floor",
+            replay_floor(stores, empty, loaded, floor_tables()).seconds,
+            4,
+            load.peak_mib,
+        )
+    )
+
+    say(f"[{b}] upgrade subscriptions of {spec.subscriptions:,} subscriptions")
+    create_tenant(loaded, data.LITE, data.LITE_PRICE_LIST)
+    tenantctl(loaded, "upgrade", "customers", data.LITE)
+    before = stores.new(copy_of=loaded)
+    upgraded = tenantctl(loaded, "upgrade", "subscriptions", data.LITE)
+    floor = replay_floor(stores, before, loaded, ["subscription", "subscription_addon"])
+    out.append(
+        Result(
+            "upgrade subscriptions",
+            b,
+            n,
+            upgraded.seconds,
+            "floor",
+            floor.seconds,
+            2,
+            upgraded.peak_mib,
+        )
+    )
+    return out
+
+
+def floor_tables() -> list[str]:
+    """Every table of the store, parents before children."""
+    from sqlmodel import SQLModel
+
+    import tenantctl.store.models  # noqa: F401  (the tables)
+
+    return [t.name for t in SQLModel.metadata.sorted_tables]
+
+
+def replay_floor(stores: Stores, before: str, after: str, tables: list[str]) -> Run:
+    """The floor of a command that took the store BEFORE to AFTER: a fresh process that
+    imports sqlmodel and inserts the rows it added to TABLES into a copy of BEFORE."""
+    from tests.perf.floor import new_rows
+
+    dump = stores.workdir / f"rows-{stores.count}.pickle"
+    counts = new_rows(before, after, tables, str(dump))
+    if not counts.get(tables[-1]) and not counts.get(tables[0]):
+        raise RuntimeError(f"the command wrote nothing to {', '.join(tables)}: {counts}")
+    return run([PYTHON, "-m", "tests.perf.floor", "replay", stores.new(copy_of=before), dump])
+
+
+def memory(size: str, spec: Size, stores: Stores, say) -> list[Result]:
+    """Peak memory of `pricelist import` and of `tenant update` (1% diff) at two sizes of
+    the list: flat means the larger list costs at most 1.2x the smaller one's."""
+    work = stores.workdir
+    (work / "usd.yaml").write_text(usd_data_set(), encoding="utf-8")
+    b = stores.backend
+    peaks = {}
+    for count in spec.memory_items:
+        rows = data.items(count)
+        first = data.write_csv(rows, work / f"mem-{len(rows)}.csv")
+        second = data.write_csv(data.changed(rows), work / f"mem-{len(rows)}-1pct.csv")
+        say(f"[{b}] peak memory at {len(rows):,} items")
+        url = stores.new()
+        tenantctl(url, "load", work / "usd.yaml")
+        imported = tenantctl(url, "pricelist", "import", PRICE_LIST, first, "--currency", "USD")
+        create_tenant(url, CODE, PRICE_LIST)
+        tenantctl(url, "pricelist", "import", PRICE_LIST, second)
+        updated = tenantctl(url, "tenant", "update", CODE)
+        peaks[len(rows)] = (imported.peak_mib, updated.peak_mib)
+    (small, (imp_small, upd_small)), (large, (imp_large, upd_large)) = peaks.items()
+    n = f"{size} ({large:,} vs {small:,} items)"
+    base = f"at {small:,} items"
+    return [
+        Result("peak memory, pricelist import", b, n, imp_large, base, imp_small, 1.2, unit="MiB"),
+        Result("peak memory, tenant update", b, n, upd_large, base, upd_small, 1.2, unit="MiB"),
+    ]
+
+
+BENCHMARKS: dict[str, Callable] = {
+    "startup": startup,
+    "catalogue": catalogue,
+    "fanout": fanout,
+    "book": book,
+    "memory": memory,
+}
 
 
 def run_all(
@@ -304,6 +416,9 @@ def run_all(
 ) -> list[Result]:
     say = progress or (lambda _text: None)
     spec = SIZES[size]
+    # The byte code of tenantctl, as an install writes it (pip compiles what it installs):
+    # else a checkout run with PYTHONDONTWRITEBYTECODE compiles every module at each start.
+    compileall.compile_dir(ROOT / "tenantctl", quiet=1)
     results: list[Result] = []
     for server in (None, pg_server) if pg_server else (None,):
         with tempfile.TemporaryDirectory(prefix="tenantctl-perf-") as tmp:
