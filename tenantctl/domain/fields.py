@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import zoneinfo
 from collections.abc import Callable, Iterable
 from datetime import date as _date
 from decimal import Decimal
@@ -194,6 +193,8 @@ def date(value: Any) -> _date:
 
 def timezone(value: Any, max_length: int | None = 64) -> str:
     """An IANA time zone such as Europe/Athens."""
+    import zoneinfo  # here: the CLI imports this module for its choices, at every start
+
     result = text(value, max_length)
     try:
         zoneinfo.ZoneInfo(result)
