@@ -1,4 +1,4 @@
-"""Run a command and write its wall time and peak resident memory to a file:
+"""Run a command and write its wall time, CPU time and peak resident memory to a file:
 
     python tests/perf/launch.py OUT.txt COMMAND [ARGS...]
 
@@ -22,5 +22,5 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - start
 with open(out, "w", encoding="ascii") as handle:
-    handle.write(f"{seconds} {usage.ru_maxrss}\n")
+    handle.write(f"{seconds} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}\n")
 sys.exit(os.waitstatus_to_exitcode(status))
