@@ -121,7 +121,7 @@ def choice(value: Any, options: Iterable[str]) -> str:
     result = text(value)
     if result not in options:
         raise ValueError(f"{result!r} is not one of {', '.join(options)}")
-    return result
+    return options[options.index(result)]  # the option itself: one string for many rows
 
 
 def whole(value: Any) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -323,6 +323,17 @@ def subscription_prechecks(session: Session, tenant: TenantReseller) -> list[Off
             _customers(tenant),
             Subscription.status.in_(COPIED_STATUSES),
             _not_copied(Subscription, org.id),
+            # Only the rows the checks below refuse: the database skips the good ones.
+            or_(
+                copied.id.is_(None),
+                Subscription.currency != org.currency,
+                PriceList.currency != Subscription.currency,
+                product_copy.id.is_(None),
+                product_copy.status != "active",
+                unit_copy.id.is_(None),
+                unit_copy.status != "active",
+                PriceListItem.price.is_(None),
+            ),
         )
         .order_by(Subscription.code)
     ).all()
