@@ -197,12 +197,12 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
         problems.append(f"{label}:{line}: {fld}: {msg}")
 
     sku_length = fields.length(Product, "sku")
+    name_length = fields.length(Product, "name")
+    type_length = fields.length(Product, "product_type")
     checks = {  # column -> how it is read (an empty optional column is None)
         "sku": lambda v: fields.sku(v, sku_length),
-        "name": lambda v: fields.text(v, fields.length(Product, "name")),
-        "type": lambda v: (
-            fields.text(v, fields.length(Product, "product_type"), required=False) or None
-        ),
+        "name": lambda v: fields.text(v, name_length),
+        "type": lambda v: fields.text(v, type_length, required=False) or None,
         "add_on_of": lambda v: fields.sku(v, sku_length) if v.strip() else None,
         "platform": lambda v: fields.choice(v, platforms),
         "unit": lambda v: fields.choice(v, units),
