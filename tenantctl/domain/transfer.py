@@ -17,6 +17,7 @@ from sqlmodel import Session
 from tenantctl import config, jobs
 from tenantctl.domain.tenants import find_tenant, retail_price_list_name
 from tenantctl.errors import CheckFailed, Conflict, Refused
+from tenantctl.store.bulk import analyze
 from tenantctl.store.engine import COUNT_ROWS, write_session
 from tenantctl.store.models import (
     Account,
@@ -594,6 +595,7 @@ def _copy_records(ctx, model, copy_batch, what: str) -> None:
     )
     ctx.log(f"{what}: {new} new, {already} already copied")
     with ctx.transaction() as session:
+        analyze(session, model.__tablename__, "subscription_addon")  # the re-check's plan
         # What could not be copied (changed since the pre-check) is reported, not retried.
         _require_prechecks(session, session.get(TenantReseller, ctx.params["tenant_id"]))
 

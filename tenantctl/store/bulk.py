@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlmodel import Session
 
 BATCH = 1000
@@ -110,3 +110,11 @@ def insert_rows(session: Session, table: Table, rows: Iterable[dict]) -> None:
             )
         finally:
             cursor.close()
+
+
+def analyze(session: Session, *tables: str) -> None:
+    """Fresh planner statistics for TABLES after a bulk write, on PostgreSQL (SQLite plans
+    without them): planned on the statistics from before thousands of rows came, a query
+    may take a nested loop that runs for minutes."""
+    if session.connection().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {', '.join(tables)}"))
