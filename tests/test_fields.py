@@ -369,3 +369,25 @@ def test_each_entry_point_refuses_a_bad_value_in_the_same_words(
             f"{shown}: expected '{where}: {reason}' in\n{result.stderr}"
         )
     assert table_counts(distributor_store.db_url) == before
+
+
+def test_the_control_characters_are_unicodes_categories_cc_and_cs():
+    """check_controls refuses exactly the characters of categories Cc and Cs (a note may
+    hold a line break and a tab), naming the first, for every code point."""
+    import unicodedata
+
+    from tenantctl.domain import fields
+
+    for cp in range(0x110000):
+        char = chr(cp)
+        for note in (False, True):
+            refused = unicodedata.category(char) in ("Cc", "Cs") and not (note and char in "\n\t")
+            try:
+                fields.check_controls(f"a{char}b{char}", note=note)
+            except ValueError as exc:
+                assert refused, (hex(cp), note)
+                assert (
+                    str(exc) == f"{'a' + char + 'b' + char!r} holds the control character {char!r}"
+                )
+            else:
+                assert not refused, (hex(cp), note)

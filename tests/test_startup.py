@@ -23,7 +23,7 @@ try:
 except SystemExit:
     pass
 sys.stdout.flush()
-print("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+print("\\nMODULES " + json.dumps(sorted(sys.modules)))
 """
 
 
@@ -36,7 +36,18 @@ def _imported_by(*args: str) -> tuple[str, set[str]]:
         timeout=60,
     )
     printed, _, modules = run.stdout.rpartition("\nMODULES ")
-    return printed, set(json.loads(modules))
+    return printed, {m.split(".")[0] for m in json.loads(modules)}
+
+
+def _modules_of(*args: str) -> set[str]:
+    run = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return set(json.loads(run.stdout.rpartition("\nMODULES ")[2]))
 
 
 @pytest.mark.parametrize(
@@ -90,3 +101,28 @@ def test_a_store_that_cannot_be_opened_is_one_error_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "Error: the store cannot be used: unable to open database file"
     ]
+
+
+def test_version_builds_no_command():
+    """`--version` imports none of the command modules; a command imports its own only."""
+    from tenantctl.cli.app import COMMANDS
+
+    command_modules = {module for module, _ in COMMANDS.values()}
+    assert not _modules_of("--version") & command_modules
+    assert _modules_of("db", "--help") & command_modules == {"tenantctl.cli.db"}
+
+
+def test_the_root_help_lists_each_command_as_its_built_command_would():
+    """`tenantctl --help` lists the commands from their help alone, without building them:
+    the short help of each stand-in is the built command's, at any width."""
+    import typer
+
+    from tenantctl.cli.app import COMMANDS, LazyCommands, app
+
+    built = typer.main.get_command(app).commands
+    assert list(built) == list(COMMANDS)
+    for name in COMMANDS:
+        stand_in = LazyCommands({}).listed(name)
+        assert stand_in.hidden == built[name].hidden
+        for limit in (20, 45, 80, 200):
+            assert stand_in.get_short_help_str(limit) == built[name].get_short_help_str(limit)

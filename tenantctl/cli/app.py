@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
+from gettext import gettext
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from tenantctl import __version__
 from tenantctl.cli import output, usage
@@ -57,7 +61,26 @@ def _is_operational_error(exc: BaseException) -> bool:
 
 
 class TenantctlGroup(TyperGroup):
-    """The root group: hoists global options and turns the project's errors into exit codes."""
+    """The root group: hoists global options, turns the project's errors into exit codes,
+    and builds its commands lazily (COMMANDS)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(self.commands)
+
+    def list_commands(self, ctx):
+        return list(self.commands)  # the names, in order, without building the commands
+
+    def format_commands(self, ctx, formatter):
+        """TyperGroup's list of commands, from their help alone: `tenantctl --help` builds
+        none of them."""
+        commands = [(name, self.commands.listed(name)) for name in self.list_commands(ctx)]
+        commands = [(name, cmd) for name, cmd in commands if not cmd.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            rows = [(name, cmd.get_short_help_str(limit)) for name, cmd in commands]
+            with formatter.section(gettext("Commands")):
+                formatter.write_dl(rows)
 
     def parse_args(self, ctx, args):
         if ctx.parent is None:
@@ -160,44 +183,99 @@ def main_options(
     ctx.obj = State(db_url=db, json=json_, verbose=verbose, org=org)
 
 
-def _register() -> None:
-    from tenantctl.cli import (
-        account,
-        backorder,
-        catalogue,
-        checklist,
-        db,
-        demo,
-        load,
-        process,
-        tenant,
-        upgrade,
-    )
-
-    app.add_typer(db.app, name="db")
-    app.command("load")(load.load)
-    app.add_typer(catalogue.pricelist_app, name="pricelist")
-    app.add_typer(catalogue.product_app, name="product")
-    app.add_typer(account.account_app, name="account")
-    from tenantctl.cli import sales
-
-    app.add_typer(sales.subscription_app, name="subscription")
-    app.add_typer(sales.asset_app, name="asset")
-    app.add_typer(sales.order_app, name="order")
-    app.command("checklist")(checklist.checklist)
-    app.add_typer(tenant.tenant_app, name="tenant")
-    app.add_typer(process.process_app, name="process")
-    app.command("worker")(process.worker)
-    app.add_typer(upgrade.upgrade_app, name="upgrade")
-    app.add_typer(backorder.backorder_app, name="backorder")
-    app.command("reconcile")(backorder.reconcile)
-    app.command("demo")(demo.demo)
-    from tenantctl.cli import invoice
-
-    app.add_typer(invoice.invoice_app, name="invoice")
+# The commands and command groups under `tenantctl`, in the order --help lists them: the
+# module that defines each and its name there. A module is imported, and its click command
+# built, only when the command line reaches it (or --help lists it), so that `--version`
+# and a command's own run do not pay for the others.
+COMMANDS: dict[str, tuple[str, str]] = {
+    # the commands, then the groups (typer's order)
+    "load": ("tenantctl.cli.load", "load"),
+    "checklist": ("tenantctl.cli.checklist", "checklist"),
+    "worker": ("tenantctl.cli.process", "worker"),
+    "reconcile": ("tenantctl.cli.backorder", "reconcile"),
+    "demo": ("tenantctl.cli.demo", "demo"),
+    "db": ("tenantctl.cli.db", "app"),
+    "pricelist": ("tenantctl.cli.catalogue", "pricelist_app"),
+    "product": ("tenantctl.cli.catalogue", "product_app"),
+    "account": ("tenantctl.cli.account", "account_app"),
+    "subscription": ("tenantctl.cli.sales", "subscription_app"),
+    "asset": ("tenantctl.cli.sales", "asset_app"),
+    "order": ("tenantctl.cli.sales", "order_app"),
+    "tenant": ("tenantctl.cli.tenant", "tenant_app"),
+    "process": ("tenantctl.cli.process", "process_app"),
+    "upgrade": ("tenantctl.cli.upgrade", "upgrade_app"),
+    "backorder": ("tenantctl.cli.backorder", "backorder_app"),
+    "invoice": ("tenantctl.cli.invoice", "invoice_app"),
+}
 
 
-_register()
+def _build(name: str):
+    """The click command of COMMANDS[NAME], as typer builds it under this app: a Typer
+    becomes a group, a function a command (with the app's settings: plain help)."""
+    module, attr = COMMANDS[name]
+    target = getattr(importlib.import_module(module), attr)
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
+    holder.callback()(_nothing)  # a group, so that the command is one of its commands
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_command(holder).commands[name]
+
+
+def _nothing() -> None:
+    """Holds a lazily built command."""
+
+
+class LazyCommands(dict):
+    """The root group's commands: the names are known at once, each command is built at
+    its first use (any walk over the commands themselves builds them all)."""
+
+    def __init__(self, built: dict):
+        super().__init__({name: None for name in COMMANDS})
+        super().update(built)
+
+    def __getitem__(self, name):
+        command = super().__getitem__(name)
+        if command is None:
+            command = _build(name)
+            super().__setitem__(name, command)
+        return command
+
+    def get(self, name, default=None):
+        if name not in self:
+            return default
+        return self[name]
+
+    def values(self):
+        return [self[name] for name in self]
+
+    def items(self):
+        return [(name, self[name]) for name in self]
+
+    def copy(self):
+        return dict(self.items())
+
+    def listed(self, name: str):
+        """NAME's command, or a stand-in with only its help when it is not built yet (for
+        the list of commands in `tenantctl --help`, which needs no more)."""
+        command = super().__getitem__(name)
+        if command is not None:
+            return command
+        module, attr = COMMANDS[name]
+        target = getattr(importlib.import_module(module), attr)
+        if isinstance(target, typer.Typer):
+            if not isinstance(target.info.help, str) or target.info.hidden:
+                return self[name]  # help from a callback, or hidden: as typer says
+            text = inspect.cleandoc(target.info.help)
+        else:
+            text = inspect.getdoc(target)
+        return TyperCommand(name=name, help=text)
+
+    def pop(self, name, *default):
+        if name in self:
+            self[name]
+        return super().pop(name, *default)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -301,6 +300,8 @@ def demo(
     command = root.command  # the demo drives the same commands a person types
     steps = lifecycle(data_dir("fixtures"))
     # The demo's tenant administrators get a random password that is never shown.
+    import secrets  # here: `tenantctl --help` imports this module
+
     os.environ.setdefault("TENANTCTL_ADMIN_PASSWORD", secrets.token_urlsafe(18))
     try:
         for number, step in enumerate(steps, 1):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -43,7 +44,7 @@ CATALOGUE_LOCK = 1  # advisory-lock scope of an org's catalogue imports
 Key = tuple[str, str]  # (sku, unit)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PriceRow:
     """One line of a price list: a product sold in one unit at one price."""
 
@@ -57,7 +58,7 @@ class PriceRow:
     line: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemChange:
     sku: str
     unit: str
@@ -86,7 +87,7 @@ class PriceListDiff:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListedItem:
     sku: str
     name: str
@@ -149,8 +150,8 @@ def read_price_csv(path: Path) -> list[PriceRow]:
         data = path.read_bytes()
     except OSError as exc:
         raise BadInput(f"{label}: cannot read the file ({exc.strerror})") from None
-    text = fields.decode_utf8(data, label)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(fields.decode_utf8(data, label), newline=""))
+    del data
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
@@ -168,16 +169,19 @@ def read_price_csv(path: Path) -> list[PriceRow]:
             f"{', '.join(OPTIONAL_COLUMNS)})"
         )
     reader.fieldnames = header
-    raw: list[tuple[int, dict]] = []
-    try:
-        first_line = reader.line_num + 1
-        for record in reader:
-            # A quoted value may span lines: name the line the record starts on.
-            raw.append((first_line, record))
+
+    def records():
+        """(line, record) as they are read: the checks hold no list of the raw records."""
+        try:
             first_line = reader.line_num + 1
-    except csv.Error as exc:
-        raise BadInput(f"{label}:{reader.line_num}: not valid CSV ({exc})") from None
-    return check_price_rows(raw, label)
+            for record in reader:
+                # A quoted value may span lines: name the line the record starts on.
+                yield first_line, record
+                first_line = reader.line_num + 1
+        except csv.Error as exc:
+            raise BadInput(f"{label}:{reader.line_num}: not valid CSV ({exc})") from None
+
+    return check_price_rows(records(), label)
 
 
 def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str) -> list[PriceRow]:
@@ -193,12 +197,12 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
         problems.append(f"{label}:{line}: {fld}: {msg}")
 
     sku_length = fields.length(Product, "sku")
+    name_length = fields.length(Product, "name")
+    type_length = fields.length(Product, "product_type")
     checks = {  # column -> how it is read (an empty optional column is None)
         "sku": lambda v: fields.sku(v, sku_length),
-        "name": lambda v: fields.text(v, fields.length(Product, "name")),
-        "type": lambda v: (
-            fields.text(v, fields.length(Product, "product_type"), required=False) or None
-        ),
+        "name": lambda v: fields.text(v, name_length),
+        "type": lambda v: fields.text(v, type_length, required=False) or None,
         "add_on_of": lambda v: fields.sku(v, sku_length) if v.strip() else None,
         "platform": lambda v: fields.choice(v, platforms),
         "unit": lambda v: fields.choice(v, units),
@@ -519,7 +523,7 @@ def record_revision(
                 .values(to_revision=number)
                 .execution_options(synchronize_session=False)
             )
-    starting = [
+    starting = (  # written as they are made
         {
             "price_list_id": price_list.id,
             "product_id": product_ids[c.sku],
@@ -527,8 +531,8 @@ def record_revision(
             "price": items[(c.sku, c.unit)].price,
             "from_revision": number,
         }
-        for c in (*diff.added, *diff.changed)
-    ]
+        for c in itertools.chain(diff.added, diff.changed)
+    )
     insert_rows(session, PriceListItem.__table__, starting)
     return previous, number, diff
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from tenantctl import config, jobs
 from tenantctl.domain.tenants import find_tenant, retail_price_list_name
 from tenantctl.errors import CheckFailed, Conflict, Refused
+from tenantctl.store.bulk import analyze
 from tenantctl.store.engine import COUNT_ROWS, write_session
 from tenantctl.store.models import (
     Account,
@@ -324,6 +325,17 @@ def subscription_prechecks(session: Session, tenant: TenantReseller) -> list[Off
             _customers(tenant),
             Subscription.status.in_(COPIED_STATUSES),
             _not_copied(Subscription, org.id),
+            # Only the rows the checks below refuse: the database skips the good ones.
+            or_(
+                copied.id.is_(None),
+                Subscription.currency != org.currency,
+                PriceList.currency != Subscription.currency,
+                product_copy.id.is_(None),
+                product_copy.status != "active",
+                unit_copy.id.is_(None),
+                unit_copy.status != "active",
+                PriceListItem.price.is_(None),
+            ),
         )
         .order_by(Subscription.code)
     ).all()
@@ -585,6 +597,7 @@ def _copy_records(ctx, model, copy_batch, what: str) -> None:
     )
     ctx.log(f"{what}: {new} new, {already} already copied")
     with ctx.transaction() as session:
+        analyze(session, model.__tablename__, "subscription_addon")  # the re-check's plan
         # What could not be copied (changed since the pre-check) is reported, not retried.
         _require_prechecks(session, session.get(TenantReseller, ctx.params["tenant_id"]))
 

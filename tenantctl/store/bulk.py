@@ -10,10 +10,11 @@ Python-side defaults applied as in an ORM insert.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlmodel import Session
 
 BATCH = 1000
@@ -61,13 +62,17 @@ def ids_by(session: Session, table, key: str, org_id: int, values: Iterable) -> 
     return dict(rows_in(session, stmt, table.c[key], values))
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
-    """INSERT ROWS (dicts with the same keys) into TABLE inside the session's transaction."""
-    if not rows:
+def insert_rows(session: Session, table: Table, rows: Iterable[dict]) -> None:
+    """INSERT ROWS (dicts with the same keys) into TABLE inside the session's transaction;
+    ROWS may be a generator, read as the rows are written (a long list is never held)."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return
+    rows = itertools.chain((first,), rows)
     connection = session.connection()
     dialect = connection.dialect
-    names = list(rows[0])
+    names = list(first)
     defaults = {}
     for column in table.columns:
         if column.name in names or column.primary_key or column.default is None:
@@ -105,3 +110,11 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
             )
         finally:
             cursor.close()
+
+
+def analyze(session: Session, *tables: str) -> None:
+    """Fresh planner statistics for TABLES after a bulk write, on PostgreSQL (SQLite plans
+    without them): planned on the statistics from before thousands of rows came, a query
+    may take a nested loop that runs for minutes."""
+    if session.connection().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {', '.join(tables)}"))

@@ -5,11 +5,18 @@ SQLite, `COPY` on PostgreSQL. No SQLAlchemy statement, no per-row Python beyond 
 
     python -m tests.perf.floor import URL FILE.csv PRICE_LIST CURRENCY
     python -m tests.perf.floor create URL PRICE_LIST
+    python -m tests.perf.floor replay URL ROWS.pickle
+
+`replay` is the floor of the commands whose rows are not a simple function of a file
+(`load`, `upgrade subscriptions`): `new_rows` (not timed) reads from the store a command
+wrote the rows it added to the named tables, and `replay` inserts exactly those rows, in
+one transaction, into a copy of the store as it was before the command.
 """
 
 from __future__ import annotations
 
 import csv
+import pickle
 import sqlite3
 import sys
 from datetime import UTC, datetime
@@ -18,7 +25,7 @@ import sqlmodel  # noqa: F401  (the start-up that every command opening the stor
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, write: bool = True):
         self.pg = url.startswith("postgresql")
         if self.pg:
             import psycopg
@@ -26,10 +33,11 @@ class Store:
             self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
         else:
             self.conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute("BEGIN IMMEDIATE")
+            if write:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("PRAGMA foreign_keys=ON")
+                self.conn.execute("BEGIN IMMEDIATE")
         self.now = (
             datetime.now(UTC) if self.pg else datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         )
@@ -170,6 +178,70 @@ def floor_create(db: Store, name: str) -> None:
     db.commit()
 
 
+def _columns(db: Store, table: str) -> list[str]:
+    if db.pg:
+        return [
+            r[0]
+            for r in db.rows(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "AND table_schema = current_schema() ORDER BY ordinal_position",
+                table,
+            )
+        ]
+    return [r[1] for r in db.rows(f"PRAGMA table_info({table})")]
+
+
+def _select(db: Store, query: str):
+    """The rows of QUERY: tuples on SQLite, COPY's text lines on PostgreSQL (replayed as
+    they are)."""
+    if not db.pg:
+        return db.rows(query)
+    with db.conn.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT") as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    return data.splitlines(keepends=True)
+
+
+def new_rows(before_url: str, after_url: str, tables: list[str], path: str) -> dict[str, int]:
+    """Write to PATH the rows of TABLES (in a dependency order) that the store at AFTER_URL
+    holds beyond the one at BEFORE_URL (ids above its largest: a command only adds rows at
+    the end; a table without ids: the rows it lacks); returns how many of each. Not timed:
+    it prepares `replay`."""
+    before, after = Store(before_url, write=False), Store(after_url, write=False)
+    dump, counts = [], {}
+    for table in tables:
+        columns = _columns(after, table)
+        query = f"SELECT {', '.join(columns)} FROM {table}"
+        if "id" in columns:
+            known = before.one(f"SELECT coalesce(max(id), 0) FROM {table}")
+            rows = _select(after, f"{query} WHERE id > {known} ORDER BY id")
+        else:
+            old = set(_select(before, query))
+            rows = [r for r in _select(after, query) if r not in old]
+        counts[table] = len(rows)
+        dump.append((table, columns, rows))
+    before.conn.close()
+    after.conn.close()
+    with open(path, "wb") as handle:
+        pickle.dump(dump, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return counts
+
+
+def replay(db: Store, path: str) -> None:
+    """Insert the rows `new_rows` wrote to PATH, as they are (ids included)."""
+    with open(path, "rb") as handle:
+        dump = pickle.load(handle)
+    for table, columns, data in dump:
+        if not db.pg:
+            db.insert(table, tuple(columns), data)
+            continue
+        with (
+            db.conn.cursor() as cur,
+            cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            copy.write(b"".join(data))
+    db.commit()
+
+
 def main(argv: list[str]) -> None:
     kind, url, *rest = argv
     db = Store(url)
@@ -177,6 +249,8 @@ def main(argv: list[str]) -> None:
         floor_import(db, *rest)
     elif kind == "create":
         floor_create(db, *rest)
+    elif kind == "replay":
+        replay(db, *rest)
     else:
         raise SystemExit(f"unknown floor {kind!r}")
 
