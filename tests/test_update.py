@@ -770,6 +770,140 @@ def test_an_immediate_import_while_a_revision_is_scheduled_is_refused(cli, tmp_p
     assert cli.json("pricelist", "show", PL) == before
 
 
+# --- names and add-on relations of a scheduled revision ----------------------------------------
+
+RENAMED_E3 = "Microsoft 365 E3 (no Teams)"
+
+
+def scheduled_v2(tmp_path, name: str = "v2-scheduled.csv", **changes) -> Path:
+    """V2 with Teams Phone no longer an add-on and E3 renamed (or CHANGES instead)."""
+    changes = changes or {
+        "MS_TEAMS_PHONE": {"add_on_of": ""},
+        "MS_M365_E3": {"name": RENAMED_E3},
+    }
+    return write_rows(tmp_path / name, edited(read_rows(V2), **changes))
+
+
+def root_product(cli, sku: str) -> tuple[str, str | None]:
+    shown = cli.json("product", "show", sku)
+    return shown["name"], shown["add_on_of"]
+
+
+def take_effect_today(engine) -> None:
+    """The days pass: what was scheduled is now due (there is no clock to move)."""
+    from tenantctl.store.models import PriceListRevision, ProductChange
+
+    with write_session(engine) as session:
+        for model in (PriceListRevision, ProductChange):
+            session.execute(
+                update(model)
+                .where(model.effective_date.is_not(None))
+                .values(effective_date=date.today())
+            )
+
+
+def test_a_scheduled_revision_renames_and_moves_add_ons_on_its_date_not_before(
+    store, engine, tmp_path
+):
+    before = {sku: root_product(store, sku) for sku in ("MS-TEAMS-PHONE", "MS-M365-E3")}
+    assert before["MS-TEAMS-PHONE"][1] == "MS-M365-E3"
+    later = days_from_today(30)
+    dry = store.json(
+        "pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", later, "--dry-run"
+    )
+    assert dry["products_renamed"] == 1
+    store("pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", later)
+
+    # Nothing moves at once: the root keeps names and add-on relations, and sells them.
+    assert {sku: root_product(store, sku) for sku in before} == before
+    sold = store.json(
+        "subscription",
+        "create",
+        "LC-OLIVE-TRADE",
+        "MS-M365-E3",
+        "--unit",
+        "monthly",
+        "--quantity",
+        "1",
+        "--add-on",
+        "MS-TEAMS-PHONE=1",
+    )
+    assert [a["sku"] for a in sold["add_ons"]] == ["MS-TEAMS-PHONE"]
+    # A tenant update today has nothing to do, and logs no add-on or name change.
+    outcome = update_one(store, "ACME", "--names")
+    assert (outcome["status"], outcome["counts"]) == ("up-to-date", {})
+    assert log_of(store) == []
+    held = tenant_products(engine)
+    assert (held["MS-TEAMS-PHONE"].add_on_of, held["MS-M365-E3"].name) == (
+        "MS-M365-E3",
+        before["MS-M365-E3"][0],
+    )
+
+    take_effect_today(engine)
+    # The first command on the date applies them, as the revision's prices apply.
+    assert root_product(store, "MS-TEAMS-PHONE") == (before["MS-TEAMS-PHONE"][0], None)
+    assert root_product(store, "MS-M365-E3") == (RENAMED_E3, None)
+    refused = store(
+        "subscription", "update", sold["code"], "--add-on", "MS-TEAMS-PHONE=2", expect=None
+    )
+    assert refused.exit_code != 0 and "add-on" in refused.stderr
+    outcome = update_one(store, "ACME", "--names")
+    assert outcome["status"] == "succeeded"
+    assert outcome["counts"][ADD_ON] == 1 and outcome["counts"][RENAMED] == 1
+    changed = {(e["change"], e["sku"]): (e["old"], e["new"]) for e in log_of(store)}
+    assert changed[(ADD_ON, "MS-TEAMS-PHONE")] == ("MS-M365-E3", None)
+    assert changed[(RENAMED, "MS-M365-E3")] == (before["MS-M365-E3"][0], RENAMED_E3)
+    held = tenant_products(engine)
+    assert (held["MS-TEAMS-PHONE"].add_on_of, held["MS-M365-E3"].name) == (None, RENAMED_E3)
+
+
+def test_a_worker_applies_scheduled_names_on_their_date(store, engine, tmp_path):
+    store("pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", days_from_today(30))
+    assert run_worker(engine) == []
+    with read_session(engine) as session:
+        name = session.execute(
+            select(Product.name).where(
+                Product.sku == "MS-M365-E3", Product.source_product_id.is_(None)
+            )
+        ).scalar_one()
+    assert name != RENAMED_E3
+    take_effect_today(engine)
+    register_all()
+    report = jobs.worker(engine, "test-worker", until_empty=True, handle_signals=False)
+    assert report.swept >= 1
+    with read_session(engine) as session:
+        name = session.execute(
+            select(Product.name).where(
+                Product.sku == "MS-M365-E3", Product.source_product_id.is_(None)
+            )
+        ).scalar_one()
+    assert name == RENAMED_E3
+
+
+def test_scheduled_revisions_rename_in_their_order(store, engine, tmp_path):
+    """A later revision is compared with what the earlier scheduled one will leave."""
+    original = root_product(store, "MS-M365-E3")[0]
+    store("pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", days_from_today(30))
+    back = scheduled_v2(tmp_path, "v3.csv", MS_M365_E3={"name": original, "price": "36.00"})
+    result = store.json("pricelist", "import", PL, back, "--effective", days_from_today(40))
+    assert (result["revision"], result["products_renamed"]) == (3, 1)
+    assert root_product(store, "MS-M365-E3")[0] == original
+    take_effect_today(engine)
+    assert root_product(store, "MS-M365-E3")[0] == original
+
+
+def test_a_scheduled_revision_that_only_renames_is_still_a_revision(store, tmp_path):
+    """Names take effect with a revision: one whose items are unchanged is still made."""
+    store("pricelist", "import", PL, V2)
+    only_names = scheduled_v2(tmp_path, MS_M365_E3={"name": RENAMED_E3})
+    result = store.json("pricelist", "import", PL, only_names, "--effective", days_from_today(5))
+    assert (result["revision"], result["diff"]["added"], result["diff"]["changed"]) == (3, [], [])
+    assert root_product(store, "MS-M365-E3")[0] != RENAMED_E3
+    # An import in effect at once renames at once, as before.
+    store("pricelist", "import", PL, V2, "--effective", days_from_today(5))
+    assert root_product(store, "MS-M365-E3")[0] != RENAMED_E3
+
+
 # --- many tenants --------------------------------------------------------------------------
 
 
