@@ -1212,7 +1212,7 @@ BAD_INPUTS = [
         "    country: CY\n",
         "    country: CY\n    currency: USD\n",
         "accounts[1].currency",
-        "CUST has 2 subscription(s) in EUR",
+        "CUST has 2 subscriptions in EUR",
         at="    currency: USD\n",
     ),
     Bad(
@@ -1347,7 +1347,7 @@ def test_every_problem_is_listed_at_once(loaded_store):
         .replace("    bill_to: RESELLER\n", "    bill_to: NOBODY\n")
     )
     stderr = loaded_store.assert_refused("three.yaml", text)
-    assert "3 problem(s); nothing was loaded" in stderr
+    assert "3 problems; nothing was loaded" in stderr
     lines = [int(m) for m in re.findall(r"three\.yaml:(\d+): ", stderr)[0:]]
     assert lines == sorted(lines) and len(lines) == 3
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -150,7 +151,10 @@ def test_workers_killed_during_an_update_leave_every_change_applied_once(
         return jobs.get_process(engine, pid).fence
 
     def plans_made() -> int:
-        return sum("change(s) from revision" in e.message for e in jobs.logs(engine, pid))
+        return sum(
+            re.match(r"\d+ changes? from revision", e.message) is not None
+            for e in jobs.logs(engine, pid)
+        )
 
     # Each victim dies at a random moment of a different phase: planning (or just after),
     # copying the new products, applying the later kinds of change; the last anywhere in

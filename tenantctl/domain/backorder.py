@@ -46,6 +46,7 @@ from tenantctl.store.models import (
     TenantReseller,
     utcnow,
 )
+from tenantctl.words import plural
 
 _COPY_BATCH = 2000
 # Subscription statuses the parent bills: one such in the parent not copied down blocks
@@ -136,8 +137,9 @@ def enable(session: Session, ref: str) -> SwitchResult:
     if left:
         shown = ", ".join(left[:20]) + (f" and {len(left) - 20} more" if len(left) > 20 else "")
         raise CheckFailed(
-            f"{len(left)} subscription(s) of {code}'s customers in the parent are not "
-            f"copied into the tenant: {shown}; copy them first (tenantctl upgrade customers "
+            f"{plural(len(left), 'subscription')} of {code}'s customers in the parent "
+            f"{'is' if len(left) == 1 else 'are'} not copied into the tenant: {shown}; "
+            "copy them first (tenantctl upgrade customers "
             f"{code}, then tenantctl upgrade subscriptions {code})"
         )
     copied = 0
@@ -352,10 +354,25 @@ def _keep_error(engine, tenant_id: int, message: str) -> str:
         if event is not None:
             event.attempts += 1
             event.last_error = message[:500]
-            text = f"event {event.id} ({event.subject} {event.action}): {message}"
+            # Named by the tenant's own code: the event's row id is the distributor's, and
+            # this text reaches the tenant's user (a sale's warning).
+            text = f"{event.subject} {_subject_code(session, event)} ({event.action}): {message}"
         else:
             text = message
     return text
+
+
+_SUBJECTS = {"customer": Account, "subscription": Subscription, "asset": Asset}
+
+
+def _subject_code(session: Session, event: BackorderEvent) -> str:
+    model = _SUBJECTS.get(event.subject)
+    code = (
+        session.execute(select(model.code).where(model.id == event.subject_id)).scalar()
+        if model is not None
+        else None
+    )
+    return code or "(deleted)"
 
 
 def deliver_written(engine, session: Session) -> list[DeliveryReport]:

@@ -42,6 +42,7 @@ from tenantctl.store.models import (
     SubscriptionAddon,
     TenantReseller,
 )
+from tenantctl.words import plural
 
 # Scope of the advisory lock that serialises the invoice runs of one org (PostgreSQL).
 BILLING_LOCK = 8_008
@@ -669,7 +670,7 @@ def issue(session: Session, org: Organisation, code: str, period: str) -> CycleR
         )
         views.append(_view(reseller, cycle, draft, number, issued_on))
     message = (
-        f"issued {len(views)} invoice(s) to {code} for cycle {cycle.period}"
+        f"issued {plural(len(views), 'invoice')} to {code} for cycle {cycle.period}"
         if views
         else f"cycle {cycle.period} of {code} had nothing to bill: closed"
     )
@@ -756,7 +757,8 @@ def batch_error(result: BatchResult) -> BatchFailed:
     names = "; ".join(f"{f['reseller']}: {f['error']}" for f in result.failures)
     return BatchFailed(
         f"{len(result.failures)} of {len(result.failures) + len(result.results)}"
-        f" reseller(s) failed: {names}"
+        f" {'reseller' if len(result.failures) + len(result.results) == 1 else 'resellers'}"
+        f" failed: {names}"
     )
 
 

@@ -37,6 +37,7 @@ from tenantctl.store.models import (
     SyncRecord,
     utcnow,
 )
+from tenantctl.words import plural
 
 # a new root organisation: None means the file must give it
 ORGANISATION_DEFAULTS = {
@@ -372,7 +373,7 @@ class _Loader:
                 self.problems.at(
                     entry,
                     "items",
-                    f"price list {stored.name!r} has {len(listed)} items in the "
+                    f"price list {stored.name!r} has {plural(len(listed), 'item')} in the "
                     "store; a data set cannot empty it",
                 )
 
@@ -427,7 +428,7 @@ class _Loader:
                 self.problems.at(
                     entry,
                     "currency",
-                    f"{stored.code} has {count} subscription(s) in "
+                    f"{stored.code} has {plural(count, 'subscription')} in "
                     f"{stored.currency}; an account's currency cannot change",
                 )
         if demoted:
