@@ -17,8 +17,6 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -56,7 +54,6 @@ from tests.test_update_realdata import CODE, gcp_version, load_usd_reseller
 from tests.test_update_realdata import PL as GCP_PL
 from tests.test_update_realdata import create_tenant as create_usd_tenant
 
-ROOT = Path(__file__).resolve().parents[1]
 LEASE = 2.0
 FAST = QueueSettings(lease_seconds=LEASE, backoff_seconds=0.0, poll_seconds=0.02)
 # Far more than the test needs; the guard only turns a hang into a failure.
@@ -81,35 +78,11 @@ def _guarded(monkeypatch):
 
 
 @pytest.fixture
-def spawn(db_url):
+def spawn(db_url, python_process):
     """Start `tests.tenant_worker_main` workers on this test's store; none outlives the test."""
-    started: list[subprocess.Popen] = []
-
-    def start(worker_id: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.tenant_worker_main",
-                db_url,
-                "--worker-id",
-                worker_id,
-                "--lease",
-                str(LEASE),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    return lambda worker_id: python_process(
+        "-m", "tests.tenant_worker_main", db_url, "--worker-id", worker_id, "--lease", LEASE
+    )
 
 
 def logged(engine, process_id: int) -> int:
