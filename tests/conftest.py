@@ -125,6 +125,11 @@ def pg_server():
     return PG_SERVER
 
 
+def run_app(*args: str, env: dict | None = None):
+    """Run tenantctl's typer app as typer builds it (for help pages and completion)."""
+    return CliRunner().invoke(app, list(args), env=env)
+
+
 # tenantctl's click command, built once: typer's CliRunner.invoke builds it again on every
 # call (0.3 s each), which would be most of the suite's run time.
 COMMAND = typer.main.get_command(app)

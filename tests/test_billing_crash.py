@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from tenantctl.store.engine import read_session
 from tenantctl.store.models import Account, BillingCycle, Invoice
+from tests.billing_world import add_customer, add_reseller, add_subscription, build_world
 from tests.jobs_worker_main import wait_until
-from tests.test_billing import add_customer, add_reseller, add_subscription, build_world
 
 RESELLERS = 120
 PERIOD = "2026-03"

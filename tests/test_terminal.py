@@ -14,7 +14,8 @@ from sqlalchemy import update
 
 from tenantctl.cli import output
 from tenantctl.store.models import Account, Product
-from tests.world import PL, World
+from tests.conftest import run_app
+from tests.world import PL, World, today
 
 MARKUP = "Acme [/bold] Ltd [link=https://evil.example/]Click[/link] [red]x"
 ESCAPES = "Evil \x1b[31mred\x1b[0m \x1b]0;title\x07 \x9b2J end"
@@ -166,8 +167,6 @@ _VOLATILE = [
 
 
 def steady(text: str, world: World) -> str:
-    from tests.test_sales import today
-
     for pattern, stand_in in _VOLATILE:
         text = pattern.sub(stand_in, text)
     text = text.replace(today().isoformat(), "YYYY-MM-DD")
@@ -502,9 +501,7 @@ def test_a_short_administrator_password_is_asked_again_at_a_terminal(capsys):
 
 
 def test_the_password_rule_is_in_the_help():
-    from tests.test_cli_help import run
-
-    page = run("tenant", "create", "--help", env=wide(100)).stdout
+    page = run_app("tenant", "create", "--help", env=wide(100)).stdout
     assert "at least `min_password_length` characters: 10 unless config/tenants.yaml" in " ".join(
         page.split()
     )

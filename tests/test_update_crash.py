@@ -28,10 +28,13 @@ from tenantctl.domain.kinds import register_all
 from tenantctl.jobs import QueueSettings
 from tenantctl.store.engine import read_session
 from tenantctl.store.models import TenantUpdateLog
+from tests.gcp_update_world import CODE, gcp_version, load_usd_reseller
+from tests.gcp_update_world import PL as GCP_PL
+from tests.gcp_update_world import create_tenant as create_usd_tenant
 from tests.jobs_worker_main import wait_until
 from tests.realdata import GCP_VERSIONS, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
-from tests.test_update import (
+from tests.update_world import (
     ADD_ON,
     DATASET,
     PL,
@@ -50,9 +53,6 @@ from tests.test_update import (
     version_of,
     write_rows,
 )
-from tests.test_update_realdata import CODE, gcp_version, load_usd_reseller
-from tests.test_update_realdata import PL as GCP_PL
-from tests.test_update_realdata import create_tenant as create_usd_tenant
 
 LEASE = 2.0
 FAST = QueueSettings(lease_seconds=LEASE, backoff_seconds=0.0, poll_seconds=0.02)

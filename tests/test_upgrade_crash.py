@@ -35,7 +35,8 @@ from tenantctl.store.models import (
     SyncRecord,
 )
 from tests.jobs_worker_main import wait_until
-from tests.test_upgrade import (
+from tests.upgrade_data import LiteSet, add_lite_customers
+from tests.upgrade_world import (
     COPIED,
     DATASET,
     LITE,
@@ -50,7 +51,6 @@ from tests.test_upgrade import (
     status,
     tenant_state,
 )
-from tests.upgrade_data import LiteSet, add_lite_customers
 
 BATCH = 50
 CUSTOMERS, SUBSCRIPTIONS = 300, 10
