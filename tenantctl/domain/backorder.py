@@ -564,22 +564,8 @@ def reseller_cost(
     Asked again in the same transaction, the answer is remembered."""
     memo = session.info.setdefault("tenantctl_reseller_cost", {})
     key = (reseller.id, parent_product.id, unit, as_of)
-    if key not in memo:
-        memo[key] = _reseller_cost(
-            session, tenant, reseller, tenant_product, parent_product, unit, as_of
-        )
-    return memo[key]
-
-
-def _reseller_cost(
-    session: Session,
-    tenant: TenantReseller,
-    reseller: Account,
-    tenant_product: Product,
-    parent_product: Product,
-    unit: str,
-    as_of: date,
-) -> tuple[Decimal, str]:
+    if key in memo:
+        return memo[key]
     price_list = session.get(PriceList, reseller.price_list_id or tenant.price_list_id)
     amount = listed_price(session, price_list, parent_product, unit, as_of)
     if amount is None:
@@ -595,7 +581,8 @@ def _reseller_cost(
             f'priced (fix: tenantctl pricelist set-price "{price_list.name}" '
             f"{parent_product.sku} --unit {unit} PRICE)"
         )
-    return amount, price_list.currency
+    memo[key] = amount, price_list.currency
+    return memo[key]
 
 
 def _mirror_subscription(

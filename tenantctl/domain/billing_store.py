@@ -71,6 +71,28 @@ class LineView:
     corrects: str | None
 
 
+def _line_view(x) -> LineView:
+    """A line as the CLI shows it, from a drafted line or a stored one (same field names)."""
+    return LineView(
+        x.customer_code,
+        x.customer_name,
+        x.subject,
+        x.subject_code,
+        x.sku,
+        x.product_name,
+        x.unit,
+        x.quantity,
+        x.charged,
+        x.unit_price,
+        x.amount,
+        x.kind,
+        x.period,
+        x.revision,
+        x.note or None,
+        x.corrects,
+    )
+
+
 @dataclass(frozen=True)
 class SubtotalView:
     customer: str
@@ -481,27 +503,7 @@ def _view(
         issued_on,
         draft.total,
         [SubtotalView(s.customer_code, s.customer_name, s.amount) for s in draft.subtotals],
-        [
-            LineView(
-                x.customer_code,
-                x.customer_name,
-                x.subject,
-                x.subject_code,
-                x.sku,
-                x.product_name,
-                x.unit,
-                x.quantity,
-                x.charged,
-                x.unit_price,
-                x.amount,
-                x.kind,
-                x.period,
-                x.revision,
-                x.note or None,
-                x.corrects,
-            )
-            for x in draft.lines
-        ],
+        [_line_view(x) for x in draft.lines],
     )
 
 
@@ -804,27 +806,7 @@ def _invoice_view(
         invoice.issued_on,
         invoice.total,
         list(subtotals.values()),
-        [
-            LineView(
-                x.customer_code,
-                x.customer_name,
-                x.subject,
-                x.subject_code,
-                x.sku,
-                x.product_name,
-                x.unit,
-                x.quantity,
-                x.charged,
-                x.unit_price,
-                x.amount,
-                x.kind,
-                x.period,
-                x.revision,
-                x.note,
-                x.corrects,
-            )
-            for x in rows
-        ],
+        [_line_view(x) for x in rows],
     )
 
 
