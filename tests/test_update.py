@@ -656,7 +656,10 @@ def test_a_scheduled_revision_renames_and_moves_add_ons_on_its_date_not_before(
         "pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", later, "--dry-run"
     )
     assert dry["products_renamed"] == 1
-    store("pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", later)
+    made = store("pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", later)
+    assert f"1 renamed on {later} (names and add-on relations change" in " ".join(
+        made.stderr.split()
+    )
 
     # Nothing moves at once: the root keeps names and add-on relations, and sells them.
     assert {sku: root_product(store, sku) for sku in before} == before
