@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import uuid
@@ -28,7 +29,8 @@ from tests.skipcheck import DATABASE_VARIABLE, POSTGRES_ONLY, SQLITE_ONLY
 pytest_plugins = ["pytester"]
 
 PG_SERVER = os.environ.get(DATABASE_VARIABLE)
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+FIXTURES = ROOT / "fixtures"
 PG_SKIP_REASON = f"{POSTGRES_ONLY}: set {DATABASE_VARIABLE} to run it"
 SQLITE_ONLY_REASON = f"{SQLITE_ONLY}: the suite runs on PostgreSQL ({DATABASE_VARIABLE} is set)"
 # Marks for tests of one backend; the skip reasons are the ones tests/skipcheck.py accepts.
@@ -121,6 +123,11 @@ def pg_server():
     if not PG_SERVER:
         pytest.skip(PG_SKIP_REASON)
     return PG_SERVER
+
+
+def run_app(*args: str, env: dict | None = None):
+    """Run tenantctl's typer app as typer builds it (for help pages and completion)."""
+    return CliRunner().invoke(app, list(args), env=env)
 
 
 # tenantctl's click command, built once: typer's CliRunner.invoke builds it again on every
@@ -236,6 +243,31 @@ def at_once(db_url: str, call, times: int = 2) -> list:
         thread.join(timeout=120)
     assert len(outcomes) == times, f"a caller neither returned nor raised: {outcomes}"
     return outcomes
+
+
+@pytest.fixture
+def python_process():
+    """START(*ARGV, env=ENV): run `python ARGV...` from the checkout (ENV added to this
+    process's environment), its output captured as text; none outlives the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(*argv: str, env: dict | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, *map(str, argv)],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()  # SIGKILL ends a stopped process too
+        proc.communicate()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ expected prices are the fixture's "Resellers EUR" prices (LITECLOUD's and ACME's
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -525,6 +526,10 @@ def test_an_event_that_cannot_be_priced_waits_with_its_error_and_the_sale_stands
         "1",
     )
     assert "back-order waits" in result.stderr and "MS-EXO-P1" in result.stderr
+    # Inside the tenant the waiting sale is named by its code, never by a global row id.
+    (sold,) = world.at_json(world.lite, "subscription", "list", "--account", "NEWCO")
+    assert f"subscription {sold['code']} (new)" in result.stderr
+    assert not re.search(r"\bevent \d", result.stderr)
     status = world.cli.json("backorder", "status", "LITECLOUD")
     assert status["pending"] == 1 and "no price" in status["oldest_pending"]["last_error"]
     assert len(world.at_json(world.lite, "subscription", "list", "--account", "NEWCO")) == 1

@@ -9,11 +9,8 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -25,7 +22,6 @@ from tenantctl.store.models import Account, BackorderEvent, SalesOrder, Subscrip
 from tests import backorder_ops
 from tests.jobs_worker_main import wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
 EVENTS = 200
 WAIT = 60
 
@@ -37,27 +33,9 @@ def world(live_world):
 
 
 @pytest.fixture
-def spawn(world):
-    """Start subprocesses on this test's store; none outlives the test."""
-    started: list[subprocess.Popen] = []
-
-    def start(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+def spawn(python_process):
+    """Start subprocesses (`python ARGS...`); none outlives the test."""
+    return python_process
 
 
 def held_events(world, count: int, seed: int) -> tuple[int, int, int]:

@@ -10,20 +10,16 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from tenantctl.store.engine import read_session
 from tenantctl.store.models import Account, BillingCycle, Invoice
+from tests.billing_world import add_customer, add_reseller, add_subscription, build_world
 from tests.jobs_worker_main import wait_until
-from tests.test_billing import add_customer, add_reseller, add_subscription, build_world
 
-ROOT = Path(__file__).resolve().parents[1]
 RESELLERS = 120
 PERIOD = "2026-03"
 
@@ -46,15 +42,10 @@ def many(engine):
     return world
 
 
-def spawn(db_url: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tenantctl", "--db", db_url, *args],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+@pytest.fixture
+def spawn(db_url, python_process):
+    """Start `tenantctl` subprocesses on this test's store; none outlives the test."""
+    return lambda *args: python_process("-m", "tenantctl", "--db", db_url, *args)
 
 
 def issued_cycles(engine) -> int:
@@ -79,8 +70,8 @@ def assert_each_once_without_gaps(engine) -> None:
     assert sorted(serials) == list(range(1, 2 * RESELLERS + 1))
 
 
-def test_a_run_killed_half_way_leaves_no_gap_in_the_numbers(db_url, engine, many):
-    proc = spawn(db_url, "invoice", "run", "--all", "--period", PERIOD)
+def test_a_run_killed_half_way_leaves_no_gap_in_the_numbers(engine, many, spawn):
+    proc = spawn("invoice", "run", "--all", "--period", PERIOD)
     try:
         wait_until(lambda: issued_cycles(engine) >= 5, "some resellers issued", 120)
         os.kill(proc.pid, signal.SIGKILL)
@@ -88,16 +79,14 @@ def test_a_run_killed_half_way_leaves_no_gap_in_the_numbers(db_url, engine, many
         proc.communicate()
     done = issued_cycles(engine)
     assert 5 <= done < RESELLERS, "the kill did not land half-way"
-    rerun = spawn(db_url, "invoice", "run", "--all", "--period", PERIOD, "--json")
+    rerun = spawn("invoice", "run", "--all", "--period", PERIOD, "--json")
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
     assert_each_once_without_gaps(engine)
 
 
-def test_two_runs_of_all_at_once_issue_each_invoice_once(db_url, engine, many):
-    runs = [
-        spawn(db_url, "invoice", "run", "--all", "--period", PERIOD, "--json") for _ in range(2)
-    ]
+def test_two_runs_of_all_at_once_issue_each_invoice_once(engine, many, spawn):
+    runs = [spawn("invoice", "run", "--all", "--period", PERIOD, "--json") for _ in range(2)]
     for proc in runs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err

@@ -277,7 +277,7 @@ def test_every_problem_of_a_file_is_listed(store, cli, tmp_path):
         HEADER + row(platform="azure") + row(sku="B", unit="weekly") + row(sku="C", price="-1"),
     )
     message = cli("pricelist", "import", R, bad, "--currency", "EUR", expect=2).stderr
-    assert "3 problem(s)" in message
+    assert "3 problems" in message
     for fragment in (":2: platform:", ":3: unit:", ":4: price:"):
         assert fragment in message
 

@@ -8,12 +8,12 @@ import re
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from tenantctl import __version__
 from tenantctl.cli.app import app
 from tenantctl.store.engine import open_engine, write_session
 from tenantctl.store.models import Organisation
+from tests.conftest import run_app
 
 WIDE = {"COLUMNS": "100"}
 
@@ -25,10 +25,6 @@ def walk(command, path=()):
 
 
 COMMANDS = list(walk(typer.main.get_command(app)))
-
-
-def run(*args: str, env: dict | None = None):
-    return CliRunner().invoke(app, list(args), env=env)
 
 
 def test_the_walk_finds_the_command_groups():
@@ -50,7 +46,7 @@ def test_every_command_has_help(path, command):
     undocumented = [p.name for p in command.params if not (getattr(p, "help", None) or "").strip()]
     assert undocumented == [], f"tenantctl {' '.join(path)}: options without help"
 
-    result = run(*path, "--help", env=WIDE)
+    result = run_app(*path, "--help", env=WIDE)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("Usage: ")
     first_line = command.help.strip().splitlines()[0]
@@ -59,13 +55,13 @@ def test_every_command_has_help(path, command):
 
 def test_help_snapshots(snapshot):
     for path in (["pricelist"], ["pricelist", "import"]):
-        result = run(*path, "--help", env=WIDE)
+        result = run_app(*path, "--help", env=WIDE)
         assert result.exit_code == 0
         snapshot.assert_match(result.stdout, "_".join(path) + "_help.txt")
 
 
 def test_version():
-    result = run("--version")
+    result = run_app("--version")
     assert result.exit_code == 0
     assert result.stdout == f"tenantctl {__version__}\n"
 
@@ -81,7 +77,7 @@ def test_version():
     ids=["unknown-command", "unknown-sub-command", "unknown-option", "bad-option-value"],
 )
 def test_bad_usage_exits_2(tmp_path, args):
-    result = run("--db", f"sqlite:///{tmp_path / 'store.db'}", *args)
+    result = run_app("--db", f"sqlite:///{tmp_path / 'store.db'}", *args)
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "Usage:" in result.stderr or "Error" in result.stderr
@@ -103,20 +99,20 @@ def test_global_options_after_the_command(rooted, cli):
         ["pricelist", "list", "--json", f"--db={rooted}"],
         ["pricelist", "list", "-v", "--json", "--db", rooted],
     ):
-        result = run(*args)
+        result = run_app(*args)
         assert result.exit_code == 0, (args, result.stderr)
         assert json.loads(result.stdout) == []
 
 
 def test_arguments_after_a_double_dash_are_not_global_options(rooted):
-    result = run("--db", rooted, "pricelist", "show", "--", "--json")
+    result = run_app("--db", rooted, "pricelist", "show", "--", "--json")
     assert result.exit_code == 1
     assert "'--json' not found" in result.stderr
 
 
 def test_verbose_adds_the_traceback(rooted):
-    quiet = run("--db", rooted, "pricelist", "show", "Nope")
-    loud = run("--db", rooted, "pricelist", "show", "Nope", "-v")
+    quiet = run_app("--db", rooted, "pricelist", "show", "Nope")
+    loud = run_app("--db", rooted, "pricelist", "show", "Nope", "-v")
     assert quiet.exit_code == loud.exit_code == 1
     assert quiet.stderr.splitlines() == ["Error: price list 'Nope' not found in Distributor"]
     assert "Traceback" in loud.stderr
@@ -128,14 +124,14 @@ def test_every_help_page_snapshot(snapshot, columns):
     """Every command's help, as a person reads it at 80 and 120 columns."""
     pages = []
     for path, _ in COMMANDS:
-        result = run(*path, "--help", env={"COLUMNS": str(columns)})
+        result = run_app(*path, "--help", env={"COLUMNS": str(columns)})
         assert result.exit_code == 0, path
         pages.append(f"$ tenantctl {' '.join(path)} --help\n{result.stdout}")
     snapshot.assert_match("\n".join(pages), f"help_{columns}.txt")
 
 
 def test_help_names_values_plainly_and_lists_choices():
-    pages = {" ".join(path): run(*path, "--help", env=WIDE).stdout for path, _ in COMMANDS}
+    pages = {" ".join(path): run_app(*path, "--help", env=WIDE).stdout for path, _ in COMMANDS}
     everything = "\n".join(pages.values())
     assert "<str>" not in everything and "<int>" not in everything and "<path>" not in everything
     assert not re.search(r"\{[a-z_]+\}", everything)  # typer's `{account}` usage
@@ -201,7 +197,7 @@ def test_help_names_values_plainly_and_lists_choices():
     ids=["quantity", "impossible-date", "date-format", "process-id", "kind", "platform"],
 )
 def test_a_bad_value_is_one_error_line_and_a_hint(rooted, args, says):
-    result = run("--db", rooted, *args)
+    result = run_app("--db", rooted, *args)
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert lines[0] == says
@@ -210,6 +206,6 @@ def test_a_bad_value_is_one_error_line_and_a_hint(rooted, args, says):
 
 
 def test_an_unknown_bill_to_code_is_not_found(rooted):
-    result = run("--db", rooted, "account", "list", "--bill-to", "NOPE")
+    result = run_app("--db", rooted, "account", "list", "--bill-to", "NOPE")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: account 'NOPE' not found")

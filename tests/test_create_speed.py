@@ -4,7 +4,7 @@ queued creation that a worker runs later checks it again."""
 from __future__ import annotations
 
 from tenantctl.domain import tenants
-from tests.test_tenant_create import CREATE, DATASET, ENV
+from tests.create_world import CREATE, DATASET, ENV
 
 
 def _counting(monkeypatch) -> list[str]:

@@ -26,7 +26,7 @@ from tenantctl.store.models import (
     SyncRecord,
 )
 from tests.conftest import FIXTURES
-from tests.test_loader import LoadedStore, counts, dump_store
+from tests.loader_world import LoadedStore, counts, dump_store
 
 DATA_SET = FIXTURES / "distributor.yaml"
 NEXT_PRICE_LIST = FIXTURES / "resellers-eur-v2.csv"

@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -31,8 +30,6 @@ from tests.jobs_worker_main import (
     writers_of,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"),
@@ -48,27 +45,11 @@ def jobs(engine):
 
 
 @pytest.fixture
-def spawn(db_url):
+def spawn(db_url, python_process):
     """Start `tests.jobs_worker_main` workers on this test's store; none outlives the test."""
-    started: list[subprocess.Popen] = []
-
-    def start(*args: str, env: dict | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.jobs_worker_main", db_url, *args],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()  # SIGKILL ends a stopped process too
-        proc.communicate()
+    return lambda *args, env=None: python_process(
+        "-m", "tests.jobs_worker_main", db_url, *args, env=env
+    )
 
 
 def _report(proc: subprocess.Popen) -> tuple[dict, str]:

@@ -30,6 +30,7 @@ from tenantctl.jobs.models import Process
 from tenantctl.jobs.registry import unregister
 from tenantctl.store.engine import write_session
 from tenantctl.store.models import utcnow
+from tests.conftest import postgres_only
 from tests.jobs_worker_main import (
     FAST,
     ROWS,
@@ -428,6 +429,45 @@ def test_a_lost_connection_is_logged_in_one_line_and_until_empty_waits_for_the_r
         "3); retrying in 0.3 s from its last checkpoint"
     ]
     assert not any("sqlalche.me" in m or "UPDATE product" in m for m in _messages(jobs, pid))
+
+
+@postgres_only
+def test_a_connection_postgresql_drops_mid_step_is_one_line_and_resumes(jobs, kinds):
+    """The real thing (issue 14 item 24): the server ends the worker's connection in the
+    middle of a step (`pg_terminate_backend`, as an administrator or a failover does)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(jobs.url, isolation_level="AUTOCOMMIT")
+    calls = []
+
+    def copy(ctx) -> None:
+        calls.append(ctx.process_id)
+        with ctx.transaction() as session:
+            if len(calls) == 1:
+                backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                with admin.connect() as conn:
+                    conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend})
+                session.execute(text("SELECT count(*)\nFROM process\nWHERE id = :id"), {"id": 0})
+            ctx.save(session, done=1, total=1)
+
+    try:
+        kinds(ProcessKind("test.dropped", [("copy", copy)]))
+        pid = enqueue(jobs, "test.dropped", {}, title="dropped copy")
+        slow_retry = QueueSettings(lease_seconds=5.0, backoff_seconds=0.5, poll_seconds=0.02)
+        report = worker(jobs, "w", until_empty=True, settings=slow_retry)
+    finally:
+        admin.dispose()
+    # --until-empty waited for the retry that fell due while it ran, and it succeeded.
+    assert [p.status for p in report.processes] == ["queued", "succeeded"]
+    assert len(calls) == 2
+    messages = _messages(jobs, pid)
+    lost = [m for m in messages if "lost" in m]
+    assert lost == [
+        "task 1/1 (copy) failed: connection to the database lost (attempt 1 of "
+        "3); retrying in 0.5 s from its last checkpoint"
+    ]
+    assert all("\n" not in m for m in messages)
+    assert not any("sqlalche.me" in m or "SELECT" in m for m in messages)
 
 
 def test_worker_once_on_an_empty_queue_returns_at_once(jobs):

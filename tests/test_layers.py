@@ -60,3 +60,21 @@ def test_the_layers_point_one_way():
         if m.startswith(above) and f != "env.py"
     ]
     assert wrong == []
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in conftest.py or a helpers module (tests/*_world.py, ...):
+    importing a test module runs its module code and ties two test files together."""
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            found += [(path.name, n) for n in names if n.startswith("tests.test_")]
+    assert found == []

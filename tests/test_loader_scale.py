@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from tenantctl.store.models import Account, Contact, Subscription, SubscriptionAddon, SyncRecord
-from tests.test_loader import BASE, counts, dump_store, write
+from tests.loader_world import BASE, counts, dump_store, write
 
 ACCOUNTS = 1200
 SUBSCRIPTIONS = 3000

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import event, select, text, update
@@ -29,10 +28,9 @@ from tenantctl.store.models import (
 )
 from tests.conftest import PG_SERVER
 from tests.jobs_worker_main import wait_until
-from tests.world import PL, RETAIL, World, manage, tenant_customer
+from tests.world import PL, RETAIL, World, manage, tenant_customer, today
 
 WIDE = {"COLUMNS": "160"}
-ATHENS = ZoneInfo("Europe/Athens")  # the data set's (and so every tenant's) time zone
 
 SUB_KEYS = {
     "id",
@@ -80,10 +78,6 @@ ASSET_KEYS = {
     "status",
     "characteristics",
 }
-
-
-def today() -> date:
-    return datetime.now(ATHENS).date()
 
 
 def discontinue(world: World, sku: str, unit: str | None = None, org_client_id=None) -> None:

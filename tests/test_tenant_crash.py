@@ -19,7 +19,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -54,7 +53,6 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
 GCP_VERSION = "2025-04-27"
 GCP = "Google Cloud EUR"
 PASSWORD = "Crash-Test-Secret-42x"
@@ -180,27 +178,9 @@ def gcp_engine(gcp_url):
 
 
 @pytest.fixture
-def spawn():
+def spawn(python_process):
     """Start worker subprocesses; none outlives the test."""
-    started: list[subprocess.Popen] = []
-
-    def start(*argv: str, env: dict | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=ROOT,
-            env={**os.environ, **WORKER_ENV, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()  # SIGKILL ends a stopped process too
-        proc.communicate()
+    return lambda *argv, env=None: python_process(*argv, env={**WORKER_ENV, **(env or {})})
 
 
 def tenantctl_worker(spawn, db_url: str, *args: str) -> subprocess.Popen:

@@ -21,8 +21,7 @@ from tenantctl.store.models import (
     User,
 )
 from tests.conftest import at_once
-from tests.tenant_worker_main import hang_guard
-from tests.test_tenant_create import (
+from tests.create_world import (
     CREATE,
     DATASET,
     ENV,
@@ -36,6 +35,7 @@ from tests.test_tenant_create import (
     tenant_org,
     tenant_row,
 )
+from tests.tenant_worker_main import hang_guard
 from tests.world import root_id
 
 

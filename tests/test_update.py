@@ -8,17 +8,12 @@ The store is then read directly to see what the tenant holds.
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import MetaData, select, update
-from sqlalchemy.orm import aliased
 
 from tenantctl import jobs
 from tenantctl.domain import sales
@@ -30,27 +25,56 @@ from tenantctl.store.models import (
     Account,
     Organisation,
     Product,
-    ProductUnit,
     Subscription,
     TenantReseller,
     TenantUpdateLog,
 )
-from tests.conftest import FIXTURES, at_once
-from tests.realdata import TextFloatLoader
+from tests.conftest import at_once
 from tests.tenant_worker_main import hang_guard
+from tests.update_world import (
+    ADD_ON,
+    ADDED,
+    BELOW,
+    DATASET,
+    DISCONTINUED,
+    ENV,
+    PASSWORD,
+    PL,
+    PRICE,
+    RENAMED,
+    SELL,
+    V2,
+    Key,
+    assert_log,
+    assert_tenant_holds,
+    counts_of,
+    create_tenant,
+    edited,
+    expected_changes,
+    log_of,
+    read_rows,
+    recorded_revision,
+    tenant_org_id,
+    tenant_products,
+    tenant_units,
+    update_one,
+    version_1,
+    version_of,
+    with_acme,
+    write_rows,
+)
 from tests.world import root_id
 
-DATASET = FIXTURES / "distributor.yaml"
-V2 = FIXTURES / "resellers-eur-v2.csv"
-PL = "Resellers EUR"
+
+@pytest.fixture
+def store(cli):
+    """The distributor's data set loaded and ACME a tenant of "Resellers EUR"."""
+    return with_acme(cli)
+
+
 RETAIL = "Retail EUR"
-PASSWORD = "Pl41n-Text-Secret-7qZ"
-ENV = {"TENANTCTL_ADMIN_PASSWORD": PASSWORD, "COLUMNS": "120"}
 # Inside a tenant, as its administrator.
 TENANT_ENV = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD, "COLUMNS": "120"}
-ADDED, PRICE, DISCONTINUED = "added", "price-changed", "discontinued"
-ADD_ON, RENAMED, SELL = "add-on-changed", "renamed", "sell-price-changed"
-BELOW = "below-cost"
 LOG_FIELDS = {
     "at",
     "change",
@@ -76,189 +100,8 @@ def _guarded(monkeypatch):
 
 # --- what the files say -------------------------------------------------------------------
 
-Key = tuple[str, str]  # (sku, unit)
-
-
-@dataclass(frozen=True)
-class Version:
-    """One version of a price list as its file has it."""
-
-    items: dict[Key, Decimal]
-    add_ons: dict[str, str | None] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def skus(self) -> set[str]:
-        return {sku for sku, _ in self.items}
-
-
-def version_1() -> Version:
-    """ "Resellers EUR" as the data set loads it (revision 1), prices as their text."""
-    with DATASET.open(encoding="utf-8") as handle:
-        data = yaml.load(handle, Loader=TextFloatLoader)
-    products = {p["sku"]: p for p in data["products"]}
-    (price_list,) = [p for p in data["price_lists"] if p["name"] == PL]
-    items = {(i["sku"], i["unit"]): Decimal(str(i["price"])) for i in price_list["items"]}
-    skus = {sku for sku, _ in items}
-    return Version(
-        items,
-        {s: products[s].get("add_on_of") for s in skus},
-        {s: products[s]["name"] for s in skus},
-    )
-
-
-def read_rows(path: Path) -> list[dict]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def version_of(rows: list[dict]) -> Version:
-    return Version(
-        {(r["sku"], r["unit"]): Decimal(r["price"]) for r in rows},
-        {r["sku"]: r.get("add_on_of") or None for r in rows},
-        {r["sku"]: r["name"] for r in rows},
-    )
-
-
-def edited(rows: list[dict], **changes: dict) -> list[dict]:
-    """ROWS with, for each SKU named, the fields given changed on every unit of it."""
-    out = []
-    for row in rows:
-        row = dict(row)
-        row.update(changes.get(row["sku"].replace("-", "_"), {}))
-        out.append(row)
-    return out
-
-
-def expected_changes(old: Version, new: Version) -> dict[str, set[Key]]:
-    """The catalogue differences between two versions, per kind (set arithmetic)."""
-    both = old.items.keys() & new.items.keys()
-    return {
-        ADDED: set(new.items) - set(old.items),
-        PRICE: {k for k in both if old.items[k] != new.items[k]},
-        DISCONTINUED: set(old.items) - set(new.items),
-    }
-
-
-def counts_of(expected: dict[str, set]) -> dict[str, int]:
-    return {kind: len(keys) for kind, keys in expected.items() if keys}
-
 
 # --- what the store holds -------------------------------------------------------------------
-
-
-def create_tenant(cli, code: str, *extra: str) -> dict:
-    return cli.json(
-        "tenant",
-        "create",
-        code,
-        "--price-list",
-        PL,
-        "--admin-username",
-        "admin",
-        "--admin-email",
-        f"admin@{code.lower()}.example",
-        *extra,
-        env=ENV,
-    )
-
-
-@pytest.fixture
-def store(cli):
-    """The distributor's data set loaded and ACME a tenant of "Resellers EUR"."""
-    cli("load", DATASET)
-    create_tenant(cli, "ACME")
-    return cli
-
-
-def tenant_org_id(engine, code: str = "ACME") -> int:
-    with read_session(engine) as session:
-        return session.execute(
-            select(TenantReseller.org_id)
-            .join(Account, Account.id == TenantReseller.account_id)
-            .where(Account.code == code)
-        ).scalar_one()
-
-
-def tenant_units(engine, code: str = "ACME") -> dict[Key, tuple[Decimal, str]]:
-    """(source SKU, unit) -> (purchase price, status) of every unit the tenant holds."""
-    org_id = tenant_org_id(engine, code)
-    source, copy = aliased(Product), aliased(Product)
-    with read_session(engine) as session:
-        rows = session.execute(
-            select(source.sku, ProductUnit.unit, ProductUnit.cost_price, ProductUnit.status)
-            .join(copy, copy.id == ProductUnit.product_id)
-            .join(source, source.id == copy.source_product_id)
-            .where(ProductUnit.org_id == org_id)
-        ).all()
-    units = {(r.sku, r.unit): (r.cost_price, r.status) for r in rows}
-    assert len(units) == len(rows), "a unit is held twice"
-    return units
-
-
-@dataclass(frozen=True)
-class Held:
-    name: str
-    status: str
-    add_on_of: str | None
-
-
-def tenant_products(engine, code: str = "ACME") -> dict[str, Held]:
-    org_id = tenant_org_id(engine, code)
-    parent = aliased(Product)
-    with read_session(engine) as session:
-        rows = session.execute(
-            select(Product.sku, Product.name, Product.status, parent.sku.label("parent"))
-            .outerjoin(parent, parent.id == Product.add_on_of_id)
-            .where(Product.org_id == org_id)
-        ).all()
-    return {r.sku: Held(r.name, r.status, r.parent) for r in rows}
-
-
-def assert_tenant_holds(
-    engine, version: Version, discontinued: set[Key], code: str = "ACME"
-) -> None:
-    """The tenant sells exactly VERSION at cost; DISCONTINUED units are kept, not sold."""
-    units = tenant_units(engine, code)
-    active = {k: cost for k, (cost, status) in units.items() if status == "active"}
-    assert active == version.items
-    assert {k for k, (_, status) in units.items() if status == "discontinued"} == discontinued
-    assert units.keys() == version.items.keys() | discontinued
-    products = tenant_products(engine, code)
-    assert {s for s, p in products.items() if p.status == "active"} == version.skus
-    assert {s for s, p in products.items() if p.status == "discontinued"} == (
-        {s for s, _ in discontinued} - version.skus
-    )
-
-
-def log_of(cli, code: str = "ACME", *args: str) -> list[dict]:
-    return cli.json("tenant", "log", code, *args)
-
-
-def assert_log(log: list[dict], expected: dict[str, set[Key]]) -> None:
-    """The log holds exactly one entry per expected change and nothing else (the margin
-    guard's below-cost entries aside: tests/test_margin_guard.py checks those)."""
-    entries = Counter((e["change"], e["sku"], e["unit"]) for e in log if e["change"] != BELOW)
-    assert entries == Counter({(kind, *key): 1 for kind, keys in expected.items() for key in keys})
-
-
-def update_one(cli, code: str = "ACME", *args: str, expect: int = 0) -> dict:
-    out = cli.json("tenant", "update", code, *args, expect=expect)
-    assert out["skipped"] == []
-    (outcome,) = out["tenants"]
-    return outcome
-
-
-def recorded_revision(cli, code: str = "ACME") -> int:
-    return cli.json("tenant", "show", code)["price_list_revision"]
 
 
 def all_rows(db_url: str) -> dict[str, list[str]]:
@@ -787,6 +630,143 @@ def test_an_immediate_import_while_a_revision_is_scheduled_is_refused(cli, tmp_p
     v3 = write_rows(tmp_path / "v3.csv", edited(read_rows(V2), MS_M365_E3={"price": "36.00"}))
     cli("pricelist", "import", PL, v3, expect=2)
     assert cli.json("pricelist", "show", PL) == before
+
+
+# --- names and add-on relations of a scheduled revision ----------------------------------------
+
+RENAMED_E3 = "Microsoft 365 E3 (no Teams)"
+
+
+def scheduled_v2(tmp_path, name: str = "v2-scheduled.csv", **changes) -> Path:
+    """V2 with Teams Phone no longer an add-on and E3 renamed (or CHANGES instead)."""
+    changes = changes or {
+        "MS_TEAMS_PHONE": {"add_on_of": ""},
+        "MS_M365_E3": {"name": RENAMED_E3},
+    }
+    return write_rows(tmp_path / name, edited(read_rows(V2), **changes))
+
+
+def root_product(cli, sku: str) -> tuple[str, str | None]:
+    shown = cli.json("product", "show", sku)
+    return shown["name"], shown["add_on_of"]
+
+
+def take_effect_today(engine) -> None:
+    """The days pass: what was scheduled is now due (there is no clock to move)."""
+    from tenantctl.store.models import PriceListRevision, ProductChange
+
+    with write_session(engine) as session:
+        for model in (PriceListRevision, ProductChange):
+            session.execute(
+                update(model)
+                .where(model.effective_date.is_not(None))
+                .values(effective_date=date.today())
+            )
+
+
+def test_a_scheduled_revision_renames_and_moves_add_ons_on_its_date_not_before(
+    store, engine, tmp_path
+):
+    before = {sku: root_product(store, sku) for sku in ("MS-TEAMS-PHONE", "MS-M365-E3")}
+    assert before["MS-TEAMS-PHONE"][1] == "MS-M365-E3"
+    later = days_from_today(30)
+    dry = store.json(
+        "pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", later, "--dry-run"
+    )
+    assert dry["products_renamed"] == 1
+    made = store("pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", later)
+    assert f"1 renamed on {later} (names and add-on relations change" in " ".join(
+        made.stderr.split()
+    )
+
+    # Nothing moves at once: the root keeps names and add-on relations, and sells them.
+    assert {sku: root_product(store, sku) for sku in before} == before
+    sold = store.json(
+        "subscription",
+        "create",
+        "LC-OLIVE-TRADE",
+        "MS-M365-E3",
+        "--unit",
+        "monthly",
+        "--quantity",
+        "1",
+        "--add-on",
+        "MS-TEAMS-PHONE=1",
+    )
+    assert [a["sku"] for a in sold["add_ons"]] == ["MS-TEAMS-PHONE"]
+    # A tenant update today has nothing to do, and logs no add-on or name change.
+    outcome = update_one(store, "ACME", "--names")
+    assert (outcome["status"], outcome["counts"]) == ("up-to-date", {})
+    assert log_of(store) == []
+    held = tenant_products(engine)
+    assert (held["MS-TEAMS-PHONE"].add_on_of, held["MS-M365-E3"].name) == (
+        "MS-M365-E3",
+        before["MS-M365-E3"][0],
+    )
+
+    take_effect_today(engine)
+    # The first command on the date applies them, as the revision's prices apply.
+    assert root_product(store, "MS-TEAMS-PHONE") == (before["MS-TEAMS-PHONE"][0], None)
+    assert root_product(store, "MS-M365-E3") == (RENAMED_E3, None)
+    refused = store(
+        "subscription", "update", sold["code"], "--add-on", "MS-TEAMS-PHONE=2", expect=None
+    )
+    assert refused.exit_code != 0 and "add-on" in refused.stderr
+    outcome = update_one(store, "ACME", "--names")
+    assert outcome["status"] == "succeeded"
+    assert outcome["counts"][ADD_ON] == 1 and outcome["counts"][RENAMED] == 1
+    changed = {(e["change"], e["sku"]): (e["old"], e["new"]) for e in log_of(store)}
+    assert changed[(ADD_ON, "MS-TEAMS-PHONE")] == ("MS-M365-E3", None)
+    assert changed[(RENAMED, "MS-M365-E3")] == (before["MS-M365-E3"][0], RENAMED_E3)
+    held = tenant_products(engine)
+    assert (held["MS-TEAMS-PHONE"].add_on_of, held["MS-M365-E3"].name) == (None, RENAMED_E3)
+
+
+def test_a_worker_applies_scheduled_names_on_their_date(store, engine, tmp_path):
+    store("pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", days_from_today(30))
+    assert run_worker(engine) == []
+    with read_session(engine) as session:
+        name = session.execute(
+            select(Product.name).where(
+                Product.sku == "MS-M365-E3", Product.source_product_id.is_(None)
+            )
+        ).scalar_one()
+    assert name != RENAMED_E3
+    take_effect_today(engine)
+    register_all()
+    report = jobs.worker(engine, "test-worker", until_empty=True, handle_signals=False)
+    assert report.swept >= 1
+    with read_session(engine) as session:
+        name = session.execute(
+            select(Product.name).where(
+                Product.sku == "MS-M365-E3", Product.source_product_id.is_(None)
+            )
+        ).scalar_one()
+    assert name == RENAMED_E3
+
+
+def test_scheduled_revisions_rename_in_their_order(store, engine, tmp_path):
+    """A later revision is compared with what the earlier scheduled one will leave."""
+    original = root_product(store, "MS-M365-E3")[0]
+    store("pricelist", "import", PL, scheduled_v2(tmp_path), "--effective", days_from_today(30))
+    back = scheduled_v2(tmp_path, "v3.csv", MS_M365_E3={"name": original, "price": "36.00"})
+    result = store.json("pricelist", "import", PL, back, "--effective", days_from_today(40))
+    assert (result["revision"], result["products_renamed"]) == (3, 1)
+    assert root_product(store, "MS-M365-E3")[0] == original
+    take_effect_today(engine)
+    assert root_product(store, "MS-M365-E3")[0] == original
+
+
+def test_a_scheduled_revision_that_only_renames_is_still_a_revision(store, tmp_path):
+    """Names take effect with a revision: one whose items are unchanged is still made."""
+    store("pricelist", "import", PL, V2)
+    only_names = scheduled_v2(tmp_path, MS_M365_E3={"name": RENAMED_E3})
+    result = store.json("pricelist", "import", PL, only_names, "--effective", days_from_today(5))
+    assert (result["revision"], result["diff"]["added"], result["diff"]["changed"]) == (3, [], [])
+    assert root_product(store, "MS-M365-E3")[0] != RENAMED_E3
+    # An import in effect at once renames at once, as before.
+    store("pricelist", "import", PL, V2, "--effective", days_from_today(5))
+    assert root_product(store, "MS-M365-E3")[0] != RENAMED_E3
 
 
 # --- many tenants --------------------------------------------------------------------------

@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from decimal import Decimal
@@ -31,10 +30,13 @@ from tenantctl.domain.kinds import register_all
 from tenantctl.jobs import QueueSettings
 from tenantctl.store.engine import read_session
 from tenantctl.store.models import TenantUpdateLog
+from tests.gcp_update_world import CODE, gcp_version, load_usd_reseller
+from tests.gcp_update_world import PL as GCP_PL
+from tests.gcp_update_world import create_tenant as create_usd_tenant
 from tests.jobs_worker_main import wait_until
 from tests.realdata import GCP_VERSIONS, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
-from tests.test_update import (
+from tests.update_world import (
     ADD_ON,
     BELOW,
     DATASET,
@@ -55,11 +57,7 @@ from tests.test_update import (
     version_of,
     write_rows,
 )
-from tests.test_update_realdata import CODE, gcp_version, load_usd_reseller
-from tests.test_update_realdata import PL as GCP_PL
-from tests.test_update_realdata import create_tenant as create_usd_tenant
 
-ROOT = Path(__file__).resolve().parents[1]
 LEASE = 2.0
 FAST = QueueSettings(lease_seconds=LEASE, backoff_seconds=0.0, poll_seconds=0.02)
 # Far more than the test needs; the guard only turns a hang into a failure.
@@ -84,35 +82,11 @@ def _guarded(monkeypatch):
 
 
 @pytest.fixture
-def spawn(db_url):
+def spawn(db_url, python_process):
     """Start `tests.tenant_worker_main` workers on this test's store; none outlives the test."""
-    started: list[subprocess.Popen] = []
-
-    def start(worker_id: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.tenant_worker_main",
-                db_url,
-                "--worker-id",
-                worker_id,
-                "--lease",
-                str(LEASE),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    return lambda worker_id: python_process(
+        "-m", "tests.tenant_worker_main", db_url, "--worker-id", worker_id, "--lease", LEASE
+    )
 
 
 def logged(engine, process_id: int) -> int:
@@ -154,7 +128,10 @@ def test_workers_killed_during_an_update_leave_every_change_applied_once(
         return jobs.get_process(engine, pid).fence
 
     def plans_made() -> int:
-        return sum("change(s) from revision" in e.message for e in jobs.logs(engine, pid))
+        return sum(
+            re.match(r"\d+ changes? from revision", e.message) is not None
+            for e in jobs.logs(engine, pid)
+        )
 
     # Each victim dies at a random moment of a different phase: planning (or just after),
     # copying the new products, applying the later kinds of change; the last anywhere in

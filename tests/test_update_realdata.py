@@ -13,19 +13,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 
-from tests.realdata import GCP_VERSIONS, gcp_prices, write_gcp_csv
+from tests.gcp_update_world import (
+    CODE,
+    PL,
+    create_tenant,
+    gcp_version,
+    load_usd_reseller,
+)
+from tests.realdata import GCP_VERSIONS, write_gcp_csv
 from tests.tenant_worker_main import hang_guard
-from tests.test_update import (
+from tests.update_world import (
     ADDED,
     BELOW,
     DISCONTINUED,
-    PASSWORD,
     PRICE,
-    Version,
     assert_log,
     assert_tenant_holds,
     counts_of,
@@ -39,53 +43,8 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-CODE = "CLOUDUSA"
-PL = "GCP Compute USD"
-UNIT = "monthly"  # write_gcp_csv sells every SKU monthly
-ENV = {"TENANTCTL_ADMIN_PASSWORD": PASSWORD}
-# A distributor and one reseller billed in USD, the currency Google publishes in.
-DATA_SET = f"""\
-organisation:
-  name: Cloudway Americas Inc.
-  currency: USD
-  country: US
-  timezone: America/New_York
-accounts:
-  - code: {CODE}
-    name: Cloud USA Reseller LLC
-    kind: reseller
-    ordering_enabled: true
-    currency: USD
-    country: US
-"""
 # Far more than the minute these need; the guard only turns a hang into a failure.
 HANG_SECONDS = 900
-
-
-def gcp_version(version: str) -> Version:
-    """The price list of one GCP version: (SKU, unit) -> Decimal of the price's text."""
-    return Version({(sku, UNIT): Decimal(price) for sku, price in gcp_prices(version).items()})
-
-
-def load_usd_reseller(cli, tmp_path: Path) -> None:
-    path = tmp_path / "usd-distributor.yaml"
-    path.write_text(DATA_SET, encoding="utf-8")
-    cli("load", path)
-
-
-def create_tenant(cli) -> dict:
-    return cli.json(
-        "tenant",
-        "create",
-        CODE,
-        "--price-list",
-        PL,
-        "--admin-username",
-        "admin",
-        "--admin-email",
-        "admin@cloudusa.example",
-        env=ENV,
-    )
 
 
 def outcome_price(outcome: dict, key: tuple[str, str]) -> str:

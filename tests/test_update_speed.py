@@ -6,27 +6,34 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
 from tenantctl.domain import updates
 from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import Product, ProductUnit, TenantReseller
-from tests.test_update import (
+from tests.update_world import (
     PL,
     V2,
     counts_of,
     expected_changes,
     read_rows,
-    store,  # noqa: F401  (the fixture)
     tenant_org_id,
     update_one,
     version_1,
     version_of,
+    with_acme,
 )
 
 
-def test_a_foreground_update_plans_once(store, monkeypatch):  # noqa: F811
+@pytest.fixture
+def store(cli):
+    """The distributor's data set loaded and ACME a tenant of "Resellers EUR"."""
+    return with_acme(cli)
+
+
+def test_a_foreground_update_plans_once(store, monkeypatch):
     store("pricelist", "import", PL, V2)
     calls = []
     plan_update = updates.plan_update
@@ -42,7 +49,7 @@ def test_a_foreground_update_plans_once(store, monkeypatch):  # noqa: F811
     assert len(calls) == 1
 
 
-def test_the_plan_compares_only_the_items_changed_between_the_revisions(store, engine):  # noqa: F811
+def test_the_plan_compares_only_the_items_changed_between_the_revisions(store, engine):
     old, new = version_1(), version_of(read_rows(V2))
     untouched = sorted(
         k for k in old.items.keys() & new.items.keys() if old.items[k] == new.items[k]

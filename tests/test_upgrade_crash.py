@@ -16,7 +16,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,7 +35,8 @@ from tenantctl.store.models import (
     SyncRecord,
 )
 from tests.jobs_worker_main import wait_until
-from tests.test_upgrade import (
+from tests.upgrade_data import LiteSet, add_lite_customers
+from tests.upgrade_world import (
     COPIED,
     DATASET,
     LITE,
@@ -51,9 +51,7 @@ from tests.test_upgrade import (
     status,
     tenant_state,
 )
-from tests.upgrade_data import LiteSet, add_lite_customers
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCH = 50
 CUSTOMERS, SUBSCRIPTIONS = 300, 10
 WORKER_ENV = {
@@ -89,27 +87,11 @@ def hang_guard():
 
 
 @pytest.fixture
-def spawn(db_url):
+def spawn(db_url, python_process):
     """Start `tenantctl` subprocesses on this test's store; none outlives the test."""
-    started: list[subprocess.Popen] = []
-
-    def start(*args: str, env: dict | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tenantctl", "--db", db_url, *args],
-            cwd=ROOT,
-            env={**os.environ, **WORKER_ENV, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    return lambda *args, env=None: python_process(
+        "-m", "tenantctl", "--db", db_url, *args, env={**WORKER_ENV, **(env or {})}
+    )
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
@@ -17,11 +19,17 @@ from tenantctl.store.models import Account, Organisation, TenantReseller
 from tests.conftest import FIXTURES, PG_SERVER, Cli, create_pg_database, drop_pg_database
 
 PL = "Resellers EUR"
+ATHENS = ZoneInfo("Europe/Athens")  # the data set's (and so every tenant's) time zone
 RETAIL = "Retail EUR"
 # Unusual enough that finding it anywhere can only mean it leaked.
 PASSWORD = "Tenant-Secret-Zq7-4410"
 ADMIN = ["--admin-username", "admin", "--admin-email", "admin@tenant.example"]
 USER_ENV = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD}
+
+
+def today() -> date:
+    """Today where the data set's orgs are (the day a sale made now is dated)."""
+    return datetime.now(ATHENS).date()
 
 
 @dataclass

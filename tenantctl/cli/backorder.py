@@ -11,6 +11,7 @@ from tenantctl.cli import lazy, output
 from tenantctl.cli.state import State, state
 from tenantctl.cli.usage import confirm
 from tenantctl.errors import BadInput, Differences
+from tenantctl.words import plural
 
 backorder = lazy.module("tenantctl.domain.backorder")
 reconciling = lazy.module("tenantctl.domain.reconcile")
@@ -41,12 +42,13 @@ def _switched(
         return
     output.message(done)
     if delivered:
-        output.message(f"{delivered} held event(s) delivered to the parent.")
+        output.message(f"{plural(delivered, 'held event')} delivered to the parent.")
     for report in reports or []:
         if report.error:
             output.message(
                 f"Delivery stopped at {report.error}; "
-                f"{report.pending} event(s) wait (see tenantctl backorder status)."
+                f"{plural(report.pending, 'event')} "
+                f"{'waits' if report.pending == 1 else 'wait'} (see tenantctl backorder status)."
             )
 
 
@@ -73,8 +75,9 @@ def enable(
     _switched(
         st,
         result,
-        f"Back-ordering of {result.tenant} is on ({result.customers_copied} "
-        f"customer(s) copied down, {result.adopted} earlier sale(s) to mirror); the "
+        f"Back-ordering of {result.tenant} is on "
+        f"({plural(result.customers_copied, 'customer')} copied down, "
+        f"{plural(result.adopted, 'earlier sale')} to mirror); the "
         "reseller is live.",
         "on already",
         st.delivered,
@@ -121,7 +124,7 @@ def status(ctx: typer.Context, tenant: Tenant):
             return "none"
         text = f"#{e.id} {e.subject} {e.action}, {when(e):%Y-%m-%d %H:%M:%S} UTC"
         if e.last_error:
-            text += f"; held by: {e.last_error} ({e.attempts} attempt(s))"
+            text += f"; held by: {e.last_error} ({plural(e.attempts, 'attempt')})"
         return text
 
     output.record(
@@ -189,11 +192,12 @@ def reconcile(
             )
         for r in results:
             output.message(
-                f"{r.tenant}: back-ordering {r.state}, {len(r.differences)} "
-                f"difference(s), {r.pending} event(s) pending."
+                f"{r.tenant}: back-ordering {r.state}, "
+                f"{plural(len(r.differences), 'difference')}, "
+                f"{plural(r.pending, 'event')} pending."
             )
     if differences:
         raise Differences(
-            f"{len(differences)} difference(s) between the tenant and its "
+            f"{plural(len(differences), 'difference')} between the tenant and its "
             "parent (see above; fix the cause, then run reconcile again)"
         )

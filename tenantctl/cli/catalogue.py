@@ -108,7 +108,12 @@ def import_(
             f"{plural(result.item_count, 'item')}; "
             f"{plural(result.products_created, 'product')} and "
             f"{plural(result.units_created, 'unit')} created, "
-            f"{result.products_renamed} renamed."
+            f"{result.products_renamed} renamed"
+            + (
+                f" on {effective_day} (names and add-on relations change with the revision)."
+                if effective_day and effective_day > date.today()
+                else "."
+            )
         )
 
 

@@ -10,6 +10,7 @@ import typer
 from tenantctl.cli import lazy, output
 from tenantctl.cli.state import State, state
 from tenantctl.errors import BadInput
+from tenantctl.words import plural
 
 billing_store = lazy.module("tenantctl.domain.billing_store")
 
@@ -187,4 +188,4 @@ def export(
         output.raw(text)
     else:
         output_file.write_text(text, encoding="utf-8")
-        output.message(f"Wrote {len(rows)} line(s) of {number} to {output_file}")
+        output.message(f"Wrote {plural(len(rows), 'line')} of {number} to {output_file}")

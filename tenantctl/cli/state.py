@@ -55,6 +55,12 @@ class State:
                         "or `tenantctl db upgrade` fills it"
                     )
                 ensure_current(engine)
+                if self.org is None:
+                    # The first command on or after a scheduled revision's date gives its
+                    # products their new names and add-on relations.
+                    from tenantctl.domain.catalogue import apply_due_product_changes
+
+                    apply_due_product_changes(engine)
             self._engine = engine
         return self._engine
 

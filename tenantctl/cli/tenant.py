@@ -15,6 +15,7 @@ from tenantctl.cli.state import state
 from tenantctl.cli.usage import confirm, whole_number
 from tenantctl.domain.fields import EDITIONS, date_option
 from tenantctl.errors import BadInput
+from tenantctl.words import plural
 
 tenants = lazy.module("tenantctl.domain.tenants")
 updates = lazy.module("tenantctl.domain.updates")
@@ -376,7 +377,7 @@ def update_(
                 ["Change", "SKU", "Unit", "Old", "New"],
                 [[c.change, c.sku, c.unit, c.old, c.new] for c in changes[: max(show, 0)]],
                 caption=(
-                    f"{len(changes)} changes; {more} more not shown: use "
+                    f"{plural(len(changes), 'change')}; {more} more not shown: use "
                     f"--show {len(changes)} or --json"
                     if more > 0
                     else None

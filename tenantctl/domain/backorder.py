@@ -46,6 +46,7 @@ from tenantctl.store.models import (
     TenantReseller,
     utcnow,
 )
+from tenantctl.words import plural
 
 _COPY_BATCH = 2000
 # Subscription statuses the parent bills: one such in the parent not copied down blocks
@@ -136,8 +137,9 @@ def enable(session: Session, ref: str, parent_id: int) -> SwitchResult:
     if left:
         shown = ", ".join(left[:20]) + (f" and {len(left) - 20} more" if len(left) > 20 else "")
         raise CheckFailed(
-            f"{len(left)} subscription(s) of {code}'s customers in the parent are not "
-            f"copied into the tenant: {shown}; copy them first (tenantctl upgrade customers "
+            f"{plural(len(left), 'subscription')} of {code}'s customers in the parent "
+            f"{'is' if len(left) == 1 else 'are'} not copied into the tenant: {shown}; "
+            "copy them first (tenantctl upgrade customers "
             f"{code}, then tenantctl upgrade subscriptions {code})"
         )
     copied = 0
@@ -354,10 +356,25 @@ def _keep_error(engine, tenant_id: int, message: str) -> str:
         if event is not None:
             event.attempts += 1
             event.last_error = message[:500]
-            text = f"event {event.id} ({event.subject} {event.action}): {message}"
+            # Named by the tenant's own code: the event's row id is the distributor's, and
+            # this text reaches the tenant's user (a sale's warning).
+            text = f"{event.subject} {_subject_code(session, event)} ({event.action}): {message}"
         else:
             text = message
     return text
+
+
+_SUBJECTS = {"customer": Account, "subscription": Subscription, "asset": Asset}
+
+
+def _subject_code(session: Session, event: BackorderEvent) -> str:
+    model = _SUBJECTS.get(event.subject)
+    code = (
+        session.execute(select(model.code).where(model.id == event.subject_id)).scalar()
+        if model is not None
+        else None
+    )
+    return code or "(deleted)"
 
 
 def deliver_written(engine, session: Session) -> list[DeliveryReport]:
@@ -549,22 +566,8 @@ def reseller_cost(
     Asked again in the same transaction, the answer is remembered."""
     memo = session.info.setdefault("tenantctl_reseller_cost", {})
     key = (reseller.id, parent_product.id, unit, as_of)
-    if key not in memo:
-        memo[key] = _reseller_cost(
-            session, tenant, reseller, tenant_product, parent_product, unit, as_of
-        )
-    return memo[key]
-
-
-def _reseller_cost(
-    session: Session,
-    tenant: TenantReseller,
-    reseller: Account,
-    tenant_product: Product,
-    parent_product: Product,
-    unit: str,
-    as_of: date,
-) -> tuple[Decimal, str]:
+    if key in memo:
+        return memo[key]
     price_list = session.get(PriceList, reseller.price_list_id or tenant.price_list_id)
     amount = listed_price(session, price_list, parent_product, unit, as_of)
     if amount is None:
@@ -580,7 +583,8 @@ def _reseller_cost(
             f'priced (fix: tenantctl pricelist set-price "{price_list.name}" '
             f"{parent_product.sku} --unit {unit} PRICE)"
         )
-    return amount, price_list.currency
+    memo[key] = amount, price_list.currency
+    return memo[key]
 
 
 def _mirror_subscription(

@@ -42,6 +42,7 @@ from tenantctl.store.models import (
     SubscriptionAddon,
     TenantReseller,
 )
+from tenantctl.words import plural
 
 # Scope of the advisory lock that serialises the invoice runs of one org (PostgreSQL).
 BILLING_LOCK = 8_008
@@ -68,6 +69,28 @@ class LineView:
     revision: int | None
     note: str | None
     corrects: str | None
+
+
+def _line_view(x) -> LineView:
+    """A line as the CLI shows it, from a drafted line or a stored one (same field names)."""
+    return LineView(
+        x.customer_code,
+        x.customer_name,
+        x.subject,
+        x.subject_code,
+        x.sku,
+        x.product_name,
+        x.unit,
+        x.quantity,
+        x.charged,
+        x.unit_price,
+        x.amount,
+        x.kind,
+        x.period,
+        x.revision,
+        x.note or None,
+        x.corrects,
+    )
 
 
 @dataclass(frozen=True)
@@ -478,27 +501,7 @@ def _view(
         issued_on,
         draft.total,
         [SubtotalView(s.customer_code, s.customer_name, s.amount) for s in draft.subtotals],
-        [
-            LineView(
-                x.customer_code,
-                x.customer_name,
-                x.subject,
-                x.subject_code,
-                x.sku,
-                x.product_name,
-                x.unit,
-                x.quantity,
-                x.charged,
-                x.unit_price,
-                x.amount,
-                x.kind,
-                x.period,
-                x.revision,
-                x.note or None,
-                x.corrects,
-            )
-            for x in draft.lines
-        ],
+        [_line_view(x) for x in draft.lines],
     )
 
 
@@ -667,7 +670,7 @@ def issue(session: Session, org: Organisation, code: str, period: str) -> CycleR
         )
         views.append(_view(reseller, cycle, draft, number, issued_on))
     message = (
-        f"issued {len(views)} invoice(s) to {code} for cycle {cycle.period}"
+        f"issued {plural(len(views), 'invoice')} to {code} for cycle {cycle.period}"
         if views
         else f"cycle {cycle.period} of {code} had nothing to bill: closed"
     )
@@ -754,7 +757,8 @@ def batch_error(result: BatchResult) -> BatchFailed:
     names = "; ".join(f"{f['reseller']}: {f['error']}" for f in result.failures)
     return BatchFailed(
         f"{len(result.failures)} of {len(result.failures) + len(result.results)}"
-        f" reseller(s) failed: {names}"
+        f" {'reseller' if len(result.failures) + len(result.results) == 1 else 'resellers'}"
+        f" failed: {names}"
     )
 
 
@@ -800,27 +804,7 @@ def _invoice_view(
         invoice.issued_on,
         invoice.total,
         list(subtotals.values()),
-        [
-            LineView(
-                x.customer_code,
-                x.customer_name,
-                x.subject,
-                x.subject_code,
-                x.sku,
-                x.product_name,
-                x.unit,
-                x.quantity,
-                x.charged,
-                x.unit_price,
-                x.amount,
-                x.kind,
-                x.period,
-                x.revision,
-                x.note,
-                x.corrects,
-            )
-            for x in rows
-        ],
+        [_line_view(x) for x in rows],
     )
 
 

@@ -15,27 +15,30 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
-from sqlalchemy import Integer, case, cast, func, or_, select, update
+from sqlalchemy import Integer, bindparam, case, cast, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from tenantctl import config
+from tenantctl import config, jobs
 from tenantctl.domain import fields
 from tenantctl.domain.orgs import get_price_list
 from tenantctl.errors import BadInput, NotFound, Refused
 from tenantctl.money import check_currency
 from tenantctl.store.bulk import chunks, insert_rows
-from tenantctl.store.engine import advisory_lock
+from tenantctl.store.engine import advisory_lock, read_session, write_session
 from tenantctl.store.models import (
     Organisation,
     PriceList,
     PriceListItem,
     PriceListRevision,
     Product,
+    ProductChange,
     ProductUnit,
     utcnow,
 )
+from tenantctl.words import plural
 
 REQUIRED_COLUMNS = ("sku", "name", "platform", "unit", "price")
 OPTIONAL_COLUMNS = ("add_on_of", "type")
@@ -159,12 +162,14 @@ def read_price_csv(path: Path) -> list[PriceRow]:
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
         raise BadInput(
-            f"{label}:1: header: column(s) {', '.join(twice)} given twice (each column once)"
+            f"{label}:1: header: {'column' if len(twice) == 1 else 'columns'} "
+            f"{', '.join(twice)} given twice (each column once)"
         )
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise BadInput(
-            f"{label}:1: header: missing column(s) {', '.join(missing)} "
+            f"{label}:1: header: missing {'column' if len(missing) == 1 else 'columns'} "
+            f"{', '.join(missing)} "
             f"(needs {', '.join(REQUIRED_COLUMNS)}; optional "
             f"{', '.join(OPTIONAL_COLUMNS)})"
         )
@@ -246,7 +251,9 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
     if add_on_problems := _check_add_on_refs(rows, label):
         problems.extend(add_on_problems)
     if problems:
-        raise BadInput(f"{label}: {len(problems)} problem(s); nothing was imported", problems)
+        raise BadInput(
+            f"{label}: {plural(len(problems), 'problem')}; nothing was imported", problems
+        )
     return rows
 
 
@@ -318,8 +325,22 @@ def latest_revision(session: Session, price_list_id: int) -> int | None:
     ).scalar()
 
 
+class _Stored(NamedTuple):
+    id: int
+    sku: str
+    name: str
+    platform: str
+    add_on_of_id: int | None
+    source_product_id: int | None
+
+
 def ensure_products(
-    session: Session, org: Organisation, rows: Iterable[PriceRow], label: str = "price list"
+    session: Session,
+    org: Organisation,
+    rows: Iterable[PriceRow],
+    label: str = "price list",
+    *,
+    scheduled: list[dict] | None = None,
 ) -> tuple[dict[str, int], int, int, int]:
     """Create the products and units of ROWS missing in ORG; keep names and add-ons in step.
 
@@ -327,7 +348,10 @@ def ensure_products(
     that exists on another platform is bad input: a SKU's platform never changes. A product
     ORG inherited from its parent changes (name, add-on, units, prices) only as the product
     policy allows. The statements name the ORM entities, so a tenant's session stays
-    org-scoped.
+    org-scoped. With SCHEDULED (a revision that takes effect
+    later) the names and add-on relations of existing products are not changed: each
+    product whose name or add-on relation differs from what it will have then is appended
+    to it (product id, name, add-on parent id), for `schedule_product_changes`.
     """
     rows = list(rows)
     by_sku: dict[str, PriceRow] = {}
@@ -346,6 +370,18 @@ def ensure_products(
             ).where(Product.org_id == org.id)
         )
     }
+    if scheduled is not None:
+        # Compared with what the products will hold once the changes already scheduled
+        # have taken effect (revisions take effect in order).
+        pending = _pending_changes(session, org.id)
+        existing = {
+            sku: _Stored(
+                r.id, r.sku, pending[r.id][0], r.platform, pending[r.id][1], r.source_product_id
+            )
+            if r.id in pending
+            else r
+            for sku, r in existing.items()
+        }
     problems = [
         f"{label}:{r.line}: platform: {r.sku} is a {existing[r.sku].platform} product, "
         f"not {r.platform}"
@@ -407,10 +443,27 @@ def ensure_products(
     inherited = {r.id for r in existing.values() if r.source_product_id is not None}
     if inherited:
         _check_policy(rows, existing, inherited, renamed, add_ons, new_units, label)
+    renamed_count = len(renamed)
+    if scheduled is not None:
+        # A new product takes its add-on relation now (nothing listed it before); an
+        # existing one keeps its name and relation until the revision takes effect.
+        old_ids = {existing[sku].id for sku in by_sku if sku in existing}
+        moved = {a["id"] for a in (*renamed, *add_ons) if a["id"] in old_ids}
+        renamed = []
+        add_ons = [a for a in add_ons if a["id"] not in old_ids]
+        scheduled.extend(
+            {
+                "product_id": ids[sku],
+                "name": r.name,
+                "add_on_of_id": ids[r.add_on_of] if r.add_on_of else None,
+            }
+            for sku, r in by_sku.items()
+            if ids[sku] in moved
+        )
     for column, changes in (("name", renamed), ("add_on_of_id", add_ons)):
         _set_by_id(session, column, changes)
     insert_rows(session, ProductUnit.__table__, new_units)
-    return ids, len(new_products), len(new_units), len(renamed)
+    return ids, len(new_products), len(new_units), renamed_count
 
 
 def _set_by_id(session: Session, column: str, changes: list[dict]) -> None:
@@ -483,15 +536,17 @@ def record_revision(
     *,
     source: str | None = None,
     effective: date | None = None,
+    force: bool = False,
 ) -> tuple[int | None, int | None, PriceListDiff]:
     """Write ITEMS as the next revision of PRICE_LIST, storing only the differences.
 
-    Returns (previous revision, new revision or None when nothing changed, diff).
+    Returns (previous revision, new revision or None when nothing changed, diff). FORCE
+    makes a revision even when no item changed (it carries other scheduled changes).
     """
     previous = latest_revision(session, price_list.id)
     current = listed_items(session, price_list.id)
     diff = diff_items(current, items)
-    if previous is not None and diff.empty:
+    if previous is not None and diff.empty and not force:
         return previous, None, diff
     number = (previous or 0) + 1
     session.add(
@@ -537,6 +592,91 @@ def record_revision(
     return previous, number, diff
 
 
+def _pending_changes(session: Session, org_id: int) -> dict[int, tuple[str, int | None]]:
+    """Product id -> (name, add-on parent id) it will hold once every change scheduled
+    for it has taken effect (the later ones win)."""
+    change = ProductChange
+    rows = session.execute(
+        select(change.product_id, change.name, change.add_on_of_id)
+        .where(change.org_id == org_id, change.applied_at.is_(None))
+        .order_by(change.effective_date, change.revision_id, change.id)
+    )
+    return {r.product_id: (r.name, r.add_on_of_id) for r in rows}
+
+
+def schedule_product_changes(
+    session: Session, price_list: PriceList, revision: int, effective: date, changes: list[dict]
+) -> None:
+    """Keep CHANGES (from `ensure_products`) with REVISION of PRICE_LIST, to be applied to
+    the products on EFFECTIVE, the day the revision takes effect."""
+    revision_id = session.execute(
+        select(PriceListRevision.id).where(
+            PriceListRevision.price_list_id == price_list.id, PriceListRevision.number == revision
+        )
+    ).scalar_one()
+    insert_rows(
+        session,
+        ProductChange.__table__,
+        [
+            {
+                "org_id": price_list.org_id,
+                "revision_id": revision_id,
+                "effective_date": effective,
+                **c,
+            }
+            for c in changes
+        ],
+    )
+
+
+def apply_product_changes(session: Session, today: date) -> int:
+    """Apply to their products the names and add-on relations of scheduled revisions that
+    have taken effect by TODAY (oldest first); returns how many were applied."""
+    change = ProductChange.__table__
+    due = session.execute(
+        select(change.c.id, change.c.product_id, change.c.name, change.c.add_on_of_id)
+        .where(change.c.applied_at.is_(None), change.c.effective_date <= today)
+        .order_by(change.c.effective_date, change.c.revision_id, change.c.id)
+    ).all()
+    if not due:
+        return 0
+    product = Product.__table__
+    session.execute(
+        update(product)
+        .where(product.c.id == bindparam("pid"))
+        .values(name=bindparam("new_name"), add_on_of_id=bindparam("parent"))
+        .execution_options(synchronize_session=False),
+        [{"pid": r.product_id, "new_name": r.name, "parent": r.add_on_of_id} for r in due],
+    )
+    now = utcnow()
+    session.execute(
+        update(change)
+        .where(change.c.id == bindparam("cid"))
+        .values(applied_at=now)
+        .execution_options(synchronize_session=False),
+        [{"cid": r.id} for r in due],
+    )
+    return len(due)
+
+
+def apply_due_product_changes(engine, today: date | None = None) -> int:
+    """`apply_product_changes` in a transaction of its own, taken only when a change is
+    due (the first command on or after a revision's date applies it; so does a worker)."""
+    today = today or date.today()
+    change = ProductChange.__table__
+    due = select(change.c.id).where(change.c.applied_at.is_(None), change.c.effective_date <= today)
+    with read_session(engine) as session:
+        if session.execute(due.limit(1)).first() is None:
+            return 0
+    with write_session(engine) as session:
+        return apply_product_changes(session, today)
+
+
+# A worker applies them on its rounds too, so a scheduled revision's names and add-on
+# relations are in place when the tenant updates it runs that day read them.
+jobs.register_sweeper("scheduled product changes", apply_due_product_changes)
+
+
 def import_price_list(
     session: Session,
     org: Organisation,
@@ -556,6 +696,7 @@ def import_price_list(
     label = source or "price list"
     # Two imports at once (cron) would race on new products and lists: one at a time per org.
     advisory_lock(session, CATALOGUE_LOCK, org.id)
+    apply_product_changes(session, date.today())
     fields.option("NAME", fields.text, name, fields.length(PriceList, "name"))
     if currency is not None:
         try:
@@ -593,17 +734,29 @@ def import_price_list(
                 "revision takes effect; revisions take effect in order"
             )
     items = {(r.sku, r.unit): r for r in rows}
+    # A revision that takes effect later changes names and add-on relations on its date.
+    scheduled = [] if effective is not None and effective > date.today() else None
     # A dry run does the whole import inside a savepoint and rolls it back, so it reports
     # (and refuses) exactly what the real import would.
     savepoint = session.begin_nested()
     try:
-        ids, products_created, units_created, renamed = ensure_products(session, org, rows, label)
+        ids, products_created, units_created, renamed = ensure_products(
+            session, org, rows, label, scheduled=scheduled
+        )
         if created:
             session.add(price_list)
             session.flush()
         previous, revision, diff = record_revision(
-            session, price_list, items, ids, source=source, effective=effective
+            session,
+            price_list,
+            items,
+            ids,
+            source=source,
+            effective=effective,
+            force=bool(scheduled),
         )
+        if scheduled and revision is not None:
+            schedule_product_changes(session, price_list, revision, effective, scheduled)
     except BaseException:
         savepoint.rollback()
         raise

@@ -332,32 +332,9 @@ class _Line:
     after: int | None = None
 
 
-def record_order(
-    session: Session,
-    org: Organisation,
-    account: Account,
-    order_type: str,
-    order_date: date,
-    lines: list[_Line],
-    origin: str | None = None,
-    *,
-    subscription: Subscription | None = None,
-    asset: Asset | None = None,
-) -> OrderView:
-    """Write the order of one executed sale of SUBSCRIPTION or ASSET with its lines (billed
-    to the account's bill-to reseller, or to the account itself). Each line records the
-    quantity after the sale: the quantity history billing reads."""
-    order = write_order(
-        session,
-        org,
-        account,
-        order_type,
-        order_date,
-        lines,
-        origin,
-        subscription=subscription,
-        asset=asset,
-    )
+def record_order(session: Session, org: Organisation, *args, **kwargs) -> OrderView:
+    """`write_order` (the same arguments), returning the order as the CLI shows it."""
+    order = write_order(session, org, *args, **kwargs)
     return _order_views(session, org, SalesOrder.id == order.id)[0]
 
 
@@ -374,8 +351,10 @@ def write_order(
     asset: Asset | None = None,
     event_id: int | None = None,
 ) -> SalesOrder:
-    """`record_order` without the view it returns. EVENT_ID: the back-ordering event a
-    parent's order comes from (a unique key: delivered once)."""
+    """Write the order of one executed sale of SUBSCRIPTION or ASSET with its lines (billed
+    to the account's bill-to reseller, or to the account itself). Each line records the
+    quantity after the sale: the quantity history billing reads. EVENT_ID: the
+    back-ordering event a parent's order comes from (a unique key: delivered once)."""
     if order_type not in ORDER_TYPES:
         raise ValueError(f"unknown order type {order_type!r}")
     order = SalesOrder(

@@ -303,7 +303,7 @@ def task_copy_catalogue(ctx) -> None:
             ctx.save(session, done=done, total=total)
         if copied == 0:
             break
-        ctx.log(f"copied {done} of {total} products")
+        ctx.log(f"copied {done} of {plural(total, 'product')}")
     with ctx.transaction() as session:
         link_add_ons(session, org_id)
         _finish_retail_revision(session, retail_id)

@@ -92,6 +92,27 @@ def _customers(tenant: TenantReseller):
     return and_(Account.org_id == tenant.parent_org_id, Account.bill_to_id == tenant.account_id)
 
 
+def _listed_now(copied, product_copy):
+    """The item of the copied customer's price list that lists the copied product in the
+    subscription's unit today."""
+    return and_(
+        PriceListItem.price_list_id == copied.price_list_id,
+        PriceListItem.product_id == product_copy.id,
+        PriceListItem.unit == Subscription.unit,
+        PriceListItem.to_revision.is_(None),
+    )
+
+
+def _subscriptions_to_copy(tenant, org_id: int) -> tuple:
+    """The root subscriptions of TENANT's customers that the upgrade copies and ORG_ID
+    does not hold yet."""
+    return (
+        _customers(tenant),
+        Subscription.status.in_(COPIED_STATUSES),
+        _not_copied(Subscription, org_id),
+    )
+
+
 def _not_copied(model, tenant_org_id: int):
     copy = aliased(model)
     return ~exists().where(copy.org_id == tenant_org_id, getattr(copy, _SOURCE[model]) == model.id)
@@ -312,19 +333,9 @@ def subscription_prechecks(session: Session, tenant: TenantReseller) -> list[Off
             and_(unit_copy.product_id == product_copy.id, unit_copy.unit == Subscription.unit),
         )
         .outerjoin(PriceList, PriceList.id == copied.price_list_id)
-        .outerjoin(
-            PriceListItem,
-            and_(
-                PriceListItem.price_list_id == copied.price_list_id,
-                PriceListItem.product_id == product_copy.id,
-                PriceListItem.unit == Subscription.unit,
-                PriceListItem.to_revision.is_(None),
-            ),
-        )
+        .outerjoin(PriceListItem, _listed_now(copied, product_copy))
         .where(
-            _customers(tenant),
-            Subscription.status.in_(COPIED_STATUSES),
-            _not_copied(Subscription, org.id),
+            *_subscriptions_to_copy(tenant, org.id),
             # Only the rows the checks below refuse: the database skips the good ones.
             or_(
                 copied.id.is_(None),
@@ -656,18 +667,9 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
         )
         .join(
             PriceListItem,
-            and_(
-                PriceListItem.price_list_id == copied.price_list_id,
-                PriceListItem.product_id == product_copy.id,
-                PriceListItem.unit == Subscription.unit,
-                PriceListItem.to_revision.is_(None),
-            ),
+            _listed_now(copied, product_copy),
         )
-        .where(
-            _customers(tenant),
-            Subscription.status.in_(COPIED_STATUSES),
-            _not_copied(Subscription, org_id),
-        )
+        .where(*_subscriptions_to_copy(tenant, org_id))
         .order_by(Subscription.id)
         .limit(limit)
     ).subquery()

@@ -734,7 +734,7 @@ def task_apply_update(ctx) -> None:
         plan.process_id = ctx.process_id
         ctx.save(session, total=len(plan.changes))
         ctx.log(
-            f"{len(plan.changes)} change(s) from revision {plan.from_revision} to "
+            f"{plural(len(plan.changes), 'change')} from revision {plan.from_revision} to "
             f"{plan.to_revision}: {plan.counts() or 'none'}"
         )
     done = _copy_added_in_batches(ctx, plan)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from tenantctl.errors import BadInput, NotFound
+from tenantctl.words import plural
 
 BUSY_TIMEOUT_MS = 60_000
 WRITE = "tenantctl_write"
@@ -63,8 +64,8 @@ def _check_sqlite_file(path: Path) -> None:
         raise BadInput(f"--db: {path} is not an SQLite database ({exc})") from None
     if tables and not {"alembic_version", "organisation"} <= tables:
         raise BadInput(
-            f"--db: {path} is not a tenantctl store: it holds {len(tables)} "
-            "table(s) of another application; it was left untouched"
+            f"--db: {path} is not a tenantctl store: it holds "
+            f"{plural(len(tables), 'table')} of another application; it was left untouched"
         )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from tenantctl.errors import BadInput, Refused
+from tenantctl.words import plural
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest revision of migrations/versions (a new migration changes it; the test suite
 # fails while it names another).
-HEAD = "0007"
+HEAD = "0008"
 VERSION_TABLE = "alembic_version"
 # Serialises concurrent upgrades of one PostgreSQL store (any constant will do).
 _PG_LOCK_KEY = 7_412_095_331
@@ -117,8 +118,8 @@ def _refuse_foreign(conn: Connection) -> None:
     tables = inspect(conn).get_table_names()
     if tables:
         raise BadInput(
-            f"--db: the database is not a tenantctl store: it holds {len(tables)} "
-            "table(s) of another application; it was left untouched"
+            f"--db: the database is not a tenantctl store: it holds "
+            f"{plural(len(tables), 'table')} of another application; it was left untouched"
         )
 
 

@@ -190,6 +190,28 @@ class PriceListRevision(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ProductChange(SQLModel, table=True):
+    """A product's name and add-on relation as a scheduled price-list revision lists them.
+
+    A revision that takes effect later (`pricelist import --effective`) changes its
+    products' names and add-on relations on its date, as it does their prices: until then
+    the product keeps what it has, and the change waits here. On or after the date the
+    first command (or a worker's round) applies it to the product and stamps `applied_at`.
+    """
+
+    __tablename__ = "product_change"
+    __table_args__ = (Index("ix_product_change_due", "applied_at", "effective_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False, index=False)
+    revision_id: int = _fk("price_list_revision.id", nullable=False, ondelete="CASCADE")
+    product_id: int = _fk("product.id", nullable=False)
+    effective_date: date
+    name: str = Field(max_length=300)
+    add_on_of_id: int | None = _fk("product.id", index=False)
+    applied_at: datetime | None = Field(default=None)
+
+
 class PriceListItem(SQLModel, table=True):
     """A (product, unit, price) that is in a price list from one revision until another.
 

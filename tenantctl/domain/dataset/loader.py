@@ -37,6 +37,7 @@ from tenantctl.store.models import (
     SyncRecord,
     utcnow,
 )
+from tenantctl.words import plural
 
 # a new root organisation: None means the file must give it
 ORGANISATION_DEFAULTS = {
@@ -372,7 +373,7 @@ class _Loader:
                 self.problems.at(
                     entry,
                     "items",
-                    f"price list {stored.name!r} has {len(listed)} items in the "
+                    f"price list {stored.name!r} has {plural(len(listed), 'item')} in the "
                     "store; a data set cannot empty it",
                 )
 
@@ -427,7 +428,7 @@ class _Loader:
                 self.problems.at(
                     entry,
                     "currency",
-                    f"{stored.code} has {count} subscription(s) in "
+                    f"{stored.code} has {plural(count, 'subscription')} in "
                     f"{stored.currency}; an account's currency cannot change",
                 )
         if demoted:
@@ -1008,38 +1009,32 @@ class _Loader:
             ],
         )
 
-    def _subscription_row(self, entry: Entry) -> dict:
-        want = self._subscription_wanted(entry)
+    def _sale_row(self, want: dict) -> dict:
+        """A subscription's or an asset's columns: what its entry wants, with the ids of
+        its account and product for their codes."""
         return {
             **{k: v for k, v in want.items() if k not in ("account", "sku")},
             "account_id": self.account_ids[want["account"]],
             "product_id": self.product_ids[want["sku"]],
         }
 
-    def _write_subscriptions(self, plan: _Plan) -> None:
-        s = Subscription.__table__
+    def _write_sales(self, table, plan: _Plan, row: Callable[[Entry], dict]) -> None:
+        """Insert PLAN's new rows of TABLE (subscriptions or assets) and update its changed
+        ones; ROW gives an entry's columns."""
         now = utcnow()
         insert_batched(
             self.session,
-            s,
+            table,
             [
-                {
-                    "org_id": self.org_id,
-                    "code": e.values["code"],
-                    "created_at": now,
-                    **self._subscription_row(e),
-                }
+                {"org_id": self.org_id, "code": e.values["code"], "created_at": now, **row(e)}
                 for e in plan.create
             ],
         )
-        update_by_id(
-            self.session,
-            s,
-            [
-                {"id": subscription_id, **self._subscription_row(e)}
-                for e, subscription_id in plan.update
-            ],
-        )
+        update_by_id(self.session, table, [{"id": i, **row(e)} for e, i in plan.update])
+
+    def _write_subscriptions(self, plan: _Plan) -> None:
+        s = Subscription.__table__
+        self._write_sales(s, plan, lambda e: self._sale_row(self._subscription_wanted(e)))
         entries = self.subscriptions
         ids = ids_by(self.session, s, "code", self.org_id, self.add_ons_to_replace)
         sa = SubscriptionAddon.__table__
@@ -1059,33 +1054,8 @@ class _Loader:
             ],
         )
 
-    def _asset_row(self, entry: Entry) -> dict:
-        want = self._asset_wanted(entry)
-        return {
-            **{k: v for k, v in want.items() if k not in ("account", "sku")},
-            "account_id": self.account_ids[want["account"]],
-            "product_id": self.product_ids[want["sku"]],
-        }
-
     def _write_assets(self, plan: _Plan) -> None:
-        t = Asset.__table__
-        now = utcnow()
-        insert_batched(
-            self.session,
-            t,
-            [
-                {
-                    "org_id": self.org_id,
-                    "code": e.values["code"],
-                    "created_at": now,
-                    **self._asset_row(e),
-                }
-                for e in plan.create
-            ],
-        )
-        update_by_id(
-            self.session, t, [{"id": asset_id, **self._asset_row(e)} for e, asset_id in plan.update]
-        )
+        self._write_sales(Asset.__table__, plan, lambda e: self._sale_row(self._asset_wanted(e)))
 
 
 def _first_by(entries: Iterable[Entry], key: str) -> dict[Any, Entry]:

@@ -12,6 +12,7 @@ from tenantctl.domain import fields
 from tenantctl.domain.dataset.schema import SECTIONS, _describe, _Field, schemas
 from tenantctl.domain.dataset.yamlfile import YamlList, YamlMap, load_yaml
 from tenantctl.errors import BadInput, input_problem
+from tenantctl.words import plural
 
 
 class Problems:
@@ -42,7 +43,8 @@ class Problems:
     def raise_if_any(self) -> None:
         if self._found:
             raise BadInput(
-                f"{self.label}: {len(self._found)} problem(s); nothing was loaded", self.messages()
+                f"{self.label}: {plural(len(self._found), 'problem')}; nothing was loaded",
+                self.messages(),
             )
 
 
