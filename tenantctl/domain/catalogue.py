@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import Integer, bindparam, case, cast, func, or_, select, update
+from sqlalchemy import Integer, case, cast, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -523,7 +523,7 @@ def _check_policy(
         shown = problems[:20]
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise Refused(
-            f"{label}: {len(problems)} change(s) to inherited products refused; nothing "
+            f"{label}: {plural(len(problems), 'change')} to inherited products refused; nothing "
             "was imported\n  " + "\n  ".join(shown) + more
         )
 
@@ -631,31 +631,31 @@ def schedule_product_changes(
 
 def apply_product_changes(session: Session, today: date) -> int:
     """Apply to their products the names and add-on relations of scheduled revisions that
-    have taken effect by TODAY (oldest first); returns how many were applied."""
-    change = ProductChange.__table__
+    have taken effect by TODAY (oldest first); returns how many were applied. The
+    statements name the ORM entities: in a tenant's session only its own are applied."""
     due = session.execute(
-        select(change.c.id, change.c.product_id, change.c.name, change.c.add_on_of_id)
-        .where(change.c.applied_at.is_(None), change.c.effective_date <= today)
-        .order_by(change.c.effective_date, change.c.revision_id, change.c.id)
-    ).all()
+        select(ProductChange.id, ProductChange.product_id, ProductChange.name,
+               ProductChange.add_on_of_id)
+        .where(ProductChange.applied_at.is_(None), ProductChange.effective_date <= today)
+        .order_by(ProductChange.effective_date, ProductChange.revision_id, ProductChange.id)
+    ).all()  # fmt: skip
     if not due:
         return 0
-    product = Product.__table__
-    session.execute(
-        update(product)
-        .where(product.c.id == bindparam("pid"))
-        .values(name=bindparam("new_name"), add_on_of_id=bindparam("parent"))
-        .execution_options(synchronize_session=False),
-        [{"pid": r.product_id, "new_name": r.name, "parent": r.add_on_of_id} for r in due],
-    )
+    latest = {r.product_id: r for r in due}  # the later ones win
+    for column, attribute in (("name", "name"), ("add_on_of_id", "add_on_of_id")):
+        _set_by_id(
+            session,
+            column,
+            [{"id": pid, column: getattr(r, attribute)} for pid, r in latest.items()],
+        )
     now = utcnow()
-    session.execute(
-        update(change)
-        .where(change.c.id == bindparam("cid"))
-        .values(applied_at=now)
-        .execution_options(synchronize_session=False),
-        [{"cid": r.id} for r in due],
-    )
+    for chunk in chunks([r.id for r in due]):
+        session.execute(
+            update(ProductChange)
+            .where(ProductChange.id.in_(chunk))
+            .values(applied_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return len(due)
 
 
