@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import func, select
 
 from tenantctl import config, jobs
 from tenantctl.domain.kinds import register_all
@@ -35,7 +35,7 @@ from tenantctl.store.models import (
     User,
     UserGroup,
 )
-from tests.conftest import FIXTURES, PG_SERVER, at_once
+from tests.conftest import FIXTURES, PG_SERVER, at_once, reflected
 from tests.realdata import TextFloatLoader
 from tests.tenant_worker_main import hang_guard
 
@@ -134,8 +134,7 @@ def all_rows(db_url: str) -> dict[str, list[tuple]]:
     """Every row of every table (reflected, so no table is forgotten)."""
     engine = open_engine(db_url)
     try:
-        meta = MetaData()
-        meta.reflect(engine)
+        meta = reflected(engine)
         with engine.connect() as conn:
             return {
                 name: [tuple(r) for r in conn.execute(select(table))]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import MetaData, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
 from tenantctl import jobs
@@ -35,7 +35,7 @@ from tenantctl.store.models import (
     TenantReseller,
     TenantUpdateLog,
 )
-from tests.conftest import FIXTURES, at_once
+from tests.conftest import FIXTURES, at_once, reflected
 from tests.realdata import TextFloatLoader
 from tests.tenant_worker_main import hang_guard
 
@@ -262,8 +262,7 @@ def all_rows(db_url: str) -> dict[str, list[str]]:
     """Every row of every table (reflected, so no table is forgotten), in a stable order."""
     engine = open_engine(db_url)
     try:
-        meta = MetaData()
-        meta.reflect(engine)
+        meta = reflected(engine)
         with engine.connect() as conn:
             return {
                 name: sorted(repr(tuple(r)) for r in conn.execute(select(table)))
