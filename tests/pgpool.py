@@ -278,22 +278,26 @@ class Pool:
                 time.sleep(0.01)
 
     def _reset(self, name: str, template: str) -> bool:
-        """Make NAME hold what TEMPLATE holds; False if it cannot be (schema changed)."""
+        """Make NAME hold what TEMPLATE holds; False if it cannot be (its schema changed, or
+        the server refuses: `session_replication_role` wants a superuser)."""
         snapshot = self._template_snapshot(template)
         self._alone(name)
-        with self._connect(name) as conn:
-            if _schema(conn) != snapshot.schema:
-                return False
-            conn.execute("SET session_replication_role = replica")
-            with conn.cursor() as cur:
-                for table in snapshot.tables:
-                    cur.execute(f"DELETE FROM {table}")
-                for table, data in snapshot.rows.items():
-                    with cur.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy:
-                        copy.write(data)
-                for seq, (last_value, is_called) in snapshot.sequences.items():
-                    cur.execute("SELECT setval(%s, %s, %s)", (seq, last_value, is_called))
-            conn.commit()
+        try:
+            with self._connect(name) as conn:
+                if _schema(conn) != snapshot.schema:
+                    return False
+                conn.execute("SET session_replication_role = replica")
+                with conn.cursor() as cur:
+                    for table in snapshot.tables:
+                        cur.execute(f"DELETE FROM {table}")
+                    for table, data in snapshot.rows.items():
+                        with cur.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy:
+                            copy.write(data)
+                    for seq, (last_value, is_called) in snapshot.sequences.items():
+                        cur.execute("SELECT setval(%s, %s, %s)", (seq, last_value, is_called))
+                conn.commit()
+        except psycopg.Error:
+            return False
         self._alone(name)
         return True
 
