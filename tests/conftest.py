@@ -9,13 +9,12 @@ import shutil
 import subprocess
 import sys
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import typer.main
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
@@ -23,7 +22,7 @@ from tenantctl.cli.app import app
 from tenantctl.errors import TenantctlError
 from tenantctl.store.engine import open_engine
 from tenantctl.store.migrate import upgrade
-from tests import skipcheck
+from tests import pgpool, skipcheck
 from tests.skipcheck import DATABASE_VARIABLE, POSTGRES_ONLY, SQLITE_ONLY
 
 pytest_plugins = ["pytester"]
@@ -42,28 +41,18 @@ def backend() -> str:
     return "postgresql" if PG_SERVER else "sqlite"
 
 
-def _pg_admin():
-    url = make_url(PG_SERVER).set(drivername="postgresql+psycopg")
-    return url, create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
 def create_pg_database(template: str | None = None) -> str:
-    """A new empty (or template-copied) database on the test server; returns its URL."""
-    url, admin = _pg_admin()
-    name = f"tenantctl_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        clause = f" TEMPLATE {template}" if template else ""
-        conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    """A new empty (or template-copied) database on the test server; returns its URL. A copy
+    of a template may be one that an earlier test used, reset to the template's contents
+    (tests/pgpool.py): a template must not change once it has been copied."""
+    databases = pgpool.pool(PG_SERVER)
+    return databases.url(databases.checkout(template))
 
 
 def drop_pg_database(db_url: str) -> None:
-    _, admin = _pg_admin()
-    name = make_url(db_url).database
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    """The test is done with DB_URL's database (kept to be reset for the next copy of its
+    template, or dropped; tests/pgpool.py)."""
+    pgpool.pool(PG_SERVER).release(make_url(db_url).database)
 
 
 @pytest.fixture(scope="session")
@@ -316,6 +305,41 @@ def table_counts(url: str) -> dict[str, int]:
             }
     finally:
         engine.dispose()
+
+
+# What `reflected` reads to tell one schema from another: every table's columns, constraints
+# and indexes, as the database itself states them.
+_PG_SCHEMA = """
+SELECT concat_ws(' ', c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+                 a.attnotnull, pg_get_expr(d.adbin, d.adrelid))
+  FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'f')
+UNION ALL
+SELECT concat_ws(' ', co.conrelid::regclass, co.conname, pg_get_constraintdef(co.oid))
+  FROM pg_constraint co WHERE co.connamespace = current_schema()::regnamespace
+UNION ALL
+SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()
+"""
+_REFLECTED: dict[tuple, MetaData] = {}
+
+
+def reflected(engine) -> MetaData:
+    """Every table of ENGINE's store, reflected (so that no table is forgotten). Reflecting
+    takes hundreds of queries on PostgreSQL: a schema already reflected in this run (the
+    same tables, columns, constraints and indexes, read in one query) is not again."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            rows = conn.exec_driver_sql(_PG_SCHEMA).scalars()
+        else:
+            rows = conn.exec_driver_sql("SELECT type, name, sql FROM sqlite_master").all()
+        signature = (engine.dialect.name, *sorted(map(repr, rows)))
+    if signature not in _REFLECTED:
+        meta = MetaData()
+        meta.reflect(engine)
+        _REFLECTED[signature] = meta
+    return _REFLECTED[signature]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import yaml
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import func, select
 
 from tenantctl import jobs
 from tenantctl.domain.kinds import register_all
@@ -86,15 +86,16 @@ def count(engine, model, *where) -> int:
         return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
 
-def all_rows(db_url: str) -> dict[str, list[tuple]]:
-    """Every row of every table (reflected, so no table is forgotten)."""
+def all_rows(db_url: str) -> dict[str, list[str]]:
+    """Every row of every table (reflected, so no table is forgotten), in a stable order."""
+    from tests.conftest import reflected
+
     engine = open_engine(db_url)
     try:
-        meta = MetaData()
-        meta.reflect(engine)
+        meta = reflected(engine)
         with engine.connect() as conn:
             return {
-                name: [tuple(r) for r in conn.execute(select(table))]
+                name: sorted(repr(tuple(r)) for r in conn.execute(select(table)))
                 for name, table in meta.tables.items()
             }
     finally:

@@ -13,13 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, select, text
+from sqlalchemy import select, text
 
 from tenantctl.domain.catalogue import PriceRow, import_price_list
 from tenantctl.domain.orgs import root_org
 from tenantctl.store.engine import open_engine, write_session
 from tenantctl.store.models import Organisation, PriceListItem
-from tests.conftest import PG_SERVER
+from tests.conftest import PG_SERVER, reflected
 
 HEADER = "sku,name,platform,unit,price,add_on_of,type\n"
 
@@ -61,8 +61,7 @@ def dump(db_url: str) -> dict[str, list[tuple]]:
     """Every row of every table of the store (reflected, so no table is forgotten)."""
     engine = open_engine(db_url)
     try:
-        meta = MetaData()
-        meta.reflect(engine)
+        meta = reflected(engine)
         with engine.connect() as conn:
             return {
                 name: sorted(map(tuple, conn.execute(select(table))), key=repr)

@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from tenantctl.store.models import Organisation, PriceList
 from tests.conftest import FIXTURES
+from tests.create_world import all_rows
 from tests.realdata import TextFloatLoader
-from tests.test_update import all_rows, write_rows
+from tests.update_world import write_rows
 from tests.world import PL, RETAIL, World
 
 BELOW_COST = "below-cost"

@@ -5,7 +5,7 @@ tenant, a creation still running and a tenant in use are refused."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import MetaData, func, select, update
+from sqlalchemy import func, select, update
 
 from tenantctl import jobs
 from tenantctl.domain.discard import Discarded, discard_tenant
@@ -20,7 +20,7 @@ from tenantctl.store.models import (
     TenantReseller,
     User,
 )
-from tests.conftest import at_once
+from tests.conftest import at_once, reflected
 from tests.create_world import (
     CREATE,
     DATASET,
@@ -54,8 +54,7 @@ def store(cli):
 
 def rows_of_org(engine, org_id: int) -> dict[str, int]:
     """How many rows of each table belong to ORG_ID (directly, or through a price list)."""
-    meta = MetaData()
-    meta.reflect(engine)
+    meta = reflected(engine)
     found = {}
     with engine.connect() as conn:
         for table in meta.sorted_tables:

@@ -13,14 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, select, update
+from sqlalchemy import select, update
 
 from tenantctl import jobs
 from tenantctl.domain import sales
 from tenantctl.domain.kinds import register_all
 from tenantctl.domain.updates import Options, request_update, update_tenants
 from tenantctl.errors import Busy, ProcessFailed, Refused, TenantctlError
-from tenantctl.store.engine import open_engine, read_session, write_session
+from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import (
     Account,
     Organisation,
@@ -30,6 +30,7 @@ from tenantctl.store.models import (
     TenantUpdateLog,
 )
 from tests.conftest import at_once
+from tests.create_world import all_rows
 from tests.tenant_worker_main import hang_guard
 from tests.update_world import (
     ADD_ON,
@@ -102,21 +103,6 @@ def _guarded(monkeypatch):
 
 
 # --- what the store holds -------------------------------------------------------------------
-
-
-def all_rows(db_url: str) -> dict[str, list[str]]:
-    """Every row of every table (reflected, so no table is forgotten), in a stable order."""
-    engine = open_engine(db_url)
-    try:
-        meta = MetaData()
-        meta.reflect(engine)
-        with engine.connect() as conn:
-            return {
-                name: sorted(repr(tuple(r)) for r in conn.execute(select(table)))
-                for name, table in meta.tables.items()
-            }
-    finally:
-        engine.dispose()
 
 
 def run_worker(engine) -> list[jobs.ProcessInfo]:
