@@ -76,15 +76,21 @@ def request_customer_transfer(engine, ref: str, parent_id: int) -> int:
                 f"{plural(len(conflicts), 'customer')} to copy: {', '.join(conflicts[:20])}; "
                 "rename them in the tenant first"
             )
-        account = session.get(Account, tenant.account_id)
-        return jobs.enqueue(
-            session,
-            CUSTOMERS_KIND,
-            {"tenant_id": tenant.id},
-            title=f"Copy the customers of {account.code} into its tenant",
-            lock_key=_lock_key(tenant),
-            owner_id=tenant.parent_org_id,
-        )
+        return _enqueue(session, tenant, CUSTOMERS_KIND, "Copy the customers of {} into its tenant")
+
+
+def _enqueue(session: Session, tenant: TenantReseller, kind: str, title: str) -> int:
+    """Queue a step of TENANT's upgrade (one at a time per tenant), owned by its parent;
+    TITLE names the reseller with {}."""
+    code = session.get(Account, tenant.account_id).code
+    return jobs.enqueue(
+        session,
+        kind,
+        {"tenant_id": tenant.id},
+        title=title.format(code),
+        lock_key=_lock_key(tenant),
+        owner_id=tenant.parent_org_id,
+    )
 
 
 def _customers(tenant: TenantReseller):
@@ -547,14 +553,8 @@ def request_subscription_transfer(engine, ref: str, parent_id: int) -> int:
                 f"`tenantctl upgrade customers {ref}` first"
             )
         _require_prechecks(session, tenant)
-        account = session.get(Account, tenant.account_id)
-        return jobs.enqueue(
-            session,
-            SUBSCRIPTIONS_KIND,
-            {"tenant_id": tenant.id},
-            title=f"Copy the subscriptions of {account.code}'s customers",
-            lock_key=_lock_key(tenant),
-            owner_id=tenant.parent_org_id,
+        return _enqueue(
+            session, tenant, SUBSCRIPTIONS_KIND, "Copy the subscriptions of {}'s customers"
         )
 
 
