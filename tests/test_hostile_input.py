@@ -90,7 +90,8 @@ _n = itertools.count(1)
 
 def run(store, *args, accepted: bool) -> None:
     before = None if accepted else table_counts(store.db_url)
-    result = store(*map(str, args), "--json", expect=None)
+    # --json before the command: after it, a value "--" would end the options first.
+    result = store("--json", *map(str, args), expect=None)
     shown = " ".join(map(repr, args))
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr, shown
     if accepted:
