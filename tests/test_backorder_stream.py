@@ -30,7 +30,8 @@ def world(live_world):
 
 def set_state(engine, state: str) -> None:
     with write_session(engine) as session:
-        (backorder.pause if state == "paused" else backorder.resume)(session, "LITECLOUD")
+        switch = backorder.pause if state == "paused" else backorder.resume
+        switch(session, "LITECLOUD", root_org(session).id)
 
 
 def mirrored_sales(session, org_id: int) -> int:

@@ -352,7 +352,7 @@ def test_import_names_each_refused_change_to_an_inherited_product(world, tmp_pat
     )
     lines = result.stderr.splitlines()
     assert lines[0] == (
-        "Error: own.csv: 2 change(s) to inherited products refused; nothing was imported"
+        "Error: own.csv: 2 changes to inherited products refused; nothing was imported"
     )
     assert lines[1].strip() == (
         f"own.csv:3: add_on_of: product {INHERITED}: changing its add_on_of is refused by "
