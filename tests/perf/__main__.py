@@ -1,6 +1,6 @@
 """Run the benchmarks of issue 13 and print one table (or JSON with --json).
 
-    python -m tests.perf [--json] [--size small|full] [--only NAME ...]
+    python -m tests.perf [--json] [--size small|full] [--only NAME ...] [--postgresql-only]
 
 Every figure is a ratio against a baseline measured in the same run, on the same machine,
 so it holds on a busy one. The targets judge wall time; the CPU ratio (the processes' own
@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-fail", action="store_true", help="exit 0 even when a target is missed"
     )
+    parser.add_argument(
+        "--postgresql-only",
+        action="store_true",
+        help="skip the SQLite runs (needs TENANTCTL_TEST_DATABASE_URL)",
+    )
     args = parser.parse_args(argv)
     pg = os.environ.get("TENANTCTL_TEST_DATABASE_URL")
     results = run_all(
@@ -49,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         pg,
         only=args.only,
         progress=None if args.json else lambda text: print(text, file=sys.stderr),
+        sqlite=not args.postgresql_only,
     )
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))

@@ -410,7 +410,12 @@ BENCHMARKS: dict[str, Callable] = {
 
 
 def run_all(
-    size: str, pg_server: str | None, *, only: list[str] | None = None, progress=None
+    size: str,
+    pg_server: str | None,
+    *,
+    only: list[str] | None = None,
+    progress=None,
+    sqlite: bool = True,
 ) -> list[Result]:
     say = progress or (lambda _text: None)
     spec = SIZES[size]
@@ -418,7 +423,8 @@ def run_all(
     # else a checkout run with PYTHONDONTWRITEBYTECODE compiles every module at each start.
     compileall.compile_dir(ROOT / "tenantctl", quiet=1)
     results: list[Result] = []
-    for server in (None, pg_server) if pg_server else (None,):
+    servers = ([None] if sqlite else []) + ([pg_server] if pg_server else [])
+    for server in servers:
         with tempfile.TemporaryDirectory(prefix="tenantctl-perf-") as tmp:
             stores = Stores(Path(tmp), server)
             try:
