@@ -30,11 +30,6 @@ Period = Annotated[
 ]
 
 
-def _org_id(st: State) -> int | None:
-    principal = st.principal()
-    return principal.org_id if principal else None
-
-
 def _show_cycle(st: State, result: billing_store.CycleResult) -> None:
     if st.json:
         output.print_json(result)
@@ -77,9 +72,9 @@ def run(
     if (reseller is None) == (not all_):
         raise BadInput("give a RESELLER or --all (not both)")
     if not all_:
-        _show_cycle(st, billing_store.run(st.engine(), _org_id(st), reseller, period))
+        _show_cycle(st, billing_store.run(st.engine(), st.tenant_owner(), reseller, period))
         return
-    org_id = _org_id(st)
+    org_id = st.tenant_owner()
     with output.progress(enabled=not st.json) as add:
         bar: list = []
 

@@ -85,14 +85,14 @@ class State:
         return self._principal
 
     @contextmanager
-    def session(self, *, write: bool = False) -> Iterator[Session]:
-        """A session in the org this run acts in; inside a tenant it is org-scoped."""
+    def session(self, *, write: bool = False, scoped: bool = True) -> Iterator[Session]:
+        """A session in the org this run acts in; inside a tenant it is org-scoped (not
+        SCOPED: see `parent_session`). A write's back-orders are delivered after it commits."""
         from tenantctl.store.engine import read_session, write_session
 
-        principal = self.principal()
-        org_id = principal.org_id if principal else None
+        org_id = self.tenant_owner()  # logged in first
         opener = write_session if write else read_session
-        with opener(self.engine(create=write), org_id=org_id) as session:
+        with opener(self.engine(create=write), org_id=org_id if scoped else None) as session:
             yield session
         if write:
             self.committed = True
@@ -118,8 +118,7 @@ class State:
         """The organisation this run acts in."""
         from tenantctl.domain.orgs import current_org
 
-        principal = self.principal()
-        return current_org(session, principal.org_id if principal else None)
+        return current_org(session, self.tenant_owner())
 
     def tenant_owner(self) -> int | None:
         """The tenant org this run is logged in to (None: the root). It sees the processes
@@ -139,8 +138,7 @@ class State:
         with read_session(self.engine(create=False)) as session:
             return root_org(session).id
 
-    @contextmanager
-    def parent_session(self, *, write: bool = False) -> Iterator[Session]:
+    def parent_session(self, *, write: bool = False):
         """A session for managing the tenant resellers of the org this run acts in.
 
         It is not row-scoped: creating, updating and upgrading a tenant is set-based SQL
@@ -148,15 +146,7 @@ class State:
         lookup in it goes through the parent instead (tenants by their parent org,
         processes by their owner), so a tenant still reaches nothing above it.
         """
-        from tenantctl.store.engine import read_session, write_session
-
-        self.principal()  # logged in first
-        opener = write_session if write else read_session
-        with opener(self.engine(create=write)) as session:
-            yield session
-        if write:
-            self.committed = True
-            self._deliver(session)
+        return self.session(write=write, scoped=False)
 
     def distributor_only(self, command: str) -> None:
         """Refuse a distributor command inside a tenant context."""

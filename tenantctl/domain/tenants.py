@@ -745,7 +745,7 @@ def tenant_tree(session: Session, parent_id: int) -> list[TenantNode]:
     for row, view in _views(session):
         children.setdefault(row.parent_org_id, []).append((row, view))
 
-    def nodes(org_id: int | None, seen: frozenset) -> list[TenantNode]:
+    def nodes(org_id: int | None) -> list[TenantNode]:
         return [
             TenantNode(
                 view.account,
@@ -754,14 +754,12 @@ def tenant_tree(session: Session, parent_id: int) -> list[TenantNode]:
                 view.status,
                 view.phase,
                 view.backorder_state,
-                nodes(row.org_id, seen | {row.org_id})
-                if row.org_id is not None and row.org_id not in seen
-                else [],
+                nodes(row.org_id) if row.org_id is not None else [],
             )
             for row, view in children.get(org_id, [])
         ]
 
-    return nodes(parent_id, frozenset({parent_id}))
+    return nodes(parent_id)
 
 
 def find_tenant(session: Session, ref: str, parent_id: int) -> TenantReseller:
