@@ -642,11 +642,9 @@ def apply_product_changes(session: Session, today: date) -> int:
     if not due:
         return 0
     latest = {r.product_id: r for r in due}  # the later ones win
-    for column, attribute in (("name", "name"), ("add_on_of_id", "add_on_of_id")):
+    for column in ("name", "add_on_of_id"):
         _set_by_id(
-            session,
-            column,
-            [{"id": pid, column: getattr(r, attribute)} for pid, r in latest.items()],
+            session, column, [{"id": pid, column: getattr(r, column)} for pid, r in latest.items()]
         )
     now = utcnow()
     for chunk in chunks([r.id for r in due]):
