@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING
 
 import typer
@@ -58,9 +59,12 @@ class State:
                 if self.org is None:
                     # The first command on or after a scheduled revision's date gives its
                     # products their new names and add-on relations.
-                    from tenantctl.domain.catalogue import apply_due_product_changes
+                    from tenantctl.domain.schedule import product_changes_due
 
-                    apply_due_product_changes(engine)
+                    if product_changes_due(engine, date.today()):
+                        from tenantctl.domain.catalogue import apply_due_product_changes
+
+                        apply_due_product_changes(engine)
             self._engine = engine
         return self._engine
 

@@ -24,10 +24,11 @@ from sqlmodel import Session
 from tenantctl import config, jobs
 from tenantctl.domain import fields
 from tenantctl.domain.orgs import get_price_list
+from tenantctl.domain.schedule import product_changes_due
 from tenantctl.errors import BadInput, NotFound, Refused
 from tenantctl.money import check_currency
 from tenantctl.store.bulk import chunks, insert_rows
-from tenantctl.store.engine import advisory_lock, read_session, write_session
+from tenantctl.store.engine import advisory_lock, write_session
 from tenantctl.store.models import (
     Organisation,
     PriceList,
@@ -661,11 +662,8 @@ def apply_due_product_changes(engine, today: date | None = None) -> int:
     """`apply_product_changes` in a transaction of its own, taken only when a change is
     due (the first command on or after a revision's date applies it; so does a worker)."""
     today = today or date.today()
-    change = ProductChange.__table__
-    due = select(change.c.id).where(change.c.applied_at.is_(None), change.c.effective_date <= today)
-    with read_session(engine) as session:
-        if session.execute(due.limit(1)).first() is None:
-            return 0
+    if not product_changes_due(engine, today):
+        return 0
     with write_session(engine) as session:
         return apply_product_changes(session, today)
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Text, UniqueConstraint, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from tenantctl.process_states import (  # noqa: F401 (the queue's names for them)
     ACTIVE_STATUSES,
@@ -28,7 +28,7 @@ from tenantctl.process_states import (  # noqa: F401 (the queue's names for them
     TASK_FAILED,
     TASK_RUNNING,
 )
-from tenantctl.store.models import json_field, utcnow
+from tenantctl.store.models import Table, json_field, utcnow
 
 # The one-active-process-per-lock-key rule, as SQL both SQLite and PostgreSQL accept in a
 # partial index (the migration repeats this text; keep them the same).
@@ -39,7 +39,7 @@ def _json_nullable() -> Any:
     return Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
-class Process(SQLModel, table=True):
+class Process(Table, table=True):
     """A queued long operation: its kind, parameters, status, lease and outcome."""
 
     __tablename__ = "process"
@@ -86,7 +86,7 @@ class Process(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None)
 
 
-class ProcessTask(SQLModel, table=True):
+class ProcessTask(Table, table=True):
     """One step of a process, with its progress and the checkpoint it resumes from."""
 
     __tablename__ = "process_task"
@@ -106,7 +106,7 @@ class ProcessTask(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None)
 
 
-class ProcessLog(SQLModel, table=True):
+class ProcessLog(Table, table=True):
     """One line of a process's log (never a secret: messages are redacted on the way in)."""
 
     __tablename__ = "process_log"

@@ -12,10 +12,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ConfigDict
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from tenantctl.store.types import Money
+
+
+class Table(SQLModel):
+    """The base of every table: pydantic builds a table's validator on first use, not at
+    import (a table row is not validated when made; every command imports every table)."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 def utcnow() -> datetime:
@@ -46,7 +54,7 @@ def _money(nullable: bool = True) -> Any:
     return Field(default=None, sa_type=Money, nullable=nullable)
 
 
-class Organisation(SQLModel, table=True):
+class Organisation(Table, table=True):
     __tablename__ = "organisation"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -65,7 +73,7 @@ class Organisation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Account(SQLModel, table=True):
+class Account(Table, table=True):
     __tablename__ = "account"
     __table_args__ = (
         UniqueConstraint("org_id", "code", name="uq_account_org_code"),
@@ -100,7 +108,7 @@ class Account(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Contact(SQLModel, table=True):
+class Contact(Table, table=True):
     __tablename__ = "contact"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -111,7 +119,7 @@ class Contact(SQLModel, table=True):
     role: str | None = Field(default=None, max_length=50)
 
 
-class SyncRecord(SQLModel, table=True):
+class SyncRecord(Table, table=True):
     """Provisioning sync of an account with a platform (OSS, Acronis, ...)."""
 
     __tablename__ = "sync_record"
@@ -124,7 +132,7 @@ class SyncRecord(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=100)
 
 
-class Product(SQLModel, table=True):
+class Product(Table, table=True):
     __tablename__ = "product"
     __table_args__ = (
         UniqueConstraint("org_id", "sku", name="uq_product_org_sku"),
@@ -146,7 +154,7 @@ class Product(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ProductUnit(SQLModel, table=True):
+class ProductUnit(Table, table=True):
     """A billing unit a product is sold in; in a tenant it carries the purchase (cost) price."""
 
     __tablename__ = "product_unit"
@@ -164,7 +172,7 @@ class ProductUnit(SQLModel, table=True):
     source_unit_id: int | None = _fk("product_unit.id")
 
 
-class PriceList(SQLModel, table=True):
+class PriceList(Table, table=True):
     __tablename__ = "price_list"
     __table_args__ = (UniqueConstraint("org_id", "name", name="uq_price_list_org_name"),)
 
@@ -175,7 +183,7 @@ class PriceList(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class PriceListRevision(SQLModel, table=True):
+class PriceListRevision(Table, table=True):
     """One version of a price list; revision numbers count up from 1 per price list."""
 
     __tablename__ = "price_list_revision"
@@ -190,7 +198,7 @@ class PriceListRevision(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ProductChange(SQLModel, table=True):
+class ProductChange(Table, table=True):
     """A product's name and add-on relation as a scheduled price-list revision lists them.
 
     A revision that takes effect later (`pricelist import --effective`) changes its
@@ -212,7 +220,7 @@ class ProductChange(SQLModel, table=True):
     applied_at: datetime | None = Field(default=None)
 
 
-class PriceListItem(SQLModel, table=True):
+class PriceListItem(Table, table=True):
     """A (product, unit, price) that is in a price list from one revision until another.
 
     Revision N holds the items with `from_revision <= N < to_revision` (an open
@@ -240,7 +248,7 @@ class PriceListItem(SQLModel, table=True):
     to_revision: int | None = Field(default=None)
 
 
-class Subscription(SQLModel, table=True):
+class Subscription(Table, table=True):
     __tablename__ = "subscription"
     __table_args__ = (
         UniqueConstraint("org_id", "code", name="uq_subscription_org_code"),
@@ -271,7 +279,7 @@ class Subscription(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class SubscriptionAddon(SQLModel, table=True):
+class SubscriptionAddon(Table, table=True):
     __tablename__ = "subscription_addon"
     __table_args__ = (UniqueConstraint("subscription_id", "product_id", name="uq_addon"),)
 
@@ -281,7 +289,7 @@ class SubscriptionAddon(SQLModel, table=True):
     quantity: int
 
 
-class Asset(SQLModel, table=True):
+class Asset(Table, table=True):
     """A software subscription or an Azure reservation."""
 
     __tablename__ = "asset"
@@ -309,7 +317,7 @@ class Asset(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class SalesOrder(SQLModel, table=True):
+class SalesOrder(Table, table=True):
     __tablename__ = "sales_order"
     __table_args__ = (
         UniqueConstraint("org_id", "number", name="uq_order_org_number"),
@@ -333,7 +341,7 @@ class SalesOrder(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class OrderLine(SQLModel, table=True):
+class OrderLine(Table, table=True):
     __tablename__ = "order_line"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -348,7 +356,7 @@ class OrderLine(SQLModel, table=True):
     quantity_after: int | None = Field(default=None)
 
 
-class TenantReseller(SQLModel, table=True):
+class TenantReseller(Table, table=True):
     """The link from a reseller account in the parent org to its tenant org."""
 
     __tablename__ = "tenant_reseller"
@@ -376,7 +384,7 @@ class TenantReseller(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class UserGroup(SQLModel, table=True):
+class UserGroup(Table, table=True):
     __tablename__ = "user_group"
     __table_args__ = (UniqueConstraint("org_id", "name", name="uq_group_org_name"),)
 
@@ -386,7 +394,7 @@ class UserGroup(SQLModel, table=True):
     modules: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
-class User(SQLModel, table=True):
+class User(Table, table=True):
     __tablename__ = "app_user"
     __table_args__ = (UniqueConstraint("org_id", "username", name="uq_user_org_username"),)
 
@@ -399,7 +407,7 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ProvisioningSetting(SQLModel, table=True):
+class ProvisioningSetting(Table, table=True):
     """A platform's provisioning settings in an org: what the reseller may edit, what it sees."""
 
     __tablename__ = "provisioning_setting"
@@ -412,7 +420,7 @@ class ProvisioningSetting(SQLModel, table=True):
     read_only: dict = json_field()
 
 
-class Storefront(SQLModel, table=True):
+class Storefront(Table, table=True):
     """A premium tenant's white-label storefront."""
 
     __tablename__ = "storefront"
@@ -423,7 +431,7 @@ class Storefront(SQLModel, table=True):
     branding: dict = json_field()
 
 
-class TenantUpdateLog(SQLModel, table=True):
+class TenantUpdateLog(Table, table=True):
     """The update tenant log: one entry per catalogue change applied to a tenant."""
 
     __tablename__ = "tenant_update_log"
@@ -448,7 +456,7 @@ class TenantUpdateLog(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
-class BackorderEvent(SQLModel, table=True):
+class BackorderEvent(Table, table=True):
     """The outbox of back-ordering: one change in a tenant that its parent must mirror.
 
     Written in the same transaction as the change (SPEC section 7); delivered in id order,
@@ -480,7 +488,7 @@ class BackorderEvent(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
 
 
-class BillingCycle(SQLModel, table=True):
+class BillingCycle(Table, table=True):
     """A cycle billed to a tenant reseller: recorded once per (reseller, cycle), even when
     nothing was billed in it (SPEC section 8). Never changes once written."""
 
@@ -497,7 +505,7 @@ class BillingCycle(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=utcnow)
 
 
-class Invoice(SQLModel, table=True):
+class Invoice(Table, table=True):
     """An issued invoice or credit note (numbered per org, gap-free). Never changes."""
 
     __tablename__ = "invoice"
@@ -516,7 +524,7 @@ class Invoice(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=utcnow)
 
 
-class InvoiceLine(SQLModel, table=True):
+class InvoiceLine(Table, table=True):
     """A line of an issued invoice, with what it names kept as text (it never changes)."""
 
     __tablename__ = "invoice_line"
@@ -544,7 +552,7 @@ class InvoiceLine(SQLModel, table=True):
     corrects: str | None = Field(default=None, max_length=20)
 
 
-class InvoiceCounter(SQLModel, table=True):
+class InvoiceCounter(Table, table=True):
     """The last number issued per org and series (INV, CN); never reset."""
 
     __tablename__ = "invoice_counter"
