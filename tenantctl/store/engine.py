@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import platformdirs
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
@@ -30,6 +29,8 @@ COUNT_ROWS = {"preserve_rowcount": True}
 
 def default_url() -> str:
     """An SQLite file in the user's data directory."""
+    import platformdirs  # only when no store is named
+
     path = Path(platformdirs.user_data_dir("tenantctl")) / "tenantctl.db"
     return f"sqlite:///{path}"
 
