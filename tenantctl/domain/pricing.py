@@ -145,19 +145,14 @@ def set_price(
         raise Refused(
             f"product {sku} is {product.status}: it is no longer sold, so it gets no new price"
         )
-    units = {
-        u.unit: u
-        for u in session.execute(
-            select(ProductUnit).where(ProductUnit.product_id == product.id)
-        ).scalars()
-    }
+    units = unit_statuses(session, product)
     if unit not in units:
         raise NotFound(
             f"product {sku} is not sold {unit} (its units: {', '.join(sorted(units)) or 'none'})"
         )
-    if units[unit].status != "active":
+    if units[unit] != "active":
         raise Refused(
-            f"{sku} {unit} is {units[unit].status}: it is no longer sold, so it gets no new price"
+            f"{sku} {unit} is {units[unit]}: it is no longer sold, so it gets no new price"
         )
     item = (
         session.execute(
@@ -202,3 +197,12 @@ def set_price(
     )
     session.flush()
     return PriceChange(name, price_list.currency, sku, unit, old, amount, previous, number)
+
+
+def unit_statuses(session: Session, product: Product) -> dict[str, str]:
+    """Each unit PRODUCT has (sold or not any more) -> its status."""
+    return dict(
+        session.execute(
+            select(ProductUnit.unit, ProductUnit.status).where(ProductUnit.product_id == product.id)
+        ).all()
+    )

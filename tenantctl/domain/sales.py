@@ -31,7 +31,7 @@ from tenantctl.domain import fields, outbox
 from tenantctl.domain.accounts import managing_tenant
 from tenantctl.domain.catalogue import revision_in_effect
 from tenantctl.domain.orgs import get_account, get_product
-from tenantctl.domain.pricing import account_price, listed_price, today
+from tenantctl.domain.pricing import account_price, listed_price, today, unit_statuses
 from tenantctl.errors import BadInput, Conflict, NotFound, Refused
 from tenantctl.store.models import (
     Account,
@@ -232,12 +232,7 @@ def sellable_add_on(
 
 
 def _check_unit(session: Session, product: Product, unit: str, option: str = "--unit") -> None:
-    units = {
-        u.unit: u.status
-        for u in session.execute(
-            select(ProductUnit).where(ProductUnit.product_id == product.id)
-        ).scalars()
-    }
+    units = unit_statuses(session, product)
     if unit not in units:
         raise Refused(
             f"{option}: {product.sku} is not sold {unit} (its units: "
@@ -486,27 +481,15 @@ def create_subscription(
         ]
     )
     session.flush()
-    orders = []
+    sales = []
     if not trial:
         lines = [_Line(product, unit, quantity, price.amount, price.currency)]
         lines += [
             _Line(p, unit, q, ep.amount, ep.currency)
             for (p, q), ep in zip(extras, extra_prices, strict=True)
         ]
-        orders.append(
-            record_order(
-                session,
-                org,
-                account,
-                "new",
-                start,
-                lines,
-                _origin(org, account, storefront, session),
-                subscription=subscription,
-            )
-        )
-    _record_sales(session, org, subscription, orders)
-    return SubscriptionResult(subscription_view(session, org, subscription), orders)
+        sales.append(("new", start, lines))
+    return _sold(session, org, account, subscription, storefront, sales)
 
 
 def update_subscription(
@@ -610,8 +593,7 @@ def update_subscription(
         sub.unit_price, sub.currency = main.amount, main.currency
     session.flush()
 
-    orders: list[OrderView] = []
-    origin = _origin(org, account, storefront, session)
+    sales: list[tuple[str, date, list[_Line]]] = []
 
     def line(p: Product, q: int, price: Decimal) -> _Line:
         return _Line(p, sub.unit, q, price, sub.currency)
@@ -621,43 +603,37 @@ def update_subscription(
         lines += [
             line(session.get(Product, pid), q, prices[pid]) for pid, q in sorted(final.items())
         ]
-        orders.append(
-            record_order(
-                session, org, account, "trial-to-paid", now, lines, origin, subscription=sub
-            )
-        )
+        sales.append(("trial-to-paid", now, lines))
     elif not was_trial:
         lines = [line(product, sub.quantity, sub.unit_price)] if new_quantity is not None else []
         lines += [line(p, q, prices[p.id]) for p, q in changed]
         if lines:
-            orders.append(
-                record_order(session, org, account, "change", now, lines, origin, subscription=sub)
-            )
+            sales.append(("change", now, lines))
         if added:
-            orders.append(
-                record_order(
-                    session,
-                    org,
-                    account,
-                    "add-on",
-                    now,
-                    [line(p, q, prices[p.id]) for p, q in added],
-                    origin,
-                    subscription=sub,
-                )
-            )
-    _record_sales(session, org, sub, orders)
-    return SubscriptionResult(subscription_view(session, org, sub), orders)
+            sales.append(("add-on", now, [line(p, q, prices[p.id]) for p, q in added]))
+    return _sold(session, org, account, sub, storefront, sales)
 
 
-def _record_sales(
-    session: Session, org: Organisation, sub: Subscription, orders: list[OrderView]
-) -> None:
-    """Each executed sale of SUB, for back-ordering to mirror in the parent."""
+def _sold(
+    session: Session,
+    org: Organisation,
+    account: Account,
+    sub: Subscription,
+    storefront: bool,
+    sales: list[tuple[str, date, list[_Line]]],
+) -> SubscriptionResult:
+    """Record the executed SALES of SUB (order type, date, lines), each an order and an
+    outbox entry for back-ordering to mirror in the parent; SUB and those orders."""
+    origin = _origin(org, account, storefront, session) if sales else None
+    orders = [
+        record_order(session, org, account, order_type, when, lines, origin, subscription=sub)
+        for order_type, when, lines in sales
+    ]
     for order in orders:
         outbox.record_subscription_sale(
             session, org, sub, order.order_type, order.id, order.order_date
         )
+    return SubscriptionResult(subscription_view(session, org, sub), orders)
 
 
 def _add_on_price(
@@ -715,23 +691,12 @@ def cancel_subscription(
     )
     sub.status, sub.auto_renew = "cancelled", False
     session.flush()
-    orders = []
+    sales = []
     if sub.paid:
         product = session.get(Product, sub.product_id)
-        orders.append(
-            record_order(
-                session,
-                org,
-                account,
-                "cancel",
-                today(org),
-                [_Line(product, sub.unit, sub.quantity, sub.unit_price, sub.currency, after=0)],
-                _origin(org, account, storefront, session),
-                subscription=sub,
-            )
-        )
-    _record_sales(session, org, sub, orders)
-    return SubscriptionResult(subscription_view(session, org, sub), orders)
+        line = _Line(product, sub.unit, sub.quantity, sub.unit_price, sub.currency, after=0)
+        sales.append(("cancel", today(org), [line]))
+    return _sold(session, org, account, sub, storefront, sales)
 
 
 def set_subscription_billing(
@@ -778,10 +743,13 @@ def list_subscriptions(
     session: Session, org: Organisation, account: str | None = None
 ) -> list[SubscriptionView]:
     """The subscriptions of ORG (or of one of its accounts), ordered by code."""
-    where = []
-    if account is not None:
-        where.append(Subscription.account_id == get_account(session, org, account).id)
+    where = _of_account(session, org, Subscription.account_id, account)
     return _subscription_views(session, org, *where)
+
+
+def _of_account(session: Session, org: Organisation, column, account: str | None) -> list:
+    """The condition that COLUMN is the account with code ACCOUNT (none when it is None)."""
+    return [] if account is None else [column == get_account(session, org, account).id]
 
 
 def subscription_detail(session: Session, org: Organisation, ref: str) -> SubscriptionView:
@@ -793,16 +761,23 @@ def subscription_view(session: Session, org: Organisation, sub: Subscription) ->
     return _subscription_views(session, org, Subscription.id == sub.id)[0]
 
 
-def _subscription_views(session: Session, org: Organisation, *where) -> list[SubscriptionView]:
+def _sale_rows(session: Session, org: Organisation, model, *where) -> list:
+    """ORG's MODEL rows (subscriptions or assets) that meet WHERE, by code, each with its
+    account's code, that account's bill-to's code (None: billed itself), and its product's
+    SKU and name."""
     bill_to = aliased(Account)
-    rows = session.execute(
-        select(Subscription, Account.code, bill_to.code, Product.sku, Product.name)
-        .join(Account, Account.id == Subscription.account_id)
+    return session.execute(
+        select(model, Account.code, bill_to.code, Product.sku, Product.name)
+        .join(Account, Account.id == model.account_id)
         .outerjoin(bill_to, bill_to.id == Account.bill_to_id)
-        .join(Product, Product.id == Subscription.product_id)
-        .where(Subscription.org_id == org.id, *where)
-        .order_by(Subscription.code)
+        .join(Product, Product.id == model.product_id)
+        .where(model.org_id == org.id, *where)
+        .order_by(model.code)
     ).all()
+
+
+def _subscription_views(session: Session, org: Organisation, *where) -> list[SubscriptionView]:
+    rows = _sale_rows(session, org, Subscription, *where)
     add_ons: dict[int, list[AddOnView]] = {}
     for sid, sku, name, quantity in session.execute(
         select(
@@ -911,22 +886,12 @@ def create_asset(
 
 def list_assets(session: Session, org: Organisation, account: str | None = None) -> list[AssetView]:
     """The assets of ORG (or of one of its accounts), ordered by code."""
-    where = []
-    if account is not None:
-        where.append(Asset.account_id == get_account(session, org, account).id)
+    where = _of_account(session, org, Asset.account_id, account)
     return _asset_views(session, org, *where)
 
 
 def _asset_views(session: Session, org: Organisation, *where) -> list[AssetView]:
-    bill_to = aliased(Account)
-    rows = session.execute(
-        select(Asset, Account.code, bill_to.code, Product.sku, Product.name)
-        .join(Account, Account.id == Asset.account_id)
-        .outerjoin(bill_to, bill_to.id == Account.bill_to_id)
-        .join(Product, Product.id == Asset.product_id)
-        .where(Asset.org_id == org.id, *where)
-        .order_by(Asset.code)
-    ).all()
+    rows = _sale_rows(session, org, Asset, *where)
     return [
         AssetView(
             a.id,
@@ -950,9 +915,7 @@ def _asset_views(session: Session, org: Organisation, *where) -> list[AssetView]
 
 def list_orders(session: Session, org: Organisation, account: str | None = None) -> list[OrderView]:
     """The orders of ORG (or of one of its accounts) with their lines, oldest first."""
-    where = []
-    if account is not None:
-        where.append(SalesOrder.account_id == get_account(session, org, account).id)
+    where = _of_account(session, org, SalesOrder.account_id, account)
     return _order_views(session, org, *where)
 
 
