@@ -587,6 +587,20 @@ def reseller_cost(
     return memo[key]
 
 
+def _mirror_of(
+    session: Session, parent: Organisation, tenant: TenantReseller, event: BackorderEvent, model
+):
+    """What EVENT's sale (of a MODEL: Subscription or Asset) is mirrored from and into: the
+    tenant's original, its product in the parent, the end customer's record in the parent
+    (copied up now if it has none), and the parent's mirror (None: not made yet)."""
+    original = session.get(model, event.subject_id)
+    product = _parent_product(session, original.product_id)
+    customer = _copy_customer_up(
+        session, parent, tenant, session.get(Account, original.account_id), event
+    )
+    return original, product, customer, find_mirror(session, tenant, model, original)
+
+
 def _mirror_subscription(
     session: Session,
     parent: Organisation,
@@ -594,14 +608,9 @@ def _mirror_subscription(
     reseller: Account,
     event: BackorderEvent,
 ) -> None:
-    original = session.get(Subscription, event.subject_id)
+    original, product, customer, mirror = _mirror_of(session, parent, tenant, event, Subscription)
     state = event.payload
     tenant_product = session.get(Product, original.product_id)
-    product = _parent_product(session, original.product_id)
-    customer = _copy_customer_up(
-        session, parent, tenant, session.get(Account, original.account_id), event
-    )
-    mirror = find_mirror(session, tenant, Subscription, original)
     as_of = event.effective_date or date.fromisoformat(state["start_date"])
     if mirror is None:
         price, currency = reseller_cost(
@@ -680,13 +689,8 @@ def _mirror_asset(
     reseller: Account,
     event: BackorderEvent,
 ) -> None:
-    original = session.get(Asset, event.subject_id)
+    original, product, customer, mirror = _mirror_of(session, parent, tenant, event, Asset)
     state = event.payload
-    product = _parent_product(session, original.product_id)
-    customer = _copy_customer_up(
-        session, parent, tenant, session.get(Account, original.account_id), event
-    )
-    mirror = find_mirror(session, tenant, Asset, original)
     if mirror is None:
         mirror = Asset(
             org_id=parent.id,
