@@ -545,33 +545,38 @@ def _cycle_state(
     return None, None
 
 
+def _reseller_cycle(
+    session: Session, org: Organisation, code: str, period: str
+) -> tuple[Reseller, billing.Cycle]:
+    """Reseller CODE of ORG and its cycle of PERIOD (which its billing day sets)."""
+    reseller = find_reseller(session, org, code)
+    return reseller, billing.cycle_of(period, reseller.account.billing_day)
+
+
 def preview(session: Session, org: Organisation, code: str, period: str) -> CycleResult:
     """What `invoice run` would issue to reseller CODE for PERIOD (no number is used)."""
-    reseller = find_reseller(session, org, code)
-    cycle = billing.cycle_of(period, reseller.account.billing_day)
+    reseller, cycle = _reseller_cycle(session, org, code, period)
     done, why = _cycle_state(session, org, reseller, cycle)
     if done is not None:
         message = f"cycle {cycle.period} of {code} was issued on {done.issued_at:%Y-%m-%d}"
-        return CycleResult(
-            code,
-            cycle.period,
-            cycle.start,
-            cycle.end,
-            "already-issued",
-            message,
-            _issued_views(session, done),
-        )
+        return _already_issued(session, code, cycle, done, message)
     drafts, _ = _drafts(session, org, reseller, cycle)
     message = why or f"cycle {cycle.period} of {code} can be issued"
-    return CycleResult(
-        code,
-        cycle.period,
-        cycle.start,
-        cycle.end,
-        "preview",
-        message,
-        [_view(reseller, cycle, d, None, None) for d in drafts],
-    )
+    views = [_view(reseller, cycle, d, None, None) for d in drafts]
+    return _cycle_result(code, cycle, "preview", message, views)
+
+
+def _cycle_result(
+    code: str, cycle: billing.Cycle, status: str, message: str, invoices: list[InvoiceView]
+) -> CycleResult:
+    return CycleResult(code, cycle.period, cycle.start, cycle.end, status, message, invoices)
+
+
+def _already_issued(
+    session: Session, code: str, cycle: billing.Cycle, done: BillingCycle, message: str
+) -> CycleResult:
+    """The result for a cycle DONE issued before: its invoices as issued."""
+    return _cycle_result(code, cycle, "already-issued", message, _issued_views(session, done))
 
 
 def _next_number(session: Session, org_id: int, series: str, year: int) -> str:
@@ -594,19 +599,11 @@ def issue(session: Session, org: Organisation, code: str, period: str) -> CycleR
     """Issue reseller CODE's invoices for PERIOD in the session's transaction: once per
     (reseller, cycle) under a unique key, cycles in order, only an ended cycle."""
     advisory_lock(session, BILLING_LOCK, org.id)
-    reseller = find_reseller(session, org, code)
-    cycle = billing.cycle_of(period, reseller.account.billing_day)
+    reseller, cycle = _reseller_cycle(session, org, code, period)
     done, why = _cycle_state(session, org, reseller, cycle)
     if done is not None:
-        return CycleResult(
-            code,
-            cycle.period,
-            cycle.start,
-            cycle.end,
-            "already-issued",
-            f"cycle {cycle.period} of {code} was issued already: nothing changes",
-            _issued_views(session, done),
-        )
+        message = f"cycle {cycle.period} of {code} was issued already: nothing changes"
+        return _already_issued(session, code, cycle, done, message)
     if why is not None:
         raise Refused(why)
     drafts, currency = _drafts(session, org, reseller, cycle)
@@ -674,7 +671,7 @@ def issue(session: Session, org: Organisation, code: str, period: str) -> CycleR
         if views
         else f"cycle {cycle.period} of {code} had nothing to bill: closed"
     )
-    return CycleResult(code, cycle.period, cycle.start, cycle.end, "issued", message, views)
+    return _cycle_result(code, cycle, "issued", message, views)
 
 
 def run(engine: Engine, org_id: int | None, code: str, period: str) -> CycleResult:
@@ -687,8 +684,7 @@ def run(engine: Engine, org_id: int | None, code: str, period: str) -> CycleResu
         if "billing_cycle" not in str(exc.orig):
             raise
     with read_session(engine, org_id=org_id) as session:
-        reseller = find_reseller(session, current_org(session, org_id), code)
-        cycle = billing.cycle_of(period, reseller.account.billing_day)
+        reseller, cycle = _reseller_cycle(session, current_org(session, org_id), code, period)
         done = (
             session.execute(
                 select(BillingCycle).where(
@@ -699,16 +695,11 @@ def run(engine: Engine, org_id: int | None, code: str, period: str) -> CycleResu
             .scalars()
             .one()
         )
-        return CycleResult(
-            code,
-            cycle.period,
-            cycle.start,
-            cycle.end,
-            "already-issued",
+        message = (
             f"cycle {cycle.period} of {code} was issued by another run at "
-            "the same time: nothing changes",
-            _issued_views(session, done),
+            "the same time: nothing changes"
         )
+        return _already_issued(session, code, cycle, done, message)
 
 
 def billed_resellers(session: Session, org: Organisation) -> list[str]:
