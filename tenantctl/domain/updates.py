@@ -500,16 +500,7 @@ def _log_below_cost(session: Session, tenant, plan: UpdatePlan, process_id: int)
     cost; old: each sell price and its price list); returns how many items. A resumed run
     logs only what it has not yet."""
     below = applied_below_cost(session, tenant, process_id)
-    logged = {
-        tuple(r)
-        for r in session.execute(
-            select(TenantUpdateLog.sku, TenantUpdateLog.unit).where(
-                TenantUpdateLog.tenant_id == tenant.id,
-                TenantUpdateLog.process_id == process_id,
-                TenantUpdateLog.change == BELOW_COST,
-            )
-        )
-    }
+    logged = _logged(session, tenant, process_id, BELOW_COST)
     by_unit: dict[tuple[str, str], list[BelowCost]] = {}
     for b in below:
         by_unit.setdefault((b.sku, b.unit), []).append(b)
@@ -849,17 +840,22 @@ def _held_keys(session: Session, org_id: int, changes: list[Change]) -> set[tupl
 
 
 def _not_logged(session: Session, tenant, changes: list[Change], process_id: int) -> list[Change]:
-    logged = {
+    logged = _logged(session, tenant, process_id, ADDED)
+    return [c for c in changes if (c.sku, c.unit) not in logged]
+
+
+def _logged(session: Session, tenant, process_id: int, change: str) -> set[tuple[str, str]]:
+    """The (SKU, unit) of the entries of kind CHANGE that run PROCESS_ID logged already."""
+    return {
         tuple(r)
         for r in session.execute(
             select(TenantUpdateLog.sku, TenantUpdateLog.unit).where(
                 TenantUpdateLog.tenant_id == tenant.id,
                 TenantUpdateLog.process_id == process_id,
-                TenantUpdateLog.change == ADDED,
+                TenantUpdateLog.change == change,
             )
         )
     }
-    return [c for c in changes if (c.sku, c.unit) not in logged]
 
 
 def _log_changes(
