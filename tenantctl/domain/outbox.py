@@ -172,26 +172,12 @@ def adopt_existing(session: Session, tenant: TenantReseller) -> int:
     """When back-ordering is switched on: an event for each paid subscription and asset of a
     parent product that the tenant sold before and that has no mirror yet (the parent gets
     the mirror, without an order: the sale happened before). Returns how many."""
-    parent_subs = select(Subscription.source_subscription_id).where(
-        Subscription.org_id == tenant.parent_org_id,
-        Subscription.source_subscription_id.is_not(None),
-    )
-    subs = (
-        session.execute(
-            select(Subscription)
-            .join(Product, Product.id == Subscription.product_id)
-            .where(
-                Subscription.org_id == tenant.org_id,
-                Subscription.paid.is_(True),
-                Subscription.status != "cancelled",
-                Product.source_product_id.is_not(None),
-                Subscription.source_subscription_id.is_(None),
-                Subscription.id.not_in(parent_subs),
-            )
-            .order_by(Subscription.id)
-        )
-        .scalars()
-        .all()
+    subs = _not_mirrored(
+        session,
+        tenant,
+        Subscription,
+        Subscription.source_subscription_id,
+        Subscription.paid.is_(True),
     )
     for sub in subs:
         _write(
@@ -203,25 +189,7 @@ def adopt_existing(session: Session, tenant: TenantReseller) -> int:
             effective_date=sub.start_date,
             payload=subscription_state(session, sub),
         )
-    parent_assets = select(Asset.source_asset_id).where(
-        Asset.org_id == tenant.parent_org_id, Asset.source_asset_id.is_not(None)
-    )
-    assets = (
-        session.execute(
-            select(Asset)
-            .join(Product, Product.id == Asset.product_id)
-            .where(
-                Asset.org_id == tenant.org_id,
-                Asset.status != "cancelled",
-                Product.source_product_id.is_not(None),
-                Asset.source_asset_id.is_(None),
-                Asset.id.not_in(parent_assets),
-            )
-            .order_by(Asset.id)
-        )
-        .scalars()
-        .all()
-    )
+    assets = _not_mirrored(session, tenant, Asset, Asset.source_asset_id)
     for asset in assets:
         _write(
             session,
@@ -233,3 +201,27 @@ def adopt_existing(session: Session, tenant: TenantReseller) -> int:
             payload=asset_state(asset),
         )
     return len(subs) + len(assets)
+
+
+def _not_mirrored(session: Session, tenant: TenantReseller, model, source, *where) -> list:
+    """The TENANT's own MODEL rows (subscriptions or assets; SOURCE: the column naming the
+    row one was copied from) that are not cancelled, are of a product that came from the
+    parent, and have no mirror in the parent yet; WHERE: any further condition."""
+    mirrored = select(source).where(model.org_id == tenant.parent_org_id, source.is_not(None))
+    return (
+        session.execute(
+            select(model)
+            .join(Product, Product.id == model.product_id)
+            .where(
+                model.org_id == tenant.org_id,
+                *where,
+                model.status != "cancelled",
+                Product.source_product_id.is_not(None),
+                source.is_(None),
+                model.id.not_in(mirrored),
+            )
+            .order_by(model.id)
+        )
+        .scalars()
+        .all()
+    )
