@@ -749,20 +749,19 @@ def copy_asset_batch(session: Session, tenant: TenantReseller, limit: int) -> in
     """Copy up to LIMIT assets not copied yet."""
     org_id = tenant.org_id
     copied, product_copy = _copied_customer(), aliased(Product)
+
+    def with_copies(stmt):
+        """STMT joined to the asset's copies of its customer and product in the tenant."""
+        return stmt.join(
+            copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id)
+        ).join(
+            product_copy,
+            and_(product_copy.org_id == org_id, product_copy.source_product_id == Asset.product_id),
+        )
+
     ids = list(
         session.execute(
-            select(Asset.id)
-            .join(Account, Account.id == Asset.account_id)
-            .join(
-                copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id)
-            )
-            .join(
-                product_copy,
-                and_(
-                    product_copy.org_id == org_id,
-                    product_copy.source_product_id == Asset.product_id,
-                ),
-            )
+            with_copies(select(Asset.id).join(Account, Account.id == Asset.account_id))
             .where(
                 _customers(tenant), Asset.status.in_(COPIED_STATUSES), _not_copied(Asset, org_id)
             )
@@ -787,28 +786,20 @@ def copy_asset_batch(session: Session, tenant: TenantReseller, limit: int) -> in
                 "source_asset_id",
                 "created_at",
             ],
-            select(
-                literal(org_id),
-                Asset.code,
-                copied.id,
-                product_copy.id,
-                Asset.kind,
-                Asset.quantity,
-                Asset.purchase_date,
-                Asset.status,
-                Asset.characteristics,
-                Asset.id,
-                literal(utcnow(), Asset.__table__.c.created_at.type),
-            )
-            .join(
-                copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id)
-            )
-            .join(
-                product_copy,
-                and_(
-                    product_copy.org_id == org_id,
-                    product_copy.source_product_id == Asset.product_id,
-                ),
+            with_copies(
+                select(
+                    literal(org_id),
+                    Asset.code,
+                    copied.id,
+                    product_copy.id,
+                    Asset.kind,
+                    Asset.quantity,
+                    Asset.purchase_date,
+                    Asset.status,
+                    Asset.characteristics,
+                    Asset.id,
+                    literal(utcnow(), Asset.__table__.c.created_at.type),
+                )
             )
             .where(Asset.id.in_(ids))
             .order_by(Asset.id),
