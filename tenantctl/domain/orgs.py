@@ -20,33 +20,29 @@ def root_org(session: Session) -> Organisation:
 
 
 def get_account(session: Session, org: Organisation, code: str) -> Account:
-    account = session.exec(
-        select(Account).where(Account.org_id == org.id, Account.code == code)
-    ).first()
-    if account is None:
-        raise NotFound(f"account {code!r} not found in {org.name}")
-    return account
+    return _find(session, org, Account.code, code, "account")
 
 
 def get_price_list(
     session: Session, org: Organisation, name: str, *, for_update: bool = False
 ) -> PriceList:
-    stmt = select(PriceList).where(PriceList.org_id == org.id, PriceList.name == name)
-    if for_update:
-        stmt = stmt.with_for_update()
-    price_list = session.exec(stmt).first()
-    if price_list is None:
-        raise NotFound(f"price list {name!r} not found in {org.name}")
-    return price_list
+    return _find(session, org, PriceList.name, name, "price list", for_update=for_update)
 
 
 def get_product(session: Session, org: Organisation, sku: str) -> Product:
-    product = session.exec(
-        select(Product).where(Product.org_id == org.id, Product.sku == sku)
-    ).first()
-    if product is None:
-        raise NotFound(f"product {sku!r} not found in {org.name}")
-    return product
+    return _find(session, org, Product.sku, sku, "product")
+
+
+def _find(session: Session, org: Organisation, key, value: str, what: str, *, for_update=False):
+    """ORG's row whose KEY column (Account.code, ...) is VALUE; NotFound names it WHAT."""
+    model = key.class_
+    stmt = select(model).where(model.org_id == org.id, key == value)
+    if for_update:
+        stmt = stmt.with_for_update()
+    found = session.exec(stmt).first()
+    if found is None:
+        raise NotFound(f"{what} {value!r} not found in {org.name}")
+    return found
 
 
 def current_org(session: Session, org_id: int | None) -> Organisation:
