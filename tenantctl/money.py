@@ -71,25 +71,24 @@ def format_amount(value: Decimal | None) -> str:
 
 def check_currency(code: object) -> str:
     """Return the ISO 4217 code, upper-cased, or raise ValueError."""
-    if not isinstance(code, str) or len(code.strip()) != 3:
-        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
-    code = code.strip().upper()
-    import pycountry  # loaded on first use: the CLI's start-up needs none of it
-
-    if pycountry.currencies.get(alpha_3=code) is None:
-        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
-    return code
+    return _check_code(code, "currencies", 3, "ISO 4217 currency code")
 
 
 def check_country(code: object) -> str:
     """Return the ISO 3166 alpha-2 country code, upper-cased, or raise ValueError."""
-    if not isinstance(code, str) or len(code.strip()) != 2:
-        raise ValueError(f"{code!r} is not an ISO 3166 country code")
-    code = code.strip().upper()
-    import pycountry
+    return _check_code(code, "countries", 2, "ISO 3166 country code")
 
-    if pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"{code!r} is not an ISO 3166 country code")
+
+def _check_code(code: object, table: str, length: int, what: str) -> str:
+    """CODE upper-cased when pycountry's TABLE has it as its `alpha_LENGTH` code; else
+    ValueError saying it is not a WHAT."""
+    if not isinstance(code, str) or len(code.strip()) != length:
+        raise ValueError(f"{code!r} is not an {what}")
+    code = code.strip().upper()
+    import pycountry  # loaded on first use: the CLI's start-up needs none of it
+
+    if getattr(pycountry, table).get(**{f"alpha_{length}": code}) is None:
+        raise ValueError(f"{code!r} is not an {what}")
     return code
 
 
