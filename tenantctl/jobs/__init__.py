@@ -17,16 +17,7 @@ from tenantctl.jobs.manage import (
     logs,
     retry,
 )
-from tenantctl.jobs.models import (
-    CANCELLED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    Process,
-    ProcessLog,
-    ProcessTask,
-)
+from tenantctl.jobs.models import Process, ProcessLog, ProcessTask
 from tenantctl.jobs.queue import (
     ClaimedProcess,
     LeaseLost,
@@ -58,6 +49,7 @@ from tenantctl.jobs.worker import (
     run_process,
     worker,
 )
+from tenantctl.process_states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 
 __all__ = [
     "CANCELLED",

@@ -15,22 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from tenantctl import process_states as states
 from tenantctl.errors import BadInput, Conflict, NotFound, Refused
 from tenantctl.jobs import registry
-from tenantctl.jobs.models import (
-    ACTIVE_STATUSES,
-    CANCELLED,
-    DONE,
-    FAILED,
-    FINAL_STATUSES,
-    PENDING,
-    PROCESS_STATUSES,
-    QUEUED,
-    RUNNING,
-    SKIPPED,
-    TASK_FAILED,
-    TASK_RUNNING,
-)
 from tenantctl.jobs.queue import L, P, T, add_log, db_now, raise_if_lock_held
 from tenantctl.store.engine import read_session, write_session
 
@@ -77,17 +64,17 @@ class ProcessInfo:
     @property
     def finished(self) -> bool:
         """Whether the process has reached a final status (succeeded, failed, cancelled)."""
-        return self.status in FINAL_STATUSES
+        return self.status in states.FINAL_STATUSES
 
     @property
     def tasks_done(self) -> int:
         """How many tasks are behind it (done or skipped)."""
-        return sum(1 for t in self.tasks if t.status in (DONE, SKIPPED))
+        return sum(1 for t in self.tasks if t.status in (states.DONE, states.SKIPPED))
 
     @property
     def current_task(self) -> TaskInfo | None:
         """The first task not yet done or skipped (None when all are)."""
-        return next((t for t in self.tasks if t.status not in (DONE, SKIPPED)), None)
+        return next((t for t in self.tasks if t.status not in (states.DONE, states.SKIPPED)), None)
 
 
 @dataclass(frozen=True)
@@ -172,8 +159,8 @@ def list_processes(
 ) -> list[ProcessInfo]:
     """The newest processes first (with their tasks), optionally of one STATUS or KIND;
     with OWNER, only those that organisation started."""
-    if status is not None and status not in PROCESS_STATUSES:
-        raise BadInput(f"--status: {status!r} is not one of {', '.join(PROCESS_STATUSES)}")
+    if status is not None and status not in states.PROCESS_STATUSES:
+        raise BadInput(f"--status: {status!r} is not one of {', '.join(states.PROCESS_STATUSES)}")
     query = _visible(select(*_PROCESS_COLUMNS).order_by(P.c.id.desc()).limit(limit), owner)
     if status is not None:
         query = query.where(P.c.status == status)
@@ -266,7 +253,7 @@ class ProcessState:
     @property
     def active(self) -> bool:
         """Queued or running: a worker has it, or will."""
-        return self.status in ACTIVE_STATUSES
+        return self.status in states.ACTIVE_STATUSES
 
 
 def lock_process(
@@ -297,7 +284,7 @@ def retry(engine: Engine, process_id: int, owner: int | None = None) -> ProcessI
     """
     with write_session(engine) as session:
         row = _lock_row(session, process_id, owner)
-        if row.status not in (FAILED, CANCELLED):
+        if row.status not in (states.FAILED, states.CANCELLED):
             raise Conflict(
                 f"process {process_id} is {row.status}: "
                 "only a failed or cancelled process can be retried"
@@ -319,7 +306,7 @@ def retry(engine: Engine, process_id: int, owner: int | None = None) -> ProcessI
                     update(P)
                     .where(P.c.id == process_id)
                     .values(
-                        status=QUEUED,
+                        status=states.QUEUED,
                         attempt=0,
                         takeovers=0,
                         not_before=now,
@@ -336,8 +323,11 @@ def retry(engine: Engine, process_id: int, owner: int | None = None) -> ProcessI
             raise
         session.execute(
             update(T)
-            .where(T.c.process_id == process_id, T.c.status.in_((TASK_FAILED, TASK_RUNNING)))
-            .values(status=PENDING)
+            .where(
+                T.c.process_id == process_id,
+                T.c.status.in_((states.TASK_FAILED, states.TASK_RUNNING)),
+            )
+            .values(status=states.PENDING)
         )
         info = _get(session, process_id)
         task = info.current_task
@@ -358,9 +348,9 @@ def cancel(engine: Engine, process_id: int, owner: int | None = None) -> Process
     """
     with write_session(engine) as session:
         row = _lock_row(session, process_id, owner)
-        if row.status == CANCELLED:
+        if row.status == states.CANCELLED:
             return _get(session, process_id)
-        if row.status not in (QUEUED, RUNNING):
+        if row.status not in (states.QUEUED, states.RUNNING):
             raise Conflict(
                 f"process {process_id} is {row.status} already: "
                 "only a queued or running process can be cancelled"
@@ -369,13 +359,15 @@ def cancel(engine: Engine, process_id: int, owner: int | None = None) -> Process
         session.execute(
             update(P)
             .where(P.c.id == process_id)
-            .values(status=CANCELLED, finished_at=now, lease_expires_at=None)
+            .values(status=states.CANCELLED, finished_at=now, lease_expires_at=None)
         )
         session.execute(
             update(T)
-            .where(T.c.process_id == process_id, T.c.status == TASK_RUNNING)
-            .values(status=PENDING)
+            .where(T.c.process_id == process_id, T.c.status == states.TASK_RUNNING)
+            .values(status=states.PENDING)
         )
-        was = f" (it was running on worker {row.lease_owner})" if row.status == RUNNING else ""
+        was = (
+            f" (it was running on worker {row.lease_owner})" if row.status == states.RUNNING else ""
+        )
         add_log(session, process_id, f"cancelled by an operator{was}", level="warning")
     return get_process(engine, process_id)

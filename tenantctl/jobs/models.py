@@ -13,21 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, Text, UniqueConstraint, text
 from sqlmodel import Field
 
-from tenantctl.process_states import (  # noqa: F401 (the queue's names for them)
-    ACTIVE_STATUSES,
-    CANCELLED,
-    DONE,
-    FAILED,
-    FINAL_STATUSES,
-    PENDING,
-    PROCESS_STATUSES,
-    QUEUED,
-    RUNNING,
-    SKIPPED,
-    SUCCEEDED,
-    TASK_FAILED,
-    TASK_RUNNING,
-)
+from tenantctl.process_states import PENDING, QUEUED
 from tenantctl.store.models import Table, json_field, utcnow
 
 # The one-active-process-per-lock-key rule, as SQL both SQLite and PostgreSQL accept in a

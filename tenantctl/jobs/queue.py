@@ -37,7 +37,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from tenantctl.errors import BadInput, Busy, Conflict, TenantctlError
-from tenantctl.jobs.models import (
+from tenantctl.jobs.models import Process, ProcessLog, ProcessTask
+from tenantctl.jobs.redaction import redact, refuse_secrets
+from tenantctl.jobs.registry import get_kind, registered_kinds
+from tenantctl.process_states import (
     ACTIVE_STATUSES,
     CANCELLED,
     FAILED,
@@ -46,12 +49,7 @@ from tenantctl.jobs.models import (
     RUNNING,
     TASK_FAILED,
     TASK_RUNNING,
-    Process,
-    ProcessLog,
-    ProcessTask,
 )
-from tenantctl.jobs.redaction import redact, refuse_secrets
-from tenantctl.jobs.registry import get_kind, registered_kinds
 from tenantctl.store.engine import write_session
 from tenantctl.store.models import utcnow
 
@@ -289,23 +287,22 @@ def _enqueue(
         if lock_key is not None:
             raise_if_lock_held(session, lock_key)
         raise
-    session.execute(
-        insert(T),
-        [
-            {
-                "process_id": process_id,
-                "position": position,
-                "name": name,
-                "status": PENDING,
-                "done": 0,
-                "total": None,
-                "checkpoint": {},
-            }
-            for position, name in enumerate(task_names)
-        ],
-    )
+    session.execute(insert(T), [new_task(process_id, n, name) for n, name in enumerate(task_names)])
     add_log(session, process_id, f"queued: {title}")
     return process_id
+
+
+def new_task(process_id: int, position: int, name: str) -> dict[str, Any]:
+    """The row of a task not started yet: pending, nothing done, no checkpoint."""
+    return {
+        "process_id": process_id,
+        "position": position,
+        "name": name,
+        "status": PENDING,
+        "done": 0,
+        "total": None,
+        "checkpoint": {},
+    }
 
 
 def raise_if_lock_held(session: Session, lock_key: str, *, other_than: int | None = None) -> None:

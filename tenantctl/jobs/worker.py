@@ -32,20 +32,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
+from tenantctl import process_states as states
 from tenantctl.errors import Busy, Conflict, NotFound, TenantctlError
 from tenantctl.jobs.manage import ProcessInfo, get_process
-from tenantctl.jobs.models import (
-    ACTIVE_STATUSES,
-    DONE,
-    FAILED,
-    PENDING,
-    QUEUED,
-    RUNNING,
-    SKIPPED,
-    SUCCEEDED,
-    TASK_FAILED,
-    TASK_RUNNING,
-)
 from tenantctl.jobs.queue import (
     ClaimedProcess,
     LeaseLost,
@@ -58,6 +47,7 @@ from tenantctl.jobs.queue import (
     db_now,
     default_worker_id,
     fenced_session,
+    new_task,
     to_json_value,
 )
 from tenantctl.jobs.redaction import redact
@@ -286,7 +276,7 @@ class _Run:
             count = len(self.spec.tasks)
             for position, (name, step) in enumerate(self.spec.tasks):
                 row = tasks[position]
-                if row.status in (DONE, SKIPPED):
+                if row.status in (states.DONE, states.SKIPPED):
                     self.progress(name, row.done, row.total)
                     continue
                 current = TaskContext(
@@ -296,9 +286,9 @@ class _Run:
                 try:
                     step(current)
                 except TaskSkipped as skipped:
-                    self._finish(current, count, SKIPPED, str(skipped))
+                    self._finish(current, count, states.SKIPPED, str(skipped))
                 else:
-                    self._finish(current, count, DONE)
+                    self._finish(current, count, states.DONE)
                 current = None
             self._succeed()
         except LeaseLost as lost:
@@ -325,15 +315,7 @@ class _Run:
                 )
             }
             missing = [
-                {
-                    "process_id": self.claimed.id,
-                    "position": position,
-                    "name": name,
-                    "status": PENDING,
-                    "done": 0,
-                    "total": None,
-                    "checkpoint": {},
-                }
+                new_task(self.claimed.id, position, name)
                 for position, name in enumerate(self.spec.task_names)
                 if position not in rows
             ]
@@ -373,7 +355,7 @@ class _Run:
             session.execute(
                 update(T)
                 .where(T.c.id == ctx.task_id)
-                .values(status=TASK_RUNNING, started_at=func.coalesce(T.c.started_at, now))
+                .values(status=states.TASK_RUNNING, started_at=func.coalesce(T.c.started_at, now))
             )
             if ctx.checkpoint or ctx.done:
                 total = "?" if ctx.total is None else ctx.total
@@ -396,7 +378,7 @@ class _Run:
                 .where(T.c.id == ctx.task_id)
                 .values(status=status, finished_at=now, total=total)
             )
-            if status == SKIPPED:
+            if status == states.SKIPPED:
                 message = f"{self._label(ctx, count)} skipped: {reason}"
             else:
                 message = f"{self._label(ctx, count)} done: {ctx.done} of {total}"
@@ -411,7 +393,7 @@ class _Run:
                 update(P)
                 .where(P.c.id == self.claimed.id)
                 .values(
-                    status=SUCCEEDED,
+                    status=states.SUCCEEDED,
                     finished_at=now,
                     lease_expires_at=None,
                     error=None,
@@ -432,7 +414,7 @@ class _Run:
                 now = db_now(session)
                 if ctx is not None:
                     session.execute(
-                        update(T).where(T.c.id == ctx.task_id).values(status=TASK_FAILED)
+                        update(T).where(T.c.id == ctx.task_id).values(status=states.TASK_FAILED)
                     )
                 task_id = ctx.task_id if ctx else None
                 if final:
@@ -441,7 +423,7 @@ class _Run:
                         update(P)
                         .where(P.c.id == self.claimed.id)
                         .values(
-                            status=FAILED,
+                            status=states.FAILED,
                             error=error,
                             exit_code=exit_code,
                             finished_at=now,
@@ -466,7 +448,7 @@ class _Run:
                         update(P)
                         .where(P.c.id == self.claimed.id)
                         .values(
-                            status=QUEUED,
+                            status=states.QUEUED,
                             error=error,
                             lease_owner=None,
                             lease_expires_at=None,
@@ -495,7 +477,7 @@ def _anything_active(engine: Engine, kinds: Sequence[str] | None) -> bool:
             session.execute(
                 select(P.c.id)
                 .where(
-                    P.c.status.in_(ACTIVE_STATUSES),
+                    P.c.status.in_(states.ACTIVE_STATUSES),
                     P.c.kind.in_(list(kinds) if kinds is not None else registered_kinds()),
                 )
                 .limit(1)
@@ -539,7 +521,7 @@ def release(
                 update(P)
                 .where(P.c.id == claimed.id)
                 .values(
-                    status=QUEUED,
+                    status=states.QUEUED,
                     attempt=P.c.attempt - 1,
                     lease_owner=None,
                     lease_expires_at=None,
@@ -547,7 +529,7 @@ def release(
                 )
             )
             if task_id is not None:
-                session.execute(update(T).where(T.c.id == task_id).values(status=PENDING))
+                session.execute(update(T).where(T.c.id == task_id).values(status=states.PENDING))
             add_log(
                 session,
                 claimed.id,
@@ -601,9 +583,9 @@ def run_process(
 
 
 def _not_runnable(info: ProcessInfo) -> TenantctlError:
-    if info.status == RUNNING:
+    if info.status == states.RUNNING:
         return Busy(f"process {info.id} is running on worker {info.lease_owner}")
-    if info.status == QUEUED:
+    if info.status == states.QUEUED:
         return Busy(
             f"process {info.id} waits to retry until {info.not_before:%Y-%m-%d %H:%M:%S} UTC"
         )
@@ -750,7 +732,9 @@ def worker(
                 if once and not _anything_active(engine, kinds):
                     break
                 if until_empty:
-                    retrying = {i for i in retrying if get_process(engine, i).status == QUEUED}
+                    retrying = {
+                        i for i in retrying if get_process(engine, i).status == states.QUEUED
+                    }
                     if not retrying:
                         break
                 stop.wait(poll)
@@ -763,7 +747,7 @@ def worker(
                 report.processes.append(get_process(engine, claimed.id))
                 break
             report.processes.append(info)
-            if info.status == QUEUED:
+            if info.status == states.QUEUED:
                 retrying.add(info.id)
             if on_process is not None:
                 on_process(info)
