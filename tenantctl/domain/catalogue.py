@@ -27,7 +27,7 @@ from tenantctl.domain.orgs import get_price_list
 from tenantctl.domain.schedule import product_changes_due
 from tenantctl.errors import BadInput, NotFound, Refused
 from tenantctl.money import check_currency
-from tenantctl.store.bulk import chunks, insert_rows
+from tenantctl.store.bulk import chunks, insert_rows, refresh_planner_statistics
 from tenantctl.store.engine import advisory_lock, write_session
 from tenantctl.store.models import (
     Organisation,
@@ -760,6 +760,8 @@ def import_price_list(
         savepoint.rollback()
     else:
         savepoint.commit()
+        if revision is not None:
+            refresh_planner_statistics(session, Product, ProductUnit, PriceListItem)
     return ImportResult(
         name,
         price_list.currency,
