@@ -115,21 +115,8 @@ def insert_rows(session: Session, table: Table, rows: Iterable[dict]) -> None:
 def analyze(session: Session, *tables: str) -> None:
     """Fresh planner statistics for TABLES after a bulk write, on PostgreSQL (SQLite plans
     without them): planned on the statistics from before thousands of rows came, a query
-    may take a nested loop that runs for minutes."""
+    may take a nested loop that runs for minutes, and autovacuum refreshes them only a
+    minute or more later. ANALYZE samples a bounded number of rows (0.1-0.2 s a table of
+    50,000) and locks out only other ANALYZE and VACUUM runs."""
     if session.connection().dialect.name == "postgresql":
         session.execute(text(f"ANALYZE {', '.join(tables)}"))
-
-
-def refresh_planner_statistics(session: Session, *models) -> None:
-    """After a bulk write, let PostgreSQL's planner see the rows it wrote.
-
-    PostgreSQL plans from table statistics that autovacuum refreshes only a minute or more
-    later: a `tenant update` run right after an import would plan for yesterday's row counts
-    (seen: 1.7x the time). ANALYZE samples a bounded number of rows (0.1-0.2 s a table at
-    50,000 items) and locks out only other ANALYZE and VACUUM runs. SQLite plans without
-    such statistics: nothing to do there.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for model in models:
-        session.execute(text(f"ANALYZE {model.__table__.name}"))
