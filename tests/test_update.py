@@ -39,13 +39,13 @@ from tests.update_world import (
     DATASET,
     DISCONTINUED,
     ENV,
-    PASSWORD,
     PL,
     PRICE,
     RENAMED,
+    RETAIL,
     SELL,
+    TENANT_ENV,
     V2,
-    Key,
     assert_log,
     assert_tenant_holds,
     counts_of,
@@ -55,6 +55,8 @@ from tests.update_world import (
     log_of,
     read_rows,
     recorded_revision,
+    retail_list,
+    retail_prices,
     tenant_org_id,
     tenant_products,
     tenant_units,
@@ -73,9 +75,6 @@ def store(cli):
     return with_acme(cli)
 
 
-RETAIL = "Retail EUR"
-# Inside a tenant, as its administrator.
-TENANT_ENV = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD, "COLUMNS": "120"}
 LOG_FIELDS = {
     "at",
     "change",
@@ -237,15 +236,6 @@ def test_a_second_partial_run_with_nothing_new_says_up_to_date(store, engine):
 
 
 # --- sell prices and names -----------------------------------------------------------------
-
-
-def retail_list(cli, client_id: str, revision: int | None = None) -> dict:
-    args = ["--revision", str(revision)] if revision else []
-    return cli.json("--org", client_id, "pricelist", "show", RETAIL, *args, env=TENANT_ENV)
-
-
-def retail_prices(listing: dict) -> dict[Key, Decimal]:
-    return {(i["sku"], i["unit"]): Decimal(i["price"]) for i in listing["items"]}
 
 
 def client_id(cli, code: str = "ACME") -> str:

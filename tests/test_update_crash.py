@@ -42,6 +42,7 @@ from tests.update_world import (
     DATASET,
     PL,
     PRICE,
+    SELL,
     V2,
     assert_log,
     assert_tenant_holds,
@@ -51,6 +52,8 @@ from tests.update_world import (
     log_of,
     read_rows,
     recorded_revision,
+    retail_list,
+    retail_prices,
     tenant_products,
     update_one,
     version_1,
@@ -242,6 +245,24 @@ def test_an_update_stopped_after_a_commit_resumes_without_a_duplicate(store, eng
     assert_tenant_holds(engine, new, discontinued=expected["discontinued"])
     assert_log(log_of(store), expected)
     assert update_one(store)["status"] == "up-to-date"
+
+
+@pytest.mark.parametrize("commits", [1, 2, 3])
+def test_sell_prices_stopped_after_a_commit_still_reach_every_repriced_unit(store, engine, commits):
+    """With --sell-prices a unit's new cost and its new sell price are one change: a run
+    stopped after any commit and resumed leaves every repriced unit sold at its new cost
+    (a resumed plan finds the costs already moved and has nothing left to reprice)."""
+    old, new = version_1(), version_of(read_rows(V2))
+    repriced = expected_changes(old, new)[PRICE]
+    store("pricelist", "import", PL, V2)
+    pid = update_one(store, "ACME", "--sell-prices", "--detach")["process_id"]
+
+    run_until_commit(engine, pid, commits)
+    assert resume(engine, pid).status == "succeeded"
+    prices = retail_prices(retail_list(store, store.json("tenant", "show", "ACME")["client_id"]))
+    assert {k: prices[k] for k in repriced} == {k: new.items[k] for k in repriced}
+    sold = [(e["sku"], e["unit"]) for e in log_of(store) if e["change"] == SELL]
+    assert sorted(sold) == sorted(repriced)
 
 
 def test_an_update_stopped_after_adding_still_logs_its_add_on_changes(store, engine, tmp_path):

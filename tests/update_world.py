@@ -29,6 +29,9 @@ V2 = FIXTURES / "resellers-eur-v2.csv"
 PL = "Resellers EUR"
 PASSWORD = "Pl41n-Text-Secret-7qZ"
 ENV = {"TENANTCTL_ADMIN_PASSWORD": PASSWORD, "COLUMNS": "120"}
+RETAIL = "Retail EUR"
+# Inside a tenant, as its administrator.
+TENANT_ENV = {"TENANTCTL_USER": "admin", "TENANTCTL_PASSWORD": PASSWORD, "COLUMNS": "120"}
 ADDED, PRICE, DISCONTINUED = "added", "price-changed", "discontinued"
 ADD_ON, RENAMED, SELL = "add-on-changed", "renamed", "sell-price-changed"
 BELOW = "below-cost"
@@ -212,3 +215,13 @@ def update_one(cli, code: str = "ACME", *args: str, expect: int = 0) -> dict:
 
 def recorded_revision(cli, code: str = "ACME") -> int:
     return cli.json("tenant", "show", code)["price_list_revision"]
+
+
+def retail_list(cli, client_id: str, revision: int | None = None) -> dict:
+    """The tenant's retail price list as `pricelist show --json` gives it, inside the tenant."""
+    args = ["--revision", str(revision)] if revision else []
+    return cli.json("--org", client_id, "pricelist", "show", RETAIL, *args, env=TENANT_ENV)
+
+
+def retail_prices(listing: dict) -> dict[Key, Decimal]:
+    return {(i["sku"], i["unit"]): Decimal(i["price"]) for i in listing["items"]}

@@ -729,28 +729,34 @@ def task_apply_update(ctx) -> None:
             f"{plan.to_revision}: {plan.counts() or 'none'}"
         )
     done = _copy_added_in_batches(ctx, plan)
-    for kind, apply in (
-        (ADDED, _apply_added),
-        (PRICE, _apply_prices),
-        (DISCONTINUED, _apply_discontinued),
-        (ADD_ON, _apply_add_ons),
-        (RENAMED, _apply_names),
-        (SELL, _apply_sell_prices),
-        (SKU_IN_USE, _report_only),
+    # One transaction per step. A new cost and the sell price --sell-prices derives from it
+    # are one step: a run resumed after the costs had moved would plan no sell price.
+    for step in (
+        ((ADDED, _apply_added),),
+        ((PRICE, _apply_prices), (SELL, _apply_sell_prices)),
+        ((DISCONTINUED, _apply_discontinued),),
+        ((ADD_ON, _apply_add_ons),),
+        ((RENAMED, _apply_names),),
+        ((SKU_IN_USE, _report_only),),
     ):
-        changes = [c for c in plan.changes if c.change == kind]
-        if not changes:
+        of_kind = {kind: [c for c in plan.changes if c.change == kind] for kind, _ in step}
+        work = [(kind, apply, of_kind[kind]) for kind, apply in step if of_kind[kind]]
+        if not work:
             continue
+        applied = []
         with ctx.transaction() as session:
             tenant = session.get(TenantReseller, ctx.params["tenant_id"])
-            apply(session, tenant, plan, changes)
-            if kind == ADDED:
-                # Those the batches above copied and logged already.
-                changes = _not_logged(session, tenant, changes, ctx.process_id)
-            _log_changes(session, tenant, plan, changes, ctx.process_id)
-            done += len(changes)
+            for kind, apply, changes in work:
+                apply(session, tenant, plan, changes)
+                if kind == ADDED:
+                    # Those the batches above copied and logged already.
+                    changes = _not_logged(session, tenant, changes, ctx.process_id)
+                _log_changes(session, tenant, plan, changes, ctx.process_id)
+                done += len(changes)
+                applied.append((kind, len(changes)))
             ctx.save(session, done=done, total=len(plan.changes))
-        ctx.log(f"applied {len(changes)} {kind}")
+        for kind, count in applied:
+            ctx.log(f"applied {count} {kind}")
     with ctx.transaction() as session:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         if not options.partial:
