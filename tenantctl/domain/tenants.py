@@ -12,7 +12,6 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-import pycountry
 from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -21,6 +20,7 @@ from tenantctl import config, jobs
 from tenantctl.domain import fields
 from tenantctl.domain.catalogue import revision_in_effect
 from tenantctl.domain.checklist import require_checklist, run_checklist
+from tenantctl.domain.languages import ISO_639_1
 from tenantctl.domain.orgs import get_account, get_price_list
 from tenantctl.domain.users import check_password_strength, hash_password
 from tenantctl.errors import BadInput, NotFound, Refused
@@ -76,7 +76,7 @@ def validate_request(req: TenantRequest) -> None:
     """Refuse bad options before anything is queued, naming each bad option."""
     problems = []
     fields.collect(problems, "--edition", fields.choice, req.edition, fields.EDITIONS)
-    if pycountry.languages.get(alpha_2=req.language.split("-")[0].lower()) is None:
+    if req.language.split("-")[0].lower() not in ISO_639_1:
         problems.append(f"--language: {req.language!r} is not an ISO 639-1 language code")
     fields.collect(
         problems,
