@@ -37,7 +37,8 @@ def _read(name: str) -> dict:
 
     path = config_dir() / name
     with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+        # libyaml's parser when PyYAML has it (the same safe loading, a twentieth of the time)
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
 
 
 def platforms() -> dict[str, Platform]:

@@ -391,3 +391,14 @@ def test_the_control_characters_are_unicodes_categories_cc_and_cs():
                 )
             else:
                 assert not refused, (hex(cp), note)
+
+
+def test_the_language_codes_are_pycountrys_iso_639_1_codes():
+    """`tenant create --language` checks a written-out set (issue 13: pycountry's look-up
+    loads every ISO 639-3 language); it stays the set pycountry knows."""
+    import pycountry
+
+    from tenantctl.domain.languages import ISO_639_1
+
+    known = {lang.alpha_2.lower() for lang in pycountry.languages if hasattr(lang, "alpha_2")}
+    assert known == ISO_639_1

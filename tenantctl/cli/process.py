@@ -26,7 +26,8 @@ process_app = typer.Typer(
 def follow_in_foreground(st: State, process_id: int, label: str | None = None) -> jobs.ProcessInfo:
     """Run (or follow) a process here with a progress bar per task, each named after LABEL
     when given (one process of several); error if it fails."""
-    register_all()
+    if jobs.get_process(st.engine(), process_id).kind not in jobs.registered_kinds():
+        register_all()  # not only the kind this command queued: the others cost a start-up
     with output.progress(enabled=not st.json) as add_task:
         bars: dict[str, object] = {}
 

@@ -12,7 +12,6 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-import pycountry
 from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -21,6 +20,7 @@ from tenantctl import config, jobs
 from tenantctl.domain import fields
 from tenantctl.domain.catalogue import revision_in_effect
 from tenantctl.domain.checklist import require_checklist, run_checklist
+from tenantctl.domain.languages import ISO_639_1
 from tenantctl.domain.orgs import get_account, get_price_list
 from tenantctl.domain.users import check_password_strength, hash_password
 from tenantctl.errors import BadInput, NotFound, Refused
@@ -76,7 +76,7 @@ def validate_request(req: TenantRequest) -> None:
     """Refuse bad options before anything is queued, naming each bad option."""
     problems = []
     fields.collect(problems, "--edition", fields.choice, req.edition, fields.EDITIONS)
-    if pycountry.languages.get(alpha_2=req.language.split("-")[0].lower()) is None:
+    if req.language.split("-")[0].lower() not in ISO_639_1:
         problems.append(f"--language: {req.language!r} is not an ISO 639-1 language code")
     fields.collect(
         problems,
@@ -294,10 +294,17 @@ def task_copy_catalogue(ctx) -> None:
         retail_id = ensure_retail_price_list(session, org_id)
         total = count_listed_products(session, price_list_id, revision)
         ctx.save(session, total=total)
+    after = 0  # the highest source id copied by the last batch: the next one starts above it
     while True:
         with ctx.transaction() as session:
-            copied = copy_catalogue_batch(
-                session, org_id, price_list_id, revision, retail_id, config.copy_batch(COPY_BATCH)
+            copied, after = copy_catalogue_after(
+                session,
+                org_id,
+                price_list_id,
+                revision,
+                retail_id,
+                config.copy_batch(COPY_BATCH),
+                after=after,
             )
             done = _count(session, Product, org_id)
             ctx.save(session, done=done, total=total)
@@ -460,25 +467,68 @@ def copy_catalogue_batch(
     keys on (org, source) are the backstop, so a batch run twice copies nothing twice.
     Returns how many products this batch copied.
     """
+    return copy_catalogue_after(
+        session, org_id, price_list_id, revision, retail_id, limit, retail_revision
+    )[0]
+
+
+def copy_catalogue_after(
+    session: Session,
+    org_id: int,
+    price_list_id: int,
+    revision: int,
+    retail_id: int,
+    limit: int,
+    retail_revision: int = 1,
+    after: int = 0,
+) -> tuple[int, int]:
+    """`copy_catalogue_batch` of the products with an id above AFTER (the last batch's
+    highest: the ones below are not read again), or of any when none is left above it;
+    returns how many products it copied and the highest source id of the batch."""
     item, product = PriceListItem.__table__, Product.__table__
     target = product.alias("target")
-    listed = select(item.c.product_id).where(_in_revision(item, price_list_id, revision))
+    # Listed: looked up per product (an index probe), not a list of the whole price list
+    # built again by every statement of every batch.
+    listed = exists().where(
+        item.c.product_id == product.c.id, _in_revision(item, price_list_id, revision)
+    )
     # Not copied yet, and its SKU free in the tenant (a product of the reseller's own may
     # hold it: the update reports that, see updates.SKU_IN_USE).
     not_copied = ~exists().where(
         target.c.org_id == org_id,
         (target.c.source_product_id == product.c.id) | (target.c.sku == product.c.sku),
     )
-    ids = (
-        select(product.c.id)
-        .where(product.c.id.in_(listed), not_copied)
-        .order_by(product.c.id)
-        .limit(limit)
-        .subquery()
-    )
-    low, high = session.execute(select(func.min(ids.c.id), func.max(ids.c.id))).one()
+
+    def bounds(above: int) -> tuple[int | None, int | None]:
+        # From the price list's items in their index's order (not every product of the
+        # store), each listed product looked up once.
+        sku = (
+            select(product.c.sku)
+            .where(product.c.id == item.c.product_id)
+            .correlate(item)
+            .scalar_subquery()
+        )
+        ids = (
+            select(item.c.product_id.label("id"))
+            .where(_in_revision(item, price_list_id, revision), item.c.product_id > above)
+            .group_by(item.c.product_id)
+            .having(
+                ~exists().where(
+                    target.c.org_id == org_id,
+                    (target.c.source_product_id == item.c.product_id) | (target.c.sku == sku),
+                )
+            )
+            .order_by(item.c.product_id)
+            .limit(limit)
+            .subquery()
+        )
+        return session.execute(select(func.min(ids.c.id), func.max(ids.c.id))).one()
+
+    low, high = bounds(after)
+    if low is None and after:
+        low, high = bounds(0)  # nothing left above AFTER: look at the whole list once
     if low is None:
-        return 0
+        return 0, after
     # The batch is every listed product not yet copied with an id from LOW to HIGH.
     batch = range(low, high + 1)
     now = utcnow()
@@ -510,18 +560,18 @@ def copy_catalogue_batch(
                 product.c.id,
                 literal(now, product.c.created_at.type),
             )
-            .where(product.c.id.between(low, high), product.c.id.in_(listed), not_copied)
+            .where(product.c.id.between(low, high), listed, not_copied)
             .order_by(product.c.id),
         ),
         execution_options=COUNT_ROWS,
     )
     copied = result.rowcount
     if not copied:
-        return 0
+        return 0, high
     copy_units(
         session, org_id, price_list_id, revision, retail_id, retail_revision, source_ids=batch
     )
-    return copied
+    return copied, high
 
 
 def copy_units(
@@ -570,33 +620,31 @@ def copy_units(
     ).rowcount
     if retail_id is not None:
         retail = item.alias("retail")
-        held = unit.c.org_id == org_id
-        if source_ids is not None:
-            held = and_(
-                held,
-                unit.c.product_id.in_(
-                    select(target.c.id).where(
-                        target.c.org_id == org_id, _among(target.c.source_product_id, source_ids)
-                    )
-                ),
+        held = select(
+            literal(retail_id),
+            unit.c.product_id,
+            unit.c.unit,
+            unit.c.cost_price,
+            literal(retail_revision),
+        ).where(
+            ~exists().where(
+                retail.c.price_list_id == retail_id,
+                retail.c.product_id == unit.c.product_id,
+                retail.c.unit == unit.c.unit,
+            )
+        )
+        if source_ids is None:
+            held = held.where(unit.c.org_id == org_id)
+        else:
+            # The units of the tenant's copies of those sources (a unit is in its product's
+            # org), found from the copies: not every unit the tenant holds read again at
+            # each batch, nor (PostgreSQL) intersected with them per copy.
+            held = held.join_from(unit, target, target.c.id == unit.c.product_id).where(
+                target.c.org_id == org_id, _among(target.c.source_product_id, source_ids)
             )
         session.execute(
             insert(item).from_select(
-                ["price_list_id", "product_id", "unit", "price", "from_revision"],
-                select(
-                    literal(retail_id),
-                    unit.c.product_id,
-                    unit.c.unit,
-                    unit.c.cost_price,
-                    literal(retail_revision),
-                ).where(
-                    held,
-                    ~exists().where(
-                        retail.c.price_list_id == retail_id,
-                        retail.c.product_id == unit.c.product_id,
-                        retail.c.unit == unit.c.unit,
-                    ),
-                ),
+                ["price_list_id", "product_id", "unit", "price", "from_revision"], held
             )
         )
     return units
@@ -619,8 +667,15 @@ def link_add_ons(session: Session, org_id: int, only_skus: list[str] | None = No
         .where(source.c.id == product.c.source_product_id, parent_copy.c.org_id == org_id)
         .scalar_subquery()
     )
+    # Only the rows the statement can change: a copy with a relation, or whose source has
+    # one (the others would be rewritten with the NULL they hold).
+    has_add_on = exists().where(
+        source.c.id == product.c.source_product_id, source.c.add_on_of_id.is_not(None)
+    )
     stmt = update(product).where(
-        product.c.org_id == org_id, product.c.source_product_id.is_not(None)
+        product.c.org_id == org_id,
+        product.c.source_product_id.is_not(None),
+        product.c.add_on_of_id.is_not(None) | has_add_on,
     )
     if only_skus is not None:
         stmt = stmt.where(product.c.sku.in_(only_skus))
