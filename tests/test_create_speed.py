@@ -3,19 +3,19 @@ queued creation that a worker runs later checks it again."""
 
 from __future__ import annotations
 
-from tenantctl.domain import tenants
+from tenantctl.domain.tenants import creation
 from tests.create_world import CREATE, DATASET, ENV
 
 
 def _counting(monkeypatch) -> list[str]:
     calls: list[str] = []
-    run_checklist = tenants.run_checklist
+    run_checklist = creation.run_checklist
 
     def counted(*args, **kwargs):
         calls.append(args[2])
         return run_checklist(*args, **kwargs)
 
-    monkeypatch.setattr(tenants, "run_checklist", counted)
+    monkeypatch.setattr(creation, "run_checklist", counted)
     return calls
 
 

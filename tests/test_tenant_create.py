@@ -17,7 +17,7 @@ import yaml
 from sqlalchemy import func, select
 
 from tenantctl import config, jobs
-from tenantctl.domain.tenants import TenantRequest, request_tenant_creation
+from tenantctl.domain.tenants.creation import TenantRequest, request_tenant_creation
 from tenantctl.domain.users import verify_password
 from tenantctl.store.engine import read_session
 from tenantctl.store.models import (

@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 
 from tenantctl import jobs
-from tenantctl.domain import tenants, transfer
+from tenantctl.domain import transfer
+from tenantctl.domain.tenants.catalogue_copy import copy_catalogue_batch, ensure_retail_price_list
 from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import (
     Account,
@@ -1071,7 +1072,7 @@ def test_the_catalogue_copy_counts_what_it_copies(cli, engine):
         )
         session.add(org)
         session.flush()
-        retail = tenants.ensure_retail_price_list(session, org.id)
-        first = tenants.copy_catalogue_batch(session, org.id, price_list.id, 1, retail, 1000)
-        second = tenants.copy_catalogue_batch(session, org.id, price_list.id, 1, retail, 1000)
+        retail = ensure_retail_price_list(session, org.id)
+        first = copy_catalogue_batch(session, org.id, price_list.id, 1, retail, 1000)
+        second = copy_catalogue_batch(session, org.id, price_list.id, 1, retail, 1000)
     assert (first, second) == (listed, 0)

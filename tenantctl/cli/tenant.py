@@ -18,6 +18,7 @@ from tenantctl.errors import BadInput
 from tenantctl.words import plural
 
 tenants = lazy.module("tenantctl.domain.tenants")
+creation = lazy.module("tenantctl.domain.tenants.creation")
 updates = lazy.module("tenantctl.domain.updates")
 discard_tenant = lazy.function("tenantctl.domain.discard", "discard_tenant")
 check_password_strength = lazy.function("tenantctl.domain.users", "check_password_strength")
@@ -111,7 +112,7 @@ def create(
     characters: 10 unless config/tenants.yaml says otherwise.
     """
     st = state(ctx)
-    request = tenants.TenantRequest(
+    request = creation.TenantRequest(
         account,
         price_list,
         edition,
@@ -123,7 +124,7 @@ def create(
         admin_email,
     )
     engine = st.engine()
-    process_id = tenants.request_tenant_creation(
+    process_id = creation.request_tenant_creation(
         engine, request, _admin_password(), st.parent_id(), foreground=not detach
     )
     if detach:

@@ -21,13 +21,9 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session, SQLModel
 
 from tenantctl import jobs
-from tenantctl.domain.tenants import (
-    CREATE_KIND,
-    creation_lock_key,
-    find_tenant,
-    find_tenant_code,
-    retail_price_list_name,
-)
+from tenantctl.domain.tenants import find_tenant, find_tenant_code
+from tenantctl.domain.tenants.catalogue_copy import retail_price_list_name
+from tenantctl.domain.tenants.creation import CREATE_KIND, creation_lock_key
 from tenantctl.errors import Busy, NotFound, Refused
 from tenantctl.store.engine import COUNT_ROWS, write_session
 from tenantctl.store.models import (

@@ -15,7 +15,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from tenantctl import config, jobs
-from tenantctl.domain.tenants import find_tenant, retail_price_list_name
+from tenantctl.domain.tenants import find_tenant
+from tenantctl.domain.tenants.catalogue_copy import retail_price_list_name
 from tenantctl.errors import CheckFailed, Conflict, Refused
 from tenantctl.store.bulk import analyze
 from tenantctl.store.engine import COUNT_ROWS, write_session

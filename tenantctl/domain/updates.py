@@ -39,13 +39,12 @@ from tenantctl.domain.catalogue import (
     record_revision,
     revision_in_effect,
 )
-from tenantctl.domain.tenants import (
+from tenantctl.domain.tenants import find_tenant, find_tenant_code
+from tenantctl.domain.tenants.catalogue_copy import (
     COPY_BATCH,
     copy_catalogue_batch,
     copy_units,
     ensure_retail_price_list,
-    find_tenant,
-    find_tenant_code,
     link_add_ons,
     retail_price_list_name,
 )
