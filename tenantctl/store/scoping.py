@@ -16,68 +16,41 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from tenantctl.errors import Refused
-from tenantctl.store.models import (
-    Account,
-    Asset,
-    BackorderEvent,
-    BillingCycle,
-    Contact,
-    Invoice,
-    InvoiceCounter,
-    InvoiceLine,
-    OrderLine,
-    Organisation,
-    PriceList,
-    PriceListItem,
-    PriceListRevision,
-    Product,
-    ProductChange,
-    ProductUnit,
-    ProvisioningSetting,
-    SalesOrder,
-    Storefront,
-    Subscription,
-    SubscriptionAddon,
-    SyncRecord,
-    TenantReseller,
-    TenantUpdateLog,
-    User,
-    UserGroup,
-)
+from tenantctl.store import models as m
 
 ORG_KEY = "tenantctl_org_id"
 
 # Tables with their own org_id column.
 OWNED = (
-    Account,
-    Asset,
-    BackorderEvent,
-    PriceList,
-    Product,
-    ProductChange,
-    ProductUnit,
-    ProvisioningSetting,
-    SalesOrder,
-    Storefront,
-    Subscription,
-    TenantUpdateLog,
-    User,
-    UserGroup,
+    m.Account,
+    m.Asset,
+    m.BackorderEvent,
+    m.PriceList,
+    m.Product,
+    m.ProductChange,
+    m.ProductUnit,
+    m.ProvisioningSetting,
+    m.SalesOrder,
+    m.Storefront,
+    m.Subscription,
+    m.TenantUpdateLog,
+    m.User,
+    m.UserGroup,
 )
 
 # Tables without org_id: the parent row (class, foreign key) that says whose a row is.
 PARENT_OF = {
-    Contact: (Account, "account_id"),
-    SyncRecord: (Account, "account_id"),
-    SubscriptionAddon: (Subscription, "subscription_id"),
-    OrderLine: (SalesOrder, "order_id"),
-    PriceListItem: (PriceList, "price_list_id"),
-    PriceListRevision: (PriceList, "price_list_id"),
+    m.Contact: (m.Account, "account_id"),
+    m.SyncRecord: (m.Account, "account_id"),
+    m.SubscriptionAddon: (m.Subscription, "subscription_id"),
+    m.OrderLine: (m.SalesOrder, "order_id"),
+    m.PriceListItem: (m.PriceList, "price_list_id"),
+    m.PriceListRevision: (m.PriceList, "price_list_id"),
 }
 
 # Billing (SPEC section 8): what an org issued to its tenant resellers.
-OWNED += (BillingCycle, Invoice, InvoiceCounter)
-PARENT_OF[InvoiceLine] = (Invoice, "invoice_id")
+OWNED += (m.BillingCycle, m.Invoice, m.InvoiceCounter)
+PARENT_OF[m.InvoiceLine] = (m.Invoice, "invoice_id")
 
 
 @functools.lru_cache(maxsize=256)
@@ -89,52 +62,54 @@ def _criteria(org_id: int) -> tuple:
         for model in OWNED
     ]
     options += [
-        with_loader_criteria(Organisation, lambda cls: cls.id == org_id, include_aliases=True),
+        with_loader_criteria(m.Organisation, lambda cls: cls.id == org_id, include_aliases=True),
         # Its own tenants, and (read-only, see the flush guard) its own tenant row.
         with_loader_criteria(
-            TenantReseller,
+            m.TenantReseller,
             lambda cls: (cls.parent_org_id == org_id) | (cls.org_id == org_id),
             include_aliases=True,
         ),
         with_loader_criteria(
-            Contact,
-            lambda cls: cls.account_id.in_(select(Account.id).where(Account.org_id == org_id)),
+            m.Contact,
+            lambda cls: cls.account_id.in_(select(m.Account.id).where(m.Account.org_id == org_id)),
             include_aliases=True,
         ),
         with_loader_criteria(
-            SyncRecord,
-            lambda cls: cls.account_id.in_(select(Account.id).where(Account.org_id == org_id)),
+            m.SyncRecord,
+            lambda cls: cls.account_id.in_(select(m.Account.id).where(m.Account.org_id == org_id)),
             include_aliases=True,
         ),
         with_loader_criteria(
-            SubscriptionAddon,
+            m.SubscriptionAddon,
             lambda cls: cls.subscription_id.in_(
-                select(Subscription.id).where(Subscription.org_id == org_id)
+                select(m.Subscription.id).where(m.Subscription.org_id == org_id)
             ),
             include_aliases=True,
         ),
         with_loader_criteria(
-            OrderLine,
-            lambda cls: cls.order_id.in_(select(SalesOrder.id).where(SalesOrder.org_id == org_id)),
+            m.OrderLine,
+            lambda cls: cls.order_id.in_(
+                select(m.SalesOrder.id).where(m.SalesOrder.org_id == org_id)
+            ),
             include_aliases=True,
         ),
         with_loader_criteria(
-            PriceListItem,
+            m.PriceListItem,
             lambda cls: cls.price_list_id.in_(
-                select(PriceList.id).where(PriceList.org_id == org_id)
+                select(m.PriceList.id).where(m.PriceList.org_id == org_id)
             ),
             include_aliases=True,
         ),
         with_loader_criteria(
-            PriceListRevision,
+            m.PriceListRevision,
             lambda cls: cls.price_list_id.in_(
-                select(PriceList.id).where(PriceList.org_id == org_id)
+                select(m.PriceList.id).where(m.PriceList.org_id == org_id)
             ),
             include_aliases=True,
         ),
         with_loader_criteria(
-            InvoiceLine,
-            lambda cls: cls.invoice_id.in_(select(Invoice.id).where(Invoice.org_id == org_id)),
+            m.InvoiceLine,
+            lambda cls: cls.invoice_id.in_(select(m.Invoice.id).where(m.Invoice.org_id == org_id)),
             include_aliases=True,
         ),
     ]
@@ -170,7 +145,7 @@ def _refuse_foreign_rows(session: Session, _context, _instances) -> None:
     if org_id is None:
         return
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, TenantReseller):
+        if isinstance(obj, m.TenantReseller):
             raise Refused("a tenant reseller's settings are the distributor's to change")
         if type(obj) in PARENT_OF:
             parent_model, key = PARENT_OF[type(obj)]
@@ -178,7 +153,7 @@ def _refuse_foreign_rows(session: Session, _context, _instances) -> None:
             parent_id = getattr(obj, key)
             owned = parent_id is not None and session.get(parent_model, parent_id) is not None
         else:
-            owner = obj.id if isinstance(obj, Organisation) else getattr(obj, "org_id", org_id)
+            owner = obj.id if isinstance(obj, m.Organisation) else getattr(obj, "org_id", org_id)
             owned = owner == org_id
         if not owned:
             raise Refused(
