@@ -1073,6 +1073,6 @@ def test_the_catalogue_copy_counts_what_it_copies(cli, engine):
         session.add(org)
         session.flush()
         retail = ensure_retail_price_list(session, org.id)
-        first = copy_catalogue_batch(session, org.id, price_list.id, 1, retail, 1000)
-        second = copy_catalogue_batch(session, org.id, price_list.id, 1, retail, 1000)
+        first, _ = copy_catalogue_batch(session, org.id, price_list.id, 1, retail, 1000)
+        second, _ = copy_catalogue_batch(session, org.id, price_list.id, 1, retail, 1000)
     assert (first, second) == (listed, 0)

@@ -789,7 +789,7 @@ def _copy_added_in_batches(ctx, plan: UpdatePlan) -> int:
         with ctx.transaction() as session:
             tenant = session.get(TenantReseller, ctx.params["tenant_id"])
             retail_id = ensure_retail_price_list(session, tenant.org_id)
-            copied = copy_catalogue_batch(
+            copied, _ = copy_catalogue_batch(
                 session,
                 tenant.org_id,
                 tenant.price_list_id,

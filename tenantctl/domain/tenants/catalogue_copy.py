@@ -73,32 +73,17 @@ def copy_catalogue_batch(
     retail_id: int,
     limit: int,
     retail_revision: int = 1,
-) -> int:
-    """Copy up to LIMIT products of the price list not yet in the tenant, with their units.
+    after: int = 0,
+) -> tuple[int, int]:
+    """Copy up to LIMIT products of the price list not yet in the tenant, with their units:
+    those with an id above AFTER (the last batch's highest: the ones below are not read
+    again), or any when none is left above it.
 
     Three INSERT ... SELECT statements: products, units at cost (the price-list price), and
     retail items at sell price = cost. Each skips what is already copied, and the unique
     keys on (org, source) are the backstop, so a batch run twice copies nothing twice.
-    Returns how many products this batch copied.
+    Returns how many products this batch copied and the highest source id of the batch.
     """
-    return copy_catalogue_after(
-        session, org_id, price_list_id, revision, retail_id, limit, retail_revision
-    )[0]
-
-
-def copy_catalogue_after(
-    session: Session,
-    org_id: int,
-    price_list_id: int,
-    revision: int,
-    retail_id: int,
-    limit: int,
-    retail_revision: int = 1,
-    after: int = 0,
-) -> tuple[int, int]:
-    """`copy_catalogue_batch` of the products with an id above AFTER (the last batch's
-    highest: the ones below are not read again), or of any when none is left above it;
-    returns how many products it copied and the highest source id of the batch."""
     item, product = PriceListItem.__table__, Product.__table__
     target = product.alias("target")
     # Listed: looked up per product (an index probe), not a list of the whole price list

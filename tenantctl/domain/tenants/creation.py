@@ -24,7 +24,7 @@ from tenantctl.domain.orgs import get_account, get_price_list
 from tenantctl.domain.tenants import count_in_org
 from tenantctl.domain.tenants.catalogue_copy import (
     COPY_BATCH,
-    copy_catalogue_after,
+    copy_catalogue_batch,
     count_listed_products,
     ensure_retail_price_list,
     finish_retail_revision,
@@ -301,7 +301,7 @@ def task_copy_catalogue(ctx) -> None:
     after = 0  # the highest source id copied by the last batch: the next one starts above it
     while True:
         with ctx.transaction() as session:
-            copied, after = copy_catalogue_after(
+            copied, after = copy_catalogue_batch(
                 session,
                 org_id,
                 price_list_id,
