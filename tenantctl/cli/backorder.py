@@ -70,8 +70,7 @@ def enable(
         f"Switch back-ordering on for {tenant}? It cannot be undone",
         "switching back-ordering on",
     )
-    with st.parent_session(write=True) as session:
-        result = backorder.enable(session, tenant, st.parent_id())
+    result = st.in_parent(backorder.enable, tenant, write=True)
     _switched(
         st,
         result,
@@ -88,8 +87,7 @@ def enable(
 def pause(ctx: typer.Context, tenant: Tenant):
     """Hold delivery to the parent; every change is still recorded and nothing is lost."""
     st = state(ctx)
-    with st.parent_session(write=True) as session:
-        result = backorder.pause(session, tenant, st.parent_id())
+    result = st.in_parent(backorder.pause, tenant, write=True)
     _switched(
         st,
         result,
@@ -103,8 +101,7 @@ def pause(ctx: typer.Context, tenant: Tenant):
 def resume(ctx: typer.Context, tenant: Tenant):
     """Deliver again: everything held reaches the parent, in the order it happened."""
     st = state(ctx)
-    with st.parent_session(write=True) as session:
-        result = backorder.resume(session, tenant, st.parent_id())
+    result = st.in_parent(backorder.resume, tenant, write=True)
     reports = backorder.deliver_held(st.engine(), tenant, st.parent_id()) if result.changed else []
     _switched(st, result, f"Back-ordering of {result.tenant} is on again.", "on already", reports)
 
@@ -113,12 +110,10 @@ def resume(ctx: typer.Context, tenant: Tenant):
 def status(ctx: typer.Context, tenant: Tenant):
     """Show the state, the events pending, the oldest pending and the last delivered."""
     st = state(ctx)
-    with st.parent_session() as session:
-        result = backorder.status(session, tenant, st.parent_id())
-    if st.json:
-        output.print_json(result)
-        return
+    st.reply(st.in_parent(backorder.status, tenant), _print_status)
 
+
+def _print_status(result: backorder.BackorderStatus) -> None:
     def event(e: backorder.EventView | None, when) -> str:
         if e is None:
             return "none"

@@ -78,19 +78,18 @@ def create(
     """Sell a subscription to an account, priced from the account's price list."""
     st = state(ctx)
     add_ons = sales.parse_add_ons(add_on or [])
-    with st.session(write=True) as session:
-        result = sales.create_subscription(
-            session,
-            st.org_of(session),
-            account,
-            sku,
-            unit=unit,
-            quantity=quantity,
-            trial=trial,
-            start=date_option("--start", start),
-            add_ons=add_ons,
-            storefront=storefront,
-        )
+    result = st.in_org(
+        sales.create_subscription,
+        account,
+        sku,
+        write=True,
+        unit=unit,
+        quantity=quantity,
+        trial=trial,
+        start=date_option("--start", start),
+        add_ons=add_ons,
+        storefront=storefront,
+    )
     _print_result(st, result, f"Created subscription {result.subscription.code}")
 
 
@@ -116,16 +115,15 @@ def update(
     """Change a subscription's quantity or add-ons, or turn a trial paid (each an order)."""
     st = state(ctx)
     add_ons = sales.parse_add_ons(add_on or [], allow_zero=True)
-    with st.session(write=True) as session:
-        result = sales.update_subscription(
-            session,
-            st.org_of(session),
-            ref,
-            quantity=quantity,
-            add_ons=add_ons,
-            paid=paid,
-            storefront=storefront,
-        )
+    result = st.in_org(
+        sales.update_subscription,
+        ref,
+        write=True,
+        quantity=quantity,
+        add_ons=add_ons,
+        paid=paid,
+        storefront=storefront,
+    )
     _print_result(st, result, f"Updated subscription {result.subscription.code}")
 
 
@@ -137,8 +135,7 @@ def cancel(
 ):
     """Cancel a subscription (a paid one makes a cancel order)."""
     st = state(ctx)
-    with st.session(write=True) as session:
-        result = sales.cancel_subscription(session, st.org_of(session), ref, storefront=storefront)
+    result = st.in_org(sales.cancel_subscription, ref, write=True, storefront=storefront)
     _print_result(st, result, f"Cancelled subscription {result.subscription.code}")
 
 
@@ -162,10 +159,9 @@ def set_(
 ):
     """Amend a subscription's billing: its price or billing day (not a sale: no order)."""
     st = state(ctx)
-    with st.session(write=True) as session:
-        result = sales.set_subscription_billing(
-            session, st.org_of(session), ref, price=price, billing_day=billing_day
-        )
+    result = st.in_org(
+        sales.set_subscription_billing, ref, write=True, price=price, billing_day=billing_day
+    )
     _print_result(
         st,
         result,
@@ -177,12 +173,10 @@ def set_(
 @subscription_app.command("list")
 def list_(ctx: typer.Context, account: AccountFilter = None):
     """List the subscriptions of the organisation (or of one account)."""
-    st = state(ctx)
-    with st.session() as session:
-        rows = sales.list_subscriptions(session, st.org_of(session), account)
-    if st.json:
-        _json(st, rows)
-        return
+    _reply(ctx, sales.list_subscriptions, account, draw=_print_subscriptions)
+
+
+def _print_subscriptions(rows: list[sales.SubscriptionView]) -> None:
     output.table(
         "Subscriptions",
         [
@@ -225,19 +219,28 @@ def show(
 ):
     """Show one subscription with its add-ons."""
     st = state(ctx)
-    with st.session() as session:
-        sub = sales.subscription_detail(session, st.org_of(session), ref)
-    if st.json:
-        _json(st, sub)
-        return
-    _print_subscription(st, sub)
+    st.reply(
+        st.in_org(sales.subscription_detail, ref),
+        lambda sub: _print_subscription(st, sub),
+        json=_json(st),
+    )
 
 
-def _json(st, value) -> None:
-    """JSON on stdout; inside a tenant without row ids (they are the distributor's: a
-    tenant's rows are named by their per-org codes)."""
-    data = output.jsonable(value)
-    output.print_json(data if st.org is None else _without_ids(data))
+def _reply(ctx: typer.Context, query, *args, draw) -> None:
+    """QUERY(session, org, *ARGS) in the org this run acts in, printed by DRAW (JSON: _json)."""
+    st = state(ctx)
+    st.reply(st.in_org(query, *args), draw, json=_json(st))
+
+
+def _json(st):
+    """What --json prints of a value: inside a tenant without row ids (they are the
+    distributor's: a tenant's rows are named by their per-org codes)."""
+
+    def jsonable(value):
+        data = output.jsonable(value)
+        return data if st.org is None else _without_ids(data)
+
+    return jsonable
 
 
 def _without_ids(value):
@@ -282,13 +285,14 @@ def _print_result(
     st, result: sales.SubscriptionResult, done: str, no_order: str = " (a trial: no order)."
 ) -> None:
     if st.json:
-        _json(
-            st,
-            {
-                **output.jsonable(result.subscription),
-                "changed": result.changed,
-                "orders": result.orders,
-            },
+        output.print_json(
+            _json(st)(
+                {
+                    **output.jsonable(result.subscription),
+                    "changed": result.changed,
+                    "orders": result.orders,
+                }
+            )
         )
         return
     _print_subscription(st, result.subscription)
@@ -326,20 +330,19 @@ def asset_create(
 ):
     """Record an asset sold to an account, with its order priced from the account's price list."""
     st = state(ctx)
-    with st.session(write=True) as session:
-        result = sales.create_asset(
-            session,
-            st.org_of(session),
-            account,
-            sku,
-            kind=kind,
-            quantity=quantity,
-            purchase_date=date_option("--purchase-date", purchase_date),
-            unit=unit,
-            storefront=storefront,
-        )
+    result = st.in_org(
+        sales.create_asset,
+        account,
+        sku,
+        write=True,
+        kind=kind,
+        quantity=quantity,
+        purchase_date=date_option("--purchase-date", purchase_date),
+        unit=unit,
+        storefront=storefront,
+    )
     if st.json:
-        _json(st, {**output.jsonable(result.asset), "orders": result.orders})
+        output.print_json(_json(st)({**output.jsonable(result.asset), "orders": result.orders}))
         return
     _print_assets([result.asset])
     output.message(
@@ -352,13 +355,7 @@ def asset_create(
 @asset_app.command("list")
 def asset_list(ctx: typer.Context, account: AccountFilter = None):
     """List the assets of the organisation (or of one account)."""
-    st = state(ctx)
-    with st.session() as session:
-        rows = sales.list_assets(session, st.org_of(session), account)
-    if st.json:
-        _json(st, rows)
-        return
-    _print_assets(rows)
+    _reply(ctx, sales.list_assets, account, draw=_print_assets)
 
 
 def _print_assets(rows: list[sales.AssetView]) -> None:
@@ -376,12 +373,10 @@ def _print_assets(rows: list[sales.AssetView]) -> None:
 @order_app.command("list")
 def order_list(ctx: typer.Context, account: AccountFilter = None):
     """List the orders of the organisation (or of one account) with their lines."""
-    st = state(ctx)
-    with st.session() as session:
-        rows = sales.list_orders(session, st.org_of(session), account)
-    if st.json:
-        _json(st, rows)
-        return
+    _reply(ctx, sales.list_orders, account, draw=_print_orders)
+
+
+def _print_orders(rows: list[sales.OrderView]) -> None:
     output.table(
         "Orders",
         ["Number", "Date", "Type", "Account", "Bill to", "Lines", "Total", "Currency"],

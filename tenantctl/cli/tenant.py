@@ -136,8 +136,7 @@ def create(
             )
         return
     info = follow_in_foreground(st, process_id)
-    with st.parent_session() as session:
-        detail = tenants.tenant_detail(session, account, st.parent_id())
+    detail = st.in_parent(tenants.tenant_detail, account)
     if st.json:
         output.print_json(
             {
@@ -168,11 +167,10 @@ def list_(
     if tree:
         _print_tree(st)
         return
-    with st.parent_session() as session:
-        rows = tenants.list_tenants(session, st.parent_id())
-    if st.json:
-        output.print_json(rows)
-        return
+    st.reply(st.in_parent(tenants.list_tenants), _print_tenants)
+
+
+def _print_tenants(rows: list[tenants.TenantView]) -> None:
     output.table(
         "Tenant resellers",
         [
@@ -229,11 +227,10 @@ def show(
 ):
     """Show one tenant reseller and what its BSS holds."""
     st = state(ctx)
-    with st.parent_session() as session:
-        t = tenants.tenant_detail(session, tenant, st.parent_id())
-    if st.json:
-        output.print_json(t)
-        return
+    st.reply(st.in_parent(tenants.tenant_detail, tenant), _print_tenant)
+
+
+def _print_tenant(t: tenants.TenantDetail) -> None:
     output.record(
         f"Tenant reseller {t.account}",
         {
@@ -279,10 +276,10 @@ def discard(
         f"Discard tenant reseller {tenant} and delete everything its creation built?",
         "the discard",
     )
-    done = discard_tenant(st.engine(), tenant, st.parent_id())
-    if st.json:
-        output.print_json(done)
-        return
+    st.reply(discard_tenant(st.engine(), tenant, st.parent_id()), _print_discarded)
+
+
+def _print_discarded(done) -> None:
     output.table(
         f"Discarded tenant reseller {done.tenant}",
         ["Table", "Rows deleted"],
@@ -439,9 +436,10 @@ def log_(
     st = state(ctx)
     with st.parent_session() as session:
         entries = updates.update_log(session, tenant, st.parent_id(), date_option("--since", since))
-    if st.json:
-        output.print_json(entries)
-        return
+    st.reply(entries, lambda entries: _print_log(tenant, entries))
+
+
+def _print_log(tenant: str, entries: list[updates.LogEntryView]) -> None:
     output.table(
         f"Update log of {tenant}",
         ["When", "Change", "SKU", "Unit", "Old", "New", "Revision", "Process"],
