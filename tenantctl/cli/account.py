@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import AccountCode, NewName
 from tenantctl.cli.state import look_up, state
 from tenantctl.cli.usage import choices
 from tenantctl.domain.fields import ACCOUNT_KINDS, PAYMENT_METHODS
@@ -55,10 +56,7 @@ def _print_accounts(rows: list[accounts.AccountView]) -> None:
 
 
 @account_app.command("show")
-def show(
-    ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="The account's code.")],
-):
+def show(ctx: typer.Context, code: AccountCode):
     """Show one account: pricing options, contacts and provisioning sync records."""
     look_up(ctx, accounts.account_detail, code, draw=_print_account)
 
@@ -177,8 +175,8 @@ def create(
 @account_app.command("set")
 def set_(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="The account's code.")],
-    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    code: AccountCode,
+    name: NewName = None,
     email: Annotated[str | None, typer.Option(help='E-mail ("" clears it).')] = None,
     billing_address: Annotated[
         str | None, typer.Option("--billing-address", help='Billing address ("" clears it).')

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import Tenant, TenantOrAll, Yes
 from tenantctl.cli.state import State, state
 from tenantctl.cli.usage import confirm
 from tenantctl.errors import BadInput, Differences
@@ -20,8 +21,6 @@ backorder_app = typer.Typer(
     help="Switch back-ordering on, pause and resume it, and show what is pending.",
     no_args_is_help=True,
 )
-
-Tenant = Annotated[str, typer.Argument(help="Client id or reseller account code.")]
 
 
 def _switched(
@@ -53,11 +52,7 @@ def _switched(
 
 
 @backorder_app.command("enable")
-def enable(
-    ctx: typer.Context,
-    tenant: Tenant,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-):
+def enable(ctx: typer.Context, tenant: Tenant, yes: Yes = False):
     """Switch back-ordering on for a tenant that was never lite (it cannot be undone).
 
     Refused (exit 3) while a live subscription of the reseller's customers in the parent
@@ -137,9 +132,7 @@ def _print_status(result: backorder.BackorderStatus) -> None:
 
 def reconcile(
     ctx: typer.Context,
-    tenant: Annotated[
-        str | None, typer.Argument(help="Client id or reseller account code (or --all).")
-    ] = None,
+    tenant: TenantOrAll = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Every tenant whose back-ordering is on or paused.")
     ] = False,

@@ -10,6 +10,7 @@ import typer
 
 from tenantctl import config
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import AddOnOf, NewName, PriceListName, Sku
 from tenantctl.cli.state import look_up, state
 from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain.fields import date_option
@@ -157,7 +158,7 @@ def _without_revisions(summary: catalogue.PriceListSummary) -> dict:
 @pricelist_app.command("show")
 def show_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Price list name.")],
+    name: PriceListName,
     revision: Annotated[
         int | None, typer.Option(parser=whole_number, help="Revision to show (default: latest).")
     ] = None,
@@ -227,7 +228,7 @@ def set_price(
             help='Price list name (inside a tenant: its retail list, e.g. "Retail EUR").'
         ),
     ],
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    sku: Sku,
     price: Annotated[str, typer.Argument(help="The new price, an exact amount (e.g. 20.60).")],
     unit: Annotated[Unit, typer.Option(help="The billing unit the price is for.")],
 ):
@@ -257,7 +258,7 @@ def set_price(
 @pricelist_app.command("diff")
 def diff_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Price list name.")],
+    name: PriceListName,
     from_: Annotated[int, typer.Option("--from", parser=whole_number, help="The older revision.")],
     to: Annotated[int, typer.Option("--to", parser=whole_number, help="The newer revision.")],
     show: Shown = 20,
@@ -324,10 +325,7 @@ def product_create(
         str | None,
         typer.Option("--type", metavar="TYPE", help="Its product type (default: service)."),
     ] = None,
-    add_on_of: Annotated[
-        str | None,
-        typer.Option("--add-on-of", metavar="SKU", help="Make it an add-on of SKU."),
-    ] = None,
+    add_on_of: AddOnOf = None,
 ):
     """Create one of the organisation's own products (sell it from a price list next)."""
     st = state(ctx)
@@ -366,10 +364,7 @@ def product_list(
 
 
 @product_app.command("show")
-def product_show(
-    ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-):
+def product_show(ctx: typer.Context, sku: Sku):
     """Show one product: units, add-ons and the price lists that list it."""
     look_up(ctx, catalogue.product_detail, sku, draw=_print_product)
 
@@ -404,8 +399,8 @@ def _print_product(detail: catalogue.ProductDetail) -> None:
 @product_app.command("set")
 def product_set(
     ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    sku: Sku,
+    name: NewName = None,
     description: Annotated[str | None, typer.Option(help="A description.")] = None,
     category: Annotated[str | None, typer.Option(help="A category.")] = None,
     visible: Annotated[
@@ -413,9 +408,7 @@ def product_set(
     ] = None,
     new_sku: Annotated[str | None, typer.Option("--new-sku", help="A new SKU code.")] = None,
     platform: Annotated[Platform | None, typer.Option(help="Another platform.")] = None,
-    add_on_of: Annotated[
-        str | None, typer.Option("--add-on-of", metavar="SKU", help="Make it an add-on of SKU.")
-    ] = None,
+    add_on_of: AddOnOf = None,
     add_unit: Annotated[str | None, typer.Option("--add-unit", help="Sell it in UNIT too.")] = None,
     remove_unit: Annotated[
         str | None, typer.Option("--remove-unit", help="Stop selling it in UNIT.")
@@ -451,10 +444,7 @@ def product_set(
 
 
 @product_app.command("delete")
-def product_delete(
-    ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-):
+def product_delete(ctx: typer.Context, sku: Sku):
     """Delete one of the organisation's own products (never an inherited one)."""
     from tenantctl.domain.policy import delete_product
 

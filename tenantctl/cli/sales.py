@@ -9,6 +9,7 @@ import typer
 
 from tenantctl import config
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import AccountCode, Quantity, Sku
 from tenantctl.cli.state import state
 from tenantctl.cli.usage import choices
 from tenantctl.domain.fields import ASSET_KINDS, date_option
@@ -59,10 +60,10 @@ Storefront = Annotated[
 @subscription_app.command("create")
 def create(
     ctx: typer.Context,
-    account: Annotated[str, typer.Argument(help="The account's code.")],
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    account: AccountCode,
+    sku: Sku,
     unit: Annotated[Unit, typer.Option(help="The billing unit.")],
-    quantity: Annotated[str, typer.Option(metavar="N", help="How many (1 or more).")],
+    quantity: Quantity,
     trial: Annotated[
         bool, typer.Option("--trial", help="A trial: no order until it is turned paid.")
     ] = False,
@@ -128,11 +129,7 @@ def update(
 
 
 @subscription_app.command("cancel")
-def cancel(
-    ctx: typer.Context,
-    ref: SubscriptionRef,
-    storefront: Storefront = False,
-):
+def cancel(ctx: typer.Context, ref: SubscriptionRef, storefront: Storefront = False):
     """Cancel a subscription (a paid one makes a cancel order)."""
     st = state(ctx)
     result = st.in_org(sales.cancel_subscription, ref, write=True, storefront=storefront)
@@ -213,34 +210,24 @@ def _print_subscriptions(rows: list[sales.SubscriptionView]) -> None:
 
 
 @subscription_app.command("show")
-def show(
-    ctx: typer.Context,
-    ref: SubscriptionRef,
-):
+def show(ctx: typer.Context, ref: SubscriptionRef):
     """Show one subscription with its add-ons."""
     st = state(ctx)
-    st.reply(
-        st.in_org(sales.subscription_detail, ref),
-        lambda sub: _print_subscription(st, sub),
-        json=_json(st),
-    )
+    _reply(ctx, sales.subscription_detail, ref, draw=lambda sub: _print_subscription(st, sub))
 
 
 def _reply(ctx: typer.Context, query, *args, draw) -> None:
-    """QUERY(session, org, *ARGS) in the org this run acts in, printed by DRAW (JSON: _json)."""
+    """QUERY(session, org, *ARGS) in the org this run acts in, printed by DRAW (or, with
+    --json, as _jsonable makes it)."""
     st = state(ctx)
-    st.reply(st.in_org(query, *args), draw, json=_json(st))
+    st.reply(st.in_org(query, *args), draw, json=lambda value: _jsonable(st, value))
 
 
-def _json(st):
-    """What --json prints of a value: inside a tenant without row ids (they are the
+def _jsonable(st, value):
+    """What --json prints of VALUE: inside a tenant without row ids (they are the
     distributor's: a tenant's rows are named by their per-org codes)."""
-
-    def jsonable(value):
-        data = output.jsonable(value)
-        return data if st.org is None else _without_ids(data)
-
-    return jsonable
+    data = output.jsonable(value)
+    return data if st.org is None else _without_ids(data)
 
 
 def _without_ids(value):
@@ -286,12 +273,13 @@ def _print_result(
 ) -> None:
     if st.json:
         output.print_json(
-            _json(st)(
+            _jsonable(
+                st,
                 {
                     **output.jsonable(result.subscription),
                     "changed": result.changed,
                     "orders": result.orders,
-                }
+                },
             )
         )
         return
@@ -311,10 +299,10 @@ def _print_result(
 @asset_app.command("create")
 def asset_create(
     ctx: typer.Context,
-    account: Annotated[str, typer.Argument(help="The account's code.")],
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    account: AccountCode,
+    sku: Sku,
     kind: Annotated[AssetKind, typer.Option(help="What kind of asset.")],
-    quantity: Annotated[str, typer.Option(metavar="N", help="How many (1 or more).")],
+    quantity: Quantity,
     purchase_date: Annotated[
         str | None,
         typer.Option(
@@ -342,7 +330,7 @@ def asset_create(
         storefront=storefront,
     )
     if st.json:
-        output.print_json(_json(st)({**output.jsonable(result.asset), "orders": result.orders}))
+        output.print_json(_jsonable(st, {**output.jsonable(result.asset), "orders": result.orders}))
         return
     _print_assets([result.asset])
     output.message(

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import Detach, Tenant, TenantOrAll, Yes
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import state
 from tenantctl.cli.usage import confirm, whole_number
@@ -100,9 +101,7 @@ def create(
             help="Bill each of the reseller's customers on its own invoice.",
         ),
     ] = False,
-    detach: Annotated[
-        bool, typer.Option("--detach", help="Only queue it; a `tenantctl worker` runs it.")
-    ] = False,
+    detach: Detach = False,
 ):
     """Create a tenant reseller: its own BSS organisation, administrator and catalogue.
 
@@ -221,10 +220,7 @@ def _print_tree(st) -> None:
 
 
 @tenant_app.command("show")
-def show(
-    ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
-):
+def show(ctx: typer.Context, tenant: Tenant):
     """Show one tenant reseller and what its BSS holds."""
     st = state(ctx)
     st.reply(st.in_parent(tenants.tenant_detail, tenant), _print_tenant)
@@ -257,11 +253,7 @@ def _print_tenant(t: tenants.TenantDetail) -> None:
 
 
 @tenant_app.command("discard")
-def discard(
-    ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-):
+def discard(ctx: typer.Context, tenant: Tenant, yes: Yes = False):
     """Drop a tenant creation that failed or was cancelled, and what it had built.
 
     Deletes the in-progress tenant reseller and its half-built organisation (catalogue,
@@ -297,9 +289,7 @@ def _print_discarded(done) -> None:
 @tenant_app.command("update")
 def update_(
     ctx: typer.Context,
-    tenant: Annotated[
-        str | None, typer.Argument(help="Client id or reseller account code (or --all).")
-    ] = None,
+    tenant: TenantOrAll = None,
     all_: Annotated[bool, typer.Option("--all", help="Update every tenant reseller.")] = False,
     partial: Annotated[
         bool, typer.Option("--partial", help="Transfer purchase-price changes only.")
@@ -427,7 +417,7 @@ def _below_cost_tables(outcomes, show: int) -> None:
 @tenant_app.command("log")
 def log_(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
+    tenant: Tenant,
     since: Annotated[
         str | None, typer.Option(metavar="YYYY-MM-DD", help="Only entries from this day on.")
     ] = None,
@@ -465,7 +455,7 @@ def _print_log(tenant: str, entries: list[updates.LogEntryView]) -> None:
 @tenant_app.command("set")
 def set_(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
+    tenant: Tenant,
     separate_invoices: Annotated[
         bool | None,
         typer.Option(

@@ -3,11 +3,10 @@ its tenant (run after `tenant create`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import Detach, Tenant
 from tenantctl.cli.process import follow_in_foreground
 from tenantctl.cli.state import State, state
 
@@ -18,11 +17,6 @@ upgrade_app = typer.Typer(
     "subscriptions and assets, into its tenant.",
     no_args_is_help=True,
 )
-
-Tenant = Annotated[str, typer.Argument(help="Client id or reseller account code.")]
-Detach = Annotated[
-    bool, typer.Option("--detach", help="Only queue it; a `tenantctl worker` runs it.")
-]
 
 
 def _run(st: State, process_id: int, detach: bool, tenant: str) -> None:
