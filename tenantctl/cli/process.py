@@ -49,6 +49,14 @@ def follow_in_foreground(st: State, process_id: int, label: str | None = None) -
     return info
 
 
+def queued(st: State, process_id: int, then: str = "") -> None:
+    """What a `--detach` run prints: the process it queued (THEN: the rest of the line)."""
+    if st.json:
+        output.print_json({"process_id": process_id, "status": "queued"})
+    else:
+        output.message(f"Queued process {process_id}{then}.")
+
+
 def _progress(info: jobs.ProcessInfo) -> str:
     return f"{info.tasks_done}/{len(info.tasks)}"
 

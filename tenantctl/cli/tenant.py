@@ -11,7 +11,7 @@ import typer
 
 from tenantctl.cli import lazy, output
 from tenantctl.cli.options import Detach, Tenant, TenantOrAll, Yes
-from tenantctl.cli.process import follow_in_foreground
+from tenantctl.cli.process import follow_in_foreground, queued
 from tenantctl.cli.state import state
 from tenantctl.cli.usage import confirm, whole_number
 from tenantctl.domain.fields import EDITIONS, date_option
@@ -126,13 +126,12 @@ def create(
         engine, request, _admin_password(), st.parent_id(), foreground=not detach
     )
     if detach:
-        if st.json:
-            output.print_json({"process_id": process_id, "status": "queued"})
-        else:
-            output.message(
-                f"Queued process {process_id}; a `tenantctl worker` will run it "
-                f"(follow it with `tenantctl process logs {process_id} --follow`)."
-            )
+        queued(
+            st,
+            process_id,
+            "; a `tenantctl worker` will run it "
+            f"(follow it with `tenantctl process logs {process_id} --follow`)",
+        )
         return
     info = follow_in_foreground(st, process_id)
     detail = st.in_parent(tenants.tenant_detail, account)
@@ -358,17 +357,11 @@ def update_(
     else:
         if dry_run and len(outcomes) == 1:
             changes = outcomes[0].changes
-            more = len(changes) - max(show, 0)
             output.table(
                 "Changes (dry run)",
                 ["Change", "SKU", "Unit", "Old", "New"],
                 [[c.change, c.sku, c.unit, c.old, c.new] for c in changes[: max(show, 0)]],
-                caption=(
-                    f"{plural(len(changes), 'change')}; {more} more not shown: use "
-                    f"--show {len(changes)} or --json"
-                    if more > 0
-                    else None
-                ),
+                caption=_not_shown(plural(len(changes), "change"), len(changes), max(show, 0)),
             )
         output.table(
             "Tenant updates",
@@ -400,18 +393,19 @@ def _below_cost_tables(outcomes, show: int) -> None:
         if not o.below_cost:
             continue
         sells = "would sell" if o.status in ("planned", "queued") else "sells"
-        more = len(o.below_cost) - show
         output.table(
             f"{o.tenant} {sells} below its new cost",
             ["SKU", "Unit", "New cost", "Sell price", "Price list"],
             [[b.sku, b.unit, b.cost, b.price, b.price_list] for b in o.below_cost[:show]],
-            caption=(
-                f"{len(o.below_cost)} items; {more} more not shown: use "
-                f"--show {len(o.below_cost)} or --json"
-                if more > 0
-                else None
-            ),
+            caption=_not_shown(f"{len(o.below_cost)} items", len(o.below_cost), show),
         )
+
+
+def _not_shown(counted: str, total: int, show: int) -> str | None:
+    """The caption of a table cut to its first SHOW rows of TOTAL (COUNTED says how many
+    in words); None when none is left out."""
+    more = total - show
+    return f"{counted}; {more} more not shown: use --show {total} or --json" if more > 0 else None
 
 
 @tenant_app.command("log")

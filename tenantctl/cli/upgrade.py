@@ -7,7 +7,7 @@ import typer
 
 from tenantctl.cli import lazy, output
 from tenantctl.cli.options import Detach, Tenant
-from tenantctl.cli.process import follow_in_foreground
+from tenantctl.cli.process import follow_in_foreground, queued
 from tenantctl.cli.state import State, state
 
 transfer = lazy.module("tenantctl.domain.transfer")
@@ -21,10 +21,7 @@ upgrade_app = typer.Typer(
 
 def _run(st: State, process_id: int, detach: bool, tenant: str) -> None:
     if detach:
-        if st.json:
-            output.print_json({"process_id": process_id, "status": "queued"})
-        else:
-            output.message(f"Queued process {process_id}.")
+        queued(st, process_id)
         return
     follow_in_foreground(st, process_id)
     _print_status(st, tenant, process_id)
