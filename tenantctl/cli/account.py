@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from tenantctl.cli import lazy, output
-from tenantctl.cli.state import state
+from tenantctl.cli.options import AccountCode, NewName
+from tenantctl.cli.state import look_up, state
 from tenantctl.cli.usage import choices
 from tenantctl.domain.fields import ACCOUNT_KINDS, PAYMENT_METHODS
 
@@ -30,12 +31,10 @@ def list_(
     ] = None,
 ):
     """List the accounts of the organisation."""
-    st = state(ctx)
-    with st.session() as session:
-        rows = accounts.list_accounts(session, st.org_of(session), kind=kind, bill_to=bill_to)
-    if st.json:
-        output.print_json(rows)
-        return
+    look_up(ctx, accounts.list_accounts, kind=kind, bill_to=bill_to, draw=_print_accounts)
+
+
+def _print_accounts(rows: list[accounts.AccountView]) -> None:
     output.table(
         "Accounts",
         ["Code", "Name", "Kind", "Bill to", "Ordering", "Currency", "Country", "Price list"],
@@ -57,17 +56,12 @@ def list_(
 
 
 @account_app.command("show")
-def show(
-    ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="The account's code.")],
-):
+def show(ctx: typer.Context, code: AccountCode):
     """Show one account: pricing options, contacts and provisioning sync records."""
-    st = state(ctx)
-    with st.session() as session:
-        a = accounts.account_detail(session, st.org_of(session), code)
-    if st.json:
-        output.print_json(a)
-        return
+    look_up(ctx, accounts.account_detail, code, draw=_print_account)
+
+
+def _print_account(a: accounts.AccountDetail) -> None:
     output.record(
         f"Account {a.code}",
         {
@@ -166,8 +160,7 @@ def create(
         ordering,
         price_list,
     )
-    with st.session(write=True) as session:
-        a = accounts.create_account(session, st.org_of(session), new)
+    a = st.in_org(accounts.create_account, new, write=True)
     if st.json:
         output.print_json(a)
         return
@@ -182,8 +175,8 @@ def create(
 @account_app.command("set")
 def set_(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="The account's code.")],
-    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    code: AccountCode,
+    name: NewName = None,
     email: Annotated[str | None, typer.Option(help='E-mail ("" clears it).')] = None,
     billing_address: Annotated[
         str | None, typer.Option("--billing-address", help='Billing address ("" clears it).')
@@ -263,8 +256,7 @@ def set_(
         add_contacts=tuple(add_contact or ()),
         remove_contacts=tuple(remove_contact or ()),
     )
-    with st.session(write=True) as session:
-        result = accounts.update_account(session, st.org_of(session), code, changes)
+    result = st.in_org(accounts.update_account, code, changes, write=True)
     if st.json:
         output.print_json({**output.jsonable(result.account), "changed": result.changed})
         return

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import Tenant, TenantOrAll, Yes
 from tenantctl.cli.state import State, state
 from tenantctl.cli.usage import confirm
 from tenantctl.errors import BadInput, Differences
@@ -20,8 +21,6 @@ backorder_app = typer.Typer(
     help="Switch back-ordering on, pause and resume it, and show what is pending.",
     no_args_is_help=True,
 )
-
-Tenant = Annotated[str, typer.Argument(help="Client id or reseller account code.")]
 
 
 def _switched(
@@ -53,11 +52,7 @@ def _switched(
 
 
 @backorder_app.command("enable")
-def enable(
-    ctx: typer.Context,
-    tenant: Tenant,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-):
+def enable(ctx: typer.Context, tenant: Tenant, yes: Yes = False):
     """Switch back-ordering on for a tenant that was never lite (it cannot be undone).
 
     Refused (exit 3) while a live subscription of the reseller's customers in the parent
@@ -70,8 +65,7 @@ def enable(
         f"Switch back-ordering on for {tenant}? It cannot be undone",
         "switching back-ordering on",
     )
-    with st.parent_session(write=True) as session:
-        result = backorder.enable(session, tenant, st.parent_id())
+    result = st.in_parent(backorder.enable, tenant, write=True)
     _switched(
         st,
         result,
@@ -88,8 +82,7 @@ def enable(
 def pause(ctx: typer.Context, tenant: Tenant):
     """Hold delivery to the parent; every change is still recorded and nothing is lost."""
     st = state(ctx)
-    with st.parent_session(write=True) as session:
-        result = backorder.pause(session, tenant, st.parent_id())
+    result = st.in_parent(backorder.pause, tenant, write=True)
     _switched(
         st,
         result,
@@ -103,8 +96,7 @@ def pause(ctx: typer.Context, tenant: Tenant):
 def resume(ctx: typer.Context, tenant: Tenant):
     """Deliver again: everything held reaches the parent, in the order it happened."""
     st = state(ctx)
-    with st.parent_session(write=True) as session:
-        result = backorder.resume(session, tenant, st.parent_id())
+    result = st.in_parent(backorder.resume, tenant, write=True)
     reports = backorder.deliver_held(st.engine(), tenant, st.parent_id()) if result.changed else []
     _switched(st, result, f"Back-ordering of {result.tenant} is on again.", "on already", reports)
 
@@ -113,12 +105,10 @@ def resume(ctx: typer.Context, tenant: Tenant):
 def status(ctx: typer.Context, tenant: Tenant):
     """Show the state, the events pending, the oldest pending and the last delivered."""
     st = state(ctx)
-    with st.parent_session() as session:
-        result = backorder.status(session, tenant, st.parent_id())
-    if st.json:
-        output.print_json(result)
-        return
+    st.reply(st.in_parent(backorder.status, tenant), _print_status)
 
+
+def _print_status(result: backorder.BackorderStatus) -> None:
     def event(e: backorder.EventView | None, when) -> str:
         if e is None:
             return "none"
@@ -142,9 +132,7 @@ def status(ctx: typer.Context, tenant: Tenant):
 
 def reconcile(
     ctx: typer.Context,
-    tenant: Annotated[
-        str | None, typer.Argument(help="Client id or reseller account code (or --all).")
-    ] = None,
+    tenant: TenantOrAll = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Every tenant whose back-ordering is on or paused.")
     ] = False,

@@ -10,7 +10,8 @@ import typer
 
 from tenantctl import config
 from tenantctl.cli import lazy, output
-from tenantctl.cli.state import state
+from tenantctl.cli.options import AddOnOf, NewName, PriceListName, Sku
+from tenantctl.cli.state import look_up, state
 from tenantctl.cli.usage import choices, whole_number
 from tenantctl.domain.fields import date_option
 from tenantctl.words import plural
@@ -75,17 +76,16 @@ def import_(
     st = state(ctx)
     effective_day = date_option("--effective", effective)
     rows = catalogue.read_price_csv(file)
-    with st.session(write=True) as session:
-        result = catalogue.import_price_list(
-            session,
-            st.org_of(session),
-            name,
-            rows,
-            currency=currency,
-            source=file.name,
-            dry_run=dry_run,
-            effective=effective_day,
-        )
+    result = st.in_org(
+        catalogue.import_price_list,
+        name,
+        rows,
+        write=True,
+        currency=currency,
+        source=file.name,
+        dry_run=dry_run,
+        effective=effective_day,
+    )
     if st.json:
         output.print_json(result)
         return
@@ -125,10 +125,9 @@ def create_(
 ):
     """Create an empty price list; fill it with `pricelist set-price` or `pricelist import`."""
     st = state(ctx)
-    with st.session(write=True) as session:
-        summary = products.create_price_list(session, st.org_of(session), name, currency)
+    summary = st.in_org(products.create_price_list, name, currency, write=True)
     if st.json:
-        output.print_json({k: v for k, v in output.jsonable(summary).items() if k != "revisions"})
+        output.print_json(_without_revisions(summary))
         return
     output.message(
         f"Created price list {summary.name} ({summary.currency}), with no items yet: "
@@ -139,33 +138,34 @@ def create_(
 @pricelist_app.command("list")
 def list_(ctx: typer.Context):
     """List the price lists with their latest revision and item count."""
-    st = state(ctx)
-    with st.session() as session:
-        lists = catalogue.list_price_lists(session, st.org_of(session))
-    if st.json:
-        output.print_json(
-            [{k: v for k, v in output.jsonable(pl).items() if k != "revisions"} for pl in lists]
-        )
-        return
-    output.table(
-        "Price lists",
-        ["Name", "Currency", "Revision", "Items", "Created"],
-        [[pl.name, pl.currency, pl.revision, pl.item_count, pl.created_at] for pl in lists],
+    look_up(
+        ctx,
+        catalogue.list_price_lists,
+        draw=lambda lists: output.table(
+            "Price lists",
+            ["Name", "Currency", "Revision", "Items", "Created"],
+            [[pl.name, pl.currency, pl.revision, pl.item_count, pl.created_at] for pl in lists],
+        ),
+        json=lambda lists: [_without_revisions(pl) for pl in lists],
     )
+
+
+def _without_revisions(summary: catalogue.PriceListSummary) -> dict:
+    """A price list's summary in JSON, without its list of revisions."""
+    return {k: v for k, v in output.jsonable(summary).items() if k != "revisions"}
 
 
 @pricelist_app.command("show")
 def show_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Price list name.")],
+    name: PriceListName,
     revision: Annotated[
         int | None, typer.Option(parser=whole_number, help="Revision to show (default: latest).")
     ] = None,
 ):
     """Show a price list's items at a revision, and its revisions."""
     st = state(ctx)
-    with st.session() as session:
-        summary, items = catalogue.price_list_items(session, st.org_of(session), name, revision)
+    summary, items = st.in_org(catalogue.price_list_items, name, revision)
     shown = revision or summary.revision
     if st.json:
         output.print_json(
@@ -228,14 +228,13 @@ def set_price(
             help='Price list name (inside a tenant: its retail list, e.g. "Retail EUR").'
         ),
     ],
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    sku: Sku,
     price: Annotated[str, typer.Argument(help="The new price, an exact amount (e.g. 20.60).")],
     unit: Annotated[Unit, typer.Option(help="The billing unit the price is for.")],
 ):
     """Set the organisation's own price of one product and unit, as a new revision."""
     st = state(ctx)
-    with st.session(write=True) as session:
-        change = pricing.set_price(session, st.org_of(session), name, sku, unit, price)
+    change = st.in_org(pricing.set_price, name, sku, unit, price, write=True)
     if st.json:
         output.print_json(change)
         return
@@ -259,15 +258,14 @@ def set_price(
 @pricelist_app.command("diff")
 def diff_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Price list name.")],
+    name: PriceListName,
     from_: Annotated[int, typer.Option("--from", parser=whole_number, help="The older revision.")],
     to: Annotated[int, typer.Option("--to", parser=whole_number, help="The newer revision.")],
     show: Shown = 20,
 ):
     """Show what changed in a price list between two revisions."""
     st = state(ctx)
-    with st.session() as session:
-        diff = catalogue.revision_diff(session, st.org_of(session), name, from_, to)
+    diff = st.in_org(catalogue.revision_diff, name, from_, to)
     if st.json:
         output.print_json(
             {
@@ -327,16 +325,12 @@ def product_create(
         str | None,
         typer.Option("--type", metavar="TYPE", help="Its product type (default: service)."),
     ] = None,
-    add_on_of: Annotated[
-        str | None,
-        typer.Option("--add-on-of", metavar="SKU", help="Make it an add-on of SKU."),
-    ] = None,
+    add_on_of: AddOnOf = None,
 ):
     """Create one of the organisation's own products (sell it from a price list next)."""
     st = state(ctx)
     new = products.NewProduct(sku, name, platform, tuple(unit), type_, add_on_of)
-    with st.session(write=True) as session:
-        detail = products.create_product(session, st.org_of(session), new)
+    detail = st.in_org(products.create_product, new, write=True)
     if st.json:
         output.print_json(detail)
         return
@@ -353,35 +347,29 @@ def product_list(
     platform: Annotated[Platform | None, typer.Option(help="Only this platform.")] = None,
 ):
     """List the products of the catalogue with their units."""
-    st = state(ctx)
-    with st.session() as session:
-        products = catalogue.list_products(session, st.org_of(session), platform=platform)
-    if st.json:
-        output.print_json(products)
-        return
-    output.table(
-        "Products",
-        ["SKU", "Name", "Platform", "Type", "Units", "Add-on of", "Status"],
-        [
-            [p.sku, p.name, p.platform, p.type, ", ".join(p.units), p.add_on_of, p.status]
-            for p in products
-        ],
-        drop=["Type", "Add-on of", "Units"],
+    look_up(
+        ctx,
+        catalogue.list_products,
+        platform=platform,
+        draw=lambda rows: output.table(
+            "Products",
+            ["SKU", "Name", "Platform", "Type", "Units", "Add-on of", "Status"],
+            [
+                [p.sku, p.name, p.platform, p.type, ", ".join(p.units), p.add_on_of, p.status]
+                for p in rows
+            ],
+            drop=["Type", "Add-on of", "Units"],
+        ),
     )
 
 
 @product_app.command("show")
-def product_show(
-    ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-):
+def product_show(ctx: typer.Context, sku: Sku):
     """Show one product: units, add-ons and the price lists that list it."""
-    st = state(ctx)
-    with st.session() as session:
-        detail = catalogue.product_detail(session, st.org_of(session), sku)
-    if st.json:
-        output.print_json(detail)
-        return
+    look_up(ctx, catalogue.product_detail, sku, draw=_print_product)
+
+
+def _print_product(detail: catalogue.ProductDetail) -> None:
     output.record(
         f"Product {detail.sku}",
         {
@@ -411,8 +399,8 @@ def product_show(
 @product_app.command("set")
 def product_set(
     ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    sku: Sku,
+    name: NewName = None,
     description: Annotated[str | None, typer.Option(help="A description.")] = None,
     category: Annotated[str | None, typer.Option(help="A category.")] = None,
     visible: Annotated[
@@ -420,9 +408,7 @@ def product_set(
     ] = None,
     new_sku: Annotated[str | None, typer.Option("--new-sku", help="A new SKU code.")] = None,
     platform: Annotated[Platform | None, typer.Option(help="Another platform.")] = None,
-    add_on_of: Annotated[
-        str | None, typer.Option("--add-on-of", metavar="SKU", help="Make it an add-on of SKU.")
-    ] = None,
+    add_on_of: AddOnOf = None,
     add_unit: Annotated[str | None, typer.Option("--add-unit", help="Sell it in UNIT too.")] = None,
     remove_unit: Annotated[
         str | None, typer.Option("--remove-unit", help="Stop selling it in UNIT.")
@@ -450,8 +436,7 @@ def product_set(
         remove_unit,
         purchase_price,
     )
-    with st.session(write=True) as session:
-        detail = set_product(session, st.org_of(session), sku, change)
+    detail = st.in_org(set_product, sku, change, write=True)
     if st.json:
         output.print_json(detail)
     else:
@@ -459,16 +444,12 @@ def product_set(
 
 
 @product_app.command("delete")
-def product_delete(
-    ctx: typer.Context,
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
-):
+def product_delete(ctx: typer.Context, sku: Sku):
     """Delete one of the organisation's own products (never an inherited one)."""
     from tenantctl.domain.policy import delete_product
 
     st = state(ctx)
-    with st.session(write=True) as session:
-        delete_product(session, st.org_of(session), sku)
+    st.in_org(delete_product, sku, write=True)
     if st.json:
         output.print_json({"sku": sku, "deleted": True})
     else:

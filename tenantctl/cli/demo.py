@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -50,19 +50,7 @@ def lifecycle(fixtures: Path) -> list[Step]:
         Step(
             "Create ACME as a premium tenant reseller: a queued process with a progress "
             "bar per task",
-            [
-                "tenant",
-                "create",
-                "ACME",
-                "--price-list",
-                "Resellers EUR",
-                "--edition",
-                "premium",
-                "--admin-username",
-                "admin",
-                "--admin-email",
-                "admin@acme.example",
-            ],
+            _tenant_create("ACME", "Resellers EUR", "admin@acme.example", "--edition", "premium"),
         ),
         Step("The process that created it, task by task", ["process", "show", "1"]),
         Step("The tenant: client id, phase, back-ordering state", ["tenant", "show", "ACME"]),
@@ -82,17 +70,7 @@ def lifecycle(fixtures: Path) -> list[Step]:
         Step("The update tenant log", ["tenant", "log", "ACME"]),
         Step(
             "Upgrade the lite reseller LITECLOUD: first its tenant (basic edition)",
-            [
-                "tenant",
-                "create",
-                "LITECLOUD",
-                "--price-list",
-                "Resellers EUR",
-                "--admin-username",
-                "admin",
-                "--admin-email",
-                "admin@litecloud.example",
-            ],
+            _tenant_create("LITECLOUD", "Resellers EUR", "admin@litecloud.example"),
         ),
         Step(
             "...its subscriptions cannot move before its customers (refused)",
@@ -105,16 +83,7 @@ def lifecycle(fixtures: Path) -> list[Step]:
         ),
         Step(
             "...the distributor can no longer sell to them directly (refused)",
-            [
-                "subscription",
-                "create",
-                "LC-AEGEAN-TRAVEL",
-                "MS-M365-BS",
-                "--unit",
-                "monthly",
-                "--quantity",
-                "1",
-            ],
+            _sell("LC-AEGEAN-TRAVEL", "MS-M365-BS", 1),
             expect=1,
         ),
         Step(
@@ -125,37 +94,22 @@ def lifecycle(fixtures: Path) -> list[Step]:
             "...and run it again: nothing is copied twice",
             ["upgrade", "subscriptions", "LITECLOUD"],
         ),
-        Step(
-            "LITECLOUD is live. In its own BSS, its reseller creates a customer...",
-            [
-                "account",
-                "create",
-                "DEMO-BAKERY",
-                "--name",
-                "Thessaloniki Bakery",
-                "--email",
-                "accounts@bakery.example",
-            ],
-            inside="LITECLOUD",
-        ),
-        Step(
-            "...prices it from its retail price list...",
-            ["account", "set", "DEMO-BAKERY", "--price-list", "Retail EUR"],
-            inside="LITECLOUD",
-        ),
-        Step(
-            "...and sells it ten Microsoft 365 Business Standard licences",
-            [
-                "subscription",
-                "create",
-                "DEMO-BAKERY",
-                "MS-M365-BS",
-                "--unit",
-                "monthly",
-                "--quantity",
-                "10",
-            ],
-            inside="LITECLOUD",
+        *_inside(
+            "LITECLOUD",
+            Step(
+                "LITECLOUD is live. In its own BSS, its reseller creates a customer...",
+                _account_create(
+                    "DEMO-BAKERY", "Thessaloniki Bakery", "--email", "accounts@bakery.example"
+                ),
+            ),
+            Step(
+                "...prices it from its retail price list...",
+                ["account", "set", "DEMO-BAKERY", "--price-list", "Retail EUR"],
+            ),
+            Step(
+                "...and sells it ten Microsoft 365 Business Standard licences",
+                _sell("DEMO-BAKERY", "MS-M365-BS", 10),
+            ),
         ),
         Step(
             "The sale reached the distributor: the customer copied up, billed to "
@@ -171,75 +125,39 @@ def lifecycle(fixtures: Path) -> list[Step]:
             "ACME was never lite: switch its back-ordering on (it cannot be undone)",
             ["backorder", "enable", "ACME", "--yes"],
         ),
-        Step(
-            "Every level is a full BSS: LITECLOUD's own reseller, in its BSS...",
-            [
-                "account",
-                "create",
-                "LC-PARTNERS",
-                "--name",
-                "Patras Cloud Partners",
-                "--kind",
-                "reseller",
-            ],
-            inside="LITECLOUD",
+        *_inside(
+            "LITECLOUD",
+            Step(
+                "Every level is a full BSS: LITECLOUD's own reseller, in its BSS...",
+                _account_create("LC-PARTNERS", "Patras Cloud Partners", "--kind", "reseller"),
+            ),
+            Step(
+                "...a price list of LITECLOUD's own for it, filled from a CSV",
+                ["pricelist", "create", "Partners EUR", "--currency", "EUR"],
+            ),
+            Step(
+                "...(what LITECLOUD charges its reseller, above its own cost)",
+                ["pricelist", "import", "Partners EUR", str(fixtures / "partners-eur.csv")],
+            ),
+            Step(
+                "...and LC-PARTNERS becomes LITECLOUD's tenant, as the root made LITECLOUD",
+                _tenant_create("LC-PARTNERS", "Partners EUR", "admin@partners.example"),
+            ),
+            Step(
+                "...with back-ordering on: its sales will reach LITECLOUD",
+                ["backorder", "enable", "LC-PARTNERS", "--yes"],
+            ),
         ),
-        Step(
-            "...a price list of LITECLOUD's own for it, filled from a CSV",
-            ["pricelist", "create", "Partners EUR", "--currency", "EUR"],
-            inside="LITECLOUD",
-        ),
-        Step(
-            "...(what LITECLOUD charges its reseller, above its own cost)",
-            ["pricelist", "import", "Partners EUR", str(fixtures / "partners-eur.csv")],
-            inside="LITECLOUD",
-        ),
-        Step(
-            "...and LC-PARTNERS becomes LITECLOUD's tenant, as the root made LITECLOUD",
-            [
-                "tenant",
-                "create",
-                "LC-PARTNERS",
-                "--price-list",
-                "Partners EUR",
-                "--admin-username",
-                "admin",
-                "--admin-email",
-                "admin@partners.example",
-            ],
-            inside="LITECLOUD",
-        ),
-        Step(
-            "...with back-ordering on: its sales will reach LITECLOUD",
-            ["backorder", "enable", "LC-PARTNERS", "--yes"],
-            inside="LITECLOUD",
-        ),
-        Step(
-            "In LC-PARTNERS's BSS, a customer on its retail price list...",
-            [
-                "account",
-                "create",
-                "DEMO-MARINA",
-                "--name",
-                "Patras Marina",
-                "--price-list",
-                "Retail EUR",
-            ],
-            inside="LC-PARTNERS",
-        ),
-        Step(
-            "...buys five Microsoft 365 Business Premium licences",
-            [
-                "subscription",
-                "create",
-                "DEMO-MARINA",
-                "MS-M365-BP",
-                "--unit",
-                "monthly",
-                "--quantity",
-                "5",
-            ],
-            inside="LC-PARTNERS",
+        *_inside(
+            "LC-PARTNERS",
+            Step(
+                "In LC-PARTNERS's BSS, a customer on its retail price list...",
+                _account_create("DEMO-MARINA", "Patras Marina", "--price-list", "Retail EUR"),
+            ),
+            Step(
+                "...buys five Microsoft 365 Business Premium licences",
+                _sell("DEMO-MARINA", "MS-M365-BP", 5),
+            ),
         ),
         Step(
             "LITECLOUD got the sale, billed to LC-PARTNERS at 'Partners EUR'...",
@@ -262,6 +180,31 @@ def lifecycle(fixtures: Path) -> list[Step]:
         ),
         Step("The invoices issued", ["invoice", "list"]),
     ]
+
+
+def _inside(reseller: str, *steps: Step) -> list[Step]:
+    """STEPS, each run inside RESELLER's tenant."""
+    return [replace(step, inside=reseller) for step in steps]
+
+
+def _tenant_create(account: str, price_list: str, admin_email: str, *more: str) -> list[str]:
+    """`tenant create` of ACCOUNT reselling PRICE_LIST (MORE options after it), administered
+    by `admin` at ADMIN_EMAIL."""
+    return [
+        *("tenant", "create", account, "--price-list", price_list, *more),
+        *("--admin-username", "admin", "--admin-email", admin_email),
+    ]
+
+
+def _account_create(code: str, name: str, *more: str) -> list[str]:
+    """`account create` of CODE named NAME, with MORE options."""
+    return ["account", "create", code, "--name", name, *more]
+
+
+def _sell(account: str, sku: str, quantity: int) -> list[str]:
+    """`subscription create`: QUANTITY monthly licences of SKU to ACCOUNT."""
+    sale = ["subscription", "create", account, sku]
+    return [*sale, "--unit", "monthly", "--quantity", str(quantity)]
 
 
 def _last_cycle() -> str:

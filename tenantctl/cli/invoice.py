@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tenantctl.cli import lazy, output
-from tenantctl.cli.state import State, state
+from tenantctl.cli.state import State, look_up, state
 from tenantctl.errors import BadInput
 from tenantctl.words import plural
 
@@ -47,9 +47,7 @@ def preview(
 ):
     """Show what a tenant reseller is billed for one cycle (nothing is issued or numbered)."""
     st = state(ctx)
-    with st.session() as session:
-        result = billing_store.preview(session, st.org_of(session), reseller, period)
-    _show_cycle(st, result)
+    _show_cycle(st, st.in_org(billing_store.preview, reseller, period))
 
 
 @invoice_app.command("run")
@@ -106,12 +104,10 @@ def list_(
     ] = None,
 ):
     """List the issued invoices and credit notes."""
-    st = state(ctx)
-    with st.session() as session:
-        rows = billing_store.list_invoices(session, st.org_of(session), reseller, period)
-    if st.json:
-        output.print_json(rows)
-        return
+    look_up(ctx, billing_store.list_invoices, reseller, period, draw=_print_invoices)
+
+
+def _print_invoices(rows: list[billing_store.InvoiceSummary]) -> None:
     output.table(
         "Invoices",
         [
@@ -148,13 +144,7 @@ def show(
     number: Annotated[str, typer.Argument(help="The invoice's number, e.g. INV-2026-000001.")],
 ):
     """Show one issued invoice or credit note, line by line."""
-    st = state(ctx)
-    with st.session() as session:
-        view = billing_store.invoice_detail(session, st.org_of(session), number)
-    if st.json:
-        output.print_json(view)
-        return
-    output.invoice_table(view)
+    look_up(ctx, billing_store.invoice_detail, number, draw=output.invoice_table)
 
 
 @invoice_app.command("export")
@@ -170,9 +160,7 @@ def export(
     """Export an invoice, one row per line with its end customer."""
     if format_ not in ("csv", "json"):
         raise BadInput(f"--format: {format_!r} is not csv or json")
-    st = state(ctx)
-    with st.session() as session:
-        view = billing_store.invoice_detail(session, st.org_of(session), number)
+    view = state(ctx).in_org(billing_store.invoice_detail, number)
     rows = billing_store.export_rows(view)
     text = (
         output.csv_text(billing_store.EXPORT_FIELDS, rows)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import ProcessId
 from tenantctl.cli.state import State, state
 from tenantctl.cli.usage import choices, whole_number
 from tenantctl.errors import ProcessFailed
@@ -49,6 +50,14 @@ def follow_in_foreground(st: State, process_id: int, label: str | None = None) -
     return info
 
 
+def queued(st: State, process_id: int, then: str = "") -> None:
+    """What a `--detach` run prints: the process it queued (THEN: the rest of the line)."""
+    if st.json:
+        output.print_json({"process_id": process_id, "status": "queued"})
+    else:
+        output.message(f"Queued process {process_id}{then}.")
+
+
 def _progress(info: jobs.ProcessInfo) -> str:
     return f"{info.tasks_done}/{len(info.tasks)}"
 
@@ -80,10 +89,7 @@ def list_(
 
 
 @process_app.command("show")
-def show(
-    ctx: typer.Context,
-    process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
-):
+def show(ctx: typer.Context, process_id: ProcessId):
     """Show a process and each of its tasks with status and done/total."""
     st = state(ctx)
     p = jobs.get_process(st.engine(create=False), process_id, st.tenant_owner())
@@ -119,7 +125,7 @@ def show(
 @process_app.command("logs")
 def logs(
     ctx: typer.Context,
-    process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
+    process_id: ProcessId,
     follow: Annotated[
         bool,
         typer.Option(
@@ -153,10 +159,7 @@ def logs(
 
 
 @process_app.command("retry")
-def retry(
-    ctx: typer.Context,
-    process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
-):
+def retry(ctx: typer.Context, process_id: ProcessId):
     """Queue a failed or cancelled process again; it resumes where it stopped."""
     st = state(ctx)
     register_all()  # a kind may refuse a retry (its subject is gone)
@@ -171,10 +174,7 @@ def retry(
 
 
 @process_app.command("cancel")
-def cancel(
-    ctx: typer.Context,
-    process_id: Annotated[int, typer.Argument(parser=whole_number, help="The process id.")],
-):
+def cancel(ctx: typer.Context, process_id: ProcessId):
     """Cancel a queued or running process (a running one stops at its next commit)."""
     st = state(ctx)
     engine = st.engine()

@@ -9,6 +9,7 @@ import typer
 
 from tenantctl import config
 from tenantctl.cli import lazy, output
+from tenantctl.cli.options import AccountCode, Quantity, Sku
 from tenantctl.cli.state import state
 from tenantctl.cli.usage import choices
 from tenantctl.domain.fields import ASSET_KINDS, date_option
@@ -59,10 +60,10 @@ Storefront = Annotated[
 @subscription_app.command("create")
 def create(
     ctx: typer.Context,
-    account: Annotated[str, typer.Argument(help="The account's code.")],
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    account: AccountCode,
+    sku: Sku,
     unit: Annotated[Unit, typer.Option(help="The billing unit.")],
-    quantity: Annotated[str, typer.Option(metavar="N", help="How many (1 or more).")],
+    quantity: Quantity,
     trial: Annotated[
         bool, typer.Option("--trial", help="A trial: no order until it is turned paid.")
     ] = False,
@@ -78,19 +79,18 @@ def create(
     """Sell a subscription to an account, priced from the account's price list."""
     st = state(ctx)
     add_ons = sales.parse_add_ons(add_on or [])
-    with st.session(write=True) as session:
-        result = sales.create_subscription(
-            session,
-            st.org_of(session),
-            account,
-            sku,
-            unit=unit,
-            quantity=quantity,
-            trial=trial,
-            start=date_option("--start", start),
-            add_ons=add_ons,
-            storefront=storefront,
-        )
+    result = st.in_org(
+        sales.create_subscription,
+        account,
+        sku,
+        write=True,
+        unit=unit,
+        quantity=quantity,
+        trial=trial,
+        start=date_option("--start", start),
+        add_ons=add_ons,
+        storefront=storefront,
+    )
     _print_result(st, result, f"Created subscription {result.subscription.code}")
 
 
@@ -116,29 +116,23 @@ def update(
     """Change a subscription's quantity or add-ons, or turn a trial paid (each an order)."""
     st = state(ctx)
     add_ons = sales.parse_add_ons(add_on or [], allow_zero=True)
-    with st.session(write=True) as session:
-        result = sales.update_subscription(
-            session,
-            st.org_of(session),
-            ref,
-            quantity=quantity,
-            add_ons=add_ons,
-            paid=paid,
-            storefront=storefront,
-        )
+    result = st.in_org(
+        sales.update_subscription,
+        ref,
+        write=True,
+        quantity=quantity,
+        add_ons=add_ons,
+        paid=paid,
+        storefront=storefront,
+    )
     _print_result(st, result, f"Updated subscription {result.subscription.code}")
 
 
 @subscription_app.command("cancel")
-def cancel(
-    ctx: typer.Context,
-    ref: SubscriptionRef,
-    storefront: Storefront = False,
-):
+def cancel(ctx: typer.Context, ref: SubscriptionRef, storefront: Storefront = False):
     """Cancel a subscription (a paid one makes a cancel order)."""
     st = state(ctx)
-    with st.session(write=True) as session:
-        result = sales.cancel_subscription(session, st.org_of(session), ref, storefront=storefront)
+    result = st.in_org(sales.cancel_subscription, ref, write=True, storefront=storefront)
     _print_result(st, result, f"Cancelled subscription {result.subscription.code}")
 
 
@@ -162,10 +156,9 @@ def set_(
 ):
     """Amend a subscription's billing: its price or billing day (not a sale: no order)."""
     st = state(ctx)
-    with st.session(write=True) as session:
-        result = sales.set_subscription_billing(
-            session, st.org_of(session), ref, price=price, billing_day=billing_day
-        )
+    result = st.in_org(
+        sales.set_subscription_billing, ref, write=True, price=price, billing_day=billing_day
+    )
     _print_result(
         st,
         result,
@@ -177,12 +170,10 @@ def set_(
 @subscription_app.command("list")
 def list_(ctx: typer.Context, account: AccountFilter = None):
     """List the subscriptions of the organisation (or of one account)."""
-    st = state(ctx)
-    with st.session() as session:
-        rows = sales.list_subscriptions(session, st.org_of(session), account)
-    if st.json:
-        _json(st, rows)
-        return
+    _reply(ctx, sales.list_subscriptions, account, draw=_print_subscriptions)
+
+
+def _print_subscriptions(rows: list[sales.SubscriptionView]) -> None:
     output.table(
         "Subscriptions",
         [
@@ -219,25 +210,24 @@ def list_(ctx: typer.Context, account: AccountFilter = None):
 
 
 @subscription_app.command("show")
-def show(
-    ctx: typer.Context,
-    ref: SubscriptionRef,
-):
+def show(ctx: typer.Context, ref: SubscriptionRef):
     """Show one subscription with its add-ons."""
     st = state(ctx)
-    with st.session() as session:
-        sub = sales.subscription_detail(session, st.org_of(session), ref)
-    if st.json:
-        _json(st, sub)
-        return
-    _print_subscription(st, sub)
+    _reply(ctx, sales.subscription_detail, ref, draw=lambda sub: _print_subscription(st, sub))
 
 
-def _json(st, value) -> None:
-    """JSON on stdout; inside a tenant without row ids (they are the distributor's: a
-    tenant's rows are named by their per-org codes)."""
+def _reply(ctx: typer.Context, query, *args, draw) -> None:
+    """QUERY(session, org, *ARGS) in the org this run acts in, printed by DRAW (or, with
+    --json, as _jsonable makes it)."""
+    st = state(ctx)
+    st.reply(st.in_org(query, *args), draw, json=lambda value: _jsonable(st, value))
+
+
+def _jsonable(st, value):
+    """What --json prints of VALUE: inside a tenant without row ids (they are the
+    distributor's: a tenant's rows are named by their per-org codes)."""
     data = output.jsonable(value)
-    output.print_json(data if st.org is None else _without_ids(data))
+    return data if st.org is None else _without_ids(data)
 
 
 def _without_ids(value):
@@ -282,13 +272,15 @@ def _print_result(
     st, result: sales.SubscriptionResult, done: str, no_order: str = " (a trial: no order)."
 ) -> None:
     if st.json:
-        _json(
-            st,
-            {
-                **output.jsonable(result.subscription),
-                "changed": result.changed,
-                "orders": result.orders,
-            },
+        output.print_json(
+            _jsonable(
+                st,
+                {
+                    **output.jsonable(result.subscription),
+                    "changed": result.changed,
+                    "orders": result.orders,
+                },
+            )
         )
         return
     _print_subscription(st, result.subscription)
@@ -307,10 +299,10 @@ def _print_result(
 @asset_app.command("create")
 def asset_create(
     ctx: typer.Context,
-    account: Annotated[str, typer.Argument(help="The account's code.")],
-    sku: Annotated[str, typer.Argument(help="The product's SKU.")],
+    account: AccountCode,
+    sku: Sku,
     kind: Annotated[AssetKind, typer.Option(help="What kind of asset.")],
-    quantity: Annotated[str, typer.Option(metavar="N", help="How many (1 or more).")],
+    quantity: Quantity,
     purchase_date: Annotated[
         str | None,
         typer.Option(
@@ -326,20 +318,19 @@ def asset_create(
 ):
     """Record an asset sold to an account, with its order priced from the account's price list."""
     st = state(ctx)
-    with st.session(write=True) as session:
-        result = sales.create_asset(
-            session,
-            st.org_of(session),
-            account,
-            sku,
-            kind=kind,
-            quantity=quantity,
-            purchase_date=date_option("--purchase-date", purchase_date),
-            unit=unit,
-            storefront=storefront,
-        )
+    result = st.in_org(
+        sales.create_asset,
+        account,
+        sku,
+        write=True,
+        kind=kind,
+        quantity=quantity,
+        purchase_date=date_option("--purchase-date", purchase_date),
+        unit=unit,
+        storefront=storefront,
+    )
     if st.json:
-        _json(st, {**output.jsonable(result.asset), "orders": result.orders})
+        output.print_json(_jsonable(st, {**output.jsonable(result.asset), "orders": result.orders}))
         return
     _print_assets([result.asset])
     output.message(
@@ -352,13 +343,7 @@ def asset_create(
 @asset_app.command("list")
 def asset_list(ctx: typer.Context, account: AccountFilter = None):
     """List the assets of the organisation (or of one account)."""
-    st = state(ctx)
-    with st.session() as session:
-        rows = sales.list_assets(session, st.org_of(session), account)
-    if st.json:
-        _json(st, rows)
-        return
-    _print_assets(rows)
+    _reply(ctx, sales.list_assets, account, draw=_print_assets)
 
 
 def _print_assets(rows: list[sales.AssetView]) -> None:
@@ -376,12 +361,10 @@ def _print_assets(rows: list[sales.AssetView]) -> None:
 @order_app.command("list")
 def order_list(ctx: typer.Context, account: AccountFilter = None):
     """List the orders of the organisation (or of one account) with their lines."""
-    st = state(ctx)
-    with st.session() as session:
-        rows = sales.list_orders(session, st.org_of(session), account)
-    if st.json:
-        _json(st, rows)
-        return
+    _reply(ctx, sales.list_orders, account, draw=_print_orders)
+
+
+def _print_orders(rows: list[sales.OrderView]) -> None:
     output.table(
         "Orders",
         ["Number", "Date", "Type", "Account", "Bill to", "Lines", "Total", "Currency"],

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # imported where used, so that `--help` needs no SQLAlchemy
     from sqlmodel import Session
 
     from tenantctl.domain.users import Principal
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -152,6 +154,26 @@ class State:
         """
         return self.session(write=write, scoped=False)
 
+    def in_org(self, query: Callable[..., T], *args: Any, write: bool = False, **kwargs: Any) -> T:
+        """QUERY(session, org, *ARGS, **KWARGS) in a session of the org this run acts in
+        (a write session when WRITE: committed, its back-orders delivered): what it returns."""
+        with self.session(write=write) as session:
+            return query(session, self.org_of(session), *args, **kwargs)
+
+    def in_parent(self, query: Callable[..., T], *args: Any, write: bool = False) -> T:
+        """QUERY(session, *ARGS, the parent's id) in a `parent_session`: what it returns."""
+        with self.parent_session(write=write) as session:
+            return query(session, *args, self.parent_id())
+
+    def reply(self, value: Any, draw: Callable[[Any], None], json: Callable | None = None) -> None:
+        """VALUE on stdout: with --json as JSON (of JSON(VALUE) when given), else DRAW(VALUE)."""
+        from tenantctl.cli import output
+
+        if self.json:
+            output.print_json(value if json is None else json(value))
+        else:
+            draw(value)
+
     def distributor_only(self, command: str) -> None:
         """Refuse a distributor command inside a tenant context."""
         if self.org is not None:
@@ -185,3 +207,17 @@ def state(ctx: typer.Context) -> State:
         obj = State()
         ctx.find_root().obj = obj
     return obj
+
+
+def look_up(
+    ctx: typer.Context,
+    query: Callable[..., Any],
+    *args: Any,
+    draw: Callable[[Any], None],
+    json: Callable | None = None,
+    **kwargs: Any,
+) -> None:
+    """A command that reads and prints: QUERY(session, org, *ARGS, **KWARGS) in the org this
+    run acts in, printed by DRAW (with --json as JSON, of JSON(value) when given)."""
+    st = state(ctx)
+    st.reply(st.in_org(query, *args, **kwargs), draw, json)

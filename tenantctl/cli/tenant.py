@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from tenantctl.cli import lazy, output
-from tenantctl.cli.process import follow_in_foreground
+from tenantctl.cli.options import Detach, Tenant, TenantOrAll, Yes
+from tenantctl.cli.process import follow_in_foreground, queued
 from tenantctl.cli.state import state
 from tenantctl.cli.usage import confirm, whole_number
 from tenantctl.domain.fields import EDITIONS, date_option
@@ -101,9 +102,7 @@ def create(
             help="Bill each of the reseller's customers on its own invoice.",
         ),
     ] = False,
-    detach: Annotated[
-        bool, typer.Option("--detach", help="Only queue it; a `tenantctl worker` runs it.")
-    ] = False,
+    detach: Detach = False,
 ):
     """Create a tenant reseller: its own BSS organisation, administrator and catalogue.
 
@@ -128,17 +127,15 @@ def create(
         engine, request, _admin_password(), st.parent_id(), foreground=not detach
     )
     if detach:
-        if st.json:
-            output.print_json({"process_id": process_id, "status": "queued"})
-        else:
-            output.message(
-                f"Queued process {process_id}; a `tenantctl worker` will run it "
-                f"(follow it with `tenantctl process logs {process_id} --follow`)."
-            )
+        queued(
+            st,
+            process_id,
+            "; a `tenantctl worker` will run it "
+            f"(follow it with `tenantctl process logs {process_id} --follow`)",
+        )
         return
     info = follow_in_foreground(st, process_id)
-    with st.parent_session() as session:
-        detail = tenants.tenant_detail(session, account, st.parent_id())
+    detail = st.in_parent(tenants.tenant_detail, account)
     if st.json:
         output.print_json(
             {
@@ -169,11 +166,10 @@ def list_(
     if tree:
         _print_tree(st)
         return
-    with st.parent_session() as session:
-        rows = tenants.list_tenants(session, st.parent_id())
-    if st.json:
-        output.print_json(rows)
-        return
+    st.reply(st.in_parent(tenants.list_tenants), _print_tenants)
+
+
+def _print_tenants(rows: list[tenants.TenantView]) -> None:
     output.table(
         "Tenant resellers",
         [
@@ -224,17 +220,13 @@ def _print_tree(st) -> None:
 
 
 @tenant_app.command("show")
-def show(
-    ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
-):
+def show(ctx: typer.Context, tenant: Tenant):
     """Show one tenant reseller and what its BSS holds."""
     st = state(ctx)
-    with st.parent_session() as session:
-        t = tenants.tenant_detail(session, tenant, st.parent_id())
-    if st.json:
-        output.print_json(t)
-        return
+    st.reply(st.in_parent(tenants.tenant_detail, tenant), _print_tenant)
+
+
+def _print_tenant(t: tenants.TenantDetail) -> None:
     output.record(
         f"Tenant reseller {t.account}",
         {
@@ -261,11 +253,7 @@ def show(
 
 
 @tenant_app.command("discard")
-def discard(
-    ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-):
+def discard(ctx: typer.Context, tenant: Tenant, yes: Yes = False):
     """Drop a tenant creation that failed or was cancelled, and what it had built.
 
     Deletes the in-progress tenant reseller and its half-built organisation (catalogue,
@@ -280,10 +268,10 @@ def discard(
         f"Discard tenant reseller {tenant} and delete everything its creation built?",
         "the discard",
     )
-    done = discard_tenant(st.engine(), tenant, st.parent_id())
-    if st.json:
-        output.print_json(done)
-        return
+    st.reply(discard_tenant(st.engine(), tenant, st.parent_id()), _print_discarded)
+
+
+def _print_discarded(done) -> None:
     output.table(
         f"Discarded tenant reseller {done.tenant}",
         ["Table", "Rows deleted"],
@@ -301,9 +289,7 @@ def discard(
 @tenant_app.command("update")
 def update_(
     ctx: typer.Context,
-    tenant: Annotated[
-        str | None, typer.Argument(help="Client id or reseller account code (or --all).")
-    ] = None,
+    tenant: TenantOrAll = None,
     all_: Annotated[bool, typer.Option("--all", help="Update every tenant reseller.")] = False,
     partial: Annotated[
         bool, typer.Option("--partial", help="Transfer purchase-price changes only.")
@@ -372,17 +358,11 @@ def update_(
     else:
         if dry_run and len(outcomes) == 1:
             changes = outcomes[0].changes
-            more = len(changes) - max(show, 0)
             output.table(
                 "Changes (dry run)",
                 ["Change", "SKU", "Unit", "Old", "New"],
                 [[c.change, c.sku, c.unit, c.old, c.new] for c in changes[: max(show, 0)]],
-                caption=(
-                    f"{plural(len(changes), 'change')}; {more} more not shown: use "
-                    f"--show {len(changes)} or --json"
-                    if more > 0
-                    else None
-                ),
+                caption=_not_shown(plural(len(changes), "change"), len(changes), max(show, 0)),
             )
         output.table(
             "Tenant updates",
@@ -414,24 +394,25 @@ def _below_cost_tables(outcomes, show: int) -> None:
         if not o.below_cost:
             continue
         sells = "would sell" if o.status in ("planned", "queued") else "sells"
-        more = len(o.below_cost) - show
         output.table(
             f"{o.tenant} {sells} below its new cost",
             ["SKU", "Unit", "New cost", "Sell price", "Price list"],
             [[b.sku, b.unit, b.cost, b.price, b.price_list] for b in o.below_cost[:show]],
-            caption=(
-                f"{len(o.below_cost)} items; {more} more not shown: use "
-                f"--show {len(o.below_cost)} or --json"
-                if more > 0
-                else None
-            ),
+            caption=_not_shown(f"{len(o.below_cost)} items", len(o.below_cost), show),
         )
+
+
+def _not_shown(counted: str, total: int, show: int) -> str | None:
+    """The caption of a table cut to its first SHOW rows of TOTAL (COUNTED says how many
+    in words); None when none is left out."""
+    more = total - show
+    return f"{counted}; {more} more not shown: use --show {total} or --json" if more > 0 else None
 
 
 @tenant_app.command("log")
 def log_(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
+    tenant: Tenant,
     since: Annotated[
         str | None, typer.Option(metavar="YYYY-MM-DD", help="Only entries from this day on.")
     ] = None,
@@ -440,9 +421,10 @@ def log_(
     st = state(ctx)
     with st.parent_session() as session:
         entries = updates.update_log(session, tenant, st.parent_id(), date_option("--since", since))
-    if st.json:
-        output.print_json(entries)
-        return
+    st.reply(entries, lambda entries: _print_log(tenant, entries))
+
+
+def _print_log(tenant: str, entries: list[updates.LogEntryView]) -> None:
     output.table(
         f"Update log of {tenant}",
         ["When", "Change", "SKU", "Unit", "Old", "New", "Revision", "Process"],
@@ -468,7 +450,7 @@ def log_(
 @tenant_app.command("set")
 def set_(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Client id or reseller account code.")],
+    tenant: Tenant,
     separate_invoices: Annotated[
         bool | None,
         typer.Option(

@@ -3,12 +3,11 @@ its tenant (run after `tenant create`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from tenantctl.cli import lazy, output
-from tenantctl.cli.process import follow_in_foreground
+from tenantctl.cli.options import Detach, Tenant
+from tenantctl.cli.process import follow_in_foreground, queued
 from tenantctl.cli.state import State, state
 
 transfer = lazy.module("tenantctl.domain.transfer")
@@ -19,18 +18,10 @@ upgrade_app = typer.Typer(
     no_args_is_help=True,
 )
 
-Tenant = Annotated[str, typer.Argument(help="Client id or reseller account code.")]
-Detach = Annotated[
-    bool, typer.Option("--detach", help="Only queue it; a `tenantctl worker` runs it.")
-]
-
 
 def _run(st: State, process_id: int, detach: bool, tenant: str) -> None:
     if detach:
-        if st.json:
-            output.print_json({"process_id": process_id, "status": "queued"})
-        else:
-            output.message(f"Queued process {process_id}.")
+        queued(st, process_id)
         return
     follow_in_foreground(st, process_id)
     _print_status(st, tenant, process_id)
