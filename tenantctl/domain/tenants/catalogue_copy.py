@@ -65,6 +65,14 @@ def ensure_retail_price_list(session: Session, org_id: int) -> int:
     return price_list.id
 
 
+def _not_in_tenant(target, org_id: int, source_id, sku):
+    """Neither a copy of SOURCE_ID nor a product with its SKU is in the tenant ORG_ID."""
+    return and_(
+        ~exists().where(target.c.org_id == org_id, target.c.source_product_id == source_id),
+        ~exists().where(target.c.org_id == org_id, target.c.sku == sku),
+    )
+
+
 def copy_catalogue_batch(
     session: Session,
     org_id: int,
@@ -93,10 +101,9 @@ def copy_catalogue_batch(
     )
     # Not copied yet, and its SKU free in the tenant (a product of the reseller's own may
     # hold it: the update reports that, see updates.SKU_IN_USE).
-    not_copied = ~exists().where(
-        target.c.org_id == org_id,
-        (target.c.source_product_id == product.c.id) | (target.c.sku == product.c.sku),
-    )
+    # Two NOT EXISTS, not one over an OR: each is an index probe (unique keys on (org,
+    # source) and (org, sku)), where PostgreSQL scanned the tenant's products for the OR.
+    not_copied = _not_in_tenant(target, org_id, product.c.id, product.c.sku)
 
     def bounds(above: int) -> tuple[int | None, int | None]:
         # From the price list's items in their index's order (not every product of the
@@ -111,12 +118,7 @@ def copy_catalogue_batch(
             select(item.c.product_id.label("id"))
             .where(_in_revision(item, price_list_id, revision), item.c.product_id > above)
             .group_by(item.c.product_id)
-            .having(
-                ~exists().where(
-                    target.c.org_id == org_id,
-                    (target.c.source_product_id == item.c.product_id) | (target.c.sku == sku),
-                )
-            )
+            .having(_not_in_tenant(target, org_id, item.c.product_id, sku))
             .order_by(item.c.product_id)
             .limit(limit)
             .subquery()

@@ -32,6 +32,7 @@ from tenantctl.domain.tenants.catalogue_copy import (
 )
 from tenantctl.domain.users import check_password_strength, hash_password
 from tenantctl.errors import BadInput, Refused
+from tenantctl.store.bulk import analyze
 from tenantctl.store.engine import read_session, write_session
 from tenantctl.store.models import (
     Account,
@@ -299,6 +300,7 @@ def task_copy_catalogue(ctx) -> None:
         total = count_listed_products(session, price_list_id, revision)
         ctx.save(session, total=total)
     after = 0  # the highest source id copied by the last batch: the next one starts above it
+    analyzed = False
     while True:
         with ctx.transaction() as session:
             copied, after = copy_catalogue_batch(
@@ -310,6 +312,12 @@ def task_copy_catalogue(ctx) -> None:
                 config.copy_batch(COPY_BATCH),
                 after=after,
             )
+            if copied and not analyzed:
+                # PostgreSQL's statistics say the new org holds no product: planned on them,
+                # each later batch scanned the tenant's products once per product it checked
+                # (12,100 products: 44 s, against 6 s with this).
+                analyze(session, "product", "product_unit")
+                analyzed = True
             done = count_in_org(session, Product, org_id)
             ctx.save(session, done=done, total=total)
         if copied == 0:
