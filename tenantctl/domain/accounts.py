@@ -26,7 +26,10 @@ from tenantctl.store.models import (
 
 
 @dataclass(frozen=True)
-class AccountView:
+class _AccountBasics:
+    """What an account's list row and its detail both begin with (in this order: the
+    order of the JSON keys)."""
+
     code: str
     name: str
     kind: str
@@ -34,18 +37,15 @@ class AccountView:
     ordering_enabled: bool
     currency: str
     country: str
+
+
+@dataclass(frozen=True)
+class AccountView(_AccountBasics):
     price_list: str | None
 
 
 @dataclass(frozen=True)
-class AccountDetail:
-    code: str
-    name: str
-    kind: str
-    bill_to: str | None
-    ordering_enabled: bool
-    currency: str
-    country: str
+class AccountDetail(_AccountBasics):
     accounting_number: str | None
     email: str | None
     billing_address: str | None

@@ -862,13 +862,20 @@ def _summary(
 
 
 @dataclass(frozen=True)
-class ProductView:
+class _ProductBasics:
+    """What a product's list row and its detail both begin with (in this order: the order
+    of the JSON keys)."""
+
     sku: str
     name: str
     platform: str
     type: str
     status: str
     add_on_of: str | None
+
+
+@dataclass(frozen=True)
+class ProductView(_ProductBasics):
     units: list[str]
     source_sku: str | None = None
 
@@ -881,13 +888,7 @@ class UnitView:
 
 
 @dataclass(frozen=True)
-class ProductDetail:
-    sku: str
-    name: str
-    platform: str
-    type: str
-    status: str
-    add_on_of: str | None
+class ProductDetail(_ProductBasics):
     description: str | None
     category: str | None
     visible: bool
