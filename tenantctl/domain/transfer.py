@@ -547,7 +547,8 @@ def _sync_offenders(session: Session, tenant, org) -> list[Offender]:
         .where(_customers(tenant), copied_sync.id.is_(None))
         .order_by(Account.code, SyncRecord.platform)
     ).all()
-    needs = {p for p, spec in config.platforms().items() if spec.needs_sync}
+    # The configuration is read only to word an offender (most checks find none).
+    needs = {p for p, spec in config.platforms().items() if spec.needs_sync} if rows else set()
     return [
         Offender(
             "customer",
@@ -689,25 +690,25 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
         or 0
     )
     while True:
+        # Read in id order from AFTER on, so it stops at the LIMIT-th (no sort of the rest).
         upto = session.execute(
             select(Subscription.id)
-            .join(Account, Account.id == Subscription.account_id)
             .where(
-                _customers(tenant),
-                Subscription.status.in_(COPIED_STATUSES),
                 Subscription.id > after,
+                Subscription.status.in_(COPIED_STATUSES),
+                exists().where(Account.id == Subscription.account_id, _customers(tenant)),
             )
             .order_by(Subscription.id)
             .offset(limit - 1)
             .limit(1)
         ).scalar()
-        in_range = [Subscription.id > after] + ([] if upto is None else [Subscription.id <= upto])
-        count = _copy_subscriptions(session, tenant, limit, *in_range)
+        # The last range ends at the table's highest id (every source is at most that).
+        count = _copy_subscriptions(session, tenant, limit, after, before if upto is None else upto)
         if count or upto is None:
             break
         after = upto  # a range of rows that cannot be copied now: the next one
     if not count and start:
-        count = _copy_subscriptions(session, tenant, limit, Subscription.id <= start)
+        count = _copy_subscriptions(session, tenant, limit, 0, start)
     if not count:
         return 0
     sub_copy, addon_copy = aliased(Subscription), aliased(Product)
@@ -733,9 +734,11 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
     return count
 
 
-def _copy_subscriptions(session: Session, tenant: TenantReseller, limit: int, *where) -> int:
-    """Copy up to LIMIT subscriptions not copied yet (those that also meet WHERE), in id
-    order, in one INSERT ... SELECT; returns how many."""
+def _copy_subscriptions(
+    session: Session, tenant: TenantReseller, limit: int, above: int, upto: int
+) -> int:
+    """Copy up to LIMIT subscriptions not copied yet whose id is above ABOVE and at most
+    UPTO, in id order, in one INSERT ... SELECT; returns how many."""
     org_id = tenant.org_id
     copied, product_copy = _copied_customer(), aliased(Product)
     # Only rows that can be copied now (customer, product and price in the tenant): a row
@@ -793,7 +796,8 @@ def _copy_subscriptions(session: Session, tenant: TenantReseller, limit: int, *w
             .join(PriceListItem, _listed_now(copied, product_copy))
             .where(
                 *_subscriptions_to_copy(tenant, org_id),
-                *where,
+                Subscription.id > above,
+                Subscription.id <= upto,
             )
             .order_by(Subscription.id)
             .limit(limit),
