@@ -1037,6 +1037,68 @@ def test_a_row_that_cannot_be_copied_after_the_precheck_fails_the_process(
     assert "SUB-LC-0018" in info.error
 
 
+@pytest.mark.parametrize("limit", [1, 2, 5])
+def test_batches_pass_over_what_cannot_be_copied_and_take_it_once_it_can(
+    engine, customers_copied, limit
+):
+    """The copy walks the subscriptions in ranges of ids after the highest one copied: a
+    range with nothing it can copy is passed over (the copy does not stop there), and a
+    row passed over is copied by a later batch once it can be, below the highest copied
+    one; every row once, with its add-ons."""
+    lite = customers_copied
+    active = sorted(root_rows(engine, lite, Subscription, COPIED).values(), key=lambda s: s.id)
+    # The product of a subscription a third of the way in, taken off the retail list.
+    unpriced_product = active[len(active) // 3].product_id
+    unpriced = {s.id for s in active if s.product_id == unpriced_product}
+    assert 0 < len(unpriced) < len(active) and active[-1].id not in unpriced
+
+    def listed(now: bool) -> None:
+        with write_session(engine) as session:
+            retail = retail_id(session, lite)
+            if not now:
+                session.add(PriceListRevision(price_list_id=retail, number=2, source="off"))
+            session.execute(
+                update(PriceListItem)
+                .where(
+                    PriceListItem.price_list_id == retail,
+                    PriceListItem.product_id
+                    == select(Product.id)
+                    .where(Product.org_id == lite.org_id)
+                    .where(Product.source_product_id == unpriced_product)
+                    .scalar_subquery(),
+                )
+                .values(to_revision=None if now else 2)
+            )
+
+    def copy_all() -> list[int]:
+        counts = []
+        while True:
+            with write_session(engine) as session:
+                tenant = session.get(TenantReseller, lite.id)
+                counts.append(transfer.copy_subscription_batch(session, tenant, limit))
+            if not counts[-1]:
+                return counts
+
+    listed(False)
+    counts = copy_all()
+    assert all(0 < n <= limit for n in counts[:-1])
+    copied = by_source(copies(engine, Subscription, lite.org_id), "source_subscription_id")
+    assert set(copied) == {s.id for s in active} - unpriced
+
+    listed(True)
+    counts = copy_all()
+    assert sum(counts) == len(unpriced) and all(0 < n <= limit for n in counts[:-1])
+    copied = by_source(copies(engine, Subscription, lite.org_id), "source_subscription_id")
+    assert set(copied) == {s.id for s in active}
+    products = tenant_products(engine, lite)
+    copied_add_ons = add_ons_of(engine, [c.id for c in copied.values()])
+    source_add_ons = add_ons_of(engine, list(copied))
+    for source, copy in copied.items():
+        assert {
+            (products[p].source_product_id, q) for p, q in copied_add_ons[copy.id]
+        } == source_add_ons[source]
+
+
 def test_following_the_fix_of_a_missing_sync_record_clears_it(cli, engine, customers_copied):
     lite = customers_copied
     with write_session(engine) as session:

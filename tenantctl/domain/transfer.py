@@ -152,6 +152,9 @@ def task_copy_customers(ctx) -> None:
         lambda session, tenant: _copied(session, Account, tenant),
     )
     with ctx.transaction() as session:
+        # Planner statistics for the rows just copied (PostgreSQL): planned on those from
+        # before, the pre-check of `upgrade subscriptions` took seconds per run.
+        analyze(session, "account", "contact", "sync_record")
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         restored = copy_missing_sync_records(session, tenant)
         if restored:
@@ -308,6 +311,36 @@ def subscription_prechecks(session: Session, tenant: TenantReseller) -> list[Off
     the tenant; the customer was copied with its sync records and has a price for it.
     """
     org = session.get(Organisation, tenant.org_id)
+    # Only a row not copied yet can be an offender: once a copy has taken every
+    # subscription (or asset), the checks of them are skipped, not run to find nothing.
+    left = [m for m in (Subscription, Asset) if _any_left(session, m, tenant, org.id)]
+    offenders = _subscription_offenders(session, tenant, org) if Subscription in left else []
+    offenders += _code_offenders(session, tenant, org, left)
+    if Subscription in left:
+        offenders += _addon_offenders(session, tenant, org)
+    if Asset in left:
+        offenders += _asset_offenders(session, tenant, org)
+    offenders += _sync_offenders(session, tenant, org)
+    return offenders
+
+
+def _any_left(session: Session, model, tenant: TenantReseller, org_id: int) -> bool:
+    """Whether an active MODEL row of TENANT's customers is not copied into ORG_ID yet."""
+    return (
+        session.execute(
+            select(model.id)
+            .join(Account, Account.id == model.account_id)
+            .where(
+                _customers(tenant), model.status.in_(COPIED_STATUSES), _not_copied(model, org_id)
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _subscription_offenders(session: Session, tenant, org) -> list[Offender]:
+    """Subscriptions that cannot be copied: customer, currency, product, unit or price."""
     offenders: list[Offender] = []
     copied = _copied_customer()
     product_copy, unit_copy = aliased(Product), aliased(ProductUnit)
@@ -389,17 +422,15 @@ def subscription_prechecks(session: Session, tenant: TenantReseller) -> list[Off
                 f"{r.price_list or '(none)'} in the tenant",
                 "set the customer's pricing options in the tenant (account set --price-list)",
             )
-    offenders += _code_offenders(session, tenant, org)
-    offenders += _addon_offenders(session, tenant, org)
-    offenders += _asset_offenders(session, tenant, org)
-    offenders += _sync_offenders(session, tenant, org)
     return offenders
 
 
-def _code_offenders(session: Session, tenant, org) -> list[Offender]:
-    """Subscriptions and assets whose code the tenant already uses for a row of its own."""
+def _code_offenders(session: Session, tenant, org, models) -> list[Offender]:
+    """Rows of MODELS (subscriptions, assets) whose code the tenant already uses for a row
+    of its own."""
     out = []
-    for model, kind in ((Subscription, "subscription"), (Asset, "asset")):
+    for model in models:
+        kind = model.__tablename__
         own = aliased(model)
         rows = session.execute(
             select(model.code, Account.code.label("account"))
@@ -519,7 +550,8 @@ def _sync_offenders(session: Session, tenant, org) -> list[Offender]:
         .where(_customers(tenant), copied_sync.id.is_(None))
         .order_by(Account.code, SyncRecord.platform)
     ).all()
-    needs = {p for p, spec in config.platforms().items() if spec.needs_sync}
+    # The configuration is read only to word an offender (most checks find none).
+    needs = {p for p, spec in config.platforms().items() if spec.needs_sync} if rows else set()
     return [
         Offender(
             "customer",
@@ -641,45 +673,80 @@ def _copied(session: Session, model, tenant: TenantReseller) -> int:
 
 def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int) -> int:
     """Copy up to LIMIT subscriptions not copied yet, with their add-ons. Each is priced from
-    the customer's price list in the tenant and billed on the customer's billing day."""
+    the customer's price list in the tenant and billed on the customer's billing day.
+
+    No row goes through Python and no batch reads again the rows of the batches before it:
+    a batch is the range of the next LIMIT subscriptions after the highest one copied
+    (found on the subscriptions alone), copied by one INSERT ... SELECT, its add-ons by
+    another (this batch's copies are the rows above the table's highest id from before
+    it). Past the last range, one pass over every subscription takes any row skipped
+    before (it could not be copied then) that can be copied now.
+    """
+    org_id = tenant.org_id
+    before = session.execute(select(func.max(Subscription.id))).scalar() or 0
+    start = after = (
+        session.execute(
+            select(func.max(Subscription.source_subscription_id)).where(
+                Subscription.org_id == org_id
+            )
+        ).scalar()
+        or 0
+    )
+    while True:
+        # Read in id order from AFTER on, so it stops at the LIMIT-th (no sort of the rest).
+        upto = session.execute(
+            select(Subscription.id)
+            .where(
+                Subscription.id > after,
+                Subscription.status.in_(COPIED_STATUSES),
+                exists().where(Account.id == Subscription.account_id, _customers(tenant)),
+            )
+            .order_by(Subscription.id)
+            .offset(limit - 1)
+            .limit(1)
+        ).scalar()
+        # The last range ends at the table's highest id (every source is at most that).
+        count = _copy_subscriptions(session, tenant, limit, after, before if upto is None else upto)
+        if count or upto is None:
+            break
+        after = upto  # a range of rows that cannot be copied now: the next one
+    if not count and start:
+        count = _copy_subscriptions(session, tenant, limit, 0, start)
+    if not count:
+        return 0
+    sub_copy, addon_copy = aliased(Subscription), aliased(Product)
+    session.execute(
+        insert(SubscriptionAddon).from_select(
+            ["subscription_id", "product_id", "quantity"],
+            select(sub_copy.id, addon_copy.id, SubscriptionAddon.quantity)
+            .select_from(sub_copy)
+            .join(
+                SubscriptionAddon,
+                SubscriptionAddon.subscription_id == sub_copy.source_subscription_id,
+            )
+            .join(
+                addon_copy,
+                and_(
+                    addon_copy.org_id == org_id,
+                    addon_copy.source_product_id == SubscriptionAddon.product_id,
+                ),
+            )
+            .where(sub_copy.id > before, sub_copy.org_id == org_id),
+        )
+    )
+    return count
+
+
+def _copy_subscriptions(
+    session: Session, tenant: TenantReseller, limit: int, above: int, upto: int
+) -> int:
+    """Copy up to LIMIT subscriptions not copied yet whose id is above ABOVE and at most
+    UPTO, in id order, in one INSERT ... SELECT; returns how many."""
     org_id = tenant.org_id
     copied, product_copy = _copied_customer(), aliased(Product)
     # Only rows that can be copied now (customer, product and price in the tenant): a row
     # that lost its price since the pre-check is left for the final check to report.
-    copyable = (
-        select(
-            Subscription.id,
-            copied.id.label("account_id"),
-            product_copy.id.label("product_id"),
-            PriceListItem.price,
-            copied.billing_day,
-        )
-        .join(Account, Account.id == Subscription.account_id)
-        .join(
-            copied,
-            and_(copied.org_id == org_id, copied.source_account_id == Subscription.account_id),
-        )
-        .join(
-            product_copy,
-            and_(
-                product_copy.org_id == org_id,
-                product_copy.source_product_id == Subscription.product_id,
-            ),
-        )
-        .join(
-            PriceListItem,
-            _listed_now(copied, product_copy),
-        )
-        .where(*_subscriptions_to_copy(tenant, org_id))
-        .order_by(Subscription.id)
-        .limit(limit)
-    ).subquery()
-    rows = session.execute(select(copyable)).all()
-    if not rows:
-        return 0
-    now = utcnow()
-    ids = [r.id for r in rows]
-    session.execute(
+    return session.execute(
         insert(Subscription).from_select(
             [
                 "org_id",
@@ -702,77 +769,51 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
             select(
                 literal(org_id),
                 Subscription.code,
-                copyable.c.account_id,
-                copyable.c.product_id,
+                copied.id,
+                product_copy.id,
                 Subscription.unit,
                 Subscription.quantity,
-                copyable.c.price,
+                PriceListItem.price,
                 Subscription.currency,
                 Subscription.status,
                 Subscription.start_date,
                 Subscription.auto_renew,
                 Subscription.paid,
-                copyable.c.billing_day,
+                copied.billing_day,
                 Subscription.characteristics,
                 Subscription.id,
-                literal(now, Subscription.__table__.c.created_at.type),
+                literal(utcnow(), Subscription.__table__.c.created_at.type),
             )
-            .join(copyable, copyable.c.id == Subscription.id)
-            .order_by(Subscription.id),
-        )
-    )
-    sub_copy, addon_copy = aliased(Subscription), aliased(Product)
-    session.execute(
-        insert(SubscriptionAddon).from_select(
-            ["subscription_id", "product_id", "quantity"],
-            select(sub_copy.id, addon_copy.id, SubscriptionAddon.quantity)
+            .join(Account, Account.id == Subscription.account_id)
             .join(
-                sub_copy,
-                and_(
-                    sub_copy.org_id == org_id,
-                    sub_copy.source_subscription_id == SubscriptionAddon.subscription_id,
-                ),
+                copied,
+                and_(copied.org_id == org_id, copied.source_account_id == Subscription.account_id),
             )
             .join(
-                addon_copy,
+                product_copy,
                 and_(
-                    addon_copy.org_id == org_id,
-                    addon_copy.source_product_id == SubscriptionAddon.product_id,
+                    product_copy.org_id == org_id,
+                    product_copy.source_product_id == Subscription.product_id,
                 ),
             )
-            .where(SubscriptionAddon.subscription_id.in_(ids)),
-        )
-    )
-    return len(ids)
+            .join(PriceListItem, _listed_now(copied, product_copy))
+            .where(
+                *_subscriptions_to_copy(tenant, org_id),
+                Subscription.id > above,
+                Subscription.id <= upto,
+            )
+            .order_by(Subscription.id)
+            .limit(limit),
+        ),
+        execution_options=COUNT_ROWS,
+    ).rowcount
 
 
 def copy_asset_batch(session: Session, tenant: TenantReseller, limit: int) -> int:
-    """Copy up to LIMIT assets not copied yet."""
+    """Copy up to LIMIT assets not copied yet, in one INSERT ... SELECT."""
     org_id = tenant.org_id
     copied, product_copy = _copied_customer(), aliased(Product)
-
-    def with_copies(stmt):
-        """STMT joined to the asset's copies of its customer and product in the tenant."""
-        return stmt.join(
-            copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id)
-        ).join(
-            product_copy,
-            and_(product_copy.org_id == org_id, product_copy.source_product_id == Asset.product_id),
-        )
-
-    ids = list(
-        session.execute(
-            with_copies(select(Asset.id).join(Account, Account.id == Asset.account_id))
-            .where(
-                _customers(tenant), Asset.status.in_(COPIED_STATUSES), _not_copied(Asset, org_id)
-            )
-            .order_by(Asset.id)
-            .limit(limit)
-        ).scalars()
-    )
-    if not ids:
-        return 0
-    session.execute(
+    return session.execute(
         insert(Asset).from_select(
             [
                 "org_id",
@@ -787,26 +828,38 @@ def copy_asset_batch(session: Session, tenant: TenantReseller, limit: int) -> in
                 "source_asset_id",
                 "created_at",
             ],
-            with_copies(
-                select(
-                    literal(org_id),
-                    Asset.code,
-                    copied.id,
-                    product_copy.id,
-                    Asset.kind,
-                    Asset.quantity,
-                    Asset.purchase_date,
-                    Asset.status,
-                    Asset.characteristics,
-                    Asset.id,
-                    literal(utcnow(), Asset.__table__.c.created_at.type),
-                )
+            select(
+                literal(org_id),
+                Asset.code,
+                copied.id,
+                product_copy.id,
+                Asset.kind,
+                Asset.quantity,
+                Asset.purchase_date,
+                Asset.status,
+                Asset.characteristics,
+                Asset.id,
+                literal(utcnow(), Asset.__table__.c.created_at.type),
             )
-            .where(Asset.id.in_(ids))
-            .order_by(Asset.id),
-        )
-    )
-    return len(ids)
+            .join(Account, Account.id == Asset.account_id)
+            .join(
+                copied, and_(copied.org_id == org_id, copied.source_account_id == Asset.account_id)
+            )
+            .join(
+                product_copy,
+                and_(
+                    product_copy.org_id == org_id,
+                    product_copy.source_product_id == Asset.product_id,
+                ),
+            )
+            .where(
+                _customers(tenant), Asset.status.in_(COPIED_STATUSES), _not_copied(Asset, org_id)
+            )
+            .order_by(Asset.id)
+            .limit(limit),
+        ),
+        execution_options=COUNT_ROWS,
+    ).rowcount
 
 
 jobs.register(
