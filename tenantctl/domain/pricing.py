@@ -20,15 +20,7 @@ from tenantctl.domain.catalogue import latest_revision, revision_in_effect
 from tenantctl.domain.orgs import get_price_list, get_product
 from tenantctl.domain.policy import check_change
 from tenantctl.errors import NotFound, Refused
-from tenantctl.store.models import (
-    Account,
-    Organisation,
-    PriceList,
-    PriceListItem,
-    PriceListRevision,
-    Product,
-    ProductUnit,
-)
+from tenantctl.store import models as m
 
 
 @dataclass(frozen=True)
@@ -40,10 +32,12 @@ class Price:
     price_list: str
 
 
-def account_price_list(session: Session, account: Account) -> PriceList:
+def account_price_list(session: Session, account: m.Account) -> m.PriceList:
     """The price list of ACCOUNT's pricing options; refused (with the fix) when it has none."""
     price_list = (
-        session.get(PriceList, account.price_list_id) if account.price_list_id is not None else None
+        session.get(m.PriceList, account.price_list_id)
+        if account.price_list_id is not None
+        else None
     )
     if price_list is None:
         raise Refused(
@@ -53,7 +47,7 @@ def account_price_list(session: Session, account: Account) -> PriceList:
     return price_list
 
 
-def today(org: Organisation) -> date:
+def today(org: m.Organisation) -> date:
     """Today in ORG's time zone (the day a change made now takes effect)."""
     try:
         zone = zoneinfo.ZoneInfo(org.timezone)
@@ -63,7 +57,7 @@ def today(org: Organisation) -> date:
 
 
 def listed_price(
-    session: Session, price_list: PriceList, product: Product, unit: str, as_of: date
+    session: Session, price_list: m.PriceList, product: m.Product, unit: str, as_of: date
 ) -> Decimal | None:
     """The price of PRODUCT in UNIT in the revision of PRICE_LIST in effect on AS_OF (the
     latest one, unless a later one is scheduled); None when it is not listed then."""
@@ -71,18 +65,18 @@ def listed_price(
     if revision is None:
         return None
     return session.execute(
-        select(PriceListItem.price).where(
-            PriceListItem.price_list_id == price_list.id,
-            PriceListItem.product_id == product.id,
-            PriceListItem.unit == unit,
-            PriceListItem.from_revision <= revision,
-            or_(PriceListItem.to_revision.is_(None), PriceListItem.to_revision > revision),
+        select(m.PriceListItem.price).where(
+            m.PriceListItem.price_list_id == price_list.id,
+            m.PriceListItem.product_id == product.id,
+            m.PriceListItem.unit == unit,
+            m.PriceListItem.from_revision <= revision,
+            or_(m.PriceListItem.to_revision.is_(None), m.PriceListItem.to_revision > revision),
         )
     ).scalar()
 
 
 def account_price(
-    session: Session, account: Account, product: Product, unit: str, as_of: date
+    session: Session, account: m.Account, product: m.Product, unit: str, as_of: date
 ) -> Price:
     """What ACCOUNT pays for one UNIT of PRODUCT on AS_OF: the price in its price list's
     revision in effect that day (the latest revision, unless one is scheduled later)."""
@@ -117,7 +111,7 @@ class PriceChange:
 
 
 def set_price(
-    session: Session, org: Organisation, name: str, sku: str, unit: str, price: str
+    session: Session, org: m.Organisation, name: str, sku: str, unit: str, price: str
 ) -> PriceChange:
     """Set ORG's own price of SKU in UNIT on price list NAME, as a new revision of the list.
 
@@ -128,8 +122,8 @@ def set_price(
     amount = fields.option("PRICE", fields.amount, price)
     price_list = get_price_list(session, org, name, for_update=True)
     scheduled = session.execute(
-        select(func.max(PriceListRevision.effective_date)).where(
-            PriceListRevision.price_list_id == price_list.id
+        select(func.max(m.PriceListRevision.effective_date)).where(
+            m.PriceListRevision.price_list_id == price_list.id
         )
     ).scalar()
     if scheduled is not None and scheduled > today(org):
@@ -156,11 +150,11 @@ def set_price(
         )
     item = (
         session.execute(
-            select(PriceListItem).where(
-                PriceListItem.price_list_id == price_list.id,
-                PriceListItem.product_id == product.id,
-                PriceListItem.unit == unit,
-                PriceListItem.to_revision.is_(None),
+            select(m.PriceListItem).where(
+                m.PriceListItem.price_list_id == price_list.id,
+                m.PriceListItem.product_id == product.id,
+                m.PriceListItem.unit == unit,
+                m.PriceListItem.to_revision.is_(None),
             )
         )
         .scalars()
@@ -172,12 +166,12 @@ def set_price(
         return PriceChange(name, price_list.currency, sku, unit, old, amount, previous, None)
     number = (previous or 0) + 1
     listed = session.execute(
-        select(func.count(PriceListItem.id)).where(
-            PriceListItem.price_list_id == price_list.id, PriceListItem.to_revision.is_(None)
+        select(func.count(m.PriceListItem.id)).where(
+            m.PriceListItem.price_list_id == price_list.id, m.PriceListItem.to_revision.is_(None)
         )
     ).scalar_one()
     session.add(
-        PriceListRevision(
+        m.PriceListRevision(
             price_list_id=price_list.id,
             number=number,
             source=f"set-price {sku} {unit}",
@@ -187,7 +181,7 @@ def set_price(
     if item is not None:
         item.to_revision = number
     session.add(
-        PriceListItem(
+        m.PriceListItem(
             price_list_id=price_list.id,
             product_id=product.id,
             unit=unit,
@@ -199,10 +193,12 @@ def set_price(
     return PriceChange(name, price_list.currency, sku, unit, old, amount, previous, number)
 
 
-def unit_statuses(session: Session, product: Product) -> dict[str, str]:
+def unit_statuses(session: Session, product: m.Product) -> dict[str, str]:
     """Each unit PRODUCT has (sold or not any more) -> its status."""
     return dict(
         session.execute(
-            select(ProductUnit.unit, ProductUnit.status).where(ProductUnit.product_id == product.id)
+            select(m.ProductUnit.unit, m.ProductUnit.status).where(
+                m.ProductUnit.product_id == product.id
+            )
         ).all()
     )

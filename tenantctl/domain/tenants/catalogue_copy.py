@@ -8,16 +8,9 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlmodel import Session
 
+from tenantctl.store import models as m
 from tenantctl.store.engine import COUNT_ROWS
-from tenantctl.store.models import (
-    Organisation,
-    PriceList,
-    PriceListItem,
-    PriceListRevision,
-    Product,
-    ProductUnit,
-    utcnow,
-)
+from tenantctl.store.models import utcnow
 
 COPY_BATCH = 5000
 
@@ -31,7 +24,7 @@ def _in_revision(item, price_list_id: int, revision: int):
 
 
 def count_listed_products(session: Session, price_list_id: int, revision: int) -> int:
-    item = PriceListItem.__table__
+    item = m.PriceListItem.__table__
     return session.execute(
         select(func.count(func.distinct(item.c.product_id))).where(
             _in_revision(item, price_list_id, revision)
@@ -46,18 +39,18 @@ def retail_price_list_name(currency: str) -> str:
 
 def ensure_retail_price_list(session: Session, org_id: int) -> int:
     """The tenant's retail price list (sell prices), created empty at revision 1."""
-    org = session.get(Organisation, org_id)
+    org = session.get(m.Organisation, org_id)
     name = retail_price_list_name(org.currency)
     existing = session.execute(
-        select(PriceList.id).where(PriceList.org_id == org_id, PriceList.name == name)
+        select(m.PriceList.id).where(m.PriceList.org_id == org_id, m.PriceList.name == name)
     ).scalar()
     if existing is not None:
         return existing
-    price_list = PriceList(org_id=org_id, name=name, currency=org.currency)
+    price_list = m.PriceList(org_id=org_id, name=name, currency=org.currency)
     session.add(price_list)
     session.flush()
     session.add(
-        PriceListRevision(
+        m.PriceListRevision(
             price_list_id=price_list.id, number=1, source="created with the tenant at cost"
         )
     )
@@ -92,7 +85,7 @@ def copy_catalogue_batch(
     keys on (org, source) are the backstop, so a batch run twice copies nothing twice.
     Returns how many products this batch copied and the highest source id of the batch.
     """
-    item, product = PriceListItem.__table__, Product.__table__
+    item, product = m.PriceListItem.__table__, m.Product.__table__
     target = product.alias("target")
     # Listed: looked up per product (an index probe), not a list of the whole price list
     # built again by every statement of every batch.
@@ -189,7 +182,7 @@ def copy_units(
     (from RETAIL_REVISION on: 1 at creation, the update's new revision later). With
     SOURCE_IDS (ids, or a range of ids), only the units of those source products: the
     batch just copied, not the whole list again."""
-    item, product, unit = PriceListItem.__table__, Product.__table__, ProductUnit.__table__
+    item, product, unit = m.PriceListItem.__table__, m.Product.__table__, m.ProductUnit.__table__
     target, target_unit = product.alias("target"), unit.alias("target_unit")
     listed = _in_revision(item, price_list_id, revision)
     if source_ids is not None:
@@ -260,7 +253,7 @@ def _among(column, ids: list[int] | range):
 def link_add_ons(session: Session, org_id: int, only_skus: list[str] | None = None) -> None:
     """Mirror the add-on relations of the source products among the tenant's copies
     (of ONLY_SKUS when given)."""
-    product = Product.__table__
+    product = m.Product.__table__
     source, parent_copy = product.alias("source"), product.alias("parent_copy")
     parent = (
         select(parent_copy.c.id)
@@ -285,7 +278,7 @@ def link_add_ons(session: Session, org_id: int, only_skus: list[str] | None = No
 
 def finish_retail_revision(session: Session, retail_id: int) -> None:
     """Record on the retail list's first revision how many items it holds once copied."""
-    item, rev = PriceListItem.__table__, PriceListRevision.__table__
+    item, rev = m.PriceListItem.__table__, m.PriceListRevision.__table__
     count = session.execute(
         select(func.count()).where(item.c.price_list_id == retail_id, item.c.to_revision.is_(None))
     ).scalar()

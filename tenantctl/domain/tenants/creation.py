@@ -32,20 +32,9 @@ from tenantctl.domain.tenants.catalogue_copy import (
 )
 from tenantctl.domain.users import check_password_strength, hash_password
 from tenantctl.errors import BadInput, Refused
+from tenantctl.store import models as m
 from tenantctl.store.bulk import analyze
 from tenantctl.store.engine import read_session, write_session
-from tenantctl.store.models import (
-    Account,
-    Organisation,
-    PriceList,
-    Product,
-    ProductUnit,
-    ProvisioningSetting,
-    Storefront,
-    TenantReseller,
-    User,
-    UserGroup,
-)
 from tenantctl.words import plural
 
 CREATE_KIND = "tenant.create"
@@ -67,7 +56,7 @@ class TenantRequest:
     admin_email: str
 
 
-def complete_request(req: TenantRequest, parent: Organisation) -> TenantRequest:
+def complete_request(req: TenantRequest, parent: m.Organisation) -> TenantRequest:
     """Fill the regional options left out (None) from the parent organisation."""
     return replace(
         req,
@@ -88,7 +77,7 @@ def validate_request(req: TenantRequest) -> None:
         "--timezone",
         fields.timezone,
         req.timezone,
-        fields.length(Organisation, "timezone"),
+        fields.length(m.Organisation, "timezone"),
     )
     fields.collect(
         problems, "--date-format", fields.choice, req.date_format, config.tenants()["date_formats"]
@@ -99,7 +88,7 @@ def validate_request(req: TenantRequest) -> None:
             "digits, dots, dashes or underscores"
         )
     fields.collect(
-        problems, "--admin-email", fields.email, req.admin_email, fields.length(User, "email")
+        problems, "--admin-email", fields.email, req.admin_email, fields.length(m.User, "email")
     )
     if problems:
         raise BadInput("bad tenant options; nothing was queued", problems)
@@ -117,17 +106,17 @@ def request_tenant_creation(
     runs the process next, and its first run need not check the checklist again.
     """
     with read_session(engine) as session:
-        req = complete_request(req, session.get(Organisation, parent_id))
+        req = complete_request(req, session.get(m.Organisation, parent_id))
     validate_request(req)
     check_password_strength(password)
     password_hash = hash_password(password)
     try:
         with write_session(engine) as session:
-            parent = session.get(Organisation, parent_id)
+            parent = session.get(m.Organisation, parent_id)
             require_checklist(run_checklist(session, parent, req.account, req.price_list))
             account = get_account(session, parent, req.account)
             price_list = get_price_list(session, parent, req.price_list)
-            tenant = TenantReseller(
+            tenant = m.TenantReseller(
                 account_id=account.id,
                 parent_org_id=parent.id,
                 price_list_id=price_list.id,
@@ -175,7 +164,7 @@ def creation_lock_key(account_id: int) -> str:
 
 
 def _creation_retry_refused(session: Session, process_id: int, params: dict) -> str | None:
-    tenant = session.get(TenantReseller, params.get("tenant_id"))
+    tenant = session.get(m.TenantReseller, params.get("tenant_id"))
     if tenant is None or tenant.creation_process_id not in (None, process_id):
         return (
             f"the tenant reseller {params.get('account')} it created was discarded; "
@@ -184,10 +173,10 @@ def _creation_retry_refused(session: Session, process_id: int, params: dict) -> 
     return None
 
 
-def _tenant(session: Session, ctx) -> TenantReseller:
+def _tenant(session: Session, ctx) -> m.TenantReseller:
     """The tenant this creation process builds; refused (the process fails at once) when
     it was discarded since, even if its account asked for a tenant again."""
-    tenant = session.get(TenantReseller, ctx.params["tenant_id"])
+    tenant = session.get(m.TenantReseller, ctx.params["tenant_id"])
     if tenant is None or tenant.creation_process_id not in (None, ctx.process_id):
         raise Refused(
             f"the creation of tenant reseller {ctx.params['account']} by this "
@@ -213,7 +202,7 @@ def task_checklist(ctx) -> None:
         if not checked:
             result = run_checklist(
                 session,
-                session.get(Organisation, tenant.parent_org_id),
+                session.get(m.Organisation, tenant.parent_org_id),
                 ctx.params["account"],
                 ctx.params["price_list"],
                 creating=tenant.id,
@@ -233,9 +222,9 @@ def task_create_org(ctx) -> None:
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
         if tenant.org_id is None:
-            account = session.get(Account, tenant.account_id)
-            price_list = session.get(PriceList, tenant.price_list_id)
-            org = Organisation(
+            account = session.get(m.Account, tenant.account_id)
+            price_list = session.get(m.PriceList, tenant.price_list_id)
+            org = m.Organisation(
                 name=account.name,
                 kind="tenant",
                 parent_id=tenant.parent_org_id,
@@ -262,22 +251,22 @@ def task_create_admin(ctx) -> None:
         tenant = _tenant(session, ctx)
         group = (
             session.execute(
-                select(UserGroup).where(
-                    UserGroup.org_id == tenant.org_id, UserGroup.name == settings["name"]
+                select(m.UserGroup).where(
+                    m.UserGroup.org_id == tenant.org_id, m.UserGroup.name == settings["name"]
                 )
             )
             .scalars()
             .first()
         )
         if group is None:
-            group = UserGroup(
+            group = m.UserGroup(
                 org_id=tenant.org_id, name=settings["name"], modules=list(settings["modules"])
             )
             session.add(group)
             session.flush()
         if tenant.admin_password_hash is not None:
             session.add(
-                User(
+                m.User(
                     org_id=tenant.org_id,
                     group_id=group.id,
                     username=tenant.admin_username,
@@ -318,7 +307,7 @@ def task_copy_catalogue(ctx) -> None:
                 # (12,100 products: 44 s, against 6 s with this).
                 analyze(session, "product", "product_unit")
                 analyzed = True
-            done = count_in_org(session, Product, org_id)
+            done = count_in_org(session, m.Product, org_id)
             ctx.save(session, done=done, total=total)
         if copied == 0:
             break
@@ -328,7 +317,7 @@ def task_copy_catalogue(ctx) -> None:
         finish_retail_revision(session, retail_id)
         ctx.log(
             f"catalogue copied: {plural(done, 'product')}, "
-            f"{plural(count_in_org(session, ProductUnit, org_id), 'unit')}"
+            f"{plural(count_in_org(session, m.ProductUnit, org_id), 'unit')}"
         )
         ctx.save(session, done=done, total=total)
 
@@ -340,18 +329,18 @@ def task_copy_provisioning(ctx) -> None:
         org_id = _tenant(session, ctx).org_id
         present = set(
             session.execute(
-                select(Product.platform).where(Product.org_id == org_id).distinct()
+                select(m.Product.platform).where(m.Product.org_id == org_id).distinct()
             ).scalars()
         )
         have = set(
             session.execute(
-                select(ProvisioningSetting.platform).where(ProvisioningSetting.org_id == org_id)
+                select(m.ProvisioningSetting.platform).where(m.ProvisioningSetting.org_id == org_id)
             ).scalars()
         )
         for platform in sorted(present - have):
             template = templates.get(platform, {"editable": {}, "read_only": {}})
             session.add(
-                ProvisioningSetting(
+                m.ProvisioningSetting(
                     org_id=org_id,
                     platform=platform,
                     editable=dict(template["editable"]),
@@ -373,12 +362,14 @@ def task_create_storefront(ctx) -> None:
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
         if (
-            session.execute(select(Storefront.id).where(Storefront.org_id == tenant.org_id)).first()
+            session.execute(
+                select(m.Storefront.id).where(m.Storefront.org_id == tenant.org_id)
+            ).first()
             is None
         ):
-            org = session.get(Organisation, tenant.org_id)
+            org = session.get(m.Organisation, tenant.org_id)
             session.add(
-                Storefront(org_id=org.id, name=f"{org.name} Store", branding=dict(branding))
+                m.Storefront(org_id=org.id, name=f"{org.name} Store", branding=dict(branding))
             )
             ctx.log(f"created storefront {org.name} Store")
         ctx.save(session, done=1, total=1)
@@ -390,7 +381,7 @@ def task_record_revision(ctx) -> None:
         tenant = _tenant(session, ctx)
         tenant.price_list_revision = ctx.params["revision"]
         tenant.status = "active"
-        org = session.get(Organisation, tenant.org_id)
+        org = session.get(m.Organisation, tenant.org_id)
         org.status = "active"  # its users may log in from now on
         ctx.result["client_id"] = org.client_id
         ctx.log(
