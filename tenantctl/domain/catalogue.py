@@ -190,6 +190,13 @@ def read_price_csv(path: Path) -> list[PriceRow]:
     return check_price_rows(records(), label)
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """Why a value was refused (kept to refuse the same text on a later line alike)."""
+
+    reason: str
+
+
 def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str) -> list[PriceRow]:
     """Turn raw records (line, fields) into PriceRows, or raise BadInput listing every problem."""
     platforms = config.platforms()
@@ -214,25 +221,29 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
         "unit": lambda v: fields.choice(v, units),
         "price": fields.amount,
     }
+    # A column's value is read once per distinct text (a price list repeats its platforms,
+    # units, types, SKUs and names on many lines): the reading, or the refusal, is kept.
+    readers = [(column, check, {}) for column, check in checks.items()]
     for line, record in raw:
         if None in record:
             bad(line, "columns", "more values than the header has columns")
             continue
-        values = {}
-        ok = True
-        for column, check in checks.items():
-            raw_value = record.get(column)
-            try:
-                values[column] = check("" if raw_value is None else raw_value)
-            except ValueError as exc:
-                bad(line, column, str(exc))
-                ok = False
-        if not ok:
+        values = []
+        for column, check, known in readers:
+            raw_value = record.get(column) or ""
+            value = known.get(raw_value, _Refusal)
+            if value is _Refusal:  # not read yet
+                try:
+                    value = check(raw_value)
+                except ValueError as exc:
+                    value = _Refusal(str(exc))
+                known[raw_value] = value
+            if value.__class__ is _Refusal:
+                bad(line, column, value.reason)
+            values.append(value)
+        if problems and any(v.__class__ is _Refusal for v in values):  # this row refused
             continue
-        sku, name, platform, unit, price = (
-            values[k] for k in ("sku", "name", "platform", "unit", "price")
-        )
-        add_on_of, product_type = values["add_on_of"], values["type"]
+        sku, name, product_type, add_on_of, platform, unit, price = values
         key = (sku, unit)
         if key in seen:
             bad(line, "sku", f"{sku} / {unit} is listed twice (first on line {seen[key]})")
