@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tenantctl.errors import NotFound
 
 if TYPE_CHECKING:
-    from tenantctl.jobs.worker import TaskContext
+    from tenantctl.jobs.runner import TaskContext
 
 StepFn = Callable[["TaskContext"], Any]
 
