@@ -218,11 +218,17 @@ def _git(*args: str) -> str:
 LAST_RELEASE = "d5f4203"
 
 
+# The releases that landed since, as they landed: the commits between two releases are work
+# in progress whose migrations changed before they landed, so no store was made by them.
+LATER_RELEASES = ["f3220b3"]
+
+
 def _past_migrations() -> list[str]:
     """Every released commit that changed the migrations, oldest first."""
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout: the past releases' migrations are in its history")
-    return _git("log", "--reverse", "--format=%H", LAST_RELEASE, "--", VERSIONS).split()
+    history = _git("log", "--reverse", "--format=%H", LAST_RELEASE, "--", VERSIONS).split()
+    return history + LATER_RELEASES
 
 
 def _migrate_with(commit: str, url: str, folder: Path) -> str:
