@@ -419,8 +419,9 @@ def log_(
 ):
     """Show the update tenant log: one entry per catalogue change applied."""
     st = state(ctx)
+    since_day = date_option("--since", since)  # a bad date is refused before the store opens
     with st.parent_session() as session:
-        entries = updates.update_log(session, tenant, st.parent_id(), date_option("--since", since))
+        entries = updates.update_log(session, tenant, st.parent_id(), since_day)
     st.reply(entries, lambda entries: _print_log(tenant, entries))
 
 

@@ -230,14 +230,18 @@ def check_price_rows(raw: Iterable[tuple[int, Mapping[str, object]]], label: str
             continue
         values = []
         for column, check, known in readers:
-            raw_value = record.get(column) or ""
-            value = known.get(raw_value, _Refusal)
+            raw_value = record.get(column)
+            raw_value = "" if raw_value is None else raw_value
+            # Text only is kept (1 == 1.0 == True as keys would share one reading).
+            is_text = raw_value.__class__ is str
+            value = known.get(raw_value, _Refusal) if is_text else _Refusal
             if value is _Refusal:  # not read yet
                 try:
                     value = check(raw_value)
                 except ValueError as exc:
                     value = _Refusal(str(exc))
-                known[raw_value] = value
+                if is_text:
+                    known[raw_value] = value
             if value.__class__ is _Refusal:
                 bad(line, column, value.reason)
             values.append(value)

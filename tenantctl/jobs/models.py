@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, Text, UniqueConstraint, 
 from sqlmodel import Field
 
 from tenantctl.process_states import PENDING, QUEUED
-from tenantctl.store.models import Table, json_field, utcnow
+from tenantctl.store.models import TableModel, json_field, utcnow
 
 # The one-active-process-per-lock-key rule, as SQL both SQLite and PostgreSQL accept in a
 # partial index (the migration repeats this text; keep them the same).
@@ -25,7 +25,7 @@ def _json_nullable() -> Any:
     return Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
-class Process(Table, table=True):
+class Process(TableModel, table=True):
     """A queued long operation: its kind, parameters, status, lease and outcome."""
 
     __tablename__ = "process"
@@ -72,7 +72,7 @@ class Process(Table, table=True):
     finished_at: datetime | None = Field(default=None)
 
 
-class ProcessTask(Table, table=True):
+class ProcessTask(TableModel, table=True):
     """One step of a process, with its progress and the checkpoint it resumes from."""
 
     __tablename__ = "process_task"
@@ -92,7 +92,7 @@ class ProcessTask(Table, table=True):
     finished_at: datetime | None = Field(default=None)
 
 
-class ProcessLog(Table, table=True):
+class ProcessLog(TableModel, table=True):
     """One line of a process's log (never a secret: messages are redacted on the way in)."""
 
     __tablename__ = "process_log"

@@ -122,6 +122,8 @@ def analyze(session: Session, *tables: str) -> None:
     without them): planned on the statistics from before thousands of rows came, a query
     may take a nested loop that runs for minutes, and autovacuum refreshes them only a
     minute or more later. ANALYZE samples a bounded number of rows (0.1-0.2 s a table of
-    50,000) and locks out only other ANALYZE and VACUUM runs."""
+    50,000). Its lock (held to the end of the transaction) conflicts with no write, only
+    with VACUUM, another ANALYZE, index builds and schema changes: SKIP_LOCKED passes over a
+    table one of those holds instead of waiting for it, so a command never stalls here."""
     if session.connection().dialect.name == "postgresql":
-        session.execute(text(f"ANALYZE {', '.join(tables)}"))
+        session.execute(text(f"ANALYZE (SKIP_LOCKED) {', '.join(tables)}"))

@@ -19,7 +19,7 @@ from sqlmodel import Field, SQLModel
 from tenantctl.store.types import Money
 
 
-class Table(SQLModel):
+class TableModel(SQLModel):
     """The base of every table: pydantic builds a table's validator on first use, not at
     import (a table row is not validated when made; every command imports every table)."""
 
@@ -54,7 +54,7 @@ def _money(nullable: bool = True) -> Any:
     return Field(default=None, sa_type=Money, nullable=nullable)
 
 
-class Organisation(Table, table=True):
+class Organisation(TableModel, table=True):
     __tablename__ = "organisation"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -73,7 +73,7 @@ class Organisation(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Account(Table, table=True):
+class Account(TableModel, table=True):
     __tablename__ = "account"
     __table_args__ = (
         UniqueConstraint("org_id", "code", name="uq_account_org_code"),
@@ -108,7 +108,7 @@ class Account(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Contact(Table, table=True):
+class Contact(TableModel, table=True):
     __tablename__ = "contact"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -119,7 +119,7 @@ class Contact(Table, table=True):
     role: str | None = Field(default=None, max_length=50)
 
 
-class SyncRecord(Table, table=True):
+class SyncRecord(TableModel, table=True):
     """Provisioning sync of an account with a platform (OSS, Acronis, ...)."""
 
     __tablename__ = "sync_record"
@@ -132,7 +132,7 @@ class SyncRecord(Table, table=True):
     external_id: str | None = Field(default=None, max_length=100)
 
 
-class Product(Table, table=True):
+class Product(TableModel, table=True):
     __tablename__ = "product"
     __table_args__ = (
         UniqueConstraint("org_id", "sku", name="uq_product_org_sku"),
@@ -154,7 +154,7 @@ class Product(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ProductUnit(Table, table=True):
+class ProductUnit(TableModel, table=True):
     """A billing unit a product is sold in; in a tenant it carries the purchase (cost) price."""
 
     __tablename__ = "product_unit"
@@ -172,7 +172,7 @@ class ProductUnit(Table, table=True):
     source_unit_id: int | None = _fk("product_unit.id")
 
 
-class PriceList(Table, table=True):
+class PriceList(TableModel, table=True):
     __tablename__ = "price_list"
     __table_args__ = (UniqueConstraint("org_id", "name", name="uq_price_list_org_name"),)
 
@@ -183,7 +183,7 @@ class PriceList(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class PriceListRevision(Table, table=True):
+class PriceListRevision(TableModel, table=True):
     """One version of a price list; revision numbers count up from 1 per price list."""
 
     __tablename__ = "price_list_revision"
@@ -198,7 +198,7 @@ class PriceListRevision(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ProductChange(Table, table=True):
+class ProductChange(TableModel, table=True):
     """A product's name and add-on relation as a scheduled price-list revision lists them.
 
     A revision that takes effect later (`pricelist import --effective`) changes its
@@ -220,7 +220,7 @@ class ProductChange(Table, table=True):
     applied_at: datetime | None = Field(default=None)
 
 
-class PriceListItem(Table, table=True):
+class PriceListItem(TableModel, table=True):
     """A (product, unit, price) that is in a price list from one revision until another.
 
     Revision N holds the items with `from_revision <= N < to_revision` (an open
@@ -248,7 +248,7 @@ class PriceListItem(Table, table=True):
     to_revision: int | None = Field(default=None)
 
 
-class Subscription(Table, table=True):
+class Subscription(TableModel, table=True):
     __tablename__ = "subscription"
     __table_args__ = (
         UniqueConstraint("org_id", "code", name="uq_subscription_org_code"),
@@ -279,7 +279,7 @@ class Subscription(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class SubscriptionAddon(Table, table=True):
+class SubscriptionAddon(TableModel, table=True):
     __tablename__ = "subscription_addon"
     __table_args__ = (UniqueConstraint("subscription_id", "product_id", name="uq_addon"),)
 
@@ -289,7 +289,7 @@ class SubscriptionAddon(Table, table=True):
     quantity: int
 
 
-class Asset(Table, table=True):
+class Asset(TableModel, table=True):
     """A software subscription or an Azure reservation."""
 
     __tablename__ = "asset"
@@ -317,7 +317,7 @@ class Asset(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class SalesOrder(Table, table=True):
+class SalesOrder(TableModel, table=True):
     __tablename__ = "sales_order"
     __table_args__ = (
         UniqueConstraint("org_id", "number", name="uq_order_org_number"),
@@ -341,7 +341,7 @@ class SalesOrder(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class OrderLine(Table, table=True):
+class OrderLine(TableModel, table=True):
     __tablename__ = "order_line"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -356,7 +356,7 @@ class OrderLine(Table, table=True):
     quantity_after: int | None = Field(default=None)
 
 
-class TenantReseller(Table, table=True):
+class TenantReseller(TableModel, table=True):
     """The link from a reseller account in the parent org to its tenant org."""
 
     __tablename__ = "tenant_reseller"
@@ -384,7 +384,7 @@ class TenantReseller(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class UserGroup(Table, table=True):
+class UserGroup(TableModel, table=True):
     __tablename__ = "user_group"
     __table_args__ = (UniqueConstraint("org_id", "name", name="uq_group_org_name"),)
 
@@ -394,7 +394,7 @@ class UserGroup(Table, table=True):
     modules: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
-class User(Table, table=True):
+class User(TableModel, table=True):
     __tablename__ = "app_user"
     __table_args__ = (UniqueConstraint("org_id", "username", name="uq_user_org_username"),)
 
@@ -407,7 +407,7 @@ class User(Table, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ProvisioningSetting(Table, table=True):
+class ProvisioningSetting(TableModel, table=True):
     """A platform's provisioning settings in an org: what the reseller may edit, what it sees."""
 
     __tablename__ = "provisioning_setting"
@@ -420,7 +420,7 @@ class ProvisioningSetting(Table, table=True):
     read_only: dict = json_field()
 
 
-class Storefront(Table, table=True):
+class Storefront(TableModel, table=True):
     """A premium tenant's white-label storefront."""
 
     __tablename__ = "storefront"
@@ -431,7 +431,7 @@ class Storefront(Table, table=True):
     branding: dict = json_field()
 
 
-class TenantUpdateLog(Table, table=True):
+class TenantUpdateLog(TableModel, table=True):
     """The update tenant log: one entry per catalogue change applied to a tenant."""
 
     __tablename__ = "tenant_update_log"
@@ -456,7 +456,7 @@ class TenantUpdateLog(Table, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
-class BackorderEvent(Table, table=True):
+class BackorderEvent(TableModel, table=True):
     """The outbox of back-ordering: one change in a tenant that its parent must mirror.
 
     Written in the same transaction as the change (SPEC section 7); delivered in id order,
@@ -488,7 +488,7 @@ class BackorderEvent(Table, table=True):
     last_error: str | None = Field(default=None, max_length=500)
 
 
-class BillingCycle(Table, table=True):
+class BillingCycle(TableModel, table=True):
     """A cycle billed to a tenant reseller: recorded once per (reseller, cycle), even when
     nothing was billed in it (SPEC section 8). Never changes once written."""
 
@@ -505,7 +505,7 @@ class BillingCycle(Table, table=True):
     issued_at: datetime = Field(default_factory=utcnow)
 
 
-class Invoice(Table, table=True):
+class Invoice(TableModel, table=True):
     """An issued invoice or credit note (numbered per org, gap-free). Never changes."""
 
     __tablename__ = "invoice"
@@ -524,7 +524,7 @@ class Invoice(Table, table=True):
     issued_at: datetime = Field(default_factory=utcnow)
 
 
-class InvoiceLine(Table, table=True):
+class InvoiceLine(TableModel, table=True):
     """A line of an issued invoice, with what it names kept as text (it never changes)."""
 
     __tablename__ = "invoice_line"
@@ -552,7 +552,7 @@ class InvoiceLine(Table, table=True):
     corrects: str | None = Field(default=None, max_length=20)
 
 
-class InvoiceCounter(Table, table=True):
+class InvoiceCounter(TableModel, table=True):
     """The last number issued per org and series (INV, CN); never reset."""
 
     __tablename__ = "invoice_counter"
