@@ -304,8 +304,8 @@ def task_copy_catalogue(ctx) -> None:
             if copied and not analyzed:
                 # PostgreSQL's statistics say the new org holds no product: planned on them,
                 # each later batch scanned the tenant's products once per product it checked
-                # (12,100 products: 44 s, against 6 s with this).
-                analyze(session, "product", "product_unit")
+                # (51,618 products: 26 s, against 3.7 s with this; 12,100: 44 s against 1.5 s).
+                analyze(session, "product", "product_unit", "price_list_item")
                 analyzed = True
             done = count_in_org(session, m.Product, org_id)
             ctx.save(session, done=done, total=total)
