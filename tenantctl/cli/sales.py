@@ -10,7 +10,7 @@ import typer
 from tenantctl import config
 from tenantctl.cli import lazy, output
 from tenantctl.cli.options import AccountCode, Quantity, Sku
-from tenantctl.cli.state import state
+from tenantctl.cli.state import look_up, state
 from tenantctl.cli.usage import choices
 from tenantctl.domain.fields import ASSET_KINDS, date_option
 
@@ -219,8 +219,7 @@ def show(ctx: typer.Context, ref: SubscriptionRef):
 def _reply(ctx: typer.Context, query, *args, draw) -> None:
     """QUERY(session, org, *ARGS) in the org this run acts in, printed by DRAW (or, with
     --json, as _jsonable makes it)."""
-    st = state(ctx)
-    st.reply(st.in_org(query, *args), draw, json=lambda value: _jsonable(st, value))
+    look_up(ctx, query, *args, draw=draw, json=lambda value: _jsonable(state(ctx), value))
 
 
 def _jsonable(st, value):
