@@ -684,11 +684,14 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
     """
     org_id = tenant.org_id
     before = session.execute(select(func.max(Subscription.id))).scalar() or 0
+    # The highest parent row copied so far (the tenant's mirrors of its own tenants' sales
+    # also name a source: theirs are not the parent's).
+    source = aliased(Subscription)
     start = after = (
         session.execute(
-            select(func.max(Subscription.source_subscription_id)).where(
-                Subscription.org_id == org_id
-            )
+            select(func.max(Subscription.source_subscription_id))
+            .join(source, source.id == Subscription.source_subscription_id)
+            .where(Subscription.org_id == org_id, source.org_id == tenant.parent_org_id)
         ).scalar()
         or 0
     )
