@@ -230,6 +230,17 @@ BAD_INPUT = [
         [":2: encoding:", "byte 0xe9 is not valid UTF-8"],
         id="not-utf8",
     ),
+    pytest.param(  # the file is decoded as it is read: a late bad byte still names its line
+        R,
+        (
+            HEADER
+            + "".join(row(sku=f"NEW-{n}") for n in range(3000))
+            + "LATE,Caf\xe9,other,monthly,1,,\n"
+        ).encode("cp1252"),
+        [],
+        [":3002: encoding:", "byte 0xe9 is not valid UTF-8"],
+        id="not-utf8-far-into-the-file",
+    ),
     pytest.param(
         R,
         BASE.replace("acronis,monthly,0.1", "oss,monthly,0.1"),
