@@ -164,3 +164,36 @@ def test_listing_tenants_loads_no_queue_copy_or_catalogue_code(tmp_path):
     assert heavy - {"sqlalchemy.dialects.postgresql"} <= _modules_of(
         "--db", url, "worker", "--once"
     )
+
+
+_GC_PROBE = """
+import gc, json, sys
+sys.argv = ["tenantctl", *json.loads(sys.argv[1])]
+from tenantctl.cli.app import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stdout.flush()
+print("\\nGC " + json.dumps([gc.isenabled(), gc.get_freeze_count()]))
+"""
+
+
+@pytest.mark.parametrize("opens_the_store", [True, False])
+def test_the_collector_is_off_for_start_up_only(tmp_path, opens_the_store):
+    """`main` turns the cyclic collector off while the libraries load; a command that opens
+    the store turns it back on (a worker runs for days), with start-up's objects frozen."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    args = ["--db", url, "db", "upgrade"] if opens_the_store else ["--version"]
+    run = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    enabled, frozen = json.loads(run.stdout.rpartition("\nGC ")[2])
+    if opens_the_store:
+        assert enabled and frozen > 10_000, (enabled, frozen)
+    else:
+        assert not enabled and frozen == 0

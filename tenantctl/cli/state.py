@@ -3,6 +3,7 @@ command acts in (the distributor's root, or a tenant logged in to with `--org`).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -68,6 +69,7 @@ class State:
 
                         apply_due_product_changes(engine)
             self._engine = engine
+            start_up_done()
         return self._engine
 
     def principal(self) -> Principal | None:
@@ -186,6 +188,15 @@ class State:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def start_up_done() -> None:
+    """Turn the cyclic garbage collector back on if `main` turned it off for start-up, with
+    every object made so far frozen: they live as long as the process, and a collection
+    would only walk them again."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _credential(env: str, prompt: str, *, hide: bool) -> str:
