@@ -139,9 +139,15 @@ def _text(value) -> str | None:
 
 
 def plan_update(
-    session: Session, tenant: TenantReseller, as_of: date, options: Options
+    session: Session,
+    tenant: TenantReseller,
+    as_of: date,
+    options: Options,
+    *,
+    below_cost: bool = True,
 ) -> UpdatePlan:
-    """The changes that would bring the tenant in step with the revision in effect on AS_OF.
+    """The changes that would bring the tenant in step with the revision in effect on AS_OF
+    (and, with BELOW_COST, what they would leave sold below cost).
 
     The price list stores each item as an interval of revisions, so the items whose listing
     differs between the tenant's revision and the target are the few that start or end in
@@ -176,7 +182,8 @@ def plan_update(
         for i in reversed(repriced):
             c = changes[i - 1]
             changes.insert(i, Change(SELL, c.sku, c.unit, _text(sell.get((c.sku, c.unit))), c.new))
-    plan.below_cost = planned_below_cost(session, tenant, target, touched, options)
+    if below_cost:
+        plan.below_cost = planned_below_cost(session, tenant, target, touched, options)
     if options.partial:
         return plan
     for key in sorted(held.keys() - wanted.keys()):
@@ -494,10 +501,12 @@ def _retail_list_id(session: Session, org_id: int) -> int | None:
 _LOG_VALUE = 300  # the update log's old/new value columns
 
 
-def _log_below_cost(session: Session, tenant, plan: UpdatePlan, process_id: int) -> int:
+def _log_below_cost(
+    session: Session, tenant, plan: UpdatePlan, process_id: int
+) -> dict[tuple[str, str], list[BelowCost]]:
     """Log the items the update left sold below cost, one entry per SKU and unit (new: the
-    cost; old: each sell price and its price list); returns how many items. A resumed run
-    logs only what it has not yet."""
+    cost; old: each sell price and its price list); returns them by SKU and unit. A resumed
+    run logs only what it has not yet."""
     below = applied_below_cost(session, tenant, process_id)
     logged = _logged(session, tenant, process_id, BELOW_COST)
     by_unit: dict[tuple[str, str], list[BelowCost]] = {}
@@ -514,7 +523,7 @@ def _log_below_cost(session: Session, tenant, plan: UpdatePlan, process_id: int)
         ],
         process_id,
     )
-    return len(by_unit)
+    return by_unit
 
 
 def _sell_prices_text(items: list[BelowCost]) -> str:
@@ -586,7 +595,8 @@ def request_update(
     """
     with write_session(engine) as session:
         tenant = session.get(TenantReseller, tenant_id)
-        plan = plan_update(session, tenant, as_of, options)
+        # Run here next, the process reports what it left below cost (not what it would).
+        plan = plan_update(session, tenant, as_of, options, below_cost=dry_run or not foreground)
         status = "planned" if dry_run else "up-to-date"
         process_id = None
         if not dry_run and not plan.up_to_date:
@@ -693,6 +703,8 @@ def update_tenants(
 
 def _left_below_cost(engine, tenant_id: int, process_id: int) -> list[BelowCost]:
     """What the update process that just ran here left sold below cost (as its log has it)."""
+    if process_id in _left_below:  # its last transaction found them, and committed
+        return _left_below.pop(process_id)
     with read_session(engine) as session:
         return applied_below_cost(session, session.get(TenantReseller, tenant_id), process_id)
 
@@ -703,6 +715,8 @@ def _left_below_cost(engine, tenant_id: int, process_id: int) -> list[BelowCost]
 # (in the foreground): their first run applies that plan instead of computing it again. A
 # worker, a retry or a resumed run plans for itself.
 _planned: dict[int, UpdatePlan] = {}
+# What those first runs left below cost, as their last transaction logged it.
+_left_below: dict[int, list[BelowCost]] = {}
 
 
 def task_apply_update(ctx) -> None:
@@ -720,7 +734,7 @@ def task_apply_update(ctx) -> None:
             or ctx.checkpoint
             or plan.from_revision != tenant.price_list_revision
         ):
-            plan = plan_update(session, tenant, as_of, options)
+            plan = plan_update(session, tenant, as_of, options, below_cost=False)
         plan.process_id = ctx.process_id
         ctx.save(session, total=len(plan.changes))
         ctx.log(
@@ -765,11 +779,11 @@ def task_apply_update(ctx) -> None:
         below = _log_below_cost(session, tenant, plan, ctx.process_id)
         if below:
             ctx.log(
-                f"margin guard: {plural(below, 'item')} now cost more than the tenant "
+                f"margin guard: {plural(len(below), 'item')} now cost more than the tenant "
                 "sells them for (tenant log: below-cost)",
                 "warning",
             )
-            ctx.result["below_cost"] = below
+            ctx.result["below_cost"] = len(below)
         ctx.result.update(
             {
                 "from_revision": plan.from_revision,
@@ -778,6 +792,8 @@ def task_apply_update(ctx) -> None:
             }
         )
         ctx.save(session, done=len(plan.changes), total=len(plan.changes))
+    if planned is not None:  # request_update's program reports them next
+        _left_below[ctx.process_id] = [b for items in below.values() for b in items]
 
 
 def _copy_added_in_batches(ctx, plan: UpdatePlan) -> int:
