@@ -918,7 +918,9 @@ def _unit_ids(
             select(source.sku, ProductUnit.unit, ProductUnit.id)
             .join(Product, Product.id == ProductUnit.product_id)
             .join(source, source.id == Product.source_product_id)
-            .where(ProductUnit.org_id == org_id, Product.org_id == org_id, Product.sku.in_(skus))
+            # By the tenant's products' (org, SKU) key; their units follow (a filter on the
+            # units' own org would lead SQLite to scan every unit of the org).
+            .where(Product.org_id == org_id, Product.sku.in_(skus))
         )
         if status is not None:
             stmt = stmt.where(ProductUnit.status == status)
