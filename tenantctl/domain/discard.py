@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from tenantctl import jobs
 from tenantctl.domain.tenants import find_tenant, find_tenant_code
@@ -36,6 +36,7 @@ from tenantctl.store.models import (
     Subscription,
     TenantReseller,
     User,
+    load_all,
 )
 from tenantctl.store.scoping import PARENT_OF
 from tenantctl.words import plural
@@ -193,7 +194,7 @@ def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
     }
     kept = {Organisation.__tablename__, TenantReseller.__tablename__}
     deleted: dict[str, int] = {}
-    for table in reversed(SQLModel.metadata.sorted_tables):
+    for table in reversed(load_all().sorted_tables):
         if table.name in kept:
             continue
         if "org_id" in table.c:
