@@ -38,7 +38,7 @@ from tenantctl.store.models import (
     User,
     load_all,
 )
-from tenantctl.store.scoping import PARENT_OF
+from tenantctl.store.scoping import parent_of
 from tenantctl.words import plural
 
 # What a reseller may have sold in its own organisation: never deleted by a discard.
@@ -190,7 +190,8 @@ def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
     """Delete every row of organisation ORG_ID, children before parents; the organisation
     and its tenant row are left to the caller. Returns the counts deleted by table."""
     children = {
-        model.__table__.name: (parent.__table__, key) for model, (parent, key) in PARENT_OF.items()
+        model.__table__.name: (parent.__table__, key)
+        for model, (parent, key) in parent_of().items()
     }
     kept = {Organisation.__tablename__, TenantReseller.__tablename__}
     deleted: dict[str, int] = {}
