@@ -77,7 +77,7 @@ _MODULE_OF = {
     "PriceListItem": "catalogue",
     "ProductChange": "catalogue",
     "TenantReseller": "tenants",
-    "TenantUpdateLog": "tenants",
+    "TenantUpdateLog": "updates",
     "Subscription": "sales",
     "SubscriptionAddon": "sales",
     "Asset": "sales",

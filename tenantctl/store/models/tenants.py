@@ -1,11 +1,10 @@
-"""Tenant resellers: the link from a reseller account to its tenant org, and the log
-of the catalogue updates applied to it."""
+"""Tenant resellers: the link from a reseller account to its tenant org."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, UniqueConstraint
+from sqlalchemy import ForeignKey
 from sqlmodel import Field
 
 # The submodules of the tables its foreign keys name (see tenantctl.store.models).
@@ -41,28 +40,3 @@ class TenantReseller(TableModel, table=True):
     # asked for again is built by the new process; a retry of the old one is refused).
     creation_process_id: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
-
-
-class TenantUpdateLog(TableModel, table=True):
-    """The update tenant log: one entry per catalogue change applied to a tenant."""
-
-    __tablename__ = "tenant_update_log"
-    __table_args__ = (
-        # One entry per change of one update: the backstop that makes applying exactly-once.
-        UniqueConstraint(
-            "tenant_id", "process_id", "change", "sku", "unit", name="uq_update_log_change"
-        ),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = _fk("tenant_reseller.id", nullable=False)
-    org_id: int = _fk("organisation.id", nullable=False)
-    process_id: int
-    from_revision: int | None = Field(default=None)
-    to_revision: int
-    change: str = Field(max_length=30)
-    sku: str = Field(max_length=120)
-    unit: str = Field(default="", max_length=20)
-    old_value: str | None = Field(default=None, max_length=300)
-    new_value: str | None = Field(default=None, max_length=300)
-    at: datetime = Field(default_factory=utcnow)
