@@ -72,3 +72,13 @@ def _subclasses(cls):
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
+
+
+def test_the_due_check_reads_columns_the_product_change_table_has():
+    """`product_changes_due` names the columns it reads instead of mapping the catalogue."""
+    from tenantctl.domain.schedule import PRODUCT_CHANGE
+
+    mapped = models.ProductChange.__table__
+    assert PRODUCT_CHANGE.name == mapped.name
+    assert set(PRODUCT_CHANGE.c.keys()) <= set(mapped.c.keys())
+    assert type(PRODUCT_CHANGE.c.effective_date.type) is type(mapped.c.effective_date.type)
