@@ -359,8 +359,8 @@ def test_a_fresh_process_scopes_the_tables_it_maps_after_the_session_opened(worl
     assert out["at_import"] == []
     assert out["at_open"] == sorted(
         f"tenantctl.store.models.{name}"
-        for name in ("accounts", "backorder", "billing", "catalogue", "orgs", "price_lists")
-        + ("sales", "settings", "tenants", "updates", "users")
+        for name in ("account_details", "accounts", "backorder", "billing", "catalogue", "orgs")
+        + ("price_lists", "sales", "settings", "tenants", "updates", "users")
     )
     assert out == {**out, "subscription": False, "accounts": [], "items": [], "planted": False}
     assert out["root_items"] > 0

@@ -68,10 +68,10 @@ def _money(nullable: bool = True) -> Any:
 _MODULE_OF = {
     "Organisation": "orgs",
     "PriceList": "price_lists",
-    "PriceListRevision": "price_lists",
+    "PriceListRevision": "catalogue",
     "Account": "accounts",
-    "Contact": "accounts",
-    "SyncRecord": "accounts",
+    "Contact": "account_details",
+    "SyncRecord": "account_details",
     "Product": "catalogue",
     "ProductUnit": "catalogue",
     "PriceListItem": "catalogue",

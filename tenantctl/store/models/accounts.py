@@ -1,4 +1,5 @@
-"""Accounts (customers and resellers), their contacts and their platform syncs."""
+"""Accounts: the customers and resellers of an org (their contacts and syncs are in
+`account_details`)."""
 
 from __future__ import annotations
 
@@ -47,27 +48,3 @@ class Account(TableModel, table=True):
     # A customer copied up by back-ordering: the event that copied it (delivered once).
     backorder_event_id: int | None = _event()
     created_at: datetime = Field(default_factory=utcnow)
-
-
-class Contact(TableModel, table=True):
-    __tablename__ = "contact"
-
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = _fk("account.id", nullable=False, ondelete="CASCADE")
-    name: str = Field(max_length=200)
-    email: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=50)
-    role: str | None = Field(default=None, max_length=50)
-
-
-class SyncRecord(TableModel, table=True):
-    """Provisioning sync of an account with a platform (OSS, Acronis, ...)."""
-
-    __tablename__ = "sync_record"
-    __table_args__ = (UniqueConstraint("account_id", "platform", name="uq_sync_account_platform"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = _fk("account.id", nullable=False, ondelete="CASCADE")
-    platform: str = Field(max_length=20)
-    status: str = Field(default="synced", max_length=20)  # synced | pending | failed
-    external_id: str | None = Field(default=None, max_length=100)

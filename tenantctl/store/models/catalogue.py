@@ -1,5 +1,5 @@
-"""The catalogue: products, the units they are sold in, the price-list items that
-price them, and the product changes a scheduled revision waits to make."""
+"""The catalogue: products, the units they are sold in, the revisions of price lists and
+the items that price them, and the product changes a scheduled revision waits to make."""
 
 from __future__ import annotations
 
@@ -55,6 +55,43 @@ class ProductUnit(TableModel, table=True):
     source_unit_id: int | None = _fk("product_unit.id")
 
 
+class PriceListRevision(TableModel, table=True):
+    """One version of a price list; revision numbers count up from 1 per price list."""
+
+    __tablename__ = "price_list_revision"
+    __table_args__ = (UniqueConstraint("price_list_id", "number", name="uq_revision_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    price_list_id: int = _fk("price_list.id", nullable=False, ondelete="CASCADE")
+    number: int
+    effective_date: date | None = Field(default=None)
+    source: str | None = Field(default=None, max_length=300)
+    item_count: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProductChange(TableModel, table=True):
+    """A product's name and add-on relation as a scheduled price-list revision lists them.
+
+    A revision that takes effect later (`pricelist import --effective`) changes its
+    products' names and add-on relations on its date, as it does their prices: until then
+    the product keeps what it has, and the change waits here. On or after the date the
+    first command (or a worker's round) applies it to the product and stamps `applied_at`.
+    """
+
+    __tablename__ = "product_change"
+    __table_args__ = (Index("ix_product_change_due", "applied_at", "effective_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organisation.id", nullable=False, index=False)
+    revision_id: int = _fk("price_list_revision.id", nullable=False, ondelete="CASCADE")
+    product_id: int = _fk("product.id", nullable=False)
+    effective_date: date
+    name: str = Field(max_length=300)
+    add_on_of_id: int | None = _fk("product.id", index=False)
+    applied_at: datetime | None = Field(default=None)
+
+
 class PriceListItem(TableModel, table=True):
     """A (product, unit, price) that is in a price list from one revision until another.
 
@@ -81,25 +118,3 @@ class PriceListItem(TableModel, table=True):
     price: Decimal = _money(nullable=False)
     from_revision: int
     to_revision: int | None = Field(default=None)
-
-
-class ProductChange(TableModel, table=True):
-    """A product's name and add-on relation as a scheduled price-list revision lists them.
-
-    A revision that takes effect later (`pricelist import --effective`) changes its
-    products' names and add-on relations on its date, as it does their prices: until then
-    the product keeps what it has, and the change waits here. On or after the date the
-    first command (or a worker's round) applies it to the product and stamps `applied_at`.
-    """
-
-    __tablename__ = "product_change"
-    __table_args__ = (Index("ix_product_change_due", "applied_at", "effective_date"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    org_id: int = _fk("organisation.id", nullable=False, index=False)
-    revision_id: int = _fk("price_list_revision.id", nullable=False, ondelete="CASCADE")
-    product_id: int = _fk("product.id", nullable=False)
-    effective_date: date
-    name: str = Field(max_length=300)
-    add_on_of_id: int | None = _fk("product.id", index=False)
-    applied_at: datetime | None = Field(default=None)
