@@ -68,14 +68,14 @@ def _money(nullable: bool = True) -> Any:
 _MODULE_OF = {
     "Organisation": "orgs",
     "PriceList": "price_lists",
-    "PriceListRevision": "catalogue",
     "Account": "accounts",
     "Contact": "account_details",
     "SyncRecord": "account_details",
     "Product": "catalogue",
     "ProductUnit": "catalogue",
-    "PriceListItem": "catalogue",
+    "PriceListRevision": "catalogue",
     "ProductChange": "catalogue",
+    "PriceListItem": "catalogue",
     "TenantReseller": "tenants",
     "TenantUpdateLog": "updates",
     "Subscription": "sales",
@@ -113,7 +113,7 @@ def __dir__() -> list[str]:
 
 def load_all() -> MetaData:
     """Map every table of the store and return the metadata that holds them (the process
-    queue's tables are `tenantctl.jobs.models`', in the same metadata once imported)."""
+    queue's tables, `tenantctl.jobs.models`, join the same metadata once imported)."""
     for module in dict.fromkeys(_MODULE_OF.values()):
         importlib.import_module(f"{__name__}.{module}")
     return SQLModel.metadata
