@@ -294,14 +294,16 @@ def live_world(live_world_template, tmp_path):
 def table_counts(url: str) -> dict[str, int]:
     """Rows per table of the store at URL: a refused command leaves every count as it was."""
     from sqlalchemy import func, select
-    from sqlmodel import SQLModel
+
+    import tenantctl.jobs.models  # noqa: F401  (the queue's tables)
+    from tenantctl.store.models import load_all
 
     engine = open_engine(url)
     try:
         with engine.connect() as conn:
             return {
                 t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                for t in SQLModel.metadata.sorted_tables
+                for t in load_all().sorted_tables
             }
     finally:
         engine.dispose()

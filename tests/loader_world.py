@@ -8,9 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
+import tenantctl.jobs.models  # noqa: F401  (the queue's tables)
 from tenantctl.store.engine import open_engine
+from tenantctl.store.models import load_all
 from tests.conftest import PG_SERVER, Cli, create_pg_database, drop_pg_database
 
 BASE = """\
@@ -121,7 +122,7 @@ def dump_store(engine: Engine) -> dict[str, list[tuple]]:
                 tuple(row)
                 for row in conn.execute(select(table).order_by(*table.primary_key.columns))
             ]
-            for table in SQLModel.metadata.sorted_tables
+            for table in load_all().sorted_tables
         }
 
 

@@ -6,10 +6,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlmodel import SQLModel
 
+import tenantctl.jobs.models  # noqa: F401  (the queue's tables)
 from tenantctl.store.engine import open_engine
 from tenantctl.store.migrate import alembic_config, current, upgrade
+from tenantctl.store.models import load_all
 
 QUEUE_TABLES = {"process", "process_task", "process_log"}
 
@@ -34,7 +35,7 @@ def _tables_named(diff) -> set[str]:
 def test_the_migrated_queue_tables_match_the_models(engine):
     with engine.connect() as conn:
         diffs = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+            MigrationContext.configure(conn, opts={"compare_type": True}), load_all()
         )
         indexes = {i["name"]: i for i in inspect(conn).get_indexes("process")}
     assert [d for d in diffs if _tables_named(d) & QUEUE_TABLES] == []

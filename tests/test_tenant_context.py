@@ -6,6 +6,8 @@ in no output."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
@@ -305,6 +307,63 @@ def test_a_scoped_session_cannot_attach_a_child_row_to_another_orgs_parent(world
             )
     finally:
         engine.dispose()
+
+
+# A process that has mapped none of the tables (a command maps those it uses, when it first
+# names them): the scoping maps every table it scopes when a scoped session opens, so a
+# table the command names later is scoped all the same.
+_FRESH_PROCESS = """
+import json, sys
+from sqlalchemy import select
+import tenantctl.store.scoping
+from tenantctl.errors import Refused
+from tenantctl.store import models as m
+from tenantctl.store.engine import open_engine, read_session, write_session
+
+known = json.loads(sys.argv[2])
+def mapped():
+    return sorted(n for n in sys.modules if n.startswith("tenantctl.store.models."))
+out = {"at_import": mapped()}
+engine = open_engine(sys.argv[1])
+with read_session(engine, org_id=known["acme"]) as session:
+    out["at_open"] = mapped()
+    out["subscription"] = session.get(m.Subscription, known["subscription"]) is not None
+    out["accounts"] = session.execute(select(m.Account.code)).scalars().all()
+    out["items"] = session.execute(
+        select(m.PriceListItem.id).where(m.PriceListItem.product_id == known["product"])
+    ).all()
+with read_session(engine) as session:  # the distributor's: what the scoping hides
+    out["root_items"] = len(session.execute(
+        select(m.PriceListItem.id).where(m.PriceListItem.product_id == known["product"])
+    ).all())
+try:
+    with write_session(engine, org_id=known["acme"]) as session:
+        session.add(m.Contact(account_id=known["account"], name="Planted"))
+    out["planted"] = True
+except Refused:
+    out["planted"] = False
+print(json.dumps(out))
+"""
+
+
+def test_a_fresh_process_scopes_the_tables_it_maps_after_the_session_opened(world):
+    known = ids(world)
+    run = subprocess.run(
+        [sys.executable, "-c", _FRESH_PROCESS, world.db_url, json.dumps(known)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["at_import"] == []
+    assert out["at_open"] == sorted(
+        f"tenantctl.store.models.{name}"
+        for name in ("account_details", "accounts", "backorder", "billing", "catalogue", "orgs")
+        + ("price_lists", "sales", "settings", "tenants", "updates", "users")
+    )
+    assert out == {**out, "subscription": False, "accounts": [], "items": [], "planted": False}
+    assert out["root_items"] > 0
 
 
 # --- distributor-only commands ------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from tenantctl import jobs
 from tenantctl.domain.tenants import find_tenant, find_tenant_code
@@ -36,8 +36,9 @@ from tenantctl.store.models import (
     Subscription,
     TenantReseller,
     User,
+    load_all,
 )
-from tenantctl.store.scoping import PARENT_OF
+from tenantctl.store.scoping import parent_of
 from tenantctl.words import plural
 
 # What a reseller may have sold in its own organisation: never deleted by a discard.
@@ -189,11 +190,12 @@ def _delete_rows_of(session: Session, org_id: int) -> dict[str, int]:
     """Delete every row of organisation ORG_ID, children before parents; the organisation
     and its tenant row are left to the caller. Returns the counts deleted by table."""
     children = {
-        model.__table__.name: (parent.__table__, key) for model, (parent, key) in PARENT_OF.items()
+        model.__table__.name: (parent.__table__, key)
+        for model, (parent, key) in parent_of().items()
     }
     kept = {Organisation.__tablename__, TenantReseller.__tablename__}
     deleted: dict[str, int] = {}
-    for table in reversed(SQLModel.metadata.sorted_tables):
+    for table in reversed(load_all().sorted_tables):
         if table.name in kept:
             continue
         if "org_id" in table.c:

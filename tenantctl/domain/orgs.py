@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from tenantctl.errors import NotFound
-from tenantctl.store.models import Account, Organisation, PriceList, Product
+from tenantctl.store import models as m
+from tenantctl.store.models import Account, Organisation, PriceList
 
 
 def root_org(session: Session) -> Organisation:
@@ -29,8 +30,9 @@ def get_price_list(
     return _find(session, org, PriceList.name, name, "price list", for_update=for_update)
 
 
-def get_product(session: Session, org: Organisation, sku: str) -> Product:
-    return _find(session, org, Product.sku, sku, "product")
+def get_product(session: Session, org: Organisation, sku: str) -> m.Product:
+    # Named here, not imported: every command looks up its org, few look up a product.
+    return _find(session, org, m.Product.sku, sku, "product")
 
 
 def _find(session: Session, org: Organisation, key, value: str, what: str, *, for_update=False):

@@ -135,7 +135,7 @@ def _info(org_id: int | None) -> dict:
         return {}
     from tenantctl.store import scoping  # registers the scoping listeners
 
-    return {scoping.ORG_KEY: org_id}
+    return scoping.scoped_info(org_id)
 
 
 @contextmanager

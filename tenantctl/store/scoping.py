@@ -20,37 +20,55 @@ from tenantctl.store import models as m
 
 ORG_KEY = "tenantctl_org_id"
 
-# Tables with their own org_id column.
-OWNED = (
-    m.Account,
-    m.Asset,
-    m.BackorderEvent,
-    m.PriceList,
-    m.Product,
-    m.ProductChange,
-    m.ProductUnit,
-    m.ProvisioningSetting,
-    m.SalesOrder,
-    m.Storefront,
-    m.Subscription,
-    m.TenantUpdateLog,
-    m.User,
-    m.UserGroup,
+# Tables with their own org_id column. Named, not imported: a command maps only the tables
+# it uses (tenantctl.store.models); opening a scoped session maps every table named here
+# (`scoped_info`), so the criteria of its statements cover all of them.
+_OWNED = (
+    "Account",
+    "Asset",
+    "BackorderEvent",
+    "PriceList",
+    "Product",
+    "ProductChange",
+    "ProductUnit",
+    "ProvisioningSetting",
+    "SalesOrder",
+    "Storefront",
+    "Subscription",
+    "TenantUpdateLog",
+    "User",
+    "UserGroup",
+    # Billing (SPEC section 8): what an org issued to its tenant resellers.
+    "BillingCycle",
+    "Invoice",
+    "InvoiceCounter",
 )
 
-# Tables without org_id: the parent row (class, foreign key) that says whose a row is.
-PARENT_OF = {
-    m.Contact: (m.Account, "account_id"),
-    m.SyncRecord: (m.Account, "account_id"),
-    m.SubscriptionAddon: (m.Subscription, "subscription_id"),
-    m.OrderLine: (m.SalesOrder, "order_id"),
-    m.PriceListItem: (m.PriceList, "price_list_id"),
-    m.PriceListRevision: (m.PriceList, "price_list_id"),
+# Tables without org_id: the parent row (table, foreign key) that says whose a row is.
+_PARENT_OF = {
+    "Contact": ("Account", "account_id"),
+    "SyncRecord": ("Account", "account_id"),
+    "SubscriptionAddon": ("Subscription", "subscription_id"),
+    "OrderLine": ("SalesOrder", "order_id"),
+    "PriceListItem": ("PriceList", "price_list_id"),
+    "PriceListRevision": ("PriceList", "price_list_id"),
+    "InvoiceLine": ("Invoice", "invoice_id"),
 }
 
-# Billing (SPEC section 8): what an org issued to its tenant resellers.
-OWNED += (m.BillingCycle, m.Invoice, m.InvoiceCounter)
-PARENT_OF[m.InvoiceLine] = (m.Invoice, "invoice_id")
+
+@functools.cache
+def owned_tables() -> tuple[type, ...]:
+    """The tables with their own org_id column (mapped by the first call)."""
+    return tuple(getattr(m, name) for name in _OWNED)
+
+
+@functools.cache
+def parent_of() -> dict[type, tuple[type, str]]:
+    """The tables without org_id, each with its parent table and the foreign key to it
+    (mapped by the first call)."""
+    return {
+        getattr(m, child): (getattr(m, parent), key) for child, (parent, key) in _PARENT_OF.items()
+    }
 
 
 @functools.lru_cache(maxsize=256)
@@ -59,7 +77,7 @@ def _criteria(org_id: int) -> tuple:
     the options are immutable, so every statement of that org can share them)."""
     options = [
         with_loader_criteria(model, lambda cls: cls.org_id == org_id, include_aliases=True)
-        for model in OWNED
+        for model in owned_tables()
     ]
     options += [
         with_loader_criteria(m.Organisation, lambda cls: cls.id == org_id, include_aliases=True),
@@ -116,6 +134,14 @@ def _criteria(org_id: int) -> tuple:
     return tuple(options)
 
 
+def scoped_info(org_id: int) -> dict:
+    """The info of a session scoped to ORG_ID. Every table the scoping names is mapped
+    here, before the session's first statement or flush."""
+    for name in ("Organisation", "TenantReseller", *_OWNED, *_PARENT_OF):
+        getattr(m, name)
+    return {ORG_KEY: org_id}
+
+
 def scoped_org(session: Session) -> int | None:
     """The org a session is scoped to (None for the distributor's unscoped sessions)."""
     return session.info.get(ORG_KEY)
@@ -144,11 +170,12 @@ def _refuse_foreign_rows(session: Session, _context, _instances) -> None:
     org_id = scoped_org(session)
     if org_id is None:
         return
+    children = parent_of()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, m.TenantReseller):
             raise Refused("a tenant reseller's settings are the distributor's to change")
-        if type(obj) in PARENT_OF:
-            parent_model, key = PARENT_OF[type(obj)]
+        if type(obj) in children:
+            parent_model, key = children[type(obj)]
             # The parent is loaded through this scoped session: another org's is not found.
             parent_id = getattr(obj, key)
             owned = parent_id is not None and session.get(parent_model, parent_id) is not None

@@ -353,11 +353,9 @@ def book(size: str, spec: Size, stores: Stores, say) -> list[Result]:
 
 def floor_tables() -> list[str]:
     """Every table of the store, parents before children."""
-    from sqlmodel import SQLModel
+    from tenantctl.store.models import load_all
 
-    import tenantctl.store.models  # noqa: F401  (the tables)
-
-    return [t.name for t in SQLModel.metadata.sorted_tables]
+    return [t.name for t in load_all().sorted_tables]
 
 
 def replay_floor(stores: Stores, before: str, after: str, tables: list[str]) -> Run:

@@ -14,17 +14,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from tenantctl.errors import NotFound
-from tenantctl.store.models import (
-    Account,
-    Organisation,
-    PriceList,
-    Product,
-    ProductUnit,
-    ProvisioningSetting,
-    Storefront,
-    TenantReseller,
-    User,
-)
+from tenantctl.store import models as m
+from tenantctl.store.models import Account, Organisation, PriceList, TenantReseller
 
 
 def count_in_org(session: Session, model, org_id: int) -> int:
@@ -181,18 +172,21 @@ def tenant_detail(session: Session, ref: str, parent_id: int) -> TenantDetail:
     tenant = find_tenant(session, ref, parent_id)
     ((row, view),) = _views(session, TenantReseller.id == tenant.id)
     org = session.get(Organisation, tenant.org_id) if tenant.org_id else None
+    # The tables of what a tenant holds are named through `m`, mapped when first used here:
+    # `tenant list` (this module) maps none of them.
     counts = {
-        m: (count_in_org(session, m, org.id) if org else 0) for m in (Product, ProductUnit, User)
+        model: (count_in_org(session, model, org.id) if org else 0)
+        for model in (m.Product, m.ProductUnit, m.User)
     }
     storefront = (
-        session.execute(select(Storefront.name).where(Storefront.org_id == org.id)).scalar()
+        session.execute(select(m.Storefront.name).where(m.Storefront.org_id == org.id)).scalar()
         if org
         else None
     )
     provisioning = (
         sorted(
             session.execute(
-                select(ProvisioningSetting.platform).where(ProvisioningSetting.org_id == org.id)
+                select(m.ProvisioningSetting.platform).where(m.ProvisioningSetting.org_id == org.id)
             ).scalars()
         )
         if org
@@ -205,9 +199,9 @@ def tenant_detail(session: Session, ref: str, parent_id: int) -> TenantDetail:
         language=org.language if org else None,
         timezone=org.timezone if org else None,
         date_format=org.date_format if org else None,
-        products=counts[Product],
-        units=counts[ProductUnit],
-        users=counts[User],
+        products=counts[m.Product],
+        units=counts[m.ProductUnit],
+        users=counts[m.User],
         storefront=storefront,
         provisioning=provisioning,
     )

@@ -2,13 +2,12 @@
 
 from alembic import context
 from sqlalchemy import String
-from sqlmodel import SQLModel
 
-import tenantctl.jobs.models  # noqa: F401
-import tenantctl.store.models  # noqa: F401  (registers the tables)
+import tenantctl.jobs.models  # noqa: F401  (the queue's tables)
+from tenantctl.store.models import load_all
 from tenantctl.store.types import Money
 
-target_metadata = SQLModel.metadata
+target_metadata = load_all()
 
 
 def compare_type(ctx, inspected_column, metadata_column, inspected_type, metadata_type):
