@@ -576,8 +576,14 @@ def _require_prechecks(session: Session, tenant: TenantReseller) -> None:
         )
 
 
-def request_subscription_transfer(engine, ref: str, parent_id: int) -> int:
-    """Pre-check, then queue the copy of the customers' subscriptions and assets."""
+def request_subscription_transfer(
+    engine, ref: str, parent_id: int, *, foreground: bool = False
+) -> int:
+    """Pre-check, then queue the copy of the customers' subscriptions and assets.
+
+    FOREGROUND: this program runs the process next, and its first run need not check
+    again what was checked in the transaction that queued it.
+    """
     with write_session(engine) as session:
         tenant = _ready_tenant(session, ref, parent_id)
         if tenant.phase == "setup":
@@ -586,16 +592,28 @@ def request_subscription_transfer(engine, ref: str, parent_id: int) -> int:
                 f"`tenantctl upgrade customers {ref}` first"
             )
         _require_prechecks(session, tenant)
-        return _enqueue(
+        process_id = _enqueue(
             session, tenant, SUBSCRIPTIONS_KIND, "Copy the subscriptions of {}'s customers"
         )
+    if foreground:
+        _checked.add(process_id)  # committed, with its pre-checks passed
+    return process_id
+
+
+# The copies whose pre-checks request_subscription_transfer passed in the transaction that
+# queued them, for this program to run next (in the foreground): their first run does not
+# check again. A worker, a retry or a resumed run checks (the catalogue may have changed).
+_checked: set[int] = set()
 
 
 def task_check_subscriptions(ctx) -> None:
-    """Re-run the pre-checks inside the process (the catalogue may have changed)."""
+    """Re-run the pre-checks inside the process (unless they were just run when this
+    program queued it)."""
+    checked = ctx.process_id in _checked and ctx.attempt == 1
+    _checked.discard(ctx.process_id)
     with ctx.transaction() as session:
-        tenant = session.get(TenantReseller, ctx.params["tenant_id"])
-        _require_prechecks(session, tenant)
+        if not checked:
+            _require_prechecks(session, session.get(TenantReseller, ctx.params["tenant_id"]))
         ctx.save(session, done=1, total=1)
 
 
