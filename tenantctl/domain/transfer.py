@@ -657,9 +657,10 @@ def _copy_in_batches(
                 analyzed = ()
             new = count_done(session, tenant) - already
             ctx.save(session, done=new, total=max(total, new))
+            if copied:
+                ctx.log(f"copied {new} of {total} {what}")  # commits with the batch
         if not copied:
             return new, already
-        ctx.log(f"copied {new} of {total} {what}")
 
 
 def _copy_records(ctx, model, copy_batch, what: str) -> None:
