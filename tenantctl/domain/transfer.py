@@ -40,6 +40,9 @@ from tenantctl.words import plural
 CUSTOMERS_KIND = "tenant.upgrade-customers"
 SUBSCRIPTIONS_KIND = "tenant.upgrade-subscriptions"
 BATCH = 2000
+# Subscriptions and assets per batch: each batch is two INSERT ... SELECT (no row goes
+# through Python), so a larger one costs only a longer transaction; as in the catalogue copy.
+RECORDS_BATCH = 5000
 COPIED_STATUSES = ("active",)
 # The column by which a copy remembers the row it was copied from.
 _SOURCE = {
@@ -632,12 +635,19 @@ def task_copy_assets(ctx) -> None:
 
 
 def _copy_in_batches(
-    ctx, what: str, count_total, copy_batch, count_done, analyzed: tuple[str, ...] = ()
+    ctx,
+    what: str,
+    count_total,
+    copy_batch,
+    count_done,
+    batch: int = BATCH,
+    analyzed: tuple[str, ...] = (),
 ) -> tuple[int, int]:
-    """Run COPY_BATCH until it copies nothing, each batch committed with the task's progress
-    (fenced by the lease); returns (new, already): the rows this process copied, and those
-    copied before it (by an earlier run). Its progress counts the new ones only. The tables
-    ANALYZED get fresh planner statistics after the first batch that copied rows."""
+    """Run COPY_BATCH (up to BATCH rows) until it copies nothing, each batch committed with
+    the task's progress (fenced by the lease); returns (new, already): the rows this process
+    copied, and those copied before it (by an earlier run). Its progress counts the new ones
+    only. The tables ANALYZED get fresh planner statistics after the first batch that
+    copied rows."""
     with ctx.transaction() as session:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         already = ctx.checkpoint.get("already")  # kept across a resumed attempt
@@ -648,7 +658,7 @@ def _copy_in_batches(
     while True:
         with ctx.transaction() as session:
             tenant = session.get(TenantReseller, ctx.params["tenant_id"])
-            copied = copy_batch(session, tenant, config.copy_batch(BATCH))
+            copied = copy_batch(session, tenant, config.copy_batch(batch))
             if copied and analyzed:
                 # PostgreSQL's statistics say the tenant holds none of these rows: planned
                 # on them, a later check for "not copied yet" scans every copy once per
@@ -670,6 +680,7 @@ def _copy_records(ctx, model, copy_batch, what: str) -> None:
         lambda session, tenant: _to_copy_total(session, model, tenant),
         copy_batch,
         lambda session, tenant: _copied(session, model, tenant),
+        RECORDS_BATCH,
         # Also what the re-check below plans on: on the statistics from before the copy,
         # its code check ran a nested loop for minutes at 1,000 subscriptions.
         analyzed=(model.__tablename__, "subscription_addon"),
@@ -723,9 +734,12 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
     source = aliased(Subscription)
     start = after = (
         session.execute(
-            select(func.max(Subscription.source_subscription_id))
+            # Down the (org, source) key from its end: not max(), which reads every copy.
+            select(Subscription.source_subscription_id)
             .join(source, source.id == Subscription.source_subscription_id)
             .where(Subscription.org_id == org_id, source.org_id == tenant.parent_org_id)
+            .order_by(Subscription.source_subscription_id.desc())
+            .limit(1)
         ).scalar()
         or 0
     )
