@@ -181,14 +181,14 @@ try:
 except SystemExit:
     pass
 sys.stdout.flush()
-print("\\nGC " + json.dumps([gc.isenabled(), gc.get_freeze_count()]))
+print("\\nGC " + json.dumps([gc.isenabled()]))
 """
 
 
 @pytest.mark.parametrize("opens_the_store", [True, False])
 def test_the_collector_is_off_for_start_up_only(tmp_path, opens_the_store):
     """`main` turns the cyclic collector off while the libraries load; a command that opens
-    the store turns it back on (a worker runs for days), with start-up's objects frozen."""
+    the store turns it back on (a worker runs for days)."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     args = ["--db", url, "db", "upgrade"] if opens_the_store else ["--version"]
     run = subprocess.run(
@@ -198,8 +198,33 @@ def test_the_collector_is_off_for_start_up_only(tmp_path, opens_the_store):
         check=True,
         timeout=60,
     )
-    enabled, frozen = json.loads(run.stdout.rpartition("\nGC ")[2])
-    if opens_the_store:
-        assert enabled and frozen > 10_000, (enabled, frozen)
-    else:
-        assert not enabled and frozen == 0
+    enabled = json.loads(run.stdout.rpartition("\nGC ")[2])[0]
+    assert enabled == opens_the_store
+
+
+def test_a_command_ends_without_freeing_its_objects_one_by_one(tmp_path):
+    """Exiting, the interpreter would free every object still held, one by one (0.3-0.7 s
+    with SQLAlchemy, pydantic and the tables loaded): once the command is over, main()
+    freezes them for the collector to pass by. The store is closed before that: SQLite has
+    folded its write-ahead log back into the file and removed it."""
+    probe = (
+        "import gc, sys\n"
+        "sys.argv = ['tenantctl', *sys.argv[1:]]\n"
+        "from tenantctl.cli.app import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    store = tmp_path / "store.db"
+    run = subprocess.run(
+        [sys.executable, "-c", probe, "--db", f"sqlite:///{store}", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert int(run.stdout.split()[-1]) > 10_000
+    assert store.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db"]

@@ -771,6 +771,30 @@ def test_the_process_checks_again_before_it_copies(cli, engine, customers_copied
     )
 
 
+def test_in_the_foreground_the_process_does_not_check_again_what_the_request_checked(
+    cli, engine, customers_copied, monkeypatch
+):
+    """Run at once, the process does not re-run the pre-checks the request ran in the
+    transaction that queued it (queued with --detach, it does: see the test above)."""
+    checks = []
+    real = transfer.subscription_prechecks
+    monkeypatch.setattr(
+        transfer, "subscription_prechecks", lambda *a, **k: checks.append(1) or real(*a, **k)
+    )
+    result = cli.json("upgrade", "subscriptions", LITE)
+    info = jobs.get_process(engine, result["process_id"])
+    assert info.status == "succeeded"
+    # The request's check, then the re-check after each copy: none before the copy.
+    assert len(checks) == 3
+    check = info.tasks[0]
+    assert (check.name, check.status, check.done, check.total) == (
+        "check the subscriptions",
+        "done",
+        1,
+        1,
+    )
+
+
 # --- re-runs ---------------------------------------------------------------------------------
 
 

@@ -285,4 +285,12 @@ def main() -> None:
     # of a one-second command). It is off until the store is open (`State.engine`), which
     # freezes what start-up made and turns it back on for the command's own work.
     gc.disable()
-    app()
+    try:
+        app()
+    finally:
+        # Exiting, the interpreter would free one by one every object still held (the
+        # whole of SQLAlchemy, pydantic and the tables: 0.3-0.7 s, as long as many
+        # commands). The command is over and its store closed (State.close): frozen, they
+        # are passed by and the process simply ends, its memory going back with it.
+        # Nothing here relies on a finaliser run at exit (Python does not promise one).
+        gc.freeze()

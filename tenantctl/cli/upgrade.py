@@ -71,7 +71,9 @@ def subscriptions(ctx: typer.Context, tenant: Tenant, detach: Detach = False):
     st = state(ctx)
     _run(
         st,
-        transfer.request_subscription_transfer(st.engine(), tenant, st.parent_id()),
+        transfer.request_subscription_transfer(
+            st.engine(), tenant, st.parent_id(), foreground=not detach
+        ),
         detach,
         tenant,
     )

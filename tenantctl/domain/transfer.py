@@ -40,6 +40,9 @@ from tenantctl.words import plural
 CUSTOMERS_KIND = "tenant.upgrade-customers"
 SUBSCRIPTIONS_KIND = "tenant.upgrade-subscriptions"
 BATCH = 2000
+# Subscriptions and assets per batch: each batch is two INSERT ... SELECT (no row goes
+# through Python), so a larger one costs only a longer transaction; as in the catalogue copy.
+RECORDS_BATCH = 5000
 COPIED_STATUSES = ("active",)
 # The column by which a copy remembers the row it was copied from.
 _SOURCE = {
@@ -576,8 +579,14 @@ def _require_prechecks(session: Session, tenant: TenantReseller) -> None:
         )
 
 
-def request_subscription_transfer(engine, ref: str, parent_id: int) -> int:
-    """Pre-check, then queue the copy of the customers' subscriptions and assets."""
+def request_subscription_transfer(
+    engine, ref: str, parent_id: int, *, foreground: bool = False
+) -> int:
+    """Pre-check, then queue the copy of the customers' subscriptions and assets.
+
+    FOREGROUND: this program runs the process next, and its first run need not check
+    again what was checked in the transaction that queued it.
+    """
     with write_session(engine) as session:
         tenant = _ready_tenant(session, ref, parent_id)
         if tenant.phase == "setup":
@@ -585,17 +594,33 @@ def request_subscription_transfer(engine, ref: str, parent_id: int) -> int:
                 f"the customers of {ref} are not copied yet: run "
                 f"`tenantctl upgrade customers {ref}` first"
             )
+        # Planner statistics for the rows the checks and the copy read (PostgreSQL): the
+        # `load` that wrote them leaves none, and planned for empty tables the check and
+        # each batch took nested loops that ran 5-10 times as long.
+        analyze(session, "subscription", "subscription_addon", "asset")
         _require_prechecks(session, tenant)
-        return _enqueue(
+        process_id = _enqueue(
             session, tenant, SUBSCRIPTIONS_KIND, "Copy the subscriptions of {}'s customers"
         )
+    if foreground:
+        _checked.add(process_id)  # committed, with its pre-checks passed
+    return process_id
+
+
+# The copies whose pre-checks request_subscription_transfer passed in the transaction that
+# queued them, for this program to run next (in the foreground): their first run does not
+# check again. A worker, a retry or a resumed run checks (the catalogue may have changed).
+_checked: set[int] = set()
 
 
 def task_check_subscriptions(ctx) -> None:
-    """Re-run the pre-checks inside the process (the catalogue may have changed)."""
+    """Re-run the pre-checks inside the process (unless they were just run when this
+    program queued it)."""
+    checked = ctx.process_id in _checked and ctx.attempt == 1
+    _checked.discard(ctx.process_id)
     with ctx.transaction() as session:
-        tenant = session.get(TenantReseller, ctx.params["tenant_id"])
-        _require_prechecks(session, tenant)
+        if not checked:
+            _require_prechecks(session, session.get(TenantReseller, ctx.params["tenant_id"]))
         ctx.save(session, done=1, total=1)
 
 
@@ -609,10 +634,20 @@ def task_copy_assets(ctx) -> None:
     _copy_records(ctx, Asset, copy_asset_batch, "assets")
 
 
-def _copy_in_batches(ctx, what: str, count_total, copy_batch, count_done) -> tuple[int, int]:
-    """Run COPY_BATCH until it copies nothing, each batch committed with the task's progress
-    (fenced by the lease); returns (new, already): the rows this process copied, and those
-    copied before it (by an earlier run). Its progress counts the new ones only."""
+def _copy_in_batches(
+    ctx,
+    what: str,
+    count_total,
+    copy_batch,
+    count_done,
+    batch: int = BATCH,
+    analyzed: tuple[str, ...] = (),
+) -> tuple[int, int]:
+    """Run COPY_BATCH (up to BATCH rows) until it copies nothing, each batch committed with
+    the task's progress (fenced by the lease); returns (new, already): the rows this process
+    copied, and those copied before it (by an earlier run). Its progress counts the new ones
+    only. The tables ANALYZED get fresh planner statistics after the first batch that
+    copied rows."""
     with ctx.transaction() as session:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         already = ctx.checkpoint.get("already")  # kept across a resumed attempt
@@ -623,12 +658,19 @@ def _copy_in_batches(ctx, what: str, count_total, copy_batch, count_done) -> tup
     while True:
         with ctx.transaction() as session:
             tenant = session.get(TenantReseller, ctx.params["tenant_id"])
-            copied = copy_batch(session, tenant, config.copy_batch(BATCH))
+            copied = copy_batch(session, tenant, config.copy_batch(batch))
+            if copied and analyzed:
+                # PostgreSQL's statistics say the tenant holds none of these rows: planned
+                # on them, a later check for "not copied yet" scans every copy once per
+                # row it checks (10,000 subscriptions: 7 s for the last one alone).
+                analyze(session, *analyzed)
+                analyzed = ()
             new = count_done(session, tenant) - already
             ctx.save(session, done=new, total=max(total, new))
+            if copied:
+                ctx.log(f"copied {new} of {total} {what}")  # commits with the batch
         if not copied:
             return new, already
-        ctx.log(f"copied {new} of {total} {what}")
 
 
 def _copy_records(ctx, model, copy_batch, what: str) -> None:
@@ -638,10 +680,13 @@ def _copy_records(ctx, model, copy_batch, what: str) -> None:
         lambda session, tenant: _to_copy_total(session, model, tenant),
         copy_batch,
         lambda session, tenant: _copied(session, model, tenant),
+        RECORDS_BATCH,
+        # Also what the re-check below plans on: on the statistics from before the copy,
+        # its code check ran a nested loop for minutes at 1,000 subscriptions.
+        analyzed=(model.__tablename__, "subscription_addon"),
     )
     ctx.log(f"{what}: {new} new, {already} already copied")
     with ctx.transaction() as session:
-        analyze(session, model.__tablename__, "subscription_addon")  # the re-check's plan
         # What could not be copied (changed since the pre-check) is reported, not retried.
         _require_prechecks(session, session.get(TenantReseller, ctx.params["tenant_id"]))
 
@@ -679,8 +724,8 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
     a batch is the range of the next LIMIT subscriptions after the highest one copied
     (found on the subscriptions alone), copied by one INSERT ... SELECT, its add-ons by
     another (this batch's copies are the rows above the table's highest id from before
-    it). Past the last range, one pass over every subscription takes any row skipped
-    before (it could not be copied then) that can be copied now.
+    it). Past the last range, when a row below it is left (skipped before: it could not
+    be copied then), one pass over every subscription takes what can be copied now.
     """
     org_id = tenant.org_id
     before = session.execute(select(func.max(Subscription.id))).scalar() or 0
@@ -689,9 +734,12 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
     source = aliased(Subscription)
     start = after = (
         session.execute(
-            select(func.max(Subscription.source_subscription_id))
+            # Down the (org, source) key from its end: not max(), which reads every copy.
+            select(Subscription.source_subscription_id)
             .join(source, source.id == Subscription.source_subscription_id)
             .where(Subscription.org_id == org_id, source.org_id == tenant.parent_org_id)
+            .order_by(Subscription.source_subscription_id.desc())
+            .limit(1)
         ).scalar()
         or 0
     )
@@ -713,7 +761,7 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
         if count or upto is None:
             break
         after = upto  # a range of rows that cannot be copied now: the next one
-    if not count and start:
+    if not count and start and _left_upto(session, tenant, start):
         count = _copy_subscriptions(session, tenant, limit, 0, start)
     if not count:
         return 0
@@ -738,6 +786,21 @@ def copy_subscription_batch(session: Session, tenant: TenantReseller, limit: int
         )
     )
     return count
+
+
+def _left_upto(session: Session, tenant: TenantReseller, upto: int) -> bool:
+    """Whether a subscription to copy, of id at most UPTO, is not copied yet: read from the
+    subscriptions and their copies alone, where the pass that would copy it joins every
+    row to the tenant's customers, products and prices (most runs find none left)."""
+    return (
+        session.execute(
+            select(Subscription.id)
+            .join(Account, Account.id == Subscription.account_id)
+            .where(*_subscriptions_to_copy(tenant, tenant.org_id), Subscription.id <= upto)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _copy_subscriptions(
