@@ -15,7 +15,7 @@ from tenantctl.store import migrate
 HEAVY = ("sqlalchemy", "sqlmodel", "alembic")
 
 _PROBE = """
-import json, sys
+import gc, json, sys
 sys.argv = ["tenantctl", *json.loads(sys.argv[1])]
 from tenantctl.cli.app import main
 try:
@@ -23,11 +23,13 @@ try:
 except SystemExit:
     pass
 sys.stdout.flush()
-print("\\nMODULES " + json.dumps(sorted(sys.modules)))
+print("\\nREPORT " + json.dumps({"modules": sorted(sys.modules), "collecting": gc.isenabled()}))
 """
 
 
-def _imported_by(*args: str) -> tuple[str, set[str]]:
+def _probe(*args: str) -> tuple[str, dict]:
+    """What `tenantctl ARGS` printed, and what its process held once it was over: the
+    modules it imported and whether the cyclic collector was on."""
     run = subprocess.run(
         [sys.executable, "-c", _PROBE, json.dumps(args)],
         capture_output=True,
@@ -35,19 +37,17 @@ def _imported_by(*args: str) -> tuple[str, set[str]]:
         check=True,
         timeout=60,
     )
-    printed, _, modules = run.stdout.rpartition("\nMODULES ")
-    return printed, {m.split(".")[0] for m in json.loads(modules)}
+    printed, _, report = run.stdout.rpartition("\nREPORT ")
+    return printed, json.loads(report)
+
+
+def _imported_by(*args: str) -> tuple[str, set[str]]:
+    printed, report = _probe(*args)
+    return printed, {m.split(".")[0] for m in report["modules"]}
 
 
 def _modules_of(*args: str) -> set[str]:
-    run = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return set(json.loads(run.stdout.rpartition("\nMODULES ")[2]))
+    return set(_probe(*args)[1]["modules"])
 
 
 @pytest.mark.parametrize(
@@ -172,34 +172,13 @@ def test_listing_tenants_loads_no_queue_copy_or_catalogue_code(tmp_path):
     )
 
 
-_GC_PROBE = """
-import gc, json, sys
-sys.argv = ["tenantctl", *json.loads(sys.argv[1])]
-from tenantctl.cli.app import main
-try:
-    main()
-except SystemExit:
-    pass
-sys.stdout.flush()
-print("\\nGC " + json.dumps([gc.isenabled()]))
-"""
-
-
 @pytest.mark.parametrize("opens_the_store", [True, False])
 def test_the_collector_is_off_for_start_up_only(tmp_path, opens_the_store):
     """`main` turns the cyclic collector off while the libraries load; a command that opens
     the store turns it back on (a worker runs for days)."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     args = ["--db", url, "db", "upgrade"] if opens_the_store else ["--version"]
-    run = subprocess.run(
-        [sys.executable, "-c", _GC_PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    enabled = json.loads(run.stdout.rpartition("\nGC ")[2])[0]
-    assert enabled == opens_the_store
+    assert _probe(*args)[1]["collecting"] == opens_the_store
 
 
 def test_a_command_ends_without_freeing_its_objects_one_by_one(tmp_path):
