@@ -603,21 +603,14 @@ def request_subscription_transfer(
             session, tenant, SUBSCRIPTIONS_KIND, "Copy the subscriptions of {}'s customers"
         )
     if foreground:
-        _checked.add(process_id)  # committed, with its pre-checks passed
+        jobs.hand_over(process_id)  # committed, with its pre-checks passed
     return process_id
-
-
-# The copies whose pre-checks request_subscription_transfer passed in the transaction that
-# queued them, for this program to run next (in the foreground): their first run does not
-# check again. A worker, a retry or a resumed run checks (the catalogue may have changed).
-_checked: set[int] = set()
 
 
 def task_check_subscriptions(ctx) -> None:
     """Re-run the pre-checks inside the process (unless they were just run when this
     program queued it)."""
-    checked = ctx.process_id in _checked and ctx.attempt == 1
-    _checked.discard(ctx.process_id)
+    checked = ctx.handed_over() is not None
     with ctx.transaction() as session:
         if not checked:
             _require_prechecks(session, session.get(TenantReseller, ctx.params["tenant_id"]))

@@ -616,7 +616,7 @@ def request_update(
             )
             status = "queued"
             if foreground:
-                _planned[process_id] = plan
+                jobs.hand_over(process_id, plan)
         return UpdateOutcome(
             plan.tenant,
             status,
@@ -711,11 +711,8 @@ def _left_below_cost(engine, tenant_id: int, process_id: int) -> list[BelowCost]
 
 # --- the update process ---------------------------------------------------------------------
 
-# The plans request_update made for the processes it queued for this program to run next
-# (in the foreground): their first run applies that plan instead of computing it again. A
-# worker, a retry or a resumed run plans for itself.
-_planned: dict[int, UpdatePlan] = {}
-# What those first runs left below cost, as their last transaction logged it.
+# What the updates request_update handed their plan to (run next in this program) left
+# below cost, as their last transaction logged it.
 _left_below: dict[int, list[BelowCost]] = {}
 
 
@@ -723,13 +720,12 @@ def task_apply_update(ctx) -> None:
     """Apply the differences, each with its update-log entry, in fenced transactions."""
     options = Options(ctx.params["partial"], ctx.params["sell_prices"], ctx.params["names"])
     as_of = date.fromisoformat(ctx.params["as_of"])
-    planned = _planned.pop(ctx.process_id, None)
+    planned = ctx.handed_over()
     with ctx.transaction() as session:
         tenant = session.get(TenantReseller, ctx.params["tenant_id"])
         plan = planned
         if (
             plan is None
-            or ctx.attempt != 1
             or ctx.done
             or ctx.checkpoint
             or plan.from_revision != tenant.price_list_revision

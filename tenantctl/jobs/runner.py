@@ -70,6 +70,19 @@ class TaskSkipped(Exception):
     """Raised by `ctx.skip(reason)`: the task does not apply to this process."""
 
 
+# What requests handed to the first run of the process they queued, when this program runs
+# it next (in the foreground): a check passed, a plan made, in the transaction that queued
+# it. Only that first run here takes it; a worker, a retry or a resumed run works it out
+# again (the store may have changed).
+_handed: dict[int, Any] = {}
+
+
+def hand_over(process_id: int, value: Any = True) -> None:
+    """Give VALUE to the first run of PROCESS_ID in this program (`TaskContext.handed_over`),
+    when this program queued the process and runs it next."""
+    _handed[process_id] = value
+
+
 class TaskContext:
     """What a step function works with: its parameters, checkpoint and fenced transactions.
 
@@ -114,6 +127,12 @@ class TaskContext:
     def attempt(self) -> int:
         """Which attempt this is (1 for the first); a take-over continues the same attempt."""
         return self._run.claimed.attempt
+
+    def handed_over(self) -> Any:
+        """What the request that queued this process handed to its first run in this
+        program (`hand_over`), taken once; None on a retry, a resumed run or elsewhere."""
+        value = _handed.pop(self.process_id, None)
+        return value if self.attempt == 1 else None
 
     @property
     def worker_id(self) -> str:

@@ -151,7 +151,7 @@ def request_tenant_creation(
             "was queued at the same moment)"
         ) from None
     if foreground:
-        _checked.add(process_id)  # committed, with its checklist passed
+        jobs.hand_over(process_id)  # committed, with its checklist passed
     return process_id
 
 
@@ -186,17 +186,10 @@ def _tenant(session: Session, ctx) -> m.TenantReseller:
     return tenant
 
 
-# The creations whose checklist request_tenant_creation passed in the transaction that
-# queued them, for this program to run next (in the foreground): their first run does not
-# check it again. A worker, a retry or a resumed run re-checks.
-_checked: set[int] = set()
-
-
 def task_checklist(ctx) -> None:
     """Re-check the preparation checklist inside the process (unless it was just checked
     when this program queued it)."""
-    checked = ctx.process_id in _checked and ctx.attempt == 1
-    _checked.discard(ctx.process_id)
+    checked = ctx.handed_over() is not None
     with ctx.transaction() as session:
         tenant = _tenant(session, ctx)
         if not checked:
